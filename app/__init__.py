@@ -1,0 +1,1 @@
+"""Hybrid ML Scheduler: the domain (simulator, learning loop, persistence, use cases)."""

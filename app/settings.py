@@ -1,0 +1,85 @@
+"""All configuration, read once from the environment (and an optional `.env`).
+
+Nothing else in the project reads `os.environ`; everything calls `get_settings()`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HMS_", env_file=".env", extra="ignore")
+
+    # Connections. Unset means "use the embedded servers" (only the launcher and tests start them).
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "HMS_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "HMS_REDIS_URL")
+    )
+
+    # Secrets: no usable defaults; the dev launcher generates its own.
+    api_keys: str = Field(default="", validation_alias=AliasChoices("HMS_API_KEYS"))
+    flower_basic_auth: str = Field(default="", validation_alias=AliasChoices("FLOWER_BASIC_AUTH"))
+
+    # Where the `hms` CLI finds the API, and the key it sends.
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: str = ""
+
+    # The embedded default (`make run`): where data lives and which loopback ports to use.
+    data_dir: Path = Path(".hms")
+    embedded_postgres_port: int = 54329
+    embedded_redis_port: int = 63799
+    api_port: int = 8000
+    flower_port: int = 5555
+
+    # Execution.
+    progress_interval_s: float = Field(default=0.5, gt=0)
+    task_soft_time_limit_s: int = Field(default=900, gt=0)
+    task_time_limit_s: int = Field(default=960, gt=0)
+    # Must stay above task_time_limit_s, or a long run is redelivered while it still executes.
+    visibility_timeout_s: int = Field(default=1200, gt=0)
+    retry_backoff_max_s: int = Field(default=60, gt=0)
+    max_retries: int = Field(default=8, ge=0)
+
+    # Input limits for the API.
+    max_tasks_per_run: int = Field(default=200_000, gt=0)
+
+    @model_validator(mode="after")
+    def _limits_are_ordered(self) -> Settings:
+        if not self.task_soft_time_limit_s < self.task_time_limit_s < self.visibility_timeout_s:
+            raise ValueError(
+                "need task_soft_time_limit_s < task_time_limit_s < visibility_timeout_s, or a "
+                "long task is redelivered while it still runs"
+            )
+        return self
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "DATABASE_URL is not set: start the system with `make run` (embedded servers) "
+                "or point DATABASE_URL at a PostgreSQL database."
+            )
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError(
+                "REDIS_URL is not set: start the system with `make run` (embedded servers) "
+                "or point REDIS_URL at a Redis-protocol server."
+            )
+        return self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
