@@ -1,0 +1,106 @@
+"""The tables. Every change here comes with an Alembic revision in migrations/versions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in RunStatus)
+
+
+class Run(Base):
+    """One simulation run: a spec, its lifecycle, and (via RunResult) its results."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_VALUES})", name="status_known"),
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
+        Index("ix_runs_status_created_at", "status", "created_at"),
+        Index("ix_runs_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
+    spec: Mapped[dict[str, Any]]
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # sha256 of the canonical spec JSON: tells a retried request from a reused key.
+    request_digest: Mapped[str] = mapped_column(String(64))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set from Python on every update, so the new value is known without a refresh.
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=_utcnow
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunResult(Base):
+    """One policy's metrics in one run. (run_id, policy) is unique: results are written once."""
+
+    __tablename__ = "run_results"
+    __table_args__ = (UniqueConstraint("run_id", "policy", name="uq_run_results_run_id_policy"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    policy: Mapped[str] = mapped_column(String(64))
+    makespan: Mapped[float]
+    mean_flow_time: Mapped[float]
+    energy: Mapped[float]
+    cost: Mapped[float]
+    mean_utilization: Mapped[float]
+    # Per device: {"cpu0": 0.93, ..., "gpu1": 0.41}
+    utilization: Mapped[dict[str, Any]]

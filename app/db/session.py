@@ -1,0 +1,77 @@
+"""The engine and the one unit-of-work helper, `session_scope`.
+
+Connection-level failures (server down, connection dropped) surface as `TransientStoreError`,
+which the API maps to 503 and the workers to a retry with backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
+
+from app.errors import TransientStoreError
+from app.settings import get_settings
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine() -> Engine:
+    """The process's engine for the configured DATABASE_URL, created on first use."""
+    url = get_settings().require_database_url()
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            pool_timeout=10,
+            connect_args={"connect_timeout": 5},
+        )
+    return engine
+
+
+def dispose_engines() -> None:
+    """Forget pooled connections, e.g. in a freshly forked worker process."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One transaction: commits when the block ends, rolls back if it raises."""
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except DBAPIError as exc:
+        session.rollback()
+        if is_transient(exc):
+            raise TransientStoreError("database", str(exc.orig).strip()) from exc
+        raise
+    except PoolTimeout as exc:
+        session.rollback()
+        raise TransientStoreError("database", "no connection available in the pool") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def ping_database() -> None:
+    """Raise TransientStoreError unless the database answers."""
+    with session_scope() as session:
+        session.execute(text("SELECT 1"))
