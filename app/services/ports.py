@@ -1,0 +1,24 @@
+"""What the use cases need from the outside world, as protocols the adapters implement
+(workers/queue.py implements RunQueue with Celery)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+
+class RunQueue(Protocol):
+    def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
+        """Send the run to a worker. `priority` is the API's: 0..9, 9 the most urgent.
+        Raises TransientStoreError if the broker cannot be reached."""
+
+    def revoke_run(self, run_id: uuid.UUID) -> None:
+        """Tell workers to drop the run's message if it has not started (best effort)."""
+
+    def ping(self) -> None:
+        """Raise TransientStoreError unless the broker answers."""
+
+
+class ProgressSink(Protocol):
+    def __call__(self, progress: float, stage: str) -> None:
+        """Publish progress in [0, 1] of the current stage (e.g. the policy being simulated)."""

@@ -1,0 +1,227 @@
+"""Simulation runs: submit, execute, cancel, read.
+
+`execute_run` is the whole story of executing a run on a worker:
+claim the row (skip it if already terminal: a redelivered message must not duplicate results),
+mark it running, build the problem from the spec and its seeds, simulate each policy while
+reporting throttled progress, then write every result and `succeeded` in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from app.db import runs as run_store
+from app.db.models import Run, RunResult, RunStatus
+from app.db.session import session_scope
+from app.errors import (
+    IdempotencyConflict,
+    InvalidSpec,
+    RunNotCancellable,
+    RunNotFound,
+    TransientStoreError,
+)
+from app.runspec import RunSpec, build_problem
+from app.services.ports import ProgressSink, RunQueue
+from app.settings import get_settings
+from app.sim.experiment import PolicyOutcome, run_experiment
+
+
+@dataclass(frozen=True)
+class Submission:
+    run: Run
+    created: bool
+
+
+def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = None) -> Submission:
+    """Record the run, commit, and only then enqueue it (a task never names an uncommitted row).
+
+    The same idempotency key with the same spec returns the existing run; with another spec it
+    is a conflict. If the broker is down the run stays queued and the error is raised."""
+    document = spec.model_dump(mode="json")
+    digest = _digest(document)
+    if idempotency_key is not None:
+        existing = _find_by_key(idempotency_key, digest)
+        if existing is not None:
+            return Submission(existing, created=False)
+    try:
+        with session_scope() as session:
+            run = run_store.add_run(
+                session,
+                spec=document,
+                priority=spec.priority,
+                idempotency_key=idempotency_key,
+                request_digest=digest,
+            )
+    except IntegrityError:
+        # Another request with the same key committed first.
+        existing = _find_by_key(idempotency_key or "", digest)
+        if existing is None:
+            raise
+        return Submission(existing, created=False)
+    queue.enqueue_run(run.id, run.priority)
+    return Submission(run, created=True)
+
+
+def _digest(document: dict[str, Any]) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _find_by_key(key: str, digest: str) -> Run | None:
+    with session_scope() as session:
+        run = run_store.get_run_by_idempotency_key(session, key)
+    if run is not None and run.request_digest != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different request body"
+        )
+    return run
+
+
+class ExecutionOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # already terminal when the message arrived (e.g. a redelivery)
+
+
+class _Cancelled(Exception):
+    """The run was cancelled while it executed."""
+
+
+def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
+    document = _claim(run_id)
+    if document is None:
+        return ExecutionOutcome.SKIPPED
+    reporter = _ProgressReporter(run_id, sink, get_settings().progress_interval_s)
+    try:
+        spec = RunSpec.model_validate(document)
+        outcomes = run_experiment(build_problem(spec), spec.policies, spec.seed, reporter)
+    except _Cancelled:
+        return ExecutionOutcome.CANCELLED
+    except TransientStoreError:
+        raise
+    except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
+        _fail(run_id, _describe(exc))
+        return ExecutionOutcome.FAILED
+    return _complete(run_id, outcomes)
+
+
+def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id, lock=True)
+        if run is None:
+            raise RunNotFound(run_id)
+        if RunStatus(run.status).is_terminal:
+            return None
+        run.status = RunStatus.RUNNING
+        run.attempts += 1
+        run.progress = 0.0
+        run.started_at = run.started_at or run_store.now()
+        return dict(run.spec)
+
+
+def _complete(run_id: uuid.UUID, outcomes: list[PolicyOutcome]) -> ExecutionOutcome:
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id, lock=True)
+        if run is None or run.status != RunStatus.RUNNING:
+            # Cancelled meanwhile, or another delivery of the same message finished first.
+            return ExecutionOutcome.SKIPPED
+        run_store.add_results(session, run_id, (_result_row(outcome) for outcome in outcomes))
+        run.status = RunStatus.SUCCEEDED
+        run.progress = 1.0
+        run.finished_at = run_store.now()
+    return ExecutionOutcome.SUCCEEDED
+
+
+def _result_row(outcome: PolicyOutcome) -> dict[str, Any]:
+    metrics = outcome.metrics
+    return {
+        "policy": outcome.policy,
+        "makespan": metrics.makespan,
+        "mean_flow_time": metrics.mean_flow_time,
+        "energy": metrics.energy,
+        "cost": metrics.cost,
+        "mean_utilization": metrics.mean_utilization,
+        "utilization": dict(metrics.utilization),
+    }
+
+
+def _fail(run_id: uuid.UUID, error: str) -> None:
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id, lock=True)
+        if run is not None and run.status == RunStatus.RUNNING:
+            run.status = RunStatus.FAILED
+            run.error = error
+            run.finished_at = run_store.now()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, InvalidSpec):
+        return f"invalid spec: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class _ProgressReporter:
+    """Throttles progress to one database write (and one sink call) per `interval_s`, and stops
+    the work by raising `_Cancelled` once the run is no longer running."""
+
+    def __init__(self, run_id: uuid.UUID, sink: ProgressSink | None, interval_s: float) -> None:
+        self.run_id = run_id
+        self.sink = sink
+        self.interval_s = interval_s
+        self.last = time.monotonic()
+
+    def __call__(self, progress: float, stage: str) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval_s:
+            return
+        self.last = now
+        with session_scope() as session:
+            status = run_store.set_progress(session, self.run_id, min(progress, 1.0))
+        if status != RunStatus.RUNNING:
+            raise _Cancelled
+        if self.sink is not None:
+            self.sink(progress, stage)
+
+
+def cancel_run(run_id: uuid.UUID, queue: RunQueue) -> Run:
+    """Cancel a queued or running run. A running one stops at its next progress report."""
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id, lock=True)
+        if run is None:
+            raise RunNotFound(run_id)
+        if RunStatus(run.status).is_terminal:
+            raise RunNotCancellable(run_id, run.status)
+        run.status = RunStatus.CANCELLED
+        run.finished_at = run_store.now()
+    queue.revoke_run(run_id)
+    return run
+
+
+def get_run(run_id: uuid.UUID) -> Run:
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id)
+    if run is None:
+        raise RunNotFound(run_id)
+    return run
+
+
+def list_runs(status: RunStatus | None, limit: int, offset: int) -> tuple[list[Run], int]:
+    with session_scope() as session:
+        return run_store.list_runs(session, status=status, limit=limit, offset=offset)
+
+
+def get_results(run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run, run_store.results_of(session, run_id)
