@@ -1,0 +1,84 @@
+"""All Celery configuration: queues, routes, priorities, reliability, events, beat.
+
+Values that differ between machines (URLs, limits) come from app.settings.
+"""
+
+from __future__ import annotations
+
+from kombu import Exchange, Queue
+
+from app.settings import get_settings
+
+_settings = get_settings()
+
+# --- Priorities ----------------------------------------------------------------------------------
+# The API speaks AMQP's convention: 0..9, 9 the most urgent. The Redis transport emulates
+# priorities with one list per step and pops step 0 first. `broker_priority` is the only place
+# that translates between the two.
+API_PRIORITY_MAX = 9
+DEFAULT_API_PRIORITY = 5
+
+
+def broker_priority(api_priority: int) -> int:
+    if not 0 <= api_priority <= API_PRIORITY_MAX:
+        raise ValueError(f"priority must be within 0..{API_PRIORITY_MAX}, got {api_priority}")
+    return API_PRIORITY_MAX - api_priority
+
+
+# A message sent without a priority lands in the middle, not ahead of everything (Redis
+# transport's own default is step 0, the most urgent).
+task_default_priority = broker_priority(DEFAULT_API_PRIORITY)
+
+# --- Broker and results --------------------------------------------------------------------------
+broker_url = _settings.require_redis_url()
+result_backend = _settings.require_redis_url()
+result_expires = 24 * 3600
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = None  # keep reconnecting while the broker restarts
+broker_transport_options = {
+    "priority_steps": list(range(API_PRIORITY_MAX + 1)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+    # An unacknowledged message is handed out again after this many seconds. It must exceed the
+    # longest task (task_time_limit), or a run still executing would be delivered twice.
+    "visibility_timeout": _settings.visibility_timeout_s,
+    # Fail fast instead of hanging when the broker vanishes without closing the connection.
+    "socket_connect_timeout": 5,
+    "socket_timeout": 30,
+}
+result_backend_transport_options = {"retry_policy": {"timeout": 5.0}}
+
+# --- Serialization: JSON only, never pickle ------------------------------------------------------
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+event_serializer = "json"
+
+# --- Queues and routes ---------------------------------------------------------------------------
+task_queues = (
+    Queue("simulations", Exchange("simulations"), routing_key="simulations"),
+    Queue("training", Exchange("training"), routing_key="training"),
+)
+task_default_queue = "simulations"
+imports = ("workers.tasks", "workers.signals")
+task_routes = {
+    "hms.run_simulation": {"queue": "simulations", "routing_key": "simulations"},
+}
+
+# --- Reliability: at-least-once delivery ---------------------------------------------------------
+task_acks_late = True  # acknowledge after the task ran, so a crash means redelivery
+task_reject_on_worker_lost = True  # a killed pool process puts its message back
+worker_prefetch_multiplier = 1  # a busy worker holds no messages a free one could run
+task_track_started = True
+task_soft_time_limit = _settings.task_soft_time_limit_s
+task_time_limit = _settings.task_time_limit_s
+
+# --- Monitoring (Flower) -------------------------------------------------------------------------
+worker_send_task_events = True
+task_send_sent_event = True
+
+# --- Beat ----------------------------------------------------------------------------------------
+# Entries are added with the tasks they call (nightly retraining comes with the learning loop).
+beat_schedule: dict[str, dict[str, object]] = {}
+beat_schedule_filename = str(_settings.data_dir / "celerybeat-schedule")

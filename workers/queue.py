@@ -1,0 +1,47 @@
+"""RunQueue implemented with Celery: how the API hands runs to workers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+
+from app.errors import TransientStoreError
+from celeryconfig import broker_priority
+from workers.celery_app import app
+
+log = logging.getLogger(__name__)
+
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
+
+
+class CeleryRunQueue:
+    def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
+        try:
+            app.send_task(
+                "hms.run_simulation",
+                args=[str(run_id)],
+                task_id=str(run_id),  # one task per run: a duplicate message is harmless
+                queue="simulations",
+                priority=broker_priority(priority),
+                retry=True,
+                retry_policy=_PUBLISH_RETRY,
+            )
+        except (BrokerError, RedisError, OSError) as exc:
+            raise TransientStoreError("broker", str(exc)) from exc
+
+    def revoke_run(self, run_id: uuid.UUID) -> None:
+        try:
+            app.control.revoke(str(run_id))
+        except (BrokerError, RedisError, OSError):
+            # Best effort: a revoked-but-delivered run is skipped anyway (its row is terminal).
+            log.warning("could not broadcast revoke for run %s", run_id, exc_info=True)
+
+    def ping(self) -> None:
+        try:
+            with app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=3)
+        except (BrokerError, RedisError, OSError) as exc:
+            raise TransientStoreError("broker", str(exc)) from exc
