@@ -1,0 +1,1 @@
+"""FastAPI adapters: routes, request/response schemas, dependencies."""

@@ -1,0 +1,73 @@
+"""/api/v1/runs: submit, read, list and cancel simulation runs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+
+from api.deps import ApiKey, Queue
+from api.schemas import PolicyResultOut, RunOut, RunPage, RunResultsOut
+from app.db.models import RunStatus
+from app.runspec import RunSpec
+from app.services import runs
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+MAX_PAGE = 100
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut)
+def submit(
+    spec: RunSpec,
+    response: Response,
+    queue: Queue,
+    _: ApiKey,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> RunOut:
+    submission = runs.submit_run(spec, queue, idempotency_key)
+    response.headers["Location"] = f"{router.prefix}/{submission.run.id}"
+    if not submission.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return RunOut.model_validate(submission.run)
+
+
+@router.get("", response_model=RunPage)
+def list_runs(
+    status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> RunPage:
+    items, total = runs.list_runs(status_filter, limit, offset)
+    return RunPage(
+        items=[RunOut.model_validate(run) for run in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{run_id}", response_model=RunOut)
+def get_run(run_id: uuid.UUID) -> RunOut:
+    return RunOut.model_validate(runs.get_run(run_id))
+
+
+@router.get("/{run_id}/results", response_model=RunResultsOut)
+def get_results(run_id: uuid.UUID) -> RunResultsOut:
+    run, results = runs.get_results(run_id)
+    if run.status != RunStatus.SUCCEEDED:
+        reason = f": {run.error}" if run.error else ""
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"run {run_id} has no results, it is {run.status}{reason}",
+        )
+    return RunResultsOut(
+        run_id=run.id,
+        status=run.status,
+        results=[PolicyResultOut.model_validate(result) for result in results],
+    )
+
+
+@router.delete("/{run_id}", response_model=RunOut)
+def cancel(run_id: uuid.UUID, queue: Queue, _: ApiKey) -> RunOut:
+    return RunOut.model_validate(runs.cancel_run(run_id, queue))
