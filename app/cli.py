@@ -1,0 +1,129 @@
+"""`hms`: start the system locally, and talk to its API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from app.launcher import up as launch
+from app.settings import get_settings
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+@click.group()
+def main() -> None:
+    """Hybrid ML Scheduler: compare placement policies on CPU/GPU clusters."""
+
+
+@main.command()
+def up() -> None:
+    """Start PostgreSQL, Valkey, the API, a worker, beat and Flower (Ctrl-C stops all)."""
+    sys.exit(launch())
+
+
+class _Api:
+    def __init__(self, url: str | None, key: str | None) -> None:
+        settings = get_settings()
+        headers = {"X-API-Key": key or settings.api_key} if (key or settings.api_key) else {}
+        self.client = httpx.Client(base_url=url or settings.api_url, headers=headers, timeout=30)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(
+                f"cannot reach the API at {self.client.base_url}: {exc}"
+            ) from exc
+        if response.status_code >= 400:
+            raise click.ClickException(f"HTTP {response.status_code}: {response.text}")
+        return response.json()
+
+
+_api_options = [
+    click.option("--api", "api_url", help="API base URL (default: HMS_API_URL or localhost:8000)."),
+    click.option("--key", "api_key", help="API key (default: HMS_API_KEY)."),
+]
+
+
+def _with_api(command: Any) -> Any:
+    for option in reversed(_api_options):
+        command = option(command)
+    return command
+
+
+def _show(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--idempotency-key", help="Repeat a submission safely: same key, same run.")
+@click.option("--wait/--no-wait", default=False, help="Poll until the run is terminal.")
+@_with_api
+def submit(
+    spec_file: Path,
+    idempotency_key: str | None,
+    wait: bool,
+    api_url: str | None,
+    api_key: str | None,
+) -> None:
+    """Submit the RunSpec in SPEC_FILE (JSON) and print the run."""
+    api = _Api(api_url, api_key)
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    run = api.call(
+        "POST",
+        "/api/v1/runs",
+        content=spec_file.read_bytes(),
+        headers={"Content-Type": "application/json", **headers},
+    )
+    while wait and run["status"] not in TERMINAL:
+        click.echo(f"{run['status']} {run['progress']:.0%}", err=True)
+        time.sleep(1)
+        run = api.call("GET", f"/api/v1/runs/{run['id']}")
+    _show(run)
+
+
+@main.command()
+@click.argument("run_id")
+@_with_api
+def status(run_id: str, api_url: str | None, api_key: str | None) -> None:
+    """Show a run: status, progress, attempts, error, timestamps."""
+    _show(_Api(api_url, api_key).call("GET", f"/api/v1/runs/{run_id}"))
+
+
+@main.command()
+@click.argument("run_id")
+@_with_api
+def results(run_id: str, api_url: str | None, api_key: str | None) -> None:
+    """Show a succeeded run's per-policy results."""
+    _show(_Api(api_url, api_key).call("GET", f"/api/v1/runs/{run_id}/results"))
+
+
+@main.command()
+@click.option("--status", "status_filter", help="Only runs in this status.")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--offset", default=0, show_default=True)
+@_with_api
+def runs(
+    status_filter: str | None, limit: int, offset: int, api_url: str | None, api_key: str | None
+) -> None:
+    """List runs, newest first."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status_filter:
+        params["status"] = status_filter
+    _show(_Api(api_url, api_key).call("GET", "/api/v1/runs", params=params))
+
+
+@main.command()
+@click.argument("run_id")
+@_with_api
+def cancel(run_id: str, api_url: str | None, api_key: str | None) -> None:
+    """Cancel a queued or running run."""
+    _show(_Api(api_url, api_key).call("DELETE", f"/api/v1/runs/{run_id}"))

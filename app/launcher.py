@@ -1,0 +1,135 @@
+"""`hms up` (what `make run` calls): the whole system on one machine.
+
+Starts the embedded PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL are set, runs
+`alembic upgrade head`, then runs the Procfile's processes under honcho. Ctrl-C stops every
+process, then the servers this launcher started (or adopted from a killed earlier launcher).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+
+from app.db.migrate import PROJECT_ROOT, upgrade
+from app.embedded import DevCredentials, EmbeddedPostgres, EmbeddedValkey
+from app.settings import Settings, get_settings
+
+
+def up() -> int:
+    started = time.monotonic()
+    settings = get_settings()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    credentials = DevCredentials.load_or_create(data_dir)
+    with ExitStack() as servers:
+        database_url = settings.database_url
+        if not database_url:
+            postgres = EmbeddedPostgres(
+                data_dir / "postgres",
+                settings.embedded_postgres_port,
+                credentials.postgres_password,
+            )
+            _say(f"starting embedded PostgreSQL on 127.0.0.1:{postgres.port} ({postgres.data_dir})")
+            postgres.start()
+            servers.callback(_stop, "PostgreSQL", postgres.stop)
+            database_url = postgres.url
+        redis_url = settings.redis_url
+        if not redis_url:
+            valkey = EmbeddedValkey(
+                data_dir / "valkey", settings.embedded_redis_port, credentials.redis_password
+            )
+            _say(f"starting embedded Valkey on 127.0.0.1:{valkey.port} ({valkey.data_dir})")
+            valkey.start()
+            servers.callback(_stop, "Valkey", valkey.stop)
+            redis_url = valkey.url
+        _say("alembic upgrade head")
+        upgrade(database_url)
+        env = _child_environment(settings, credentials, database_url, redis_url)
+        return _run_procfile(env, settings, started)
+
+
+def _child_environment(
+    settings: Settings, credentials: DevCredentials, database_url: str, redis_url: str
+) -> dict[str, str]:
+    """The processes' environment: values set by the user win over the dev defaults."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "HMS_API_KEYS": settings.api_keys or credentials.api_key,
+        "FLOWER_BASIC_AUTH": settings.flower_basic_auth or credentials.flower_basic_auth,
+        "HMS_DATA_DIR": str(settings.data_dir.resolve()),
+        "HMS_API_PORT": str(settings.api_port),
+        "HMS_FLOWER_PORT": str(settings.flower_port),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _run_procfile(env: dict[str, str], settings: Settings, started: float) -> int:
+    honcho = [sys.executable, "-m", "honcho", "start", "-f", str(PROJECT_ROOT / "Procfile")]
+    # Ctrl-C reaches honcho (same terminal) which stops its processes; this launcher only waits
+    # for that, then stops the servers.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process = subprocess.Popen(honcho, env=env, cwd=PROJECT_ROOT)
+        # A SIGTERM (a service manager stopping us) is passed on: honcho stops the processes.
+        signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+        banner = threading.Thread(
+            target=_announce_when_ready,
+            args=(process, env, settings, started),
+            daemon=True,
+        )
+        banner.start()
+        return process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _announce_when_ready(
+    process: subprocess.Popen[bytes],
+    env: dict[str, str],
+    settings: Settings,
+    started: float,
+) -> None:
+    api = f"http://127.0.0.1:{settings.api_port}"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/health/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        return
+    api_key = env["HMS_API_KEYS"].split(",")[0]
+    flower_user = env["FLOWER_BASIC_AUTH"]
+    lines = [
+        f"ready after {time.monotonic() - started:.1f} s",
+        f"API docs:  {api}/docs",
+        f"Flower:    http://127.0.0.1:{settings.flower_port}  (basic auth {flower_user})",
+        f"API key:   X-API-Key: {api_key}",
+        f"dev credentials are kept in {Path(settings.data_dir) / 'credentials.json'}",
+        "Ctrl-C stops everything.",
+    ]
+    width = max(map(len, lines))
+    print("\n".join(["", "=" * width, *lines, "=" * width, ""]), flush=True)
+
+
+def _say(message: str) -> None:
+    print(f"hms up: {message}", flush=True)
+
+
+def _stop(name: str, stop: Callable[[], None]) -> None:
+    _say(f"stopping {name}")
+    stop()
