@@ -1,0 +1,92 @@
+"""Shared fixtures: embedded PostgreSQL and Valkey for the whole session (started only when a
+test needs them), a clean database and broker per test, and real worker processes.
+
+The environment is set here, before any project module reads its settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_ROOT = Path(tempfile.mkdtemp(prefix="hms-tests-"))
+_PG_PORT, _REDIS_PORT = _free_port(), _free_port()
+_PG_PASSWORD, _REDIS_PASSWORD = secrets.token_hex(8), secrets.token_hex(8)
+TEST_API_KEY = "test-key-" + secrets.token_hex(4)
+
+os.environ.update(
+    {
+        "DATABASE_URL": f"postgresql+psycopg2://postgres:{_PG_PASSWORD}@127.0.0.1:{_PG_PORT}/hms",
+        "REDIS_URL": f"redis://:{_REDIS_PASSWORD}@127.0.0.1:{_REDIS_PORT}/0",
+        "HMS_API_KEYS": f"{TEST_API_KEY},second-key",
+        "HMS_DATA_DIR": str(_ROOT / "data"),
+        "HMS_PROGRESS_INTERVAL_S": "0.2",
+    }
+)
+
+from app.embedded import EmbeddedPostgres, EmbeddedValkey  # noqa: E402
+
+
+class Servers:
+    def __init__(self) -> None:
+        self.postgres = EmbeddedPostgres(_ROOT / "postgres", _PG_PORT, _PG_PASSWORD, durable=False)
+        self.valkey = EmbeddedValkey(_ROOT / "valkey", _REDIS_PORT, _REDIS_PASSWORD)
+
+    @property
+    def database_url(self) -> str:
+        return self.postgres.url
+
+    @property
+    def redis_url(self) -> str:
+        return self.valkey.url
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    from app.db.migrate import upgrade
+
+    servers = Servers()
+    servers.postgres.start()
+    servers.valkey.start()
+    upgrade(servers.database_url)
+    yield servers
+    servers.valkey.stop()
+    servers.postgres.stop()
+
+
+@pytest.fixture
+def clean_database(servers: Servers) -> Servers:
+    """Empty tables before the test."""
+    from sqlalchemy import text
+
+    from app.db.session import get_engine
+
+    with get_engine().begin() as connection:
+        connection.execute(text("TRUNCATE runs, run_results CASCADE"))
+    return servers
+
+
+@pytest.fixture
+def clean_state(clean_database: Servers) -> Servers:
+    """Empty tables and empty queues before the test. Only the queues' message lists go:
+    kombu's exchange bindings stay, or publishes would be dropped."""
+    import redis
+
+    broker = redis.Redis.from_url(clean_database.redis_url)
+    for pattern in ("simulations*", "training*", "unacked*", "celery-task-meta-*"):
+        for key in broker.scan_iter(match=pattern):
+            broker.delete(key)
+    return clean_database

@@ -1,0 +1,102 @@
+"""`hms up` (what `make run` runs) as a new user would: no URLs set, embedded servers, the whole
+Procfile under honcho; Ctrl-C stops everything; a second start works and finds the data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.processes import Process, free_port, wait_until
+
+EXAMPLE = {
+    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
+    "cluster": {"cpus": 8, "gpus": 4},
+    "policies": ["round_robin", "random", "greedy"],
+}
+HMS = str(Path(sys.executable).parent / "hms")
+
+
+class Launcher(Process):
+    def __init__(self, data_dir: Path, ports: dict[str, int]) -> None:
+        env = {
+            "HMS_DATA_DIR": str(data_dir),
+            "HMS_API_PORT": str(ports["api"]),
+            "HMS_FLOWER_PORT": str(ports["flower"]),
+            "HMS_EMBEDDED_POSTGRES_PORT": str(ports["postgres"]),
+            "HMS_EMBEDDED_REDIS_PORT": str(ports["redis"]),
+        }
+        # A new user's shell: no URLs, no keys; the launcher provides the dev defaults.
+        unset = frozenset({"DATABASE_URL", "REDIS_URL", "HMS_API_KEYS", "FLOWER_BASIC_AUTH"})
+        super().__init__("launcher", [HMS, "up"], env=env, unset=unset)
+
+    def ctrl_c(self) -> int:
+        """What a terminal does on Ctrl-C: SIGINT to the foreground process group."""
+        os.killpg(self.pid, signal.SIGINT)
+        return self.popen.wait(60)
+
+
+def listening(port: int) -> bool:
+    return any(
+        c.laddr.port == port and c.status == psutil.CONN_LISTEN
+        for c in psutil.net_connections("tcp")
+    )
+
+
+@pytest.fixture
+def ports():
+    return {name: free_port() for name in ("api", "flower", "postgres", "redis")}
+
+
+def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[str]]:
+    """One session of a new user: `hms up`, submit the example, check Flower, Ctrl-C.
+    Returns the submitted run's id and the ids the API listed."""
+    launcher = Launcher(data_dir, ports)
+    api = f"http://127.0.0.1:{ports['api']}"
+    try:
+        wait_until(lambda: "ready after" in launcher.log() or not launcher.alive(), 120, "ready")
+        assert launcher.alive(), launcher.log()[-3000:]
+        assert f"API docs:  {api}/docs" in launcher.log()
+        credentials = json.loads((data_dir / "credentials.json").read_text())
+        response = httpx.post(
+            f"{api}/api/v1/runs", json=EXAMPLE, headers={"X-API-Key": credentials["api_key"]}
+        )
+        assert response.status_code == 202, response.text
+        run_id = response.json()["id"]
+
+        def succeeded() -> bool:
+            return httpx.get(f"{api}/api/v1/runs/{run_id}").json()["status"] == "succeeded"
+
+        wait_until(succeeded, 60, "the run to succeed", every_s=0.2)
+        flower = f"http://127.0.0.1:{ports['flower']}"
+        wait_until(lambda: listening(ports["flower"]), 30, "Flower listening")
+        user, password = credentials["flower_basic_auth"].split(":", 1)
+        assert httpx.get(flower, timeout=5).status_code == 401
+        assert httpx.get(flower, auth=(user, password), timeout=5).status_code == 200
+        listed = {run["id"] for run in httpx.get(f"{api}/api/v1/runs").json()["items"]}
+    finally:
+        launcher.ctrl_c()
+    log = launcher.log()
+    assert "stopping PostgreSQL" in log and "stopping Valkey" in log, log[-3000:]
+    for name, port in ports.items():
+        assert not listening(port), f"{name} still listens on {port} after Ctrl-C"
+    leftovers = [
+        process.pid
+        for process in psutil.process_iter(["cmdline"])
+        if str(data_dir) in " ".join(process.info["cmdline"] or [])
+    ]
+    assert leftovers == [], leftovers
+    return run_id, listed
+
+
+def test_hms_up_runs_the_system_and_ctrl_c_stops_all_of_it_twice(tmp_path, ports):
+    data_dir = tmp_path / "hms-data"
+    first, _ = start_use_and_stop(data_dir, ports)
+    second, listed = start_use_and_stop(data_dir, ports)
+    assert listed == {first, second}  # the second start found the first start's data

@@ -1,0 +1,148 @@
+"""A run's life through real processes: the API under uvicorn, a `celery worker` subprocess,
+the embedded PostgreSQL and Valkey."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from celery.result import AsyncResult
+
+from tests.conftest import TEST_API_KEY
+from tests.processes import wait_until
+from workers.celery_app import app as celery_app
+
+EXAMPLE = {
+    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
+    "cluster": {"cpus": 8, "gpus": 4},
+    "policies": ["round_robin", "random", "greedy"],
+    "priority": 5,
+}
+AUTH = {"X-API-Key": TEST_API_KEY}
+
+
+def long_run(num_tasks: int = 150_000, priority: int = 5) -> dict:
+    return {
+        **EXAMPLE,
+        "workload": {"kind": "synthetic", "num_tasks": num_tasks, "seed": 3},
+        "priority": priority,
+    }
+
+
+@pytest.fixture
+def http(api, worker, clean_state):
+    with httpx.Client(base_url=api.url, headers=AUTH, timeout=10) as client:
+        yield client
+
+
+def submit(http: httpx.Client, body: dict) -> str:
+    response = http.post("/api/v1/runs", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def wait_for_status(
+    http: httpx.Client, run_id: str, wanted: set[str], timeout_s: float = 60
+) -> dict:
+    run: dict = {}
+
+    def reached() -> bool:
+        nonlocal run
+        run = http.get(f"/api/v1/runs/{run_id}").json()
+        return run["status"] in wanted
+
+    wait_until(reached, timeout_s, f"run {run_id} in {wanted}", every_s=0.1)
+    return run
+
+
+def test_the_readme_example_succeeds_with_one_result_per_policy(http):
+    run_id = submit(http, EXAMPLE)
+    run = wait_for_status(http, run_id, {"succeeded", "failed"}, timeout_s=30)
+    assert run["status"] == "succeeded", run
+    assert run["attempts"] == 1 and run["progress"] == 1.0 and run["error"] is None
+    assert run["created_at"] <= run["started_at"] <= run["finished_at"]
+    results = http.get(f"/api/v1/runs/{run_id}/results").json()["results"]
+    assert sorted(r["policy"] for r in results) == ["greedy", "random", "round_robin"]
+    for result in results:
+        assert result["makespan"] > 0 and result["energy"] > 0 and result["cost"] > 0
+        assert len(result["utilization"]) == 12
+
+
+def test_progress_moves_between_0_and_1_while_running(http):
+    run_id = submit(http, long_run())
+    seen: list[float] = []
+
+    def partway() -> bool:
+        run = http.get(f"/api/v1/runs/{run_id}").json()
+        seen.append(run["progress"])
+        return run["status"] == "running" and 0 < run["progress"] < 1
+
+    wait_until(partway, 60, "progress strictly between 0 and 1")
+    state = AsyncResult(run_id, app=celery_app)
+    wait_until(lambda: state.state == "PROGRESS", 10, "Celery state PROGRESS")
+    assert 0 <= state.info["progress"] <= 1 and state.info["stage"] in EXAMPLE["policies"]
+    run = wait_for_status(http, run_id, {"succeeded"}, timeout_s=120)
+    assert run["progress"] == 1.0
+    assert seen == sorted(seen)
+
+
+def test_priority_9_overtakes_priority_0_runs_queued_earlier(http):
+    blocker = submit(http, long_run(num_tasks=120_000, priority=0))
+    wait_for_status(http, blocker, {"running"})
+    low = [submit(http, {**EXAMPLE, "priority": 0, "seed": seed}) for seed in range(3)]
+    urgent = submit(http, {**EXAMPLE, "priority": 9})
+    assert http.get(f"/api/v1/runs/{blocker}").json()["status"] == "running", (
+        "blocker ended too soon"
+    )
+    started = {
+        run_id: wait_for_status(http, run_id, {"succeeded"}, timeout_s=120)["started_at"]
+        for run_id in [blocker, *low, urgent]
+    }
+    assert started[urgent] < min(started[run_id] for run_id in low)
+    # Among equal priorities, first in first out.
+    assert [started[run_id] for run_id in low] == sorted(started[run_id] for run_id in low)
+
+
+def test_cancelling_a_running_run_stops_it_and_keeps_no_results(http, worker):
+    run_id = submit(http, long_run())
+    wait_for_status(http, run_id, {"running"})
+    response = http.delete(f"/api/v1/runs/{run_id}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    # The worker notices at its next progress report and stops the simulation.
+    outcome = AsyncResult(run_id, app=celery_app)
+    wait_until(outcome.ready, 30, "the cancelled task to end")
+    assert outcome.result == {"run_id": run_id, "outcome": "cancelled"}
+    assert http.get(f"/api/v1/runs/{run_id}").json()["status"] == "cancelled"
+    assert http.get(f"/api/v1/runs/{run_id}/results").status_code == 409
+    # The worker is free again: the next run goes through.
+    follow_up = submit(http, EXAMPLE)
+    assert wait_for_status(http, follow_up, {"succeeded"}, timeout_s=30)["status"] == "succeeded"
+    assert worker.alive()
+
+
+def test_the_hms_cli_submits_and_waits_for_a_run(http, api, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(EXAMPLE))
+    hms = str(Path(sys.executable).parent / "hms")
+    common = ["--api", api.url, "--key", TEST_API_KEY]
+    done = subprocess.run(
+        [hms, "submit", str(spec), "--wait", "--idempotency-key", "cli-1", *common],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    run = json.loads(done.stdout)
+    assert run["status"] == "succeeded"
+    results = subprocess.run(
+        [hms, "results", run["id"], *common], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert len(json.loads(results.stdout)["results"]) == 3
+    refused = subprocess.run(
+        [hms, "cancel", run["id"], *common], capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode != 0 and "409" in refused.stderr

@@ -1,0 +1,141 @@
+"""The HTTP API in-process (TestClient) against the real database and broker; no worker runs,
+so submitted runs stay queued."""
+
+import uuid
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.main import app
+from tests.conftest import TEST_API_KEY
+
+EXAMPLE = {
+    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
+    "cluster": {"cpus": 8, "gpus": 4},
+    "policies": ["round_robin", "random", "greedy"],
+    "priority": 5,
+}
+AUTH = {"X-API-Key": TEST_API_KEY}
+
+
+@pytest.fixture
+def client():
+    with TestClient(app) as client:
+        yield client
+
+
+def submit(client, body=EXAMPLE, **headers):
+    return client.post("/api/v1/runs", json=body, headers={**AUTH, **headers})
+
+
+def test_submit_answers_202_with_the_run_and_its_location(client):
+    response = submit(client)
+    assert response.status_code == 202
+    run = response.json()
+    assert run["status"] == "queued" and run["attempts"] == 0 and run["progress"] == 0
+    assert response.headers["Location"] == f"/api/v1/runs/{run['id']}"
+    assert client.get(response.headers["Location"]).json()["id"] == run["id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/api/v1/runs"), ("DELETE", "/api/v1/runs/{id}")]
+)
+def test_mutating_endpoints_need_a_valid_api_key(client, method, path):
+    run_id = submit(client).json()["id"]
+    url = path.format(id=run_id)
+    missing = client.request(method, url, json=EXAMPLE)
+    assert missing.status_code == 401 and "X-API-Key" in missing.json()["detail"]
+    wrong = client.request(method, url, json=EXAMPLE, headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 403
+    second_key = client.request(method, url, json=EXAMPLE, headers={"X-API-Key": "second-key"})
+    assert second_key.status_code in (200, 202)
+
+
+def test_reads_need_no_key(client):
+    run_id = submit(client).json()["id"]
+    assert client.get(f"/api/v1/runs/{run_id}").status_code == 200
+    assert client.get("/api/v1/runs").status_code == 200
+
+
+def test_the_same_idempotency_key_returns_the_same_run(client):
+    first = submit(client, **{"Idempotency-Key": "abc"})
+    again = submit(client, **{"Idempotency-Key": "abc"})
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert client.get("/api/v1/runs").json()["total"] == 1
+    other = submit(client, {**EXAMPLE, "seed": 3}, **{"Idempotency-Key": "abc"})
+    assert other.status_code == 422
+    assert other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({**EXAMPLE, "policies": ["warp_drive"]}, ["body", "policies", 0]),
+        (
+            {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 10**9}},
+            ["body", "workload", "synthetic", "num_tasks"],
+        ),
+        ({**EXAMPLE, "priority": -1}, ["body", "priority"]),
+        ({"policies": ["greedy"]}, ["body", "workload"]),
+    ],
+)
+def test_bad_input_gets_422_naming_the_field(client, body, location):
+    response = submit(client, body)
+    assert response.status_code == 422
+    assert location in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_malformed_json_and_malformed_ids_get_422_unknown_ids_404(client):
+    response = client.post(
+        "/api/v1/runs", content=b"{nope", headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert client.get("/api/v1/runs/not-a-uuid").status_code == 422
+    assert client.get(f"/api/v1/runs/{uuid.uuid4()}").status_code == 404
+    assert client.delete(f"/api/v1/runs/{uuid.uuid4()}", headers=AUTH).status_code == 404
+
+
+def test_list_is_paginated_and_filtered(client):
+    ids = [submit(client).json()["id"] for _ in range(3)]
+    client.delete(f"/api/v1/runs/{ids[0]}", headers=AUTH)
+    page = client.get("/api/v1/runs", params={"limit": 2}).json()
+    assert page["total"] == 3 and len(page["items"]) == 2 and page["limit"] == 2
+    assert [run["id"] for run in page["items"]] == ids[::-1][:2]
+    cancelled = client.get("/api/v1/runs", params={"status": "cancelled"}).json()
+    assert [run["id"] for run in cancelled["items"]] == [ids[0]]
+    assert client.get("/api/v1/runs", params={"limit": 1000}).status_code == 422
+    assert client.get("/api/v1/runs", params={"status": "sleeping"}).status_code == 422
+
+
+def test_cancel_a_queued_run_then_refuse_a_second_cancel(client):
+    run_id = submit(client).json()["id"]
+    cancelled = client.delete(f"/api/v1/runs/{run_id}", headers=AUTH)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    again = client.delete(f"/api/v1/runs/{run_id}", headers=AUTH)
+    assert again.status_code == 409
+
+
+def test_results_of_a_run_without_results_are_a_conflict(client):
+    run_id = submit(client).json()["id"]
+    response = client.get(f"/api/v1/runs/{run_id}/results")
+    assert response.status_code == 409 and "queued" in response.json()["detail"]
+
+
+def test_submission_lands_on_the_simulations_queue_with_the_mapped_priority(client, servers):
+    broker = redis.Redis.from_url(servers.redis_url)
+    submit(client, {**EXAMPLE, "priority": 9})
+    submit(client, {**EXAMPLE, "priority": 0})
+    submit(client, {**EXAMPLE, "priority": 0})
+    # The Redis transport keeps one list per step; step 0 (API priority 9) is popped first.
+    assert broker.llen("simulations") == 1
+    assert broker.llen("simulations:9") == 2
+
+
+def test_health(client):
+    assert client.get("/health/live").json() == {"status": "ok"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}

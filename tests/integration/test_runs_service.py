@@ -1,0 +1,175 @@
+"""The run use cases against the real database (no worker: execute_run is called directly)."""
+
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from app.db import runs as run_store
+from app.db.models import Run, RunResult, RunStatus
+from app.db.session import session_scope
+from app.errors import IdempotencyConflict, RunNotCancellable, RunNotFound
+from app.runspec import RunSpec
+from app.services import runs
+from app.services.runs import ExecutionOutcome
+
+EXAMPLE = {
+    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
+    "cluster": {"cpus": 8, "gpus": 4},
+    "policies": ["round_robin", "random", "greedy"],
+    "priority": 5,
+}
+LONG = {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 150_000, "seed": 1}}
+
+
+class CommittedCheckQueue:
+    """A RunQueue that, when asked to enqueue, looks the run up from another connection: it
+    only sees the row if submit_run committed before enqueueing."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = create_engine(database_url)
+        self.enqueued: list[tuple[uuid.UUID, int, bool]] = []
+        self.revoked: list[uuid.UUID] = []
+
+    def enqueue_run(self, run_id, priority):
+        with self.engine.connect() as connection:
+            visible = connection.execute(select(Run.id).where(Run.id == run_id)).first() is not None
+        self.enqueued.append((run_id, priority, visible))
+
+    def revoke_run(self, run_id):
+        self.revoked.append(run_id)
+
+    def ping(self):
+        pass
+
+
+@pytest.fixture
+def queue(servers):
+    queue = CommittedCheckQueue(servers.database_url)
+    yield queue
+    queue.engine.dispose()
+
+
+def submit(queue, body=EXAMPLE, key=None):
+    return runs.submit_run(RunSpec.model_validate(body), queue, key)
+
+
+def results_of(run_id):
+    with session_scope() as session:
+        return session.scalars(select(RunResult).where(RunResult.run_id == run_id)).all()
+
+
+def test_submit_commits_the_run_before_enqueueing_it(queue):
+    submission = submit(queue)
+    assert submission.created
+    assert queue.enqueued == [(submission.run.id, 5, True)]
+    assert runs.get_run(submission.run.id).status == RunStatus.QUEUED
+
+
+def test_the_same_idempotency_key_returns_the_same_run(queue):
+    first = submit(queue, key="abc")
+    again = submit(queue, key="abc")
+    assert again.run.id == first.run.id and not again.created
+    assert len(queue.enqueued) == 1
+    with pytest.raises(IdempotencyConflict):
+        submit(queue, {**EXAMPLE, "seed": 1}, key="abc")
+
+
+def test_execute_run_writes_one_result_per_policy_and_succeeds(queue):
+    run_id = submit(queue).run.id
+    assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    run = runs.get_run(run_id)
+    assert (run.status, run.progress, run.attempts) == ("succeeded", 1.0, 1)
+    assert run.started_at <= run.finished_at
+    rows = results_of(run_id)
+    assert sorted(row.policy for row in rows) == ["greedy", "random", "round_robin"]
+    assert all(row.makespan > 0 and 0 < row.mean_utilization <= 1 for row in rows)
+    assert all(
+        set(row.utilization) == {*(f"cpu{i}" for i in range(8)), *(f"gpu{i}" for i in range(4))}
+        for row in rows
+    )
+
+
+def test_redelivered_run_is_not_executed_twice(queue):
+    run_id = submit(queue).run.id
+    runs.execute_run(run_id)
+    first = {row.policy: row.makespan for row in results_of(run_id)}
+    assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
+    assert {row.policy: row.makespan for row in results_of(run_id)} == first
+    assert runs.get_run(run_id).attempts == 1
+
+
+def test_a_run_left_running_by_a_crashed_worker_is_executed_again(queue):
+    run_id = submit(queue).run.id
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id)
+        run.status, run.attempts = RunStatus.RUNNING, 1
+    assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    assert runs.get_run(run_id).attempts == 2
+    assert len(results_of(run_id)) == 3
+
+
+def test_same_spec_and_seed_give_bit_identical_results(queue):
+    first = submit(queue).run.id
+    second = submit(queue).run.id
+    runs.execute_run(first)
+    runs.execute_run(second)
+
+    def numbers(run_id):
+        return sorted(
+            (r.policy, r.makespan, r.mean_flow_time, r.energy, r.cost) for r in results_of(run_id)
+        )
+
+    assert numbers(first) == numbers(second)
+
+
+def test_a_spec_the_core_rejects_fails_once_with_a_readable_error(queue):
+    body = {
+        **EXAMPLE,
+        "workload": {"kind": "synthetic", "num_tasks": 5, "min_size": 5000.0},
+        "cluster": {"cpus": 0, "gpus": 2},
+    }
+    run_id = submit(queue, body).run.id
+    assert runs.execute_run(run_id) == ExecutionOutcome.FAILED
+    run = runs.get_run(run_id)
+    assert run.status == "failed" and run.attempts == 1
+    assert "fit on no device" in run.error
+    assert results_of(run_id) == []
+    assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
+
+
+def test_progress_is_recorded_while_running_and_cancel_stops_the_run(queue):
+    run_id = submit(queue, LONG).run.id
+    seen = []
+
+    def sink(progress, stage):
+        seen.append((progress, stage, runs.get_run(run_id).progress))
+        if len(seen) == 2:
+            runs.cancel_run(run_id, queue)
+
+    assert runs.execute_run(run_id, sink) == ExecutionOutcome.CANCELLED
+    assert len(seen) == 2
+    assert 0 < seen[0][2] < 1 and seen[0][2] == pytest.approx(seen[0][0])
+    run = runs.get_run(run_id)
+    assert run.status == "cancelled" and results_of(run_id) == []
+    assert queue.revoked == [run_id]
+
+
+def test_cancel_refuses_terminal_runs_and_unknown_ids(queue):
+    run_id = submit(queue).run.id
+    runs.execute_run(run_id)
+    with pytest.raises(RunNotCancellable):
+        runs.cancel_run(run_id, queue)
+    with pytest.raises(RunNotFound):
+        runs.cancel_run(uuid.uuid4(), queue)
+    with pytest.raises(RunNotFound):
+        runs.execute_run(uuid.uuid4())
+
+
+def test_list_runs_pages_newest_first_and_filters_by_status(queue):
+    ids = [submit(queue).run.id for _ in range(5)]
+    runs.execute_run(ids[0])
+    page, total = runs.list_runs(None, limit=2, offset=0)
+    assert total == 5 and [run.id for run in page] == ids[::-1][:2]
+    done, total_done = runs.list_runs(RunStatus.SUCCEEDED, limit=10, offset=0)
+    assert total_done == 1 and done[0].id == ids[0]

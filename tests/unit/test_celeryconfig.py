@@ -1,0 +1,38 @@
+"""The Celery configuration's promises (pure values, no broker)."""
+
+import pytest
+
+import celeryconfig
+
+
+def test_api_priority_9_is_the_redis_transports_first_step():
+    assert celeryconfig.broker_priority(9) == 0
+    assert celeryconfig.broker_priority(0) == 9
+    assert [celeryconfig.broker_priority(p) for p in range(10)] == list(range(9, -1, -1))
+    with pytest.raises(ValueError):
+        celeryconfig.broker_priority(10)
+
+
+def test_a_message_without_priority_does_not_jump_the_queue():
+    assert celeryconfig.task_default_priority == celeryconfig.broker_priority(5)
+    assert celeryconfig.broker_transport_options["priority_steps"] == list(range(10))
+
+
+def test_json_only_and_at_least_once_delivery():
+    assert celeryconfig.accept_content == ["json"] == celeryconfig.result_accept_content
+    assert celeryconfig.task_serializer == celeryconfig.result_serializer == "json"
+    assert celeryconfig.task_acks_late and celeryconfig.task_reject_on_worker_lost
+    assert celeryconfig.worker_prefetch_multiplier == 1
+
+
+def test_time_limits_come_from_settings():
+    assert (
+        celeryconfig.broker_transport_options["visibility_timeout"] > celeryconfig.task_time_limit
+    )
+    assert celeryconfig.task_soft_time_limit < celeryconfig.task_time_limit
+
+
+def test_queues_and_routes():
+    assert {queue.name for queue in celeryconfig.task_queues} == {"simulations", "training"}
+    assert celeryconfig.task_routes["hms.run_simulation"]["queue"] == "simulations"
+    assert celeryconfig.worker_send_task_events and celeryconfig.task_send_sent_event

@@ -1,0 +1,20 @@
+import pytest
+from pydantic import ValidationError
+
+from app.settings import Settings
+
+
+def test_api_keys_are_a_comma_separated_list():
+    settings = Settings(HMS_API_KEYS=" a, b ,,c ")
+    assert settings.api_key_set == {"a", "b", "c"}
+    assert Settings(HMS_API_KEYS="").api_key_set == frozenset()
+
+
+def test_a_visibility_timeout_below_the_time_limit_is_refused():
+    with pytest.raises(ValidationError, match="visibility_timeout_s"):
+        Settings(task_time_limit_s=100, task_soft_time_limit_s=90, visibility_timeout_s=60)
+
+
+def test_missing_urls_explain_how_to_start():
+    with pytest.raises(RuntimeError, match="make run"):
+        Settings(DATABASE_URL=None).require_database_url()
