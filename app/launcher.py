@@ -61,8 +61,12 @@ def _child_environment(
     settings: Settings, credentials: DevCredentials, database_url: str, redis_url: str
 ) -> dict[str, str]:
     """The processes' environment: values set by the user win over the dev defaults."""
+    # The Procfile's commands (uvicorn, celery) live next to this interpreter, in the virtualenv
+    # `make run` created, which need not be activated.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return {
         **os.environ,
+        "PATH": path,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "HMS_API_KEYS": settings.api_keys or credentials.api_key,

@@ -173,4 +173,5 @@ class ProcfileProcess(Process):
     """A Procfile process run exactly as the Procfile says, through /bin/sh like honcho does."""
 
     def __init__(self, name: str, env: dict[str, str]) -> None:
-        super().__init__(name, ["/bin/sh", "-c", procfile_command(name)], env=env)
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        super().__init__(name, ["/bin/sh", "-c", procfile_command(name)], env={"PATH": path, **env})

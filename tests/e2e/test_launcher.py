@@ -38,7 +38,8 @@ class Launcher(Process):
 
     def ctrl_c(self) -> int:
         """What a terminal does on Ctrl-C: SIGINT to the foreground process group."""
-        os.killpg(self.pid, signal.SIGINT)
+        if self.alive():
+            os.killpg(self.pid, signal.SIGINT)
         return self.popen.wait(60)
 
 
