@@ -24,6 +24,9 @@ from app.embedded import DevCredentials, EmbeddedPostgres, EmbeddedValkey
 from app.settings import Settings, get_settings
 
 
+HONCHO_INTERRUPTED = 130
+
+
 def up() -> int:
     started = time.monotonic()
     settings = get_settings()
@@ -93,7 +96,9 @@ def _run_procfile(env: dict[str, str], settings: Settings, started: float) -> in
             daemon=True,
         )
         banner.start()
-        return process.wait()
+        code = process.wait()
+        # honcho exits 130 when stopped by Ctrl-C: the normal way to stop, not a failure.
+        return 0 if code == HONCHO_INTERRUPTED else code
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
