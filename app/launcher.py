@@ -23,7 +23,6 @@ from app.db.migrate import PROJECT_ROOT, upgrade
 from app.embedded import DevCredentials, EmbeddedPostgres, EmbeddedValkey
 from app.settings import Settings, get_settings
 
-
 HONCHO_INTERRUPTED = 130
 
 

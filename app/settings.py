@@ -64,20 +64,19 @@ class Settings(BaseSettings):
         return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
 
     def require_database_url(self) -> str:
-        if not self.database_url:
-            raise RuntimeError(
-                "DATABASE_URL is not set: start the system with `make run` (embedded servers) "
-                "or point DATABASE_URL at a PostgreSQL database."
-            )
-        return self.database_url
+        return _required(self.database_url, "DATABASE_URL", "a PostgreSQL database")
 
     def require_redis_url(self) -> str:
-        if not self.redis_url:
-            raise RuntimeError(
-                "REDIS_URL is not set: start the system with `make run` (embedded servers) "
-                "or point REDIS_URL at a Redis-protocol server."
-            )
-        return self.redis_url
+        return _required(self.redis_url, "REDIS_URL", "a Redis-protocol server")
+
+
+def _required(url: str | None, variable: str, what: str) -> str:
+    if not url:
+        raise RuntimeError(
+            f"{variable} is not set: start the system with `make run` (embedded servers) "
+            f"or point {variable} at {what}."
+        )
+    return url
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,14 @@ _PG_PORT, _REDIS_PORT = _free_port(), _free_port()
 _PG_PASSWORD, _REDIS_PASSWORD = secrets.token_hex(8), secrets.token_hex(8)
 TEST_API_KEY = "test-key-" + secrets.token_hex(4)
 
+#: The README's example RunSpec.
+EXAMPLE_SPEC: dict = {
+    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
+    "cluster": {"cpus": 8, "gpus": 4},
+    "policies": ["round_robin", "random", "greedy"],
+    "priority": 5,
+}
+
 os.environ.update(
     {
         "DATABASE_URL": f"postgresql+psycopg2://postgres:{_PG_PASSWORD}@127.0.0.1:{_PG_PORT}/hms",

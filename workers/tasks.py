@@ -6,6 +6,9 @@ import uuid
 from typing import Any
 
 from celery import Task
+from celery.utils.log import get_task_logger
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
 from app.services.runs import execute_run
@@ -13,6 +16,7 @@ from app.settings import get_settings
 from workers.celery_app import app
 
 _settings = get_settings()
+log = get_task_logger(__name__)
 
 
 class _CeleryProgress:
@@ -24,8 +28,12 @@ class _CeleryProgress:
 
     def __call__(self, progress: float, stage: str) -> None:
         meta = {"progress": round(progress, 4), "stage": stage}
-        self.task.update_state(state="PROGRESS", meta=meta)
-        self.task.send_event("task-progress", **meta)
+        try:
+            self.task.update_state(state="PROGRESS", meta=meta)
+            self.task.send_event("task-progress", **meta)
+        except (BrokerError, RedisError, OSError):
+            # Monitoring only: the run's progress is already in the database.
+            log.warning("could not publish progress of %s", self.task.request.id, exc_info=True)
 
 
 @app.task(

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Run, RunResult, RunStatus
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def add_run(

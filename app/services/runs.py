@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from app.db import runs as run_store
-from app.db.models import Run, RunResult, RunStatus
+from app.db.models import Run, RunResult, RunStatus, utcnow
 from app.db.session import session_scope
 from app.errors import (
     IdempotencyConflict,
@@ -124,7 +124,7 @@ def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
         run.status = RunStatus.RUNNING
         run.attempts += 1
         run.progress = 0.0
-        run.started_at = run.started_at or run_store.now()
+        run.started_at = run.started_at or utcnow()
         return dict(run.spec)
 
 
@@ -137,7 +137,7 @@ def _complete(run_id: uuid.UUID, outcomes: list[PolicyOutcome]) -> ExecutionOutc
         run_store.add_results(session, run_id, (_result_row(outcome) for outcome in outcomes))
         run.status = RunStatus.SUCCEEDED
         run.progress = 1.0
-        run.finished_at = run_store.now()
+        run.finished_at = utcnow()
     return ExecutionOutcome.SUCCEEDED
 
 
@@ -160,7 +160,7 @@ def _fail(run_id: uuid.UUID, error: str) -> None:
         if run is not None and run.status == RunStatus.RUNNING:
             run.status = RunStatus.FAILED
             run.error = error
-            run.finished_at = run_store.now()
+            run.finished_at = utcnow()
 
 
 def _describe(exc: Exception) -> str:
@@ -201,7 +201,7 @@ def cancel_run(run_id: uuid.UUID, queue: RunQueue) -> Run:
         if RunStatus(run.status).is_terminal:
             raise RunNotCancellable(run_id, run.status)
         run.status = RunStatus.CANCELLED
-        run.finished_at = run_store.now()
+        run.finished_at = utcnow()
     queue.revoke_run(run_id)
     return run
 

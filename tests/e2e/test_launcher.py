@@ -13,13 +13,10 @@ import httpx
 import psutil
 import pytest
 
+from tests.conftest import EXAMPLE_SPEC
 from tests.processes import Process, free_port, wait_until
 
-EXAMPLE = {
-    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
-    "cluster": {"cpus": 8, "gpus": 4},
-    "policies": ["round_robin", "random", "greedy"],
-}
+EXAMPLE = EXAMPLE_SPEC
 HMS = str(Path(sys.executable).parent / "hms")
 
 

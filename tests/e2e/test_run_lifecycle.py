@@ -12,16 +12,11 @@ import httpx
 import pytest
 from celery.result import AsyncResult
 
-from tests.conftest import TEST_API_KEY
+from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
 from tests.processes import wait_until
 from workers.celery_app import app as celery_app
 
-EXAMPLE = {
-    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
-    "cluster": {"cpus": 8, "gpus": 4},
-    "policies": ["round_robin", "random", "greedy"],
-    "priority": 5,
-}
+EXAMPLE = EXAMPLE_SPEC
 AUTH = {"X-API-Key": TEST_API_KEY}
 
 

@@ -8,14 +8,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.main import app
-from tests.conftest import TEST_API_KEY
+from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
 
-EXAMPLE = {
-    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
-    "cluster": {"cpus": 8, "gpus": 4},
-    "policies": ["round_robin", "random", "greedy"],
-    "priority": 5,
-}
+EXAMPLE = EXAMPLE_SPEC
 AUTH = {"X-API-Key": TEST_API_KEY}
 
 
@@ -139,3 +134,24 @@ def test_health(client):
     ready = client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_readiness_names_the_dependency_that_is_down(servers):
+    from api.deps import get_run_queue
+    from app.errors import TransientStoreError
+
+    class UnreachableBroker:
+        def ping(self):
+            raise TransientStoreError("broker", "Connection refused")
+
+    app.dependency_overrides[get_run_queue] = UnreachableBroker
+    try:
+        with TestClient(app) as client:
+            response = client.get("/health/ready")
+    finally:
+        app.dependency_overrides.clear()
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": "ok", "broker": "down: Connection refused"},
+    }

@@ -12,13 +12,9 @@ from app.errors import IdempotencyConflict, RunNotCancellable, RunNotFound
 from app.runspec import RunSpec
 from app.services import runs
 from app.services.runs import ExecutionOutcome
+from tests.conftest import EXAMPLE_SPEC
 
-EXAMPLE = {
-    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
-    "cluster": {"cpus": 8, "gpus": 4},
-    "policies": ["round_robin", "random", "greedy"],
-    "priority": 5,
-}
+EXAMPLE = EXAMPLE_SPEC
 LONG = {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 150_000, "seed": 1}}
 
 

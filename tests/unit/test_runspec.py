@@ -3,13 +3,9 @@ from pydantic import ValidationError
 
 from app.errors import InvalidSpec
 from app.runspec import MAX_TASKS, RunSpec, build_problem
+from tests.conftest import EXAMPLE_SPEC
 
-EXAMPLE = {
-    "workload": {"kind": "synthetic", "num_tasks": 2000, "seed": 7},
-    "cluster": {"cpus": 8, "gpus": 4},
-    "policies": ["round_robin", "random", "greedy"],
-    "priority": 5,
-}
+EXAMPLE = EXAMPLE_SPEC
 
 
 def error_locations(body: dict) -> list[tuple]:
