@@ -3,11 +3,23 @@
 Units: `speed` and `scalar_speed` in GFLOP/s, `memory` in MB, `bandwidth` in MB/s between host
 memory and the device (CPU cores read host memory directly: infinite), `latency` in seconds per
 transfer, `power_busy` / `power_idle` in W, `price` in currency units per hour.
+
+Defaults (one core of a current server CPU; one data-centre GPU behind PCIe 4.0):
+
+| device | speed | scalar speed | memory | bandwidth | latency | busy/idle W | price/h |
+|--------|-------|--------------|--------|-----------|---------|-------------|---------|
+| CPU core | 40 | 40 | 32 GB | - | 0 | 12 / 3 | 0.04 |
+| GPU | 1500 | 10 | 16 GB | 12 GB/s | 20 us | 250 / 40 | 2.50 |
+
+A hardware profile (measured matmul timings, see `calibrate`) replaces the speeds, the GPU's
+bandwidth and latency with fitted values.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from enum import IntEnum
 
 import numpy as np
@@ -32,8 +44,6 @@ class DeviceModel:
     price: float
 
 
-# One core of a current server CPU, and one data-centre GPU behind PCIe 4.0. A GPU runs the
-# data-parallel share of a task ~40x faster than a core, its serial share ~4x slower.
 DEFAULT_CPU = DeviceModel(
     speed=40.0,
     scalar_speed=40.0,
@@ -67,13 +77,36 @@ class Cluster:
     power_busy: np.ndarray
     power_idle: np.ndarray
     price: np.ndarray
+    #: Device names; None means cpu0.., gpu0.. by kind.
+    labels: tuple[str, ...] | None = None
 
     @property
     def num_devices(self) -> int:
         return int(self.kind.shape[0])
 
+    @property
+    def cpus(self) -> np.ndarray:
+        return np.flatnonzero(self.kind == DeviceKind.CPU)
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return np.flatnonzero(self.kind == DeviceKind.GPU)
+
+    def model_groups(self, devices: np.ndarray) -> list[np.ndarray]:
+        """`devices` grouped by identical cost-relevant characteristics (same speeds, memory,
+        link): within a group only the earliest available device can be the best choice."""
+        keys = np.column_stack(
+            [self.speed, self.scalar_speed, self.memory, self.bandwidth, self.latency]
+        )[devices]
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for device, key in zip(devices.tolist(), map(tuple, keys.tolist()), strict=True):
+            groups.setdefault(key, []).append(device)
+        return [np.array(group, dtype=np.int64) for group in groups.values()]
+
     def names(self) -> list[str]:
         """Stable, human-readable device names: cpu0, cpu1, ..., gpu0, ..."""
+        if self.labels is not None:
+            return list(self.labels)
         counters = {DeviceKind.CPU: 0, DeviceKind.GPU: 0}
         names = []
         for kind in self.kind:
@@ -81,6 +114,22 @@ class Cluster:
             names.append(f"{kind.name.lower()}{counters[kind]}")
             counters[kind] += 1
         return names
+
+    @classmethod
+    def of(
+        cls, models: Sequence[tuple[DeviceKind, DeviceModel]], labels: Sequence[str] | None = None
+    ) -> Cluster:
+        if not models:
+            raise ValueError("a cluster needs at least one device")
+
+        def column(field: str) -> np.ndarray:
+            return np.array([getattr(model, field) for _, model in models], dtype=np.float64)
+
+        return cls(
+            kind=np.array([kind for kind, _ in models], dtype=np.int8),
+            **{f.name: column(f.name) for f in fields(DeviceModel)},
+            labels=None if labels is None else tuple(labels),
+        )
 
     @classmethod
     def homogeneous_kinds(
@@ -93,20 +142,126 @@ class Cluster:
         """`cpus` identical CPU cores followed by `gpus` identical GPUs."""
         if cpus < 0 or gpus < 0 or cpus + gpus == 0:
             raise ValueError("a cluster needs at least one device")
-        models = [cpu] * cpus + [gpu] * gpus
-        kind = np.array([DeviceKind.CPU] * cpus + [DeviceKind.GPU] * gpus, dtype=np.int8)
+        return cls.of([(DeviceKind.CPU, cpu)] * cpus + [(DeviceKind.GPU, gpu)] * gpus)
 
-        def column(field: str) -> np.ndarray:
-            return np.array([getattr(model, field) for model in models], dtype=np.float64)
+    @classmethod
+    def processors(cls, count: int) -> Cluster:
+        """`count` abstract processors p0.. for workloads with explicit costs (the literature's
+        setting: only the cost tables matter; power and price are a default core's)."""
+        return cls.of([(DeviceKind.CPU, DEFAULT_CPU)] * count, [f"p{i}" for i in range(count)])
 
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """Measured matmul timings: C = A @ B with N x N matrices, for each N in `sizes`.
+
+    `cpu_times` used `cpu_threads` cores; `gpu_times` include copying A and B to the GPU and C
+    back (3 N^2 elements of `element_bytes`) unless the measurement kept data resident, in which
+    case the fit finds no transfer cost.
+    """
+
+    sizes: np.ndarray
+    cpu_times: np.ndarray
+    gpu_times: np.ndarray
+    cpu_threads: int = 1
+    element_bytes: int = 4
+    gpu_memory: float | None = None  # MB
+
+    @classmethod
+    def from_json(cls, document: dict[str, object]) -> HardwareProfile:
+        try:
+            sizes = np.asarray(document["profiled_sizes"], dtype=np.float64)
+            cpu = np.asarray(document["cpu_times"], dtype=np.float64)
+            gpu = np.asarray(document["gpu_times"], dtype=np.float64)
+        except KeyError as missing:
+            raise ValueError(f"hardware profile lacks {missing}") from None
+        except (TypeError, ValueError):
+            raise ValueError(
+                "profiled_sizes, cpu_times and gpu_times must be lists of numbers"
+            ) from None
+        if not (sizes.ndim == cpu.ndim == gpu.ndim == 1) or not (
+            sizes.size == cpu.size == gpu.size
+        ):
+            raise ValueError("profiled_sizes, cpu_times and gpu_times must have the same length")
+        if sizes.size < 3:
+            raise ValueError("a hardware profile needs at least 3 sizes to fit the GPU curve")
+        if not (
+            np.all(np.isfinite([sizes, cpu, gpu]))
+            and sizes.min() > 0
+            and cpu.min() > 0
+            and gpu.min() > 0
+        ):
+            raise ValueError("profile sizes and times must be positive numbers")
+        memory = document.get("gpu_memory_mb")
         return cls(
-            kind=kind,
-            speed=column("speed"),
-            scalar_speed=column("scalar_speed"),
-            memory=column("memory"),
-            bandwidth=column("bandwidth"),
-            latency=column("latency"),
-            power_busy=column("power_busy"),
-            power_idle=column("power_idle"),
-            price=column("price"),
+            sizes=sizes,
+            cpu_times=cpu,
+            gpu_times=gpu,
+            cpu_threads=int(document.get("cpu_threads", 1)),  # type: ignore[call-overload]
+            element_bytes=int(document.get("element_bytes", 4)),  # type: ignore[call-overload]
+            gpu_memory=None if memory is None else float(memory),  # type: ignore[arg-type]
         )
+
+    @property
+    def gflop(self) -> np.ndarray:
+        return 2.0 * self.sizes**3 / 1e9
+
+    @property
+    def transfer_mb(self) -> np.ndarray:
+        return 3.0 * self.sizes**2 * self.element_bytes / 1e6
+
+
+def calibrate(
+    profile: HardwareProfile, cpu: DeviceModel = DEFAULT_CPU, gpu: DeviceModel = DEFAULT_GPU
+) -> tuple[DeviceModel, DeviceModel]:
+    """Fit the device models to a profile.
+
+    CPU core speed: GFLOP / cpu_time / cpu_threads, the median over the larger half of the sizes
+    (where fixed overheads no longer matter). GPU: gpu_time = latency + MB / bandwidth +
+    GFLOP / speed, fitted by non-negative least squares, so the model reproduces the measured
+    speed-up curve: slower than the CPU for small matrices (latency, transfers), much faster for
+    large ones. The GPU's scalar speed keeps its default ratio to the CPU core's speed.
+    """
+    large = profile.sizes >= np.median(profile.sizes)
+    core_speed = (
+        float(np.median(profile.gflop[large] / profile.cpu_times[large])) / profile.cpu_threads
+    )
+    latency, seconds_per_mb, seconds_per_gflop = _nonnegative_fit(
+        np.column_stack([np.ones_like(profile.sizes), profile.transfer_mb, profile.gflop]),
+        profile.gpu_times,
+    )
+    if seconds_per_gflop <= 0:
+        raise ValueError("the GPU timings do not grow with the matrix size: cannot fit a GPU speed")
+    fitted_cpu = replace(cpu, speed=core_speed, scalar_speed=core_speed)
+    fitted_gpu = replace(
+        gpu,
+        speed=1.0 / seconds_per_gflop,
+        scalar_speed=gpu.scalar_speed * core_speed / cpu.speed,
+        # Below a picosecond per MB the fit says "no transfer in the timings".
+        bandwidth=float("inf") if seconds_per_mb <= 1e-12 else 1.0 / seconds_per_mb,
+        latency=latency,
+        memory=profile.gpu_memory or gpu.memory,
+    )
+    return fitted_cpu, fitted_gpu
+
+
+def _nonnegative_fit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares with every coefficient >= 0: the best over all subsets of free columns
+    (exact for the three columns used here)."""
+    best, best_error = np.zeros(a.shape[1]), float(len(b))  # the error of all zeros
+    for count in range(1, a.shape[1] + 1):
+        for subset in itertools.combinations(range(a.shape[1]), count):
+            columns = list(subset)
+            # Relative errors: every size counts, not only the slowest.
+            weights = 1.0 / b
+            coefficients, *_ = np.linalg.lstsq(
+                a[:, columns] * weights[:, None], b * weights, rcond=None
+            )
+            if np.any(coefficients < 0):
+                continue
+            candidate = np.zeros(a.shape[1])
+            candidate[columns] = coefficients
+            error = float(np.sum(((a @ candidate - b) / b) ** 2))
+            if error < best_error:
+                best, best_error = candidate, error
+    return best

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from app.sim.engine import simulate
 from app.sim.metrics import Metrics, summarize
-from app.sim.policies import make_policy
+from app.sim.policies import PolicyContext, make_policy
+from app.sim.policies.rl import Rl
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
 
 #: Called with (overall fraction done in [0, 1], name of the policy being simulated).
 ExperimentProgress = Callable[[float, str], None]
+
+ORACLE = "oracle"
 
 
 @dataclass(frozen=True)
@@ -23,14 +27,17 @@ class PolicyOutcome:
     policy: str
     metrics: Metrics
     schedule: Schedule
+    #: (makespan - oracle's) / oracle's; None when oracle was not in the run.
+    gap_to_oracle: float | None = None
+    #: What the policy learned during the run (rl's parameters), to persist.
+    learned_state: dict[str, Any] | None = None
 
 
 def policy_rng(seed: int, policy: str) -> np.random.Generator:
     """A random stream per (seed, policy): a policy's result does not depend on which other
     policies share the run, nor on their order."""
-    return np.random.default_rng(
-        np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(policy.encode()),))
-    )
+    stream = np.random.SeedSequence(entropy=seed, spawn_key=(zlib.crc32(policy.encode()),))
+    return np.random.default_rng(stream)
 
 
 def run_experiment(
@@ -38,6 +45,7 @@ def run_experiment(
     policies: Sequence[str],
     seed: int,
     on_progress: ExperimentProgress | None = None,
+    context: PolicyContext | None = None,
 ) -> list[PolicyOutcome]:
     outcomes = []
     for index, name in enumerate(policies):
@@ -46,6 +54,15 @@ def run_experiment(
             if on_progress is not None:
                 on_progress((index + fraction) / len(policies), name)
 
-        schedule = simulate(problem, make_policy(name), policy_rng(seed, name), report)
-        outcomes.append(PolicyOutcome(name, summarize(problem, schedule), schedule))
-    return outcomes
+        policy = make_policy(name, context or PolicyContext())
+        schedule = simulate(problem, policy, policy_rng(seed, name), report)
+        learned = policy.state() if isinstance(policy, Rl) else None
+        outcomes.append(PolicyOutcome(name, summarize(problem, schedule), schedule, None, learned))
+    return _with_oracle_gaps(outcomes)
+
+
+def _with_oracle_gaps(outcomes: list[PolicyOutcome]) -> list[PolicyOutcome]:
+    oracle = next((o.metrics.makespan for o in outcomes if o.policy == ORACLE), None)
+    if not oracle:
+        return outcomes
+    return [replace(o, gap_to_oracle=(o.metrics.makespan - oracle) / oracle) for o in outcomes]

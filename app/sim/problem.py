@@ -1,8 +1,9 @@
-"""A workload bound to a cluster: the cost tables every policy and the engine read."""
+"""A workload bound to a cluster: the cost tables the engine and every policy read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -16,14 +17,25 @@ class Infeasible(ValueError):
 
 
 @dataclass(frozen=True)
+class BestSplits:
+    """Per task, the best CPU/GPU split over all device pairs (inf where none fits)."""
+
+    time: np.ndarray
+    gpu: np.ndarray
+    cpu: np.ndarray
+    fraction: np.ndarray
+
+
+@dataclass(frozen=True)
 class Problem:
     workload: Workload
     cluster: Cluster
-    exec_time: np.ndarray  # seconds, (num_tasks, num_devices)
+    exec_time: np.ndarray  # E(i, d) seconds, (num_tasks, num_devices)
     feasible: np.ndarray  # bool, (num_tasks, num_devices): the task's data fits the device
 
     @classmethod
     def build(cls, workload: Workload, cluster: Cluster) -> Problem:
+        exec_time = costs.execution_time(workload, cluster)
         feasible = costs.fits(workload, cluster)
         nowhere = np.flatnonzero(~feasible.any(axis=1))
         if nowhere.size:
@@ -33,7 +45,7 @@ class Problem:
                 f"{workload.memory[task]:.0f} MB and the largest device has "
                 f"{cluster.memory.max():.0f} MB"
             )
-        return cls(workload, cluster, costs.execution_time(workload, cluster), feasible)
+        return cls(workload, cluster, exec_time, feasible)
 
     @property
     def num_tasks(self) -> int:
@@ -42,3 +54,43 @@ class Problem:
     @property
     def num_devices(self) -> int:
         return self.cluster.num_devices
+
+    @property
+    def splittable(self) -> bool:
+        """Splits need the cost model (not explicit costs) and both kinds of device."""
+        return (
+            not self.workload.explicit and self.cluster.cpus.size > 0 and self.cluster.gpus.size > 0
+        )
+
+    def split_bounds(self, gpu: int, cpu: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per task, the GPU shares that fit both devices' memory."""
+        return costs.fraction_bounds(
+            self.workload.memory, float(self.cluster.memory[cpu]), float(self.cluster.memory[gpu])
+        )
+
+    @cached_property
+    def best_splits(self) -> BestSplits:
+        n = self.num_tasks
+        best = BestSplits(np.full(n, np.inf), np.full(n, -1), np.full(n, -1), np.zeros(n))
+        if not self.splittable:
+            return best
+        for gpus in self.cluster.model_groups(self.cluster.gpus):
+            for cpus in self.cluster.model_groups(self.cluster.cpus):
+                gpu, cpu = int(gpus[0]), int(cpus[0])
+                low, high = self.split_bounds(gpu, cpu)
+                cpu_time, gpu_time = self.exec_time[:, cpu], self.exec_time[:, gpu]
+                latency = float(self.cluster.latency[gpu])
+                fraction = costs.best_fraction(cpu_time, gpu_time, latency, low, high)
+                time = np.where(
+                    low <= high, costs.split_time(cpu_time, gpu_time, latency, fraction), np.inf
+                )
+                better = time < best.time
+                best.time[better], best.fraction[better] = time[better], fraction[better]
+                best.gpu[better], best.cpu[better] = gpu, cpu
+        return best
+
+    @cached_property
+    def min_time(self) -> np.ndarray:
+        """The fastest any placement can run each task (whole device or split), seconds."""
+        whole = np.where(self.feasible, self.exec_time, np.inf).min(axis=1)
+        return np.minimum(whole, self.best_splits.time)

@@ -9,14 +9,34 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Schedule:
-    """Per task: the device index it ran on, start and end times in seconds, and the share of its
-    work that ran on a GPU (1.0 for a whole task on a GPU, 0.0 on a CPU core)."""
+    """Per task: the device it ran on (the GPU for a split), the CPU core that ran the rest of a
+    split (`partner`, -1 otherwise), the share of its work that ran on a GPU, and its start and
+    end in seconds. Both devices of a split are busy from start to end."""
 
     device: np.ndarray
+    partner: np.ndarray
+    gpu_fraction: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    gpu_fraction: np.ndarray
 
     @property
     def num_tasks(self) -> int:
         return int(self.device.shape[0])
+
+    def tasks_on(self, device: int) -> np.ndarray:
+        """The tasks that occupied `device` (whole or as part of a split), by start time."""
+        tasks = np.flatnonzero((self.device == device) | (self.partner == device))
+        return tasks[np.argsort(self.start[tasks], kind="stable")]
+
+    def busy_intervals(self, device: int) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) of the intervals during which `device` was busy, in time order."""
+        tasks = self.tasks_on(device)
+        return self.start[tasks], self.end[tasks]
+
+    def busy_time(self, num_devices: int) -> np.ndarray:
+        """Seconds each device was busy."""
+        duration = self.end - self.start
+        busy = np.bincount(self.device, weights=duration, minlength=num_devices)
+        split = self.partner >= 0
+        busy += np.bincount(self.partner[split], weights=duration[split], minlength=num_devices)
+        return busy

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from app.sim.policies.base import Policy
+from app.sim.policies.device_kind import CpuOnly, GpuOnly
+from app.sim.policies.eft import EarliestFinishTime
 from app.sim.policies.greedy import Greedy
+from app.sim.policies.heft import Heft
+from app.sim.policies.learned import Learned, PerformanceModel
+from app.sim.policies.oracle import Oracle
 from app.sim.policies.random import RandomPlacement
+from app.sim.policies.rl import Rl
 from app.sim.policies.round_robin import RoundRobin
 
 REGISTRY: dict[str, type[Policy]] = {
@@ -13,17 +22,39 @@ REGISTRY: dict[str, type[Policy]] = {
         RoundRobin,
         RandomPlacement,
         Greedy,
+        CpuOnly,
+        GpuOnly,
+        EarliestFinishTime,
+        Heft,
+        Learned,
+        Rl,
+        Oracle,
     )
 }
 
 POLICY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 
-def make_policy(name: str) -> Policy:
-    try:
-        return REGISTRY[name]()
-    except KeyError:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}") from None
+@dataclass(frozen=True)
+class PolicyContext:
+    """What some policies need from outside the core: `learned` a performance model, `rl` the
+    parameters it starts from (None: a fresh agent)."""
+
+    performance_model: PerformanceModel | None = None
+    rl_state: dict[str, Any] | None = None
 
 
-__all__ = ["POLICY_NAMES", "REGISTRY", "Policy", "make_policy"]
+def make_policy(name: str, context: PolicyContext | None = None) -> Policy:
+    context = context or PolicyContext()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
+    if name == Learned.name:
+        if context.performance_model is None:
+            raise ValueError("the learned policy needs a performance model")
+        return Learned(context.performance_model)
+    if name == Rl.name:
+        return Rl(context.rl_state)
+    return REGISTRY[name]()
+
+
+__all__ = ["POLICY_NAMES", "REGISTRY", "Policy", "PolicyContext", "make_policy"]

@@ -6,12 +6,14 @@ from app.sim.policies.base import Policy
 
 
 class Greedy(Policy):
-    """Earliest finish time: the device on which this task would finish first, given the work
-    already queued there and the task's execution time on it."""
+    """Minimum execution time (MET): the device that runs this task fastest, whatever is queued
+    there; among equally fast devices, the one free first. Cheap, and blind to queueing: under
+    load it piles work onto the fastest devices."""
 
     name = "greedy"
+    summary = "the device that runs the task fastest, ignoring its queue (MET)"
 
-    def place(self, task: int, ready: float, free_at: np.ndarray) -> int:
-        finish = np.maximum(free_at, ready) + self.problem.exec_time[task]
-        finish[~self.problem.feasible[task]] = np.inf
-        return int(np.argmin(finish))
+    def place(self, task: int, ready: np.ndarray) -> int:
+        time = np.where(self.problem.feasible[task], self.problem.exec_time[task], np.inf)
+        fastest = np.flatnonzero(time <= time.min() * (1 + 1e-9))
+        return int(fastest[np.argmin(self.engine.free_at[fastest])])

@@ -1,112 +1,160 @@
 import numpy as np
 import pytest
 
-from app.runspec import RunSpec, build_problem
 from app.sim.cluster import Cluster
-from app.sim.engine import PolicyError, simulate
-from app.sim.policies import POLICY_NAMES, make_policy
+from app.sim.engine import PolicyError, Split, simulate
+from app.sim.invariants import violations
+from app.sim.policies import make_policy
 from app.sim.policies.base import Policy
 from app.sim.problem import Infeasible, Problem
-from app.sim.schedule import Schedule
 from app.sim.workload import Workload
+from tests.unit.sim.conftest import synthetic_problem
 
 
-def problem(num_tasks: int = 3000, seed: int = 5, cpus: int = 4, gpus: int = 2) -> Problem:
-    spec = RunSpec.model_validate(
-        {
-            "workload": {"kind": "synthetic", "num_tasks": num_tasks, "seed": seed},
-            "cluster": {"cpus": cpus, "gpus": gpus},
-            "policies": ["greedy"],
-        }
+class Fixed(Policy):
+    """Places task i on `choices[i]`."""
+
+    name = "fixed"
+    summary = "test policy"
+
+    def __init__(self, choices, insertion=False):
+        self.choices = choices
+        self.insertion = insertion
+
+    def place(self, task, ready):
+        return self.choices[task]
+
+
+def cpu_tasks(sizes, arrivals=None, edges=(), edge_data=None, memory=None):
+    n = len(sizes)
+    return Workload.from_edges(
+        size=np.array(sizes, float),
+        intensity=np.zeros(n),
+        memory=np.ones(n) if memory is None else np.array(memory, float),
+        arrival=np.zeros(n) if arrivals is None else np.array(arrivals, float),
+        edges=list(edges),
+        edge_data=edge_data,
     )
-    return build_problem(spec)
 
 
-def assert_valid(p: Problem, s: Schedule) -> None:
-    """No overlap on any device, no start before arrival, durations from the cost table, and
-    every task on a device its data fits."""
-    tasks = np.arange(p.num_tasks)
-    assert np.all(s.start >= p.workload.arrival)
-    assert np.allclose(s.end - s.start, p.exec_time[tasks, s.device])
-    assert np.all(p.feasible[tasks, s.device])
-    for device in range(p.num_devices):
-        on_device = np.flatnonzero(s.device == device)
-        order = on_device[np.argsort(s.start[on_device], kind="stable")]
-        assert np.all(s.start[order][1:] >= s.end[order][:-1] - 1e-9)
+def run(workload, cluster, policy):
+    problem = Problem.build(workload, cluster)
+    schedule = simulate(problem, policy, np.random.default_rng(0))
+    assert violations(problem, schedule) == []
+    return schedule
 
 
-@pytest.mark.parametrize("policy", POLICY_NAMES)
-def test_every_policy_produces_a_valid_schedule(policy):
-    p = problem()
-    schedule = simulate(p, make_policy(policy), np.random.default_rng(0))
-    assert_valid(p, schedule)
+def test_a_device_runs_its_queue_first_come_first_served():
+    w = cpu_tasks([40.0, 40.0, 40.0], arrivals=[0.0, 0.5, 5.0])  # 1 s each on a default core
+    s = run(w, Cluster.homogeneous_kinds(1, 0), Fixed([0, 0, 0]))
+    assert s.start.tolist() == pytest.approx([0.0, 1.0, 5.0])
+    assert s.end.tolist() == pytest.approx([1.0, 2.0, 6.0])
 
 
-@pytest.mark.parametrize("policy", POLICY_NAMES)
-def test_same_problem_and_seed_give_identical_schedules(policy):
-    a = simulate(problem(), make_policy(policy), np.random.default_rng(9))
-    b = simulate(problem(), make_policy(policy), np.random.default_rng(9))
-    for field in ("device", "start", "end", "gpu_fraction"):
-        assert np.array_equal(getattr(a, field), getattr(b, field))
+def test_a_child_waits_for_its_parent_and_for_the_data_to_reach_a_gpu():
+    cluster = Cluster.homogeneous_kinds(1, 1)
+    w = cpu_tasks([40.0, 40.0], edges=[(0, 1)], edge_data=np.array([1200.0]))
+    on_cpu = run(w, cluster, Fixed([0, 0]))
+    assert on_cpu.start[1] == pytest.approx(1.0)  # same device: no transfer
+    to_gpu = run(w, cluster, Fixed([0, 1]))
+    transfer = cluster.latency[1] + 1200.0 / cluster.bandwidth[1]
+    assert to_gpu.start[1] == pytest.approx(1.0 + transfer)
 
 
-def test_a_task_too_big_for_the_gpus_runs_on_a_cpu():
-    cluster = Cluster.homogeneous_kinds(cpus=1, gpus=3)
-    big = cluster.memory[1] + 1
+def test_insertion_fills_an_idle_gap_and_append_does_not():
+    # Task 0 (1 s) on core 0; task 1 waits 5 s for data from task 0 on core... 1 via explicit cost;
+    # task 2 (1 s) is free at 0 and can fill core 1's idle gap before task 1.
+    w = Workload.from_edges(
+        np.ones(3), np.zeros(3), np.zeros(3), np.zeros(3), [(0, 1)],
+        exec_cost=np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]), edge_cost=np.array([5.0]),
+    )  # fmt: skip
+    cluster = Cluster.processors(2)
+    appended = run(w, cluster, Fixed([0, 1, 1]))
+    inserted = run(w, cluster, Fixed([0, 1, 1], insertion=True))
+    assert appended.start[1] == 6.0 and appended.start[2] == 7.0
+    assert inserted.start[1] == 6.0 and inserted.start[2] == 0.0
+
+
+def test_a_split_holds_both_devices_for_the_split_time():
+    cluster = Cluster.homogeneous_kinds(1, 1)
+    w = Workload(
+        size=np.array([100.0]),
+        intensity=np.array([0.95]),
+        memory=np.array([100.0]),
+        arrival=np.zeros(1),
+    )
+    s = run(w, cluster, Fixed([Split(gpu=1, cpu=0, fraction=0.6)]))
+    assert (s.device[0], s.partner[0], s.gpu_fraction[0]) == (1, 0, 0.6)
+    assert s.busy_intervals(0)[0].tolist() == s.busy_intervals(1)[0].tolist() == [0.0]
+
+
+def test_every_policy_respects_memory_a_big_task_runs_on_a_cpu(context):
+    cluster = Cluster.homogeneous_kinds(1, 3)
+    big = cluster.memory[1] * 1.5  # fits no GPU, and too much for a split's CPU share too
     w = Workload(
         size=np.full(4, 500.0),
         intensity=np.full(4, 1.0),  # GPUs would be far faster...
         memory=np.array([10.0, big, 10.0, big]),
         arrival=np.zeros(4),
     )
-    p = Problem.build(w, cluster)
+    problem = Problem.build(w, cluster)
+    from app.sim.policies import POLICY_NAMES
+
     for name in POLICY_NAMES:
-        s = simulate(p, make_policy(name), np.random.default_rng(0))
-        assert s.device[1] == 0 and s.device[3] == 0  # ...but these do not fit on them
+        s = simulate(problem, make_policy(name, context), np.random.default_rng(0))
+        assert violations(problem, s) == [], name
+        for task in (1, 3):  # ...but these do not fit on them whole
+            assert s.device[task] == 0 or s.gpu_fraction[task] * big <= cluster.memory[1], name
 
 
 def test_a_task_that_fits_nowhere_is_rejected_before_simulation():
-    cluster = Cluster.homogeneous_kinds(cpus=1, gpus=1)
     w = Workload(size=np.ones(1), intensity=np.ones(1), memory=np.array([1e9]), arrival=np.zeros(1))
     with pytest.raises(Infeasible, match="fit on no device"):
-        Problem.build(w, cluster)
+        Problem.build(w, Cluster.homogeneous_kinds(1, 1))
 
 
-def test_a_device_runs_its_queue_first_come_first_served():
-    cluster = Cluster.homogeneous_kinds(cpus=1, gpus=0)
-    w = Workload(
-        size=np.array([40.0, 40.0, 40.0]),  # 1 s each on a default core
-        intensity=np.zeros(3),
-        memory=np.ones(3),
-        arrival=np.array([0.0, 0.5, 5.0]),
-    )
-    s = simulate(Problem.build(w, cluster), make_policy("greedy"), np.random.default_rng(0))
-    assert s.start.tolist() == pytest.approx([0.0, 1.0, 5.0])
-    assert s.end.tolist() == pytest.approx([1.0, 2.0, 6.0])
-
-
-def test_a_policy_that_breaks_the_memory_rule_is_stopped():
-    class AlwaysGpu(Policy):
-        name = "always_gpu"
-
-        def place(self, task, ready, free_at):
-            return 1
-
-    cluster = Cluster.homogeneous_kinds(cpus=1, gpus=1)
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        (1, "does not fit"),
+        (7, "no such device"),
+        (Split(gpu=0, cpu=1, fraction=0.5), "needs a GPU"),
+    ],
+)
+def test_a_policy_that_breaks_the_rules_is_stopped(choice, message):
+    cluster = Cluster.homogeneous_kinds(1, 1)
     w = Workload(
         size=np.ones(1),
         intensity=np.ones(1),
         memory=np.array([cluster.memory[1] + 1]),
         arrival=np.zeros(1),
     )
-    with pytest.raises(PolicyError, match="does not fit"):
-        simulate(Problem.build(w, cluster), AlwaysGpu(), np.random.default_rng(0))
+    with pytest.raises(PolicyError, match=message):
+        simulate(Problem.build(w, cluster), Fixed([choice]), np.random.default_rng(0))
+
+
+def test_tasks_are_decided_in_arrival_then_priority_order():
+    class Recorder(Fixed):
+        def __init__(self):
+            super().__init__([0] * 4)
+            self.seen = []
+
+        def priority(self):
+            return np.array([0.0, 5.0, 1.0, 9.0])
+
+        def place(self, task, ready):
+            self.seen.append(task)
+            return 0
+
+    recorder = Recorder()
+    run(cpu_tasks([1.0] * 4, arrivals=[0, 0, 0, 1]), Cluster.homogeneous_kinds(1, 0), recorder)
+    assert recorder.seen == [1, 2, 0, 3]
 
 
 def test_progress_is_reported_up_to_completion():
     seen: list[float] = []
     simulate(
-        problem(num_tasks=10_000), make_policy("round_robin"), np.random.default_rng(0), seen.append
+        synthetic_problem(10_000), make_policy("round_robin"), np.random.default_rng(0), seen.append
     )
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert seen == sorted(seen) and len(seen) >= 3

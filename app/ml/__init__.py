@@ -1,0 +1,1 @@
+"""The learning loop: features, performance models (scikit-learn), training, the registry."""

@@ -1,0 +1,49 @@
+"""Features of a (task, device) pair, the inputs of every performance model.
+
+Task: ln size (GFLOP), intensity, ln(1 + memory MB), ln(1 + data from parents MB).
+Device: kind (0 CPU, 1 GPU), ln speed and ln scalar speed (GFLOP/s), ln bandwidth (MB/s, capped
+at 1e9 for "host memory"), ln latency (s, floored at 1e-9).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.sim.cluster import Cluster
+from app.sim.workload import Workload
+
+TASK_FEATURES = ("ln_size", "intensity", "ln1p_memory", "ln1p_input_data")
+DEVICE_FEATURES = ("is_gpu", "ln_speed", "ln_scalar_speed", "ln_bandwidth", "ln_latency")
+FEATURE_NAMES = TASK_FEATURES + DEVICE_FEATURES
+
+
+def task_features(workload: Workload) -> np.ndarray:
+    """Shape (num_tasks, len(TASK_FEATURES))."""
+    child = np.repeat(np.arange(workload.num_tasks), np.diff(workload.parent_ptr))
+    input_data = np.bincount(child, weights=workload.edge_data, minlength=workload.num_tasks)
+    return np.column_stack(
+        [
+            np.log(np.maximum(workload.size, 1e-6)),
+            workload.intensity,
+            np.log1p(workload.memory),
+            np.log1p(input_data),
+        ]
+    )
+
+
+def device_features(cluster: Cluster) -> np.ndarray:
+    """Shape (num_devices, len(DEVICE_FEATURES))."""
+    return np.column_stack(
+        [
+            cluster.kind.astype(np.float64),
+            np.log(cluster.speed),
+            np.log(cluster.scalar_speed),
+            np.log(np.minimum(cluster.bandwidth, 1e9)),
+            np.log(np.maximum(cluster.latency, 1e-9)),
+        ]
+    )
+
+
+def pair_features(tasks: np.ndarray, device: np.ndarray) -> np.ndarray:
+    """Every task paired with one device: shape (num_tasks, len(FEATURE_NAMES))."""
+    return np.hstack([tasks, np.broadcast_to(device, (tasks.shape[0], device.shape[0]))])

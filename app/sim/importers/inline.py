@@ -1,0 +1,201 @@
+"""Workloads from plain task records or a CSV table: hand-made examples and small experiments.
+
+A record describes one task:
+
+    {"id": "b", "size": 120.0, "intensity": 0.9, "memory": 800.0, "arrival": 0.0,
+     "parents": ["a"], "edge_data": [64.0]}
+
+Units: size in GFLOP, memory in MB, arrival in seconds since the start, edge_data in MB per
+parent (what that parent hands to this task, in the order of `parents`). Only size is required;
+intensity defaults to 0.5, memory and arrival to 0, parents to none, edge_data to 0 MB.
+
+Ids are compared as text, so 7 and "7" name the same task; a task without an id is called by its
+position (from 0). Unknown fields are rejected rather than ignored, so that a typo ("memroy")
+cannot fall back to a default unnoticed.
+
+The CSV form has a header row naming some of the columns id, size, intensity, memory, arrival,
+parents (size is required). Parents are ids separated by ';' or spaces; an empty cell takes the
+default. The same data as records or as CSV gives the same workload.
+"""
+
+from __future__ import annotations
+
+import csv
+import graphlib
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.sim.workload import InvalidWorkload, Workload
+
+MAX_TASKS = 200_000
+
+CSV_COLUMNS = ("id", "size", "intensity", "memory", "arrival", "parents")
+_FIELDS = frozenset((*CSV_COLUMNS, "edge_data"))
+_DEFAULTS = {"intensity": 0.5, "memory": 0.0, "arrival": 0.0}
+_BOUNDS = {
+    "size": (0.0, math.inf),
+    "intensity": (0.0, 1.0),
+    "memory": (0.0, math.inf),
+    "arrival": (0.0, math.inf),
+}
+
+
+def workload_from_records(
+    records: Sequence[Mapping[str, Any]], *, max_tasks: int = MAX_TASKS
+) -> Workload:
+    """One task per record, in order; errors name the record by its position ("record 3")."""
+    if len(records) > max_tasks:
+        raise InvalidWorkload(f"{len(records)} tasks exceed the limit of {max_tasks}")
+    return _assemble(records, [f"record {position}" for position in range(len(records))])
+
+
+def workload_from_csv(text: str, *, max_tasks: int = MAX_TASKS) -> Workload:
+    """One task per row after the header; errors name the row by its line in `text`."""
+    reader = csv.DictReader(io.StringIO(text), skipinitialspace=True)
+    if not reader.fieldnames:
+        raise InvalidWorkload("the CSV text has no header row")
+    reader.fieldnames = [name.strip() for name in reader.fieldnames]
+    unknown = sorted(set(reader.fieldnames) - set(CSV_COLUMNS))
+    if unknown:
+        raise InvalidWorkload(f"CSV header: unknown column(s) {unknown}; known: {CSV_COLUMNS}")
+    if "size" not in reader.fieldnames:
+        raise InvalidWorkload("CSV header: the size column is required")
+    records: list[dict[str, Any]] = []
+    labels: list[str] = []
+    for row in reader:
+        if None in row:
+            raise InvalidWorkload(f"line {reader.line_num}: more cells than header columns")
+        if len(records) == max_tasks:
+            raise InvalidWorkload(f"the CSV has more than the limit of {max_tasks} tasks")
+        records.append(_record_from_row(row))
+        labels.append(f"line {reader.line_num}")
+    return _assemble(records, labels)
+
+
+def _record_from_row(row: Mapping[str, str | None]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        column: cell.strip() for column, cell in row.items() if cell and cell.strip()
+    }
+    if "parents" in record:
+        record["parents"] = record["parents"].replace(";", " ").split()
+    return record
+
+
+def _assemble(records: Sequence[Any], labels: list[str]) -> Workload:
+    index = _index_by_id(records, labels)
+    columns = {name: _column(records, labels, name) for name in _BOUNDS}
+    pairs, edge_data = _edges(records, labels, index)
+    try:
+        return Workload.from_edges(
+            columns["size"],
+            columns["intensity"],
+            columns["memory"],
+            columns["arrival"],
+            edges=pairs,
+            edge_data=np.array(edge_data, dtype=float),
+        )
+    except InvalidWorkload as error:
+        cycle = _find_cycle(pairs, list(index))
+        if cycle is None:
+            raise
+        raise InvalidWorkload(f"the dependencies contain a cycle: {cycle}") from error
+
+
+def _index_by_id(records: Sequence[Any], labels: list[str]) -> dict[str, int]:
+    """Task id -> position; also rejects non-mappings and unknown fields."""
+    index: dict[str, int] = {}
+    for position, (record, label) in enumerate(zip(records, labels, strict=True)):
+        if not isinstance(record, Mapping):
+            raise InvalidWorkload(f"{label} is not a mapping of field names to values")
+        unknown = sorted(str(key) for key in set(record) - _FIELDS)
+        if unknown:
+            raise InvalidWorkload(f"{label}: unknown field(s) {unknown}")
+        raw = record.get("id")
+        task_id = str(position) if raw is None else str(raw)
+        if task_id in index:
+            raise InvalidWorkload(
+                f"{label}: id {task_id!r} is already used by {labels[index[task_id]]}"
+            )
+        index[task_id] = position
+    return index
+
+
+def _column(records: Sequence[Mapping[str, Any]], labels: list[str], name: str) -> np.ndarray:
+    return np.array(
+        [_number(record, name, label) for record, label in zip(records, labels, strict=True)],
+        dtype=float,
+    )
+
+
+def _number(record: Mapping[str, Any], name: str, label: str) -> float:
+    raw = record.get(name)
+    if raw is None:
+        raw = _DEFAULTS.get(name)
+    if raw is None:
+        raise InvalidWorkload(f"{label}: missing {name}")
+    low, high = _BOUNDS[name]
+    return _bounded(raw, low, high, f"{label}: {name}")
+
+
+def _bounded(raw: Any, low: float, high: float, what: str) -> float:
+    try:
+        value = math.nan if isinstance(raw, bool) else float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise InvalidWorkload(f"{what} {raw!r} is not a finite number")
+    if not low <= value <= high:
+        raise InvalidWorkload(f"{what} {raw!r} lies outside [{low:g}, {high:g}]")
+    return value
+
+
+def _edges(
+    records: Sequence[Mapping[str, Any]], labels: list[str], index: dict[str, int]
+) -> tuple[list[tuple[int, int]], list[float]]:
+    """(parent, child) pairs and the MB each carries, in record order."""
+    pairs: list[tuple[int, int]] = []
+    volumes: list[float] = []
+    for child, (record, label) in enumerate(zip(records, labels, strict=True)):
+        parent_ids = _id_list(record.get("parents"), f"{label}: parents")
+        data = record.get("edge_data")
+        if data is None:
+            data = [0.0] * len(parent_ids)
+        if isinstance(data, str) or not isinstance(data, Sequence) or len(data) != len(parent_ids):
+            raise InvalidWorkload(f"{label}: edge_data must be a list with one value per parent")
+        seen: set[int] = set()
+        for parent_id, volume in zip(parent_ids, data, strict=True):
+            parent = index.get(parent_id)
+            if parent is None:
+                raise InvalidWorkload(f"{label}: parent {parent_id!r} is not the id of any task")
+            if parent == child:
+                raise InvalidWorkload(f"{label}: task {parent_id!r} lists itself as a parent")
+            if parent in seen:
+                raise InvalidWorkload(f"{label}: parent {parent_id!r} is listed twice")
+            seen.add(parent)
+            pairs.append((parent, child))
+            volumes.append(_bounded(volume, 0.0, math.inf, f"{label}: edge_data"))
+    return pairs, volumes
+
+
+def _id_list(raw: Any, what: str) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str) or not isinstance(raw, Sequence):
+        raise InvalidWorkload(f"{what} must be a list of task ids, got {raw!r}")
+    return [str(item) for item in raw]
+
+
+def _find_cycle(pairs: list[tuple[int, int]], ids: list[str]) -> str | None:
+    """A cycle as "'a' -> 'b' -> 'a'" (each task a parent of the next), or None if there is none."""
+    sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
+    for parent, child in pairs:
+        sorter.add(child, parent)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as error:
+        return " -> ".join(repr(ids[task]) for task in error.args[1])
+    return None

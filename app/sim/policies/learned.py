@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from app.sim.engine import Engine, Placement
+from app.sim.policies.base import Policy
+from app.sim.policies.splits import SplitSearch
+from app.sim.problem import Problem
+from app.sim.ranks import upward_rank
+
+
+class PerformanceModel(Protocol):
+    """Predicts execution times; app.ml provides the scikit-learn implementation."""
+
+    #: Which model this is (a registry version, or "bootstrap"); runs record it.
+    version: str
+
+    def predict_times(self, problem: Problem) -> np.ndarray:
+        """Predicted seconds for every task on every device, shape (num_tasks, num_devices)."""
+        ...
+
+
+class Learned(Policy):
+    """Earliest finish time on *predicted* execution times — the idea of StarPU's dmda with a
+    learned performance model — in HEFT's order (upward ranks of the predictions) with insertion.
+    The model predicts each task's time on each device from the task's and the device's features;
+    a split's time and share follow from the two predictions (costs.py). The engine then runs the
+    chosen placement with the true costs, so prediction errors cost real time."""
+
+    name = "learned"
+    summary = "HEFT-style order and earliest finish time (whole or split) on predicted times"
+    insertion = True
+
+    def __init__(self, model: PerformanceModel) -> None:
+        self.model = model
+
+    def prepare(self, problem: Problem, engine: Engine, rng: np.random.Generator) -> None:
+        super().prepare(problem, engine, rng)
+        predicted = np.asarray(self.model.predict_times(problem), dtype=np.float64)
+        if predicted.shape != problem.exec_time.shape:
+            raise ValueError(
+                f"the model predicted shape {predicted.shape}, expected {problem.exec_time.shape}"
+            )
+        self._predicted = np.maximum(predicted, 0.0)
+        self._splits = SplitSearch(problem, engine, self._predicted)
+
+    def priority(self) -> np.ndarray:
+        return upward_rank(self.problem, self._predicted)
+
+    def place(self, task: int, ready: np.ndarray) -> Placement:
+        estimate = self._predicted[task]
+        finish = self.engine.finish_times(task, ready, estimate)
+        whole = int(np.argmin(finish))
+        split, split_finish = self._splits.best(task, ready)
+        return split if split is not None and split_finish < finish[whole] else whole

@@ -1,0 +1,56 @@
+"""HEFT's upward rank (Topcuoglu, Hariri & Wu, IEEE TPDS 2002):
+
+    rank_u(i) = w_i + max over children j of (c_ij + rank_u(j))
+
+with w_i the task's mean execution time over the devices it fits and c_ij the edge's mean
+transfer time over pairs of distinct devices (the given cost, with explicit costs). It is the
+length of the longest path from i to an exit task: the larger, the more urgent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.sim.cluster import DeviceKind
+from app.sim.problem import Problem
+
+
+def mean_execution_time(problem: Problem, exec_time: np.ndarray | None = None) -> np.ndarray:
+    """Per task, the mean of `exec_time` (default: the true times) over the devices it fits."""
+    feasible = problem.feasible
+    times = problem.exec_time if exec_time is None else exec_time
+    total = np.where(feasible, times, 0.0).sum(axis=1)
+    return total / feasible.sum(axis=1)
+
+
+def mean_transfer_time(problem: Problem) -> np.ndarray:
+    """Per edge, the mean over ordered pairs of distinct devices (0 with a single device)."""
+    workload, cluster = problem.workload, problem.cluster
+    if workload.edge_cost is not None:
+        return workload.edge_cost
+    m = cluster.num_devices
+    if m < 2:
+        return np.zeros(workload.num_edges)
+    gpu = cluster.kind == DeviceKind.GPU
+    # A GPU end of a transfer costs L + D / B; a CPU end costs nothing (host memory). Over all
+    # m (m - 1) ordered pairs each device is a source m - 1 times and a target m - 1 times.
+    per_end = gpu[None, :] * (
+        cluster.latency[None, :] + workload.edge_data[:, None] / cluster.bandwidth[None, :]
+    )
+    return 2.0 * per_end.sum(axis=1) / m
+
+
+def upward_rank(problem: Problem, exec_time: np.ndarray | None = None) -> np.ndarray:
+    """rank_u of every task; `exec_time` replaces the true times (a policy's estimates)."""
+    workload = problem.workload
+    rank = mean_execution_time(problem, exec_time)
+    if not workload.has_dependencies:
+        return rank
+    transfer = mean_transfer_time(problem)
+    child_ptr, child_idx, child_edge = workload.children
+    for task in workload.topological_order[::-1].tolist():
+        low, high = child_ptr[task], child_ptr[task + 1]
+        if high > low:
+            children = child_idx[low:high]
+            rank[task] += float(np.max(transfer[child_edge[low:high]] + rank[children]))
+    return rank

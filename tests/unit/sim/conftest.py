@@ -1,0 +1,53 @@
+"""Problems shared by the core's tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.ml.bootstrap import bootstrap_model
+from app.sim.cluster import Cluster
+from app.sim.generators import LayeredDagParams, SyntheticParams, layered_dag, synthetic_workload
+from app.sim.policies import PolicyContext
+from app.sim.problem import Problem
+from app.sim.workload import Workload
+
+# Topcuoglu, Hariri & Wu (IEEE TPDS 2002), Fig. 2: 10 tasks on 3 processors.
+TOPCUOGLU_COSTS = [
+    [14, 16, 9], [13, 19, 18], [11, 13, 19], [13, 8, 17], [12, 13, 10],
+    [13, 16, 9], [7, 15, 11], [5, 11, 14], [18, 12, 20], [21, 7, 16],
+]  # fmt: skip
+TOPCUOGLU_EDGES = [
+    (1, 2, 18), (1, 3, 12), (1, 4, 9), (1, 5, 11), (1, 6, 14), (2, 8, 19), (2, 9, 16),
+    (3, 7, 23), (4, 8, 27), (4, 9, 23), (5, 9, 13), (6, 8, 15), (7, 10, 17), (8, 10, 11),
+    (9, 10, 13),
+]  # fmt: skip
+
+
+def topcuoglu_problem() -> Problem:
+    n = len(TOPCUOGLU_COSTS)
+    workload = Workload.from_edges(
+        size=np.ones(n),
+        intensity=np.zeros(n),
+        memory=np.zeros(n),
+        arrival=np.zeros(n),
+        edges=[(a - 1, b - 1) for a, b, _ in TOPCUOGLU_EDGES],
+        exec_cost=np.array(TOPCUOGLU_COSTS, float),
+        edge_cost=np.array([c for *_, c in TOPCUOGLU_EDGES], float),
+    )
+    return Problem.build(workload, Cluster.processors(3))
+
+
+def synthetic_problem(n: int = 2000, seed: int = 5, cpus: int = 4, gpus: int = 2, **kw) -> Problem:
+    workload = synthetic_workload(SyntheticParams(num_tasks=n, **kw), np.random.default_rng(seed))
+    return Problem.build(workload, Cluster.homogeneous_kinds(cpus, gpus))
+
+
+def layered_problem(n: int = 300, seed: int = 3, cpus: int = 4, gpus: int = 2, **kw) -> Problem:
+    workload = layered_dag(LayeredDagParams(num_tasks=n, **kw), np.random.default_rng(seed))
+    return Problem.build(workload, Cluster.homogeneous_kinds(cpus, gpus))
+
+
+@pytest.fixture(scope="session")
+def context() -> PolicyContext:
+    return PolicyContext(performance_model=bootstrap_model())
