@@ -6,10 +6,12 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from app.errors import (
+    HmsError,
     IdempotencyConflict,
     InvalidSpec,
     RunNotCancellable,
     RunNotFound,
+    ScheduleNotFound,
     TransientStoreError,
 )
 
@@ -22,7 +24,8 @@ def _detail(status_code: int, detail: object, **headers: str) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RunNotFound)
-    async def _not_found(_: Request, exc: RunNotFound) -> JSONResponse:
+    @app.exception_handler(ScheduleNotFound)
+    async def _not_found(_: Request, exc: HmsError) -> JSONResponse:
         return _detail(status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(RunNotCancellable)
@@ -33,7 +36,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid_spec(_: Request, exc: InvalidSpec) -> JSONResponse:
         return _detail(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["body"], "msg": str(exc), "type": "invalid_spec"}],
+            [{"loc": list(exc.location), "msg": str(exc), "type": "invalid_spec"}],
         )
 
     @app.exception_handler(IdempotencyConflict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, runs
+from api.routes import health, policies, runs
 
 
 def create_app() -> FastAPI:
@@ -15,6 +15,7 @@ def create_app() -> FastAPI:
         description="Submit simulation runs that compare placement policies on CPU/GPU clusters.",
     )
     app.include_router(runs.router)
+    app.include_router(policies.router)
     app.include_router(health.router)
     install_error_handlers(app)
     return app

@@ -11,6 +11,7 @@ from typing import Any
 import click
 import httpx
 
+from app.cli_simulate import load_spec, simulate
 from app.launcher import up as launch
 from app.settings import get_settings
 
@@ -20,6 +21,9 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 @click.group()
 def main() -> None:
     """Hybrid ML Scheduler: compare placement policies on CPU/GPU clusters."""
+
+
+main.add_command(simulate)
 
 
 @main.command()
@@ -74,20 +78,30 @@ def submit(
     api_url: str | None,
     api_key: str | None,
 ) -> None:
-    """Submit the RunSpec in SPEC_FILE (JSON) and print the run."""
+    """Submit the RunSpec in SPEC_FILE (JSON) and print the run. A workload `path` (relative to
+    SPEC_FILE) is read here and sent inline."""
     api = _Api(api_url, api_key)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    run = api.call(
-        "POST",
-        "/api/v1/runs",
-        content=spec_file.read_bytes(),
-        headers={"Content-Type": "application/json", **headers},
-    )
+    document = _inline_files(load_spec(spec_file))
+    run = api.call("POST", "/api/v1/runs", json=document, headers=headers)
     while wait and run["status"] not in TERMINAL:
         click.echo(f"{run['status']} {run['progress']:.0%}", err=True)
         time.sleep(1)
         run = api.call("GET", f"/api/v1/runs/{run['id']}")
     _show(run)
+
+
+def _inline_files(document: dict[str, Any]) -> dict[str, Any]:
+    """The API does not read files: send a workload `path`'s content inline instead."""
+    workload = document.get("workload")
+    if not isinstance(workload, dict) or "path" not in workload:
+        return document
+    content = Path(workload.pop("path")).read_text()
+    if workload.get("kind") == "wfcommons":
+        workload["data"] = json.loads(content)
+    else:
+        workload["text"] = content
+    return document
 
 
 @main.command()

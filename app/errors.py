@@ -9,7 +9,12 @@ class HmsError(Exception):
 
 
 class InvalidSpec(HmsError):
-    """A run spec (or an imported workload) cannot be simulated; retrying will not help."""
+    """A run spec (or an imported workload) cannot be simulated; retrying will not help.
+    `location` names the offending part of the request, as pydantic's error locations do."""
+
+    def __init__(self, message: str, location: tuple[str | int, ...] = ("body",)) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class RunNotFound(HmsError):
@@ -23,6 +28,17 @@ class RunNotCancellable(HmsError):
         super().__init__(f"run {run_id} is already {status} and cannot be cancelled")
         self.run_id = run_id
         self.status = status
+
+
+class ScheduleNotFound(HmsError):
+    def __init__(self, run_id: object, policy: str, status: str, available: list[str]) -> None:
+        if available:
+            reason = f"stored schedules: {', '.join(sorted(available))}"
+        elif status == "succeeded":
+            reason = "the run was too large to keep per-task schedules"
+        else:
+            reason = f"the run is {status}"
+        super().__init__(f"run {run_id} has no schedule for policy {policy!r} ({reason})")
 
 
 class IdempotencyConflict(HmsError):

@@ -1,23 +1,50 @@
 """The RunSpec: what a user asks to simulate. Validated once here (pydantic), then turned into the
-core's plain objects (`Workload`, `Cluster`) by `build_problem`.
+core's plain objects (`Workload`, `Cluster`, `Problem`) by `build_problem`.
 
-The API's request body and `hms simulate --spec FILE` take exactly this JSON.
+The API's request body and `hms simulate --spec FILE` take exactly this JSON. Files named by
+`path` are read only by `hms simulate`; the API takes the same content inline (`data`/`text`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.errors import InvalidSpec
-from app.sim.cluster import Cluster
+from app.sim.cluster import (
+    DEFAULT_CPU,
+    DEFAULT_GPU,
+    Cluster,
+    DeviceModel,
+    HardwareProfile,
+    calibrate,
+)
+from app.sim.generators import (
+    LayeredDagParams,
+    SyntheticParams,
+    TaskMix,
+    layered_dag,
+    synthetic_workload,
+)
+from app.sim.importers import (
+    workload_from_csv,
+    workload_from_records,
+    workload_from_stg,
+    workload_from_wfcommons,
+)
 from app.sim.policies import POLICY_NAMES
 from app.sim.problem import Infeasible, Problem
-from app.sim.workload import SyntheticParams, synthetic_workload
+from app.sim.workload import InvalidWorkload, Workload
 
-MAX_TASKS = 1_000_000
+MAX_TASKS = 1_000_000  # generated online workloads
+MAX_DAG_TASKS = 200_000  # generated DAGs and imported workloads
+MAX_TEXT = 20_000_000  # characters of inline STG / CSV text
+MAX_EXPLICIT_DEVICES = 256
 MAX_SEED = 2**63 - 1
 
 PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
@@ -27,38 +54,259 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SyntheticWorkloadSpec(_Spec):
+class _MixSpec(_Spec):
+    min_size: float = Field(default=1.0, gt=0, le=1e6, description="Smallest task, GFLOP.")
+    size_tail: float = Field(default=1.8, gt=1.0, le=10.0, description="Pareto shape of sizes.")
+    gpu_friendly_share: float = Field(
+        default=0.5, ge=0, le=1, description="Weight of the data-parallel mode of the intensity."
+    )
+
+    def mix(self) -> TaskMix:
+        return TaskMix(
+            min_size=self.min_size,
+            size_tail=self.size_tail,
+            gpu_friendly_share=self.gpu_friendly_share,
+        )
+
+
+class SyntheticWorkloadSpec(_MixSpec):
+    """Tasks arriving as a Poisson process, optionally depending on recent tasks."""
+
     kind: Literal["synthetic"] = "synthetic"
     num_tasks: int = Field(ge=1, le=MAX_TASKS, description="Number of tasks to generate.")
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Generator seed; defaults to the run's seed."
     )
     arrival_rate: float = Field(default=100.0, gt=0, le=1e6, description="Tasks per second.")
-    min_size: float = Field(default=1.0, gt=0, le=1e6, description="Smallest task, GFLOP.")
-    size_tail: float = Field(default=1.8, gt=1.0, le=10.0, description="Pareto shape of sizes.")
-    gpu_friendly_share: float = Field(default=0.5, ge=0, le=1)
+    dependency_probability: float = Field(
+        default=0.0, ge=0, le=1, description="Share of tasks that depend on earlier ones."
+    )
+    max_parents: int = Field(default=2, ge=1, le=16)
+    lookback: int = Field(default=16, ge=1, le=1000, description="Parents among the last N tasks.")
+
+    def build(self, seed: int) -> Workload:
+        params = SyntheticParams(
+            num_tasks=self.num_tasks,
+            arrival_rate=self.arrival_rate,
+            mix=self.mix(),
+            dependency_probability=self.dependency_probability,
+            max_parents=self.max_parents,
+            lookback=self.lookback,
+        )
+        return synthetic_workload(params, np.random.default_rng(seed))
 
 
-WorkloadSpec = Annotated[SyntheticWorkloadSpec, Field(discriminator="kind")]
+class LayeredDagSpec(_MixSpec):
+    """A random layered DAG in the spirit of DAGGEN (see app/sim/generators.py)."""
+
+    kind: Literal["layered_dag"]
+    num_tasks: int = Field(ge=1, le=MAX_DAG_TASKS)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    width: float = Field(default=0.5, gt=0, le=1, description="Tasks per level = n ** width.")
+    regularity: float = Field(default=0.5, ge=0, le=1)
+    density: float = Field(default=0.3, gt=0, le=1)
+    jump: int = Field(default=1, ge=1, le=20)
+    ccr: float = Field(default=0.5, ge=0, le=1000, description="Communication / computation.")
+
+    def build(self, seed: int) -> Workload:
+        params = LayeredDagParams(
+            num_tasks=self.num_tasks,
+            width=self.width,
+            regularity=self.regularity,
+            density=self.density,
+            jump=self.jump,
+            ccr=self.ccr,
+            mix=self.mix(),
+        )
+        return layered_dag(params, np.random.default_rng(seed))
+
+
+class _ImportSpec(_Spec):
+    path: str | None = Field(default=None, description="A file to read (hms simulate only).")
+    reference_speed: float = Field(
+        default=DEFAULT_CPU.speed,
+        gt=0,
+        le=1e7,
+        description="GFLOP/s of the core runtimes refer to.",
+    )
+    intensity_seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+
+    def _read(self) -> str:
+        try:
+            return Path(self.path or "").read_text()
+        except OSError as exc:
+            raise InvalidSpec(f"cannot read {self.path}: {exc.strerror}") from exc
+
+
+class WfCommonsSpec(_ImportSpec):
+    """A WfCommons instance (WfFormat JSON): inline `data`, or `path` for hms simulate."""
+
+    kind: Literal["wfcommons"]
+    data: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WfCommonsSpec:
+        if (self.data is None) == (self.path is None):
+            raise ValueError("give exactly one of `data` (the instance's JSON) and `path`")
+        return self
+
+    def build(self, seed: int) -> Workload:
+        document = self.data
+        if document is None:
+            try:
+                document = json.loads(self._read())
+            except json.JSONDecodeError as exc:
+                raise InvalidSpec(f"{self.path} is not JSON: {exc}") from exc
+        return workload_from_wfcommons(
+            document,
+            reference_speed=self.reference_speed,
+            intensity_seed=seed if self.intensity_seed is None else self.intensity_seed,
+            max_tasks=MAX_DAG_TASKS,
+        )
+
+
+class StgSpec(_ImportSpec):
+    """A Standard Task Graph Set file: inline `text`, or `path` for hms simulate."""
+
+    kind: Literal["stg"]
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StgSpec:
+        if (self.text is None) == (self.path is None):
+            raise ValueError("give exactly one of `text` (the STG file's content) and `path`")
+        return self
+
+    def build(self, seed: int) -> Workload:
+        return workload_from_stg(
+            self.text if self.text is not None else self._read(),
+            reference_speed=self.reference_speed,
+            intensity_seed=seed if self.intensity_seed is None else self.intensity_seed,
+            max_tasks=MAX_DAG_TASKS,
+        )
+
+
+class InlineSpec(_Spec):
+    """Tasks listed in the spec: JSON `tasks` records or CSV `csv` text (see README)."""
+
+    kind: Literal["inline"]
+    tasks: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_DAG_TASKS)
+    csv: str | None = Field(default=None, max_length=MAX_TEXT)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InlineSpec:
+        if (self.tasks is None) == (self.csv is None):
+            raise ValueError("give exactly one of `tasks` (a list of records) and `csv`")
+        return self
+
+    def build(self, seed: int) -> Workload:
+        if self.tasks is not None:
+            return workload_from_records(self.tasks, max_tasks=MAX_DAG_TASKS)
+        return workload_from_csv(self.csv or "", max_tasks=MAX_DAG_TASKS)
+
+
+class ExplicitSpec(_Spec):
+    """The literature's form: `compute[i][d]` seconds of task i on device d, and
+    `edges` [source, target, seconds paid when they run on different devices]."""
+
+    kind: Literal["explicit"]
+    compute: list[list[float]] = Field(min_length=1, max_length=MAX_DAG_TASKS)
+    edges: list[tuple[int, int, float]] = Field(default_factory=list, max_length=10 * MAX_DAG_TASKS)
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> ExplicitSpec:
+        width = len(self.compute[0])
+        if not 1 <= width <= MAX_EXPLICIT_DEVICES:
+            raise ValueError(f"each compute row needs 1..{MAX_EXPLICIT_DEVICES} costs")
+        if any(len(row) != width for row in self.compute):
+            raise ValueError("every compute row needs one cost per device (same length)")
+        return self
+
+    @property
+    def num_devices(self) -> int:
+        return len(self.compute[0])
+
+    def build(self, seed: int) -> Workload:
+        n = len(self.compute)
+        pairs = [(source, target) for source, target, _ in self.edges]
+        return Workload.from_edges(
+            size=np.ones(n),
+            intensity=np.zeros(n),
+            memory=np.zeros(n),
+            arrival=np.zeros(n),
+            edges=pairs,
+            exec_cost=np.array(self.compute, dtype=np.float64),
+            edge_cost=np.array([cost for *_, cost in self.edges], dtype=np.float64),
+        )
+
+
+WorkloadSpec = Annotated[
+    SyntheticWorkloadSpec | LayeredDagSpec | WfCommonsSpec | StgSpec | InlineSpec | ExplicitSpec,
+    Field(discriminator="kind"),
+]
+IMPORTED_KINDS = frozenset({"wfcommons", "stg", "inline", "explicit"})
+
+
+class DeviceOverrides(_Spec):
+    """Replace some characteristics of a kind of device (units as in app/sim/cluster.py)."""
+
+    speed: float | None = Field(default=None, gt=0, description="GFLOP/s")
+    scalar_speed: float | None = Field(default=None, gt=0, description="GFLOP/s")
+    memory: float | None = Field(default=None, gt=0, description="MB")
+    bandwidth: float | None = Field(default=None, gt=0, description="MB/s to host memory")
+    latency: float | None = Field(default=None, ge=0, le=10, description="s per transfer")
+    power_busy: float | None = Field(default=None, ge=0, description="W")
+    power_idle: float | None = Field(default=None, ge=0, description="W")
+    price: float | None = Field(default=None, ge=0, description="per hour")
+
+    def apply(self, model: DeviceModel) -> DeviceModel:
+        return replace(model, **self.model_dump(exclude_none=True))
 
 
 class ClusterSpec(_Spec):
     cpus: int = Field(default=8, ge=0, le=1024, description="Number of CPU cores.")
     gpus: int = Field(default=2, ge=0, le=256, description="Number of GPUs.")
+    profile: dict[str, Any] | None = Field(
+        default=None,
+        description="A hardware profile (profiled_sizes, cpu_times, gpu_times) to calibrate with.",
+    )
+    cpu: DeviceOverrides | None = None
+    gpu: DeviceOverrides | None = None
 
     @model_validator(mode="after")
     def _has_a_device(self) -> ClusterSpec:
         if self.cpus + self.gpus == 0:
             raise ValueError("a cluster needs at least one CPU core or GPU")
+        if self.profile is not None:
+            HardwareProfile.from_json(self.profile)  # raises ValueError with the reason
         return self
+
+    def build(self) -> Cluster:
+        cpu, gpu = DEFAULT_CPU, DEFAULT_GPU
+        if self.profile is not None:
+            cpu, gpu = calibrate(HardwareProfile.from_json(self.profile))
+        if self.cpu is not None:
+            cpu = self.cpu.apply(cpu)
+        if self.gpu is not None:
+            gpu = self.gpu.apply(gpu)
+        return Cluster.homogeneous_kinds(self.cpus, self.gpus, cpu, gpu)
 
 
 class RunSpec(_Spec):
     workload: WorkloadSpec
-    cluster: ClusterSpec = ClusterSpec()
+    cluster: ClusterSpec | None = Field(
+        default=None,
+        description="Defaults to 8 CPU cores and 2 GPUs; for `explicit`, to one "
+        "abstract processor per cost column.",
+    )
     policies: list[PolicyName] = Field(min_length=1, max_length=len(POLICY_NAMES))
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random choice.")
     priority: int = Field(default=5, ge=0, le=9, description="9 is the most urgent.")
+    rl_warm_start: bool = Field(
+        default=False,
+        description="Start `rl` from the parameters it learned in earlier runs (the run records "
+        "which); off, every run starts a fresh agent and is reproducible from its spec alone.",
+    )
 
     @field_validator("policies")
     @classmethod
@@ -69,22 +317,33 @@ class RunSpec(_Spec):
 
     @property
     def workload_seed(self) -> int:
-        return self.seed if self.workload.seed is None else self.workload.seed
+        seed = getattr(self.workload, "seed", None)
+        return self.seed if seed is None else seed
+
+    @property
+    def imported(self) -> bool:
+        """Whether the workload comes from user data (checked at submission) rather than a
+        generator (valid by construction)."""
+        return self.workload.kind in IMPORTED_KINDS
+
+    @property
+    def paths(self) -> list[str]:
+        path = getattr(self.workload, "path", None)
+        return [] if path is None else [path]
+
+
+def build_cluster(spec: RunSpec) -> Cluster:
+    if spec.cluster is not None:
+        return spec.cluster.build()
+    if isinstance(spec.workload, ExplicitSpec):
+        return Cluster.processors(spec.workload.num_devices)
+    return ClusterSpec().build()
 
 
 def build_problem(spec: RunSpec) -> Problem:
     """The workload and cluster a spec describes, deterministically from its seeds."""
-    workload_spec = spec.workload
-    params = SyntheticParams(
-        num_tasks=workload_spec.num_tasks,
-        arrival_rate=workload_spec.arrival_rate,
-        min_size=workload_spec.min_size,
-        size_tail=workload_spec.size_tail,
-        gpu_friendly_share=workload_spec.gpu_friendly_share,
-    )
-    workload = synthetic_workload(params, np.random.default_rng(spec.workload_seed))
-    cluster = Cluster.homogeneous_kinds(spec.cluster.cpus, spec.cluster.gpus)
     try:
-        return Problem.build(workload, cluster)
-    except (Infeasible, ValueError) as exc:
+        workload = spec.workload.build(spec.workload_seed)
+        return Problem.build(workload, build_cluster(spec))
+    except (InvalidWorkload, Infeasible, ValueError) as exc:
         raise InvalidSpec(str(exc)) from exc

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     retry_backoff_max_s: int = Field(default=60, gt=0)
     max_retries: int = Field(default=8, ge=0)
 
-    # Input limits for the API.
-    max_tasks_per_run: int = Field(default=200_000, gt=0)
+    # Per-task schedules are stored for runs up to this many tasks (about 2 MB per policy at
+    # 100k tasks); larger runs keep only their metrics.
+    schedule_max_tasks: int = Field(default=100_000, ge=0)
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:

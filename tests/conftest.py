@@ -83,7 +83,7 @@ def clean_database(servers: Servers) -> Servers:
     from app.db.session import get_engine
 
     with get_engine().begin() as connection:
-        connection.execute(text("TRUNCATE runs, run_results CASCADE"))
+        connection.execute(text("TRUNCATE runs, run_results, run_schedules, policy_states CASCADE"))
     return servers
 
 

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from api.deps import ApiKey, Queue
-from api.schemas import PolicyResultOut, RunOut, RunPage, RunResultsOut
+from api.schemas import (
+    DeviceUsage,
+    PolicyResultOut,
+    RunOut,
+    RunPage,
+    RunResultsOut,
+    ScheduledTask,
+    ScheduleOut,
+)
 from app.db.models import RunStatus
-from app.runspec import RunSpec
+from app.runspec import PolicyName, RunSpec
 from app.services import runs
+from app.services.schedule_export import schedule_csv, schedule_rows
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -71,3 +80,36 @@ def get_results(run_id: uuid.UUID) -> RunResultsOut:
 @router.delete("/{run_id}", response_model=RunOut)
 def cancel(run_id: uuid.UUID, queue: Queue, _: ApiKey) -> RunOut:
     return RunOut.model_validate(runs.cancel_run(run_id, queue))
+
+
+@router.get(
+    "/{run_id}/schedule",
+    response_model=ScheduleOut,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+)
+def get_schedule(
+    run_id: uuid.UUID,
+    policy: Annotated[PolicyName, Query(description="Whose schedule.")],
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ScheduleOut | Response:
+    """Where and when each task ran (JSON pages, or the whole schedule as CSV), and how busy
+    each device was."""
+    devices, schedule = runs.get_schedule(run_id, policy)
+    if format == "csv":
+        return Response(schedule_csv(devices, schedule), media_type="text/csv")
+    window = range(offset, min(offset + limit, schedule.num_tasks))
+    busy = schedule.busy_time(len(devices))
+    return ScheduleOut(
+        run_id=run_id,
+        policy=policy,
+        num_tasks=schedule.num_tasks,
+        devices=[
+            DeviceUsage(device=name, tasks=len(schedule.tasks_on(d)), busy_s=float(busy[d]))
+            for d, name in enumerate(devices)
+        ],
+        tasks=[ScheduledTask(**row) for row in schedule_rows(devices, schedule, window)],
+        limit=limit,
+        offset=offset,
+    )

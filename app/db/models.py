@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -86,6 +87,9 @@ class Run(Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the learning policies started from, so a result can be traced and reproduced.
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    rl_state_version: Mapped[int | None]
 
 
 class RunResult(Base):
@@ -104,3 +108,40 @@ class RunResult(Base):
     mean_utilization: Mapped[float]
     # Per device: {"cpu0": 0.93, ..., "gpu1": 0.41}
     utilization: Mapped[dict[str, Any]]
+    # Added with the full core; None for results recorded before it (and for SLR / speedup when
+    # undefined, gap_to_oracle when oracle was not in the run).
+    p95_flow_time: Mapped[float | None]
+    slr: Mapped[float | None]
+    speedup: Mapped[float | None]
+    gap_to_oracle: Mapped[float | None]
+
+
+class RunSchedule(Base):
+    """One policy's per-task schedule in one run: numpy arrays in an .npz (no pickle), for runs
+    small enough to keep (settings.schedule_max_tasks)."""
+
+    __tablename__ = "run_schedules"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str] = mapped_column(String(64), primary_key=True)
+    num_tasks: Mapped[int]
+    devices: Mapped[list[str]] = mapped_column(JSONB)
+    arrays: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PolicyState(Base):
+    """Parameters a learning policy (rl) saved after a run; the highest version is the latest."""
+
+    __tablename__ = "policy_states"
+    __table_args__ = (
+        UniqueConstraint("policy", "version", name="uq_policy_states_policy_version"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    state: Mapped[dict[str, Any]]
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -3,7 +3,8 @@
 `execute_run` is the whole story of executing a run on a worker:
 claim the row (skip it if already terminal: a redelivered message must not duplicate results),
 mark it running, build the problem from the spec and its seeds, simulate each policy while
-reporting throttled progress, then write every result and `succeeded` in one transaction.
+reporting throttled progress, then write every result, the per-task schedules, what learning
+policies learned, and `succeeded` in one transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db.models import Run, RunResult, RunStatus, utcnow
 from app.db.session import session_scope
@@ -26,12 +28,15 @@ from app.errors import (
     InvalidSpec,
     RunNotCancellable,
     RunNotFound,
+    ScheduleNotFound,
     TransientStoreError,
 )
 from app.runspec import RunSpec, build_problem
 from app.services.ports import ProgressSink, RunQueue
+from app.services.simulation import Simulation, result_document, simulate_spec
 from app.settings import get_settings
-from app.sim.experiment import PolicyOutcome, run_experiment
+from app.sim.policies.rl import Rl
+from app.sim.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,11 @@ class Submission:
 def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = None) -> Submission:
     """Record the run, commit, and only then enqueue it (a task never names an uncommitted row).
 
-    The same idempotency key with the same spec returns the existing run; with another spec it
-    is a conflict. If the broker is down the run stays queued and the error is raised."""
+    An imported workload (a file's content, explicit costs) is parsed first, so a malformed DAG
+    or file is refused here, with the reason, instead of failing later on a worker. The same
+    idempotency key with the same spec returns the existing run; with another spec it is a
+    conflict. If the broker is down the run stays queued and the error is raised."""
+    _check_submittable(spec)
     document = spec.model_dump(mode="json")
     digest = _digest(document)
     if idempotency_key is not None:
@@ -68,6 +76,20 @@ def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = Non
         return Submission(existing, created=False)
     queue.enqueue_run(run.id, run.priority)
     return Submission(run, created=True)
+
+
+def _check_submittable(spec: RunSpec) -> None:
+    if spec.paths:
+        raise InvalidSpec(
+            "the API does not read files: send the content inline (`data` for wfcommons, "
+            "`text` for stg); `path` is for `hms simulate`",
+            ("body", "workload", "path"),
+        )
+    if spec.imported:
+        try:
+            build_problem(spec)
+        except InvalidSpec as exc:
+            raise InvalidSpec(str(exc), ("body", "workload")) from exc
 
 
 def _digest(document: dict[str, Any]) -> str:
@@ -103,7 +125,8 @@ def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> Executio
     reporter = _ProgressReporter(run_id, sink, get_settings().progress_interval_s)
     try:
         spec = RunSpec.model_validate(document)
-        outcomes = run_experiment(build_problem(spec), spec.policies, spec.seed, reporter)
+        rl_state, rl_version = _rl_start(spec)
+        simulation = simulate_spec(spec, reporter, rl_state)
     except _Cancelled:
         return ExecutionOutcome.CANCELLED
     except TransientStoreError:
@@ -111,7 +134,7 @@ def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> Executio
     except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
         _fail(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
-    return _complete(run_id, outcomes)
+    return _complete(run_id, simulation, rl_version)
 
 
 def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
@@ -128,30 +151,38 @@ def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
         return dict(run.spec)
 
 
-def _complete(run_id: uuid.UUID, outcomes: list[PolicyOutcome]) -> ExecutionOutcome:
+def _rl_start(spec: RunSpec) -> tuple[dict[str, Any] | None, int | None]:
+    """What rl starts from: the latest saved parameters if the spec asks for a warm start, else
+    nothing (a fresh agent, and a run reproducible from its spec alone)."""
+    if Rl.name not in spec.policies or not spec.rl_warm_start:
+        return None, None
+    with session_scope() as session:
+        saved = policy_states.latest(session, Rl.name)
+        return (None, None) if saved is None else (dict(saved.state), saved.version)
+
+
+def _complete(
+    run_id: uuid.UUID, simulation: Simulation, rl_version: int | None
+) -> ExecutionOutcome:
+    keep_schedules = simulation.problem.num_tasks <= get_settings().schedule_max_tasks
+    devices = simulation.problem.cluster.names()
     with session_scope() as session:
         run = run_store.get_run(session, run_id, lock=True)
         if run is None or run.status != RunStatus.RUNNING:
             # Cancelled meanwhile, or another delivery of the same message finished first.
             return ExecutionOutcome.SKIPPED
-        run_store.add_results(session, run_id, (_result_row(outcome) for outcome in outcomes))
+        run_store.add_results(session, run_id, map(result_document, simulation.outcomes))
+        for outcome in simulation.outcomes:
+            if keep_schedules:
+                schedules.add_schedule(session, run_id, outcome.policy, devices, outcome.schedule)
+            if outcome.learned_state is not None:
+                policy_states.add_version(session, outcome.policy, outcome.learned_state, run_id)
+        run.model_version = simulation.model_version
+        run.rl_state_version = rl_version
         run.status = RunStatus.SUCCEEDED
         run.progress = 1.0
         run.finished_at = utcnow()
     return ExecutionOutcome.SUCCEEDED
-
-
-def _result_row(outcome: PolicyOutcome) -> dict[str, Any]:
-    metrics = outcome.metrics
-    return {
-        "policy": outcome.policy,
-        "makespan": metrics.makespan,
-        "mean_flow_time": metrics.mean_flow_time,
-        "energy": metrics.energy,
-        "cost": metrics.cost,
-        "mean_utilization": metrics.mean_utilization,
-        "utilization": dict(metrics.utilization),
-    }
 
 
 def _fail(run_id: uuid.UUID, error: str) -> None:
@@ -225,3 +256,16 @@ def get_results(run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:
         if run is None:
             raise RunNotFound(run_id)
         return run, run_store.results_of(session, run_id)
+
+
+def get_schedule(run_id: uuid.UUID, policy: str) -> tuple[list[str], Schedule]:
+    """A stored per-task schedule: (device names, schedule)."""
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        stored = schedules.get_schedule(session, run_id, policy)
+        available = schedules.stored_policies(session, run_id)
+        if stored is None:
+            raise ScheduleNotFound(run_id, policy, run.status, available)
+        return list(stored.devices), schedules.unpack(stored.arrays)

@@ -1,13 +1,16 @@
 """The HTTP API in-process (TestClient) against the real database and broker; no worker runs,
 so submitted runs stay queued."""
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from api.main import app
+from app.sim.policies import POLICY_NAMES
 from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
 
 EXAMPLE = EXAMPLE_SPEC
@@ -155,3 +158,100 @@ def test_readiness_names_the_dependency_that_is_down(servers):
         "status": "unavailable",
         "checks": {"database": "ok", "broker": "down: Connection refused"},
     }
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_policies_are_listed_with_a_summary(client):
+    policies = client.get("/api/v1/policies").json()
+    assert [p["name"] for p in policies] == list(POLICY_NAMES)
+    assert all(p["summary"] for p in policies)
+
+
+MONTAGE = json.loads((FIXTURES / "wfcommons" / "montage.json").read_text())
+RECORDS = [{"id": "a", "size": 10}, {"id": "b", "size": 5, "parents": ["a"]}]
+WORKLOAD_KINDS = {
+    "synthetic": {"kind": "synthetic", "num_tasks": 100, "dependency_probability": 0.3},
+    "layered_dag": {"kind": "layered_dag", "num_tasks": 100, "ccr": 1.0},
+    "wfcommons": {"kind": "wfcommons", "data": MONTAGE},
+    "stg": {"kind": "stg", "text": (FIXTURES / "stg" / "six_tasks.stg").read_text()},
+    "inline_records": {"kind": "inline", "tasks": RECORDS},
+    "inline_csv": {"kind": "inline", "csv": "id,size,parents\na,10,\nb,5,a\n"},
+    "explicit": {"kind": "explicit", "compute": [[1, 2], [3, 1]], "edges": [[0, 1, 4]]},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WORKLOAD_KINDS))
+def test_every_workload_source_is_accepted(client, kind):
+    response = submit(client, {"workload": WORKLOAD_KINDS[kind], "policies": ["heft", "oracle"]})
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    ("workload", "message"),
+    [
+        ({"kind": "explicit", "compute": [[1], [1]], "edges": [[0, 1, 1], [1, 0, 1]]}, "cycle"),
+        ({"kind": "explicit", "compute": [[1], [1]], "edges": [[0, 5, 1]]}, "does not exist"),
+        ({"kind": "inline", "csv": "id,size,parents\na,10,zz\n"}, "zz"),
+        ({"kind": "stg", "text": "2\n0 0 0\n1 x 1 0\n"}, "line"),
+        ({"kind": "wfcommons", "data": {"workflow": {"tasks": "nope"}}}, "tasks"),
+    ],
+)
+def test_a_malformed_dag_or_file_is_refused_at_submission_with_the_reason(
+    client, workload, message
+):
+    response = submit(client, {"workload": workload, "policies": ["heft"]})
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "workload"] and message in error["msg"]
+    assert client.get("/api/v1/runs").json()["total"] == 0
+
+
+def test_the_api_does_not_read_server_side_paths(client):
+    response = submit(
+        client, {"workload": {"kind": "stg", "path": "/etc/passwd"}, "policies": ["heft"]}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "workload", "path"]
+
+
+def test_a_bad_hardware_profile_names_the_cluster_field(client):
+    body = {**EXAMPLE, "cluster": {"cpus": 2, "gpus": 1, "profile": {"profiled_sizes": [1]}}}
+    response = submit(client, body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["body", "cluster"]
+
+
+def test_the_schedule_endpoint_pages_tasks_and_serves_csv(client):
+    from app.services import runs
+
+    run_id = submit(client, {**EXAMPLE, "policies": ["heft", "oracle"]}).json()["id"]
+    runs.execute_run(uuid.UUID(run_id))  # no worker in these tests: execute in-process
+    page = client.get(
+        f"/api/v1/runs/{run_id}/schedule", params={"policy": "oracle", "limit": 5, "offset": 10}
+    )
+    assert page.status_code == 200
+    body = page.json()
+    assert body["num_tasks"] == 2000 and [t["task"] for t in body["tasks"]] == list(range(10, 15))
+    assert len(body["devices"]) == 12 and sum(d["tasks"] for d in body["devices"]) >= 2000
+    split = [
+        t
+        for t in client.get(
+            f"/api/v1/runs/{run_id}/schedule", params={"policy": "oracle", "limit": 2000}
+        ).json()["tasks"]
+        if t["partner"]
+    ]
+    assert all(t["device"].startswith("gpu") and t["partner"].startswith("cpu") for t in split)
+    csv = client.get(f"/api/v1/runs/{run_id}/schedule", params={"policy": "heft", "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0] == "task,device,partner,gpu_fraction,start,end"
+    assert len(csv.text.splitlines()) == 2001
+    missing = client.get(f"/api/v1/runs/{run_id}/schedule", params={"policy": "greedy"})
+    assert missing.status_code == 404 and "heft, oracle" in missing.json()["detail"]
+    assert (
+        client.get(f"/api/v1/runs/{run_id}/schedule", params={"policy": "nope"}).status_code == 422
+    )
+    results = client.get(f"/api/v1/runs/{run_id}/results").json()["results"]
+    assert {r["policy"] for r in results} == {"heft", "oracle"}
+    assert all(r["slr"] >= 1 and r["gap_to_oracle"] is not None for r in results)

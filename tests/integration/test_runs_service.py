@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, select
 from app.db import runs as run_store
 from app.db.models import Run, RunResult, RunStatus
 from app.db.session import session_scope
-from app.errors import IdempotencyConflict, RunNotCancellable, RunNotFound
+from app.errors import IdempotencyConflict, RunNotCancellable, RunNotFound, ScheduleNotFound
 from app.runspec import RunSpec
 from app.services import runs
 from app.services.runs import ExecutionOutcome
@@ -139,13 +139,14 @@ def test_progress_is_recorded_while_running_and_cancel_stops_the_run(queue):
     seen = []
 
     def sink(progress, stage):
-        seen.append((progress, stage, runs.get_run(run_id).progress))
-        if len(seen) == 2:
+        seen.append((progress, runs.get_run(run_id).progress))
+        if len(seen) == 3:
             runs.cancel_run(run_id, queue)
 
     assert runs.execute_run(run_id, sink) == ExecutionOutcome.CANCELLED
-    assert len(seen) == 2
-    assert 0 < seen[0][2] < 1 and seen[0][2] == pytest.approx(seen[0][0])
+    assert len(seen) == 3  # it stopped at the report after the cancel
+    assert all(recorded == pytest.approx(reported) for reported, recorded in seen)
+    assert any(0 < recorded < 1 for _, recorded in seen)
     run = runs.get_run(run_id)
     assert run.status == "cancelled" and results_of(run_id) == []
     assert queue.revoked == [run_id]
@@ -169,3 +170,50 @@ def test_list_runs_pages_newest_first_and_filters_by_status(queue):
     assert total == 5 and [run.id for run in page] == ids[::-1][:2]
     done, total_done = runs.list_runs(RunStatus.SUCCEEDED, limit=10, offset=0)
     assert total_done == 1 and done[0].id == ids[0]
+
+
+ALL_POLICIES = {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 500, "seed": 2}}
+
+
+def test_a_run_keeps_every_metric_its_schedules_and_what_learning_policies_used(queue):
+    from app.sim.policies import POLICY_NAMES
+
+    run_id = submit(queue, {**ALL_POLICIES, "policies": list(POLICY_NAMES)}).run.id
+    assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    rows = {row.policy: row for row in results_of(run_id)}
+    assert set(rows) == set(POLICY_NAMES)
+    assert rows["oracle"].gap_to_oracle == 0.0
+    assert all(r.slr >= 1 and r.speedup > 0 and r.p95_flow_time >= 0 for r in rows.values())
+    run = runs.get_run(run_id)
+    assert run.model_version == "bootstrap-1" and run.rl_state_version is None
+    devices, schedule = runs.get_schedule(run_id, "heft")
+    assert schedule.num_tasks == 500 and devices[0] == "cpu0" and len(devices) == 12
+    with pytest.raises(ScheduleNotFound, match="stored schedules"):
+        runs.get_schedule(run_id, "no-such-policy")
+
+
+def test_rl_saves_what_it_learned_and_a_warm_start_resumes_from_it(queue):
+    body = {**ALL_POLICIES, "policies": ["rl"]}
+    first = submit(queue, body).run.id
+    runs.execute_run(first)
+    warm = submit(queue, {**body, "rl_warm_start": True}).run.id
+    runs.execute_run(warm)
+    assert runs.get_run(first).rl_state_version is None  # a fresh agent: reproducible
+    assert runs.get_run(warm).rl_state_version == 1  # started from what `first` saved
+    with session_scope() as session:
+        from app.db import policy_states
+
+        latest = policy_states.latest(session, "rl")
+        assert latest.version == 2 and latest.run_id == warm
+        assert latest.state["steps"] == 2 * 500
+
+
+def test_schedules_of_large_runs_are_not_kept(queue, monkeypatch):
+    from app.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "schedule_max_tasks", 100)
+    run_id = submit(queue, {**ALL_POLICIES, "policies": ["greedy"]}).run.id
+    runs.execute_run(run_id)
+    with pytest.raises(ScheduleNotFound, match="too large"):
+        runs.get_schedule(run_id, "greedy")
+    assert len(results_of(run_id)) == 1

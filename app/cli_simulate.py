@@ -1,0 +1,208 @@
+"""`hms simulate`: run the core locally, no server, and print the leaderboard."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from app.errors import InvalidSpec
+from app.runspec import RunSpec
+from app.services.schedule_export import schedule_csv
+from app.services.simulation import Simulation, result_document, simulate_spec
+from app.sim.experiment import PolicyOutcome
+from app.sim.policies import POLICY_NAMES
+
+
+def load_spec(spec_file: Path) -> dict[str, Any]:
+    """The RunSpec JSON in `spec_file`, with a workload `path` made relative to that file."""
+    try:
+        document = json.loads(spec_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise click.UsageError(f"cannot read the spec {spec_file}: {exc}") from exc
+    workload = document.get("workload") if isinstance(document, dict) else None
+    if isinstance(workload, dict) and isinstance(workload.get("path"), str):
+        workload["path"] = str((spec_file.parent / workload["path"]).resolve())
+    return document
+
+
+def spec_from_flags(options: dict[str, Any]) -> dict[str, Any]:
+    """A RunSpec document from the command-line flags."""
+    kind = options["workload"]
+    workload: dict[str, Any] = {"kind": kind}
+    if kind in ("synthetic", "layered_dag"):
+        workload["num_tasks"] = options["tasks"]
+    elif options["file"] is None:
+        raise click.UsageError(f"--workload {kind} needs --file")
+    else:
+        workload["path"] = str(Path(options["file"]).resolve())
+    cluster: dict[str, Any] = {"cpus": options["cpus"], "gpus": options["gpus"]}
+    if options["profile"] is not None:
+        cluster["profile"] = json.loads(Path(options["profile"]).read_text())
+    return {
+        "workload": workload,
+        "cluster": cluster,
+        "policies": [p.strip() for p in options["policies"].split(",") if p.strip()],
+        "seed": options["seed"],
+    }
+
+
+def validated(document: dict[str, Any]) -> RunSpec:
+    try:
+        return RunSpec.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+        raise click.UsageError(f"invalid spec: {problems}") from exc
+
+
+class ProgressBar:
+    """One line on stderr, redrawn; silent when stderr is not a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        if self.enabled:
+            filled = int(fraction * self.WIDTH)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            sys.stderr.write(f"\r[{bar}] {fraction:6.1%} {stage:<12}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def run_locally(spec: RunSpec, rl_state_file: Path | None) -> Simulation:
+    rl_state = None
+    if rl_state_file is not None and rl_state_file.exists():
+        rl_state = json.loads(rl_state_file.read_text())
+    bar = ProgressBar()
+    try:
+        simulation = simulate_spec(spec, bar, rl_state)
+    except InvalidSpec as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        bar.close()
+    if rl_state_file is not None:
+        for outcome in simulation.outcomes:
+            if outcome.learned_state is not None:
+                rl_state_file.write_text(json.dumps(outcome.learned_state))
+    return simulation
+
+
+HEADER = ("#", "policy", "makespan s", "mean flow s", "p95 flow s", "energy kJ", "cost",
+          "util", "SLR", "speedup", "vs oracle")  # fmt: skip
+
+
+def leaderboard(simulation: Simulation) -> str:
+    """A text table, best makespan first (then mean flow time)."""
+    rows = [HEADER] + [_row(rank, outcome) for rank, outcome in enumerate(simulation.outcomes, 1)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        pairs = enumerate(zip(cells, widths, strict=True))
+        return "  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in pairs)
+
+    return "\n".join([line(rows[0]), line(tuple("-" * w for w in widths)), *map(line, rows[1:])])
+
+
+def _row(rank: int, outcome: PolicyOutcome) -> tuple[str, ...]:
+    r = result_document(outcome)
+    gap = "" if r["gap_to_oracle"] is None else f"{r['gap_to_oracle']:+.1%}"
+    return (
+        str(rank),
+        r["policy"],
+        f"{r['makespan']:.3f}",
+        f"{r['mean_flow_time']:.4f}",
+        f"{r['p95_flow_time']:.4f}",
+        f"{r['energy'] / 1000:.2f}",
+        f"{r['cost']:.4f}",
+        f"{r['mean_utilization']:.1%}",
+        _number(r["slr"]),
+        _number(r["speedup"]),
+        gap,
+    )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def write_schedules(simulation: Simulation, path: Path) -> None:
+    devices = simulation.problem.cluster.names()
+    parts = []
+    for index, outcome in enumerate(simulation.outcomes):
+        text = schedule_csv(devices, outcome.schedule, policy=outcome.policy)
+        parts.append(text if index == 0 else text.split("\n", 1)[1])
+    path.write_text("".join(parts))
+
+
+@click.command()
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A RunSpec JSON file (the body of POST /api/v1/runs); overrides the flags.",
+)
+@click.option(
+    "--workload",
+    type=click.Choice(["synthetic", "layered_dag", "wfcommons", "stg"]),
+    default="synthetic",
+    show_default=True,
+)
+@click.option("--tasks", type=int, default=10_000, show_default=True, help="synthetic/layered_dag.")
+@click.option("--file", type=click.Path(exists=True, dir_okay=False), help="wfcommons/stg input.")
+@click.option("--cpus", type=int, default=8, show_default=True)
+@click.option("--gpus", type=int, default=2, show_default=True)
+@click.option(
+    "--profile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Hardware profile JSON: profiled_sizes, cpu_times, gpu_times.",
+)
+@click.option("--policies", default=",".join(POLICY_NAMES), show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print only {"results": [...]} on stdout (a stable contract for scripts).',
+)
+@click.option(
+    "--schedule",
+    "schedule_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every policy's per-task placements to this CSV.",
+)
+@click.option(
+    "--rl-state",
+    "rl_state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start rl from this JSON file if it exists; save what it learned there.",
+)
+def simulate(
+    spec_file: Path | None,
+    as_json: bool,
+    schedule_file: Path | None,
+    rl_state_file: Path | None,
+    **options: Any,
+) -> None:
+    """Simulate locally (no server): compare policies on a workload and print the leaderboard."""
+    spec = validated(load_spec(spec_file) if spec_file else spec_from_flags(options))
+    simulation = run_locally(spec, rl_state_file)
+    if schedule_file is not None:
+        write_schedules(simulation, schedule_file)
+    if as_json:
+        click.echo(json.dumps({"results": [result_document(o) for o in simulation.outcomes]}))
+    else:
+        click.echo(leaderboard(simulation))
+        if simulation.model_version:
+            click.echo(f"\nlearned used performance model {simulation.model_version}")

@@ -1,0 +1,48 @@
+"""Stored per-task schedules: numpy arrays in a compressed .npz, read back without pickle."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import RunSchedule
+from app.sim.schedule import Schedule
+
+FIELDS = ("device", "partner", "gpu_fraction", "start", "end")
+
+
+def pack(schedule: Schedule) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{field: getattr(schedule, field) for field in FIELDS})
+    return buffer.getvalue()
+
+
+def unpack(data: bytes) -> Schedule:
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return Schedule(**{field: arrays[field] for field in FIELDS})
+
+
+def add_schedule(
+    session: Session, run_id: uuid.UUID, policy: str, devices: list[str], schedule: Schedule
+) -> None:
+    session.add(
+        RunSchedule(
+            run_id=run_id,
+            policy=policy,
+            num_tasks=schedule.num_tasks,
+            devices=devices,
+            arrays=pack(schedule),
+        )
+    )
+
+
+def get_schedule(session: Session, run_id: uuid.UUID, policy: str) -> RunSchedule | None:
+    return session.get(RunSchedule, (run_id, policy))
+
+
+def stored_policies(session: Session, run_id: uuid.UUID) -> list[str]:
+    return list(session.scalars(select(RunSchedule.policy).where(RunSchedule.run_id == run_id)))
