@@ -15,4 +15,4 @@ COPY migrations ./migrations
 
 RUN useradd --create-home --uid 1000 hms && mkdir /data && chown hms /data
 USER hms
-ENV HMS_DATA_DIR=/data
+ENV HMS_DATA_DIR=/data NUMBA_CACHE_DIR=/tmp/numba-cache

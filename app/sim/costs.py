@@ -28,6 +28,9 @@ a = b or when both are CPU cores (shared host memory); otherwise the data goes t
 memory: (L_a + D / B_a if a is a GPU) + (L_b + D / B_b if b is a GPU). A split task's output is
 in host memory (with its CPU core). Links have no contention, as in HEFT's model. With explicit
 costs the edge's given cost is paid whenever the two devices differ, as in the literature.
+A task's own input M is staged from host memory in E(i, d) whatever its parents did, and the data
+parents hand over is charged per edge on top: for imported workflows, whose M counts every input
+file, files a parent produced are counted twice — a conservative approximation.
 """
 
 from __future__ import annotations

@@ -3,25 +3,30 @@
 A task is *released* when it has arrived (its `arrival`) and all its parents are placed. Released
 tasks are decided one at a time in order of arrival, then of the policy's priority (HEFT's upward
 rank; by default the task index): for a static DAG (all arrivals 0) that is list scheduling in
-priority order, for online workloads it is dispatch at arrival. The policy sees, per device, when
-the task's input data could be there (`ready`: its parents' end plus transfers, or its arrival)
-and when the device is free, and answers with a device (the whole task) or a `Split` over a GPU
-and a CPU core. The engine then fixes the true start and end from the cost model: a device runs
-one task at a time, a task never starts before its data arrived, never runs where its data does
-not fit, and (for policies that ask for `insertion`) may fill an idle gap left earlier on a device.
+priority order, for online workloads it is dispatch at arrival. For each task the engine knows,
+per device, when the task's input data could be there (its parents' end plus transfers, or its
+arrival) and when the device is free; the policy's rule picks a device (the whole task) or a split
+over a GPU and a CPU core, and the engine fixes the true start and end from the cost model: a
+device runs one task at a time, a task never starts before its data arrived, never runs where its
+data does not fit, and, for policies that ask for `insertion`, may fill an idle gap left earlier
+on a device.
+
+A policy says *how* it decides by returning a `Decision`: one of a few rules (kernel.py) and the
+arrays it needs — its priorities, the execution times it believes, the devices it prefers, its
+split tables, its random draws. The loop itself is compiled (numba), so the engine spends well
+under a microsecond per decision on independent tasks.
 """
 
 from __future__ import annotations
 
-import bisect
-import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.sim import costs
+from app.sim import kernel
 from app.sim.cluster import DeviceKind
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[float], None]
 
-#: How many placements pass between two progress callbacks.
+#: How many decisions pass between two progress callbacks.
 PROGRESS_EVERY = 4096
 
 
@@ -39,184 +44,60 @@ class PolicyError(RuntimeError):
     """A policy broke the engine's contract (e.g. chose a device the task does not fit on)."""
 
 
+class Rule(IntEnum):
+    FIXED = kernel.FIXED
+    ROUND_ROBIN = kernel.ROUND_ROBIN
+    UNIFORM = kernel.UNIFORM
+    FASTEST = kernel.FASTEST
+    EFT = kernel.EFT
+    BANDIT = kernel.BANDIT
+
+
 @dataclass(frozen=True)
-class Split:
-    """Run `fraction` of the task on GPU `gpu` and the rest on CPU core `cpu`, concurrently."""
+class SplitTables:
+    """For each pair of device models (a GPU group and a CPU-core group, as CSR over
+    `group_devices`), each task's best GPU share and split time (inf: no split fits)."""
 
-    gpu: int
-    cpu: int
-    fraction: float
-
-
-Placement = int | Split
-
-
-class Engine:
-    """The state of one simulation. Policies read `free_at` and call the query methods."""
-
-    def __init__(self, problem: Problem, insertion: bool) -> None:
-        n, m = problem.num_tasks, problem.num_devices
-        self.problem = problem
-        self.insertion = insertion
-        self.free_at = np.zeros(m)  # when each device finishes the work placed on it (s)
-        self.device = np.full(n, -1, dtype=np.int32)
-        self.partner = np.full(n, -1, dtype=np.int32)
-        self.fraction = np.zeros(n)
-        self.start = np.zeros(n)
-        self.end = np.zeros(n)
-        self._output = np.full(n, -1, dtype=np.int64)  # where each task's output data lives
-        self._busy_starts: list[list[float]] = [[] for _ in range(m)]
-        self._busy_ends: list[list[float]] = [[] for _ in range(m)]
-        self._is_gpu = problem.cluster.kind == DeviceKind.GPU
-        workload = problem.workload
-        self._edge_cost = None if workload.edge_cost is None else workload.edge_cost.tolist()
-
-    # --- queries for policies ---------------------------------------------------------------
-
-    def data_ready(self, task: int) -> np.ndarray:
-        """Per device, the earliest time the task's inputs could all be there (s)."""
-        workload = self.problem.workload
-        ready = np.full(self.problem.num_devices, float(workload.arrival[task]))
-        for edge in range(int(workload.parent_ptr[task]), int(workload.parent_ptr[task + 1])):
-            parent = int(workload.parent_idx[edge])
-            transfer = costs.edge_transfer(
-                self.problem.cluster,
-                float(workload.edge_data[edge]),
-                None if self._edge_cost is None else self._edge_cost[edge],
-                int(self._output[parent]),
-            )
-            np.maximum(ready, self.end[parent] + transfer, out=ready)
-        return ready
-
-    def earliest_starts(self, ready: np.ndarray, durations: np.ndarray) -> np.ndarray:
-        """Per device, the earliest start of a task of that duration given its data ready times:
-        after the device's queue, or in an idle gap for insertion policies."""
-        starts = np.maximum(ready, self.free_at)
-        if self.insertion:
-            for device in np.flatnonzero(ready < self.free_at).tolist():
-                starts[device] = self._gap(device, float(ready[device]), float(durations[device]))
-        return starts
-
-    def finish_times(
-        self, task: int, ready: np.ndarray, durations: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Per device, when the whole task would finish there (inf where it does not fit).
-        `durations` defaults to the true execution times; a policy may pass its estimates."""
-        if durations is None:
-            durations = self.problem.exec_time[task]
-        finish = self.earliest_starts(ready, durations) + durations
-        finish[~self.problem.feasible[task]] = np.inf
-        return finish
-
-    def split_start(self, ready: np.ndarray, gpu: int, cpu: int) -> float:
-        """When a split over `gpu` and `cpu` could start: both devices free, data on both."""
-        return max(ready[gpu], ready[cpu], self.free_at[gpu], self.free_at[cpu])
-
-    # --- the engine's own work --------------------------------------------------------------
-
-    def commit(self, task: int, placement: Placement, ready: np.ndarray) -> None:
-        if isinstance(placement, Split) and 0.0 < placement.fraction < 1.0:
-            self._commit_split(task, placement, ready)
-            return
-        if isinstance(placement, Split):  # a "split" of 0 or 1 is a whole task
-            placement = placement.gpu if placement.fraction >= 1.0 else placement.cpu
-        device = int(placement)
-        if not 0 <= device < self.problem.num_devices:
-            raise PolicyError(f"task {task} placed on device {device}: no such device")
-        if not self.problem.feasible[task, device]:
-            raise PolicyError(f"task {task} placed on device {device}: its data does not fit")
-        duration = float(self.problem.exec_time[task, device])
-        begin = self._start_on(device, float(ready[device]), duration)
-        self._occupy(device, begin, begin + duration)
-        self._record(task, device, -1, 1.0 if self._is_gpu[device] else 0.0, begin, duration)
-        self._output[task] = device
-
-    def _commit_split(self, task: int, split: Split, ready: np.ndarray) -> None:
-        problem = self.problem
-        gpu, cpu, fraction = split.gpu, split.cpu, float(split.fraction)
-        if not problem.splittable or not self._is_gpu[gpu] or self._is_gpu[cpu]:
-            raise PolicyError(f"task {task}: a split needs a GPU and a CPU core, got {gpu}, {cpu}")
-        low, high = costs.fraction_bounds(
-            problem.workload.memory[task : task + 1],
-            float(problem.cluster.memory[cpu]),
-            float(problem.cluster.memory[gpu]),
-        )
-        if not low[0] - 1e-12 <= fraction <= high[0] + 1e-12:
-            raise PolicyError(f"task {task}: GPU share {fraction:.3f} does not fit the memory")
-        duration = float(
-            costs.split_time(
-                problem.exec_time[task, cpu],
-                problem.exec_time[task, gpu],
-                problem.cluster.latency[gpu],
-                fraction,
-            )
-        )
-        begin = float(self.split_start(ready, gpu, cpu))
-        self._occupy(gpu, begin, begin + duration)
-        self._occupy(cpu, begin, begin + duration)
-        self._record(task, gpu, cpu, fraction, begin, duration)
-        self._output[task] = cpu  # the parts meet in host memory
-
-    def _record(
-        self, task: int, device: int, partner: int, fraction: float, begin: float, duration: float
-    ) -> None:
-        self.device[task], self.partner[task], self.fraction[task] = device, partner, fraction
-        self.start[task], self.end[task] = begin, begin + duration
-
-    def _occupy(self, device: int, begin: float, finish: float) -> None:
-        if finish > self.free_at[device]:
-            self.free_at[device] = finish
-        if self.insertion:
-            position = bisect.bisect_right(self._busy_starts[device], begin)
-            self._busy_starts[device].insert(position, begin)
-            self._busy_ends[device].insert(position, finish)
-
-    def _start_on(self, device: int, ready: float, duration: float) -> float:
-        free = float(self.free_at[device])
-        if ready >= free:
-            return ready
-        return self._gap(device, ready, duration) if self.insertion else free
-
-    def _gap(self, device: int, ready: float, duration: float) -> float:
-        """The earliest time >= ready when `device` is idle for `duration` seconds."""
-        starts, ends = self._busy_starts[device], self._busy_ends[device]
-        candidate = ready
-        for index in range(bisect.bisect_right(ends, ready), len(starts)):
-            if candidate + duration <= starts[index]:
-                return candidate
-            candidate = max(candidate, ends[index])
-        return candidate
-
-    def schedule(self) -> Schedule:
-        return Schedule(
-            device=self.device.copy(),
-            partner=self.partner.copy(),
-            gpu_fraction=self.fraction.copy(),
-            start=self.start.copy(),
-            end=self.end.copy(),
-        )
+    group_ptr: np.ndarray
+    group_devices: np.ndarray
+    pair_gpu_group: np.ndarray
+    pair_cpu_group: np.ndarray
+    share: np.ndarray  # (pairs, tasks)
+    time: np.ndarray  # (pairs, tasks), seconds
 
 
-def decision_order(problem: Problem, priority: np.ndarray | None) -> Iterator[int]:
-    """Released tasks in order of (arrival, -priority, index). The caller must have placed each
-    yielded task before asking for the next: placing a task may release its children."""
-    workload = problem.workload
-    arrival = workload.arrival
-    rank = np.zeros(problem.num_tasks) if priority is None else -np.asarray(priority, float)
-    if not workload.has_dependencies:
-        yield from np.lexsort((np.arange(problem.num_tasks), rank, arrival)).tolist()
-        return
-    pending = np.diff(workload.parent_ptr).astype(np.int64)
-    child_ptr, child_idx, _ = workload.children
-    heap = [(float(arrival[t]), float(rank[t]), t) for t in np.flatnonzero(pending == 0).tolist()]
-    heapq.heapify(heap)
-    while heap:
-        task = heapq.heappop(heap)[2]
-        yield task
-        for child in child_idx[child_ptr[task] : child_ptr[task + 1]].tolist():
-            pending[child] -= 1
-            if pending[child] == 0:
-                heapq.heappush(heap, (float(arrival[child]), float(rank[child]), child))
+@dataclass(frozen=True)
+class BanditArrays:
+    """The rl agent's inputs; the kernel updates `weights` and `covariance` in place."""
+
+    features: np.ndarray  # (tasks, k)
+    explore_draws: np.ndarray  # (tasks,) uniforms for the explore-or-exploit test
+    action_draws: np.ndarray  # (tasks,) uniforms picking the action when exploring
+    weights: np.ndarray  # (3, k): cpu, gpu, split
+    covariance: np.ndarray  # (3, k, k)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How a policy decides; only the fields its rule uses need filling."""
+
+    rule: Rule
+    insertion: bool = False
+    priority: np.ndarray | None = None  # (tasks,): larger first among tasks released together
+    estimate: np.ndarray | None = None  # (tasks, devices) seconds it believes; default: true
+    allowed: np.ndarray | None = None  # (devices,) bool: EFT prefers these, others if none fit
+    draws: np.ndarray | None = None  # (tasks,) uniforms for UNIFORM
+    fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # device, partner, share
+    splits: SplitTables | None = None
+    bandit: BanditArrays | None = None
+
+
+_ERRORS = {
+    kernel.NO_SUCH_DEVICE: "no such device",
+    kernel.DOES_NOT_FIT: "its data does not fit",
+    kernel.SPLIT_NEEDS_GPU_AND_CPU: "a split needs a GPU and a CPU core (and the cost model)",
+    kernel.SPLIT_DOES_NOT_FIT: "the split's GPU share does not fit the memory",
+}
 
 
 def simulate(
@@ -225,15 +106,138 @@ def simulate(
     rng: np.random.Generator,
     on_progress: ProgressCallback | None = None,
 ) -> Schedule:
-    engine = Engine(problem, policy.insertion)
-    policy.prepare(problem, engine, rng)
+    decision = policy.decide(problem, rng)
+    model, rules, state = _model(problem), _rules(problem, decision), _state(problem, decision)
     n = problem.num_tasks
-    for placed, task in enumerate(decision_order(problem, policy.priority())):
-        ready = engine.data_ready(task)
-        engine.commit(task, policy.place(task, ready), ready)
-        policy.placed(task)
-        if on_progress is not None and placed % PROGRESS_EVERY == 0:
-            on_progress(placed / n)
+    done = 0
+    while done < n:
+        if on_progress is not None:
+            on_progress(done / n)
+        done = kernel.advance(model, rules, state, PROGRESS_EVERY)
+        if state.counters[kernel.ERROR] == kernel.NEEDS_SPACE:
+            state = _with_more_space(state)
+        elif state.counters[kernel.ERROR] != kernel.OK:
+            task = int(state.counters[kernel.ERROR_TASK])
+            reason = _ERRORS[int(state.counters[kernel.ERROR])]
+            raise PolicyError(f"{policy.name} placed task {task} badly: {reason}")
+    policy.finished(problem)
     if on_progress is not None:
         on_progress(1.0)
-    return engine.schedule()
+    return Schedule(
+        device=state.device,
+        partner=state.partner,
+        gpu_fraction=state.fraction,
+        start=state.start,
+        end=state.end,
+    )
+
+
+def _model(problem: Problem) -> kernel.Model:
+    workload, cluster = problem.workload, problem.cluster
+    child_ptr, child_idx, _ = workload.children
+    return kernel.Model(
+        arrival=workload.arrival.astype(np.float64),
+        parent_ptr=workload.parent_ptr.astype(np.int64),
+        parent_idx=workload.parent_idx.astype(np.int64),
+        edge_data=workload.edge_data.astype(np.float64),
+        edge_cost=_floats(workload.edge_cost, 1),
+        explicit_edges=workload.edge_cost is not None,
+        splittable=problem.splittable,
+        exec_time=np.ascontiguousarray(problem.exec_time, dtype=np.float64),
+        feasible=np.ascontiguousarray(problem.feasible, dtype=np.bool_),
+        memory=workload.memory.astype(np.float64),
+        is_gpu=cluster.kind == DeviceKind.GPU,
+        latency=cluster.latency.astype(np.float64),
+        bandwidth=cluster.bandwidth.astype(np.float64),
+        device_memory=cluster.memory.astype(np.float64),
+        child_ptr=child_ptr.astype(np.int64),
+        child_idx=child_idx.astype(np.int64),
+    )
+
+
+def _rules(problem: Problem, decision: Decision) -> kernel.Rules:
+    n, m = problem.num_tasks, problem.num_devices
+    splits, bandit, fixed = decision.splits, decision.bandit, decision.fixed
+    return kernel.Rules(
+        rule=int(decision.rule),
+        insertion=decision.insertion,
+        rank=_rank(n, decision.priority),
+        estimate=problem.exec_time if decision.estimate is None else decision.estimate,
+        allowed=np.ones(m, np.bool_) if decision.allowed is None else decision.allowed,
+        draws=_floats(decision.draws, 1),
+        fixed_device=_ints(None if fixed is None else fixed[0]),
+        fixed_partner=_ints(None if fixed is None else fixed[1]),
+        fixed_fraction=_floats(None if fixed is None else fixed[2], 1),
+        group_ptr=_ints(None if splits is None else splits.group_ptr),
+        group_devices=_ints(None if splits is None else splits.group_devices),
+        pair_gpu_group=_ints(None if splits is None else splits.pair_gpu_group),
+        pair_cpu_group=_ints(None if splits is None else splits.pair_cpu_group),
+        pair_share=_floats(None if splits is None else splits.share, 2),
+        pair_time=_floats(None if splits is None else splits.time, 2),
+        features=_floats(None if bandit is None else bandit.features, 2),
+        explore_draws=_floats(None if bandit is None else bandit.explore_draws, 1),
+        action_draws=_floats(None if bandit is None else bandit.action_draws, 1),
+        weights=_floats(None if bandit is None else bandit.weights, 2),
+        covariance=_floats(None if bandit is None else bandit.covariance, 3),
+        cpus=problem.cluster.cpus.astype(np.int64),
+        gpus=problem.cluster.gpus.astype(np.int64),
+    )
+
+
+def _state(problem: Problem, decision: Decision) -> kernel.State:
+    n, m = problem.num_tasks, problem.num_devices
+    workload = problem.workload
+    rank = _rank(n, decision.priority)
+    pending = np.diff(workload.parent_ptr).astype(np.int64)
+    counters = np.zeros(6, dtype=np.int64)
+    order = np.zeros(0, dtype=np.int64)
+    heap = np.zeros(0, dtype=np.int64)
+    if workload.has_dependencies:
+        roots = np.flatnonzero(pending == 0)
+        heap = np.zeros(n, dtype=np.int64)
+        sorted_roots = roots[np.lexsort((roots, rank[roots], workload.arrival[roots]))]
+        heap[: roots.size] = sorted_roots  # sorted: already a valid heap
+        counters[kernel.HEAP_SIZE] = roots.size
+    else:
+        order = np.lexsort((np.arange(n), rank, workload.arrival)).astype(np.int64)
+    capacity = 64 if decision.insertion else 2
+    return kernel.State(
+        free_at=np.zeros(m),
+        device=np.full(n, -1, dtype=np.int64),
+        partner=np.full(n, -1, dtype=np.int64),
+        fraction=np.zeros(n),
+        start=np.zeros(n),
+        end=np.zeros(n),
+        output=np.full(n, -1, dtype=np.int64),
+        counters=counters,
+        order=order,
+        heap=heap,
+        pending=pending,
+        busy_start=np.empty((m, capacity)),
+        busy_end=np.empty((m, capacity)),
+        busy_count=np.zeros(m, dtype=np.int64),
+    )
+
+
+def _with_more_space(state: kernel.State) -> kernel.State:
+    """Double the busy-interval arrays (insertion policies) and clear the stop."""
+    state.counters[kernel.ERROR] = kernel.OK
+    grown = [
+        np.concatenate([a, np.empty_like(a)], axis=1) for a in (state.busy_start, state.busy_end)
+    ]
+    return state._replace(busy_start=grown[0], busy_end=grown[1])
+
+
+def _rank(n: int, priority: np.ndarray | None) -> np.ndarray:
+    """The heap's key: lower first, so minus the priority."""
+    return np.zeros(n) if priority is None else -np.asarray(priority, dtype=np.float64)
+
+
+def _floats(array: np.ndarray | None, ndim: int) -> np.ndarray:
+    if array is None:
+        return np.zeros((0,) * ndim)
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def _ints(array: np.ndarray | None) -> np.ndarray:
+    return np.zeros(0, dtype=np.int64) if array is None else np.asarray(array, dtype=np.int64)

@@ -33,11 +33,11 @@ def mean_transfer_time(problem: Problem) -> np.ndarray:
         return np.zeros(workload.num_edges)
     gpu = cluster.kind == DeviceKind.GPU
     # A GPU end of a transfer costs L + D / B; a CPU end costs nothing (host memory). Over all
-    # m (m - 1) ordered pairs each device is a source m - 1 times and a target m - 1 times.
-    per_end = gpu[None, :] * (
-        cluster.latency[None, :] + workload.edge_data[:, None] / cluster.bandwidth[None, :]
-    )
-    return 2.0 * per_end.sum(axis=1) / m
+    # m (m - 1) ordered pairs each device is a source m - 1 times and a target m - 1 times, so
+    # the mean is 2 / m x the sum over GPUs, computed without an edges x devices temporary.
+    latencies = float(cluster.latency[gpu].sum())
+    inverse_bandwidths = float((1.0 / cluster.bandwidth[gpu]).sum())
+    return 2.0 * (latencies + workload.edge_data * inverse_bandwidths) / m
 
 
 def upward_rank(problem: Problem, exec_time: np.ndarray | None = None) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from app.sim.cluster import DeviceKind
-from app.sim.engine import Engine
+from app.sim.engine import Decision, Rule
 from app.sim.policies.base import Policy
 from app.sim.problem import Problem
 
@@ -18,14 +18,8 @@ class _OneKind(Policy):
 
     kind: ClassVar[DeviceKind]
 
-    def prepare(self, problem: Problem, engine: Engine, rng: np.random.Generator) -> None:
-        super().prepare(problem, engine, rng)
-        self._others = problem.cluster.kind != self.kind
-
-    def place(self, task: int, ready: np.ndarray) -> int:
-        finish = self.engine.finish_times(task, ready)
-        own = np.where(self._others, np.inf, finish)
-        return int(np.argmin(own if np.isfinite(own).any() else finish))
+    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
+        return Decision(Rule.EFT, allowed=problem.cluster.kind == self.kind)
 
 
 class CpuOnly(_OneKind):

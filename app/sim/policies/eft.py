@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.sim.engine import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.problem import Problem
 
 
 class EarliestFinishTime(Policy):
@@ -12,5 +14,5 @@ class EarliestFinishTime(Policy):
     name = "eft"
     summary = "earliest finish time with the true costs, decided at release"
 
-    def place(self, task: int, ready: np.ndarray) -> int:
-        return int(np.argmin(self.engine.finish_times(task, ready)))
+    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
+        return Decision(Rule.EFT)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.sim.engine import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.problem import Problem
 
 
 class Greedy(Policy):
@@ -13,7 +15,5 @@ class Greedy(Policy):
     name = "greedy"
     summary = "the device that runs the task fastest, ignoring its queue (MET)"
 
-    def place(self, task: int, ready: np.ndarray) -> int:
-        time = np.where(self.problem.feasible[task], self.problem.exec_time[task], np.inf)
-        fastest = np.flatnonzero(time <= time.min() * (1 + 1e-9))
-        return int(fastest[np.argmin(self.engine.free_at[fastest])])
+    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
+        return Decision(Rule.FASTEST)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.sim.engine import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
 
 
@@ -14,10 +16,6 @@ class Heft(Policy):
 
     name = "heft"
     summary = "HEFT: upward-rank order, insertion-based earliest finish time"
-    insertion = True
 
-    def priority(self) -> np.ndarray:
-        return upward_rank(self.problem)
-
-    def place(self, task: int, ready: np.ndarray) -> int:
-        return int(np.argmin(self.engine.finish_times(task, ready)))
+    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
+        return Decision(Rule.EFT, insertion=True, priority=upward_rank(problem))

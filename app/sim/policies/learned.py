@@ -4,9 +4,9 @@ from typing import Protocol
 
 import numpy as np
 
-from app.sim.engine import Engine, Placement
+from app.sim.engine import Decision, Rule
 from app.sim.policies.base import Policy
-from app.sim.policies.splits import SplitSearch
+from app.sim.policies.splits import split_tables
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
 
@@ -31,27 +31,21 @@ class Learned(Policy):
 
     name = "learned"
     summary = "HEFT-style order and earliest finish time (whole or split) on predicted times"
-    insertion = True
 
     def __init__(self, model: PerformanceModel) -> None:
         self.model = model
 
-    def prepare(self, problem: Problem, engine: Engine, rng: np.random.Generator) -> None:
-        super().prepare(problem, engine, rng)
+    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         predicted = np.asarray(self.model.predict_times(problem), dtype=np.float64)
         if predicted.shape != problem.exec_time.shape:
             raise ValueError(
                 f"the model predicted shape {predicted.shape}, expected {problem.exec_time.shape}"
             )
-        self._predicted = np.maximum(predicted, 0.0)
-        self._splits = SplitSearch(problem, engine, self._predicted)
-
-    def priority(self) -> np.ndarray:
-        return upward_rank(self.problem, self._predicted)
-
-    def place(self, task: int, ready: np.ndarray) -> Placement:
-        estimate = self._predicted[task]
-        finish = self.engine.finish_times(task, ready, estimate)
-        whole = int(np.argmin(finish))
-        split, split_finish = self._splits.best(task, ready)
-        return split if split is not None and split_finish < finish[whole] else whole
+        predicted = np.ascontiguousarray(np.maximum(predicted, 0.0))
+        return Decision(
+            Rule.EFT,
+            insertion=True,
+            priority=upward_rank(problem, predicted),
+            estimate=predicted,
+            splits=split_tables(problem, predicted),
+        )

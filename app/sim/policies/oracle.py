@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.sim.engine import Engine, Placement
+from app.sim.engine import Decision, Rule
 from app.sim.policies.base import Policy
-from app.sim.policies.splits import SplitSearch
+from app.sim.policies.splits import split_tables
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
 
@@ -20,17 +20,11 @@ class Oracle(Policy):
 
     name = "oracle"
     summary = "true costs, exhaustive whole/split search per task, HEFT order: the bound"
-    insertion = True
 
-    def prepare(self, problem: Problem, engine: Engine, rng: np.random.Generator) -> None:
-        super().prepare(problem, engine, rng)
-        self._splits = SplitSearch(problem, engine, problem.exec_time, FRACTION_GRID)
-
-    def priority(self) -> np.ndarray:
-        return upward_rank(self.problem)
-
-    def place(self, task: int, ready: np.ndarray) -> Placement:
-        finish = self.engine.finish_times(task, ready)
-        whole = int(np.argmin(finish))
-        split, split_finish = self._splits.best(task, ready)
-        return split if split is not None and split_finish < finish[whole] else whole
+    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
+        return Decision(
+            Rule.EFT,
+            insertion=True,
+            priority=upward_rank(problem),
+            splits=split_tables(problem, problem.exec_time, FRACTION_GRID),
+        )

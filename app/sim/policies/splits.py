@@ -1,8 +1,12 @@
-"""Choosing a CPU/GPU split for a task, shared by the policies that split.
+"""Split tables for the policies that split a task over a GPU and a CPU core.
 
-What a split costs depends only on the task and the two device models, so the best share and its
-time are computed for all tasks at once when the search is built; placing a task then only asks
-when the devices are free.
+What a split costs depends only on the task and the two device models, so each task's best share
+and its time are computed for all tasks at once, per pair of device models. At placement the
+engine takes, for each pair, the earliest available GPU and core of those models (no other device
+of a model can do better) and considers the split only if both are idle when the task's data is
+ready: a split holds two devices for its whole time, so under load it delays the work queued
+behind it more than it speeds the task up; on idle devices it turns spare capacity into a shorter
+task.
 """
 
 from __future__ import annotations
@@ -10,59 +14,39 @@ from __future__ import annotations
 import numpy as np
 
 from app.sim import costs
-from app.sim.engine import Engine, Split
+from app.sim.engine import SplitTables
 from app.sim.problem import Problem
 
 
-class SplitSearch:
-    """Per pair of device models: each task's best share f (the pair's f* and, if given, every
-    share in `grid`, within what fits both memories) and its time under `exec_time` (true or
-    estimated seconds, (num_tasks, num_devices)). At placement, the earliest available GPU and
-    CPU core of each model (no other device of the model can do better)."""
-
-    def __init__(
-        self,
-        problem: Problem,
-        engine: Engine,
-        exec_time: np.ndarray,
-        grid: np.ndarray | None = None,
-    ) -> None:
-        self.engine = engine
-        self._pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        if not problem.splittable:
-            return
-        cluster = problem.cluster
-        for gpus in cluster.model_groups(cluster.gpus):
-            for cpus in cluster.model_groups(cluster.cpus):
-                share, time = _best_shares(problem, exec_time, int(gpus[0]), int(cpus[0]), grid)
-                self._pairs.append((gpus, cpus, share, time))
-
-    def best(self, task: int, ready: np.ndarray) -> tuple[Split | None, float]:
-        """The best split of `task` over devices idle when its data is ready, and its estimated
-        finish time (None, inf if there is none).
-
-        Only idle devices: a split holds two devices for its whole time, so under load it
-        delays the work queued behind it more than it speeds this task up; on idle devices it
-        turns spare capacity into a shorter task."""
-        best: Split | None = None
-        best_finish = np.inf
-        for gpus, cpus, share, time in self._pairs:
-            if not np.isfinite(time[task]):
-                continue
-            gpu, cpu = self._earliest(gpus, ready), self._earliest(cpus, ready)
-            start = self.engine.split_start(ready, gpu, cpu)
-            if start > max(ready[gpu], ready[cpu]):
-                continue  # one of the two is still busy with queued work
-            finish = start + float(time[task])
-            if finish < best_finish:
-                best, best_finish = Split(gpu, cpu, float(share[task])), finish
-        return best, best_finish
-
-    def _earliest(self, devices: np.ndarray, ready: np.ndarray) -> int:
-        if devices.size == 1:
-            return int(devices[0])
-        available = np.maximum(ready[devices], self.engine.free_at[devices])
-        return int(devices[np.argmin(available)])
+def split_tables(
+    problem: Problem, exec_time: np.ndarray, grid: np.ndarray | None = None
+) -> SplitTables | None:
+    """Best shares under `exec_time` (true or estimated seconds, (tasks, devices)): each pair's
+    f* and, if given, every share in `grid`, within what fits both memories. None when the
+    problem cannot split (explicit costs, or a single kind of device)."""
+    if not problem.splittable:
+        return None
+    cluster = problem.cluster
+    gpu_groups = cluster.model_groups(cluster.gpus)
+    cpu_groups = cluster.model_groups(cluster.cpus)
+    groups = gpu_groups + cpu_groups
+    pairs = [
+        (g, len(gpu_groups) + c) for g in range(len(gpu_groups)) for c in range(len(cpu_groups))
+    ]
+    shares, times = [], []
+    for gpu_group, cpu_group in pairs:
+        gpu, cpu = int(groups[gpu_group][0]), int(groups[cpu_group][0])
+        share, time = _best_shares(problem, exec_time, gpu, cpu, grid)
+        shares.append(share)
+        times.append(time)
+    return SplitTables(
+        group_ptr=np.cumsum([0] + [len(group) for group in groups]),
+        group_devices=np.concatenate(groups),
+        pair_gpu_group=np.array([g for g, _ in pairs]),
+        pair_cpu_group=np.array([c for _, c in pairs]),
+        share=np.array(shares),
+        time=np.array(times),
+    )
 
 
 def _best_shares(

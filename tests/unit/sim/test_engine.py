@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from app.sim.cluster import Cluster
-from app.sim.engine import PolicyError, Split, simulate
+from app.sim.engine import Decision, PolicyError, Rule, simulate
 from app.sim.invariants import violations
 from app.sim.policies import make_policy
 from app.sim.policies.base import Policy
@@ -12,17 +12,20 @@ from tests.unit.sim.conftest import synthetic_problem
 
 
 class Fixed(Policy):
-    """Places task i on `choices[i]`."""
+    """Places task i on `choices[i]`: a device, or (gpu, cpu, share) for a split."""
 
     name = "fixed"
     summary = "test policy"
 
-    def __init__(self, choices, insertion=False):
+    def __init__(self, choices, insertion=False, priority=None):
         self.choices = choices
         self.insertion = insertion
+        self.priority = priority
 
-    def place(self, task, ready):
-        return self.choices[task]
+    def decide(self, problem, rng):
+        split = [c if isinstance(c, tuple) else (c, -1, 0.0) for c in self.choices]
+        fixed = tuple(np.array(column) for column in zip(*split, strict=True))
+        return Decision(Rule.FIXED, insertion=self.insertion, priority=self.priority, fixed=fixed)
 
 
 def cpu_tasks(sizes, arrivals=None, edges=(), edge_data=None, memory=None):
@@ -83,7 +86,7 @@ def test_a_split_holds_both_devices_for_the_split_time():
         memory=np.array([100.0]),
         arrival=np.zeros(1),
     )
-    s = run(w, cluster, Fixed([Split(gpu=1, cpu=0, fraction=0.6)]))
+    s = run(w, cluster, Fixed([(1, 0, 0.6)]))
     assert (s.device[0], s.partner[0], s.gpu_fraction[0]) == (1, 0, 0.6)
     assert s.busy_intervals(0)[0].tolist() == s.busy_intervals(1)[0].tolist() == [0.0]
 
@@ -118,7 +121,7 @@ def test_a_task_that_fits_nowhere_is_rejected_before_simulation():
     [
         (1, "does not fit"),
         (7, "no such device"),
-        (Split(gpu=0, cpu=1, fraction=0.5), "needs a GPU"),
+        ((0, 1, 0.5), "needs a GPU"),
     ],
 )
 def test_a_policy_that_breaks_the_rules_is_stopped(choice, message):
@@ -134,21 +137,10 @@ def test_a_policy_that_breaks_the_rules_is_stopped(choice, message):
 
 
 def test_tasks_are_decided_in_arrival_then_priority_order():
-    class Recorder(Fixed):
-        def __init__(self):
-            super().__init__([0] * 4)
-            self.seen = []
-
-        def priority(self):
-            return np.array([0.0, 5.0, 1.0, 9.0])
-
-        def place(self, task, ready):
-            self.seen.append(task)
-            return 0
-
-    recorder = Recorder()
-    run(cpu_tasks([1.0] * 4, arrivals=[0, 0, 0, 1]), Cluster.homogeneous_kinds(1, 0), recorder)
-    assert recorder.seen == [1, 2, 0, 3]
+    # One core, 1 s tasks queued in decision order: the start times reveal the order.
+    policy = Fixed([0] * 4, priority=np.array([0.0, 5.0, 1.0, 9.0]))
+    s = run(cpu_tasks([40.0] * 4, arrivals=[0, 0, 0, 1]), Cluster.homogeneous_kinds(1, 0), policy)
+    assert np.argsort(s.start).tolist() == [1, 2, 0, 3]
 
 
 def test_progress_is_reported_up_to_completion():

@@ -138,7 +138,7 @@ def test_rl_learns_durations_within_a_run_and_its_state_round_trips():
     assert isinstance(agent, Rl) and agent.steps == 4000
     # Its model of a CPU core's time now tracks the truth (ln-space error well under 1).
     w = problem.workload
-    predicted = task_features(w.size, w.intensity, w.memory) @ agent.weights["cpu"]
+    predicted = agent.predicted_duration("cpu", task_features(w.size, w.intensity, w.memory))
     truth = np.log(problem.exec_time[:, 0])
     assert np.median(np.abs(predicted - truth)) < 0.3
     restored = Rl(agent.state())
