@@ -35,6 +35,13 @@ EXAMPLE_SPEC: dict = {
     "priority": 5,
 }
 
+#: A run that takes several seconds on a worker (about 5 s here), with progress all along.
+LONG_SPEC: dict = {
+    "workload": {"kind": "synthetic", "num_tasks": 1_000_000, "seed": 3},
+    "cluster": {"cpus": 8, "gpus": 4},
+    "policies": ["eft", "heft", "oracle"],
+}
+
 os.environ.update(
     {
         "DATABASE_URL": f"postgresql+psycopg2://postgres:{_PG_PASSWORD}@127.0.0.1:{_PG_PORT}/hms",

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from celery.result import AsyncResult
 
-from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.conftest import EXAMPLE_SPEC, LONG_SPEC, TEST_API_KEY
 from tests.processes import wait_until
 from workers.celery_app import app as celery_app
 
@@ -20,12 +20,8 @@ EXAMPLE = EXAMPLE_SPEC
 AUTH = {"X-API-Key": TEST_API_KEY}
 
 
-def long_run(num_tasks: int = 150_000, priority: int = 5) -> dict:
-    return {
-        **EXAMPLE,
-        "workload": {"kind": "synthetic", "num_tasks": num_tasks, "seed": 3},
-        "priority": priority,
-    }
+def long_run(priority: int = 5) -> dict:
+    return {**LONG_SPEC, "priority": priority}
 
 
 @pytest.fixture
@@ -79,14 +75,14 @@ def test_progress_moves_between_0_and_1_while_running(http):
     wait_until(partway, 60, "progress strictly between 0 and 1")
     state = AsyncResult(run_id, app=celery_app)
     wait_until(lambda: state.state == "PROGRESS", 10, "Celery state PROGRESS")
-    assert 0 <= state.info["progress"] <= 1 and state.info["stage"] in EXAMPLE["policies"]
+    assert 0 <= state.info["progress"] <= 1 and state.info["stage"] in LONG_SPEC["policies"]
     run = wait_for_status(http, run_id, {"succeeded"}, timeout_s=120)
     assert run["progress"] == 1.0
     assert seen == sorted(seen)
 
 
 def test_priority_9_overtakes_priority_0_runs_queued_earlier(http):
-    blocker = submit(http, long_run(num_tasks=120_000, priority=0))
+    blocker = submit(http, long_run(priority=0))
     wait_for_status(http, blocker, {"running"})
     low = [submit(http, {**EXAMPLE, "priority": 0, "seed": seed}) for seed in range(3)]
     urgent = submit(http, {**EXAMPLE, "priority": 9})

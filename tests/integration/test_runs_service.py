@@ -12,10 +12,10 @@ from app.errors import IdempotencyConflict, RunNotCancellable, RunNotFound, Sche
 from app.runspec import RunSpec
 from app.services import runs
 from app.services.runs import ExecutionOutcome
-from tests.conftest import EXAMPLE_SPEC
+from tests.conftest import EXAMPLE_SPEC, LONG_SPEC
 
 EXAMPLE = EXAMPLE_SPEC
-LONG = {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 150_000, "seed": 1}}
+LONG = LONG_SPEC
 
 
 class CommittedCheckQueue:
