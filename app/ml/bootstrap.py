@@ -1,9 +1,9 @@
 """The model `learned` uses before the registry has one: trained on a generated profiling set.
 
-It stands in for "measure a few hundred kernels on each device": tasks drawn from a wide mix,
-devices drawn around the defaults (speeds x1/4..x4, links x1/4..x4, latencies x1/10..x10), times
-from the cost model with 10 % log-normal measurement noise. Deterministic (fixed seeds), trained
-once per process (about a second).
+It stands in for "measure a few hundred kernels on each device": tasks spread over a wide range
+of sizes and data volumes, devices drawn around the defaults (speeds x1/4..x4, links x1/4..x4,
+latencies x1/10..x10), times from the cost model with 10 % log-normal measurement noise.
+Deterministic (fixed seeds), trained once per process (about a second).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from app.sim.generators import TaskMix
 from app.sim.workload import Workload
 
 BOOTSTRAP_VERSION = "bootstrap-1"
-SAMPLES_PER_DEVICE = 400
+SAMPLES_PER_DEVICE = 1000
 DEVICES_PER_KIND = 40
 MEASUREMENT_NOISE = 0.10
 SEED = 20021
@@ -58,10 +58,15 @@ def _perturbed(base: DeviceModel, rng: np.random.Generator) -> DeviceModel:
 
 
 def _profiling_tasks(rng: np.random.Generator) -> Workload:
-    mix = TaskMix(min_size=float(np.exp(rng.uniform(np.log(0.05), np.log(20.0)))))
-    size, intensity, memory = mix.draw(SAMPLES_PER_DEVICE, rng)
-    intensity = np.where(rng.random(size.shape) < 0.3, rng.random(size.shape), intensity)
-    return Workload(size=size, intensity=intensity, memory=memory, arrival=np.zeros_like(size))
+    """Tasks spread log-uniformly over the sizes and data volumes runs meet: from a millisecond
+    kernel to a multi-hour workflow step (1e-3 .. 1e7 GFLOP, 0.1 MB .. 100 GB), half of them
+    from the synthetic generator's bimodal intensity, half uniform."""
+    n = SAMPLES_PER_DEVICE
+    size = np.exp(rng.uniform(np.log(1e-3), np.log(1e7), n))
+    memory = np.exp(rng.uniform(np.log(0.1), np.log(1e5), n))
+    _, bimodal, _ = TaskMix().draw(n, rng)
+    intensity = np.where(rng.random(n) < 0.5, rng.random(n), bimodal)
+    return Workload(size=size, intensity=intensity, memory=memory, arrival=np.zeros(n))
 
 
 def fit_estimator(features: np.ndarray, targets: np.ndarray) -> HistGradientBoostingRegressor:
