@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -145,3 +147,92 @@ class PolicyState(Base):
     state: Mapped[dict[str, Any]]
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TrainingSample(Base):
+    """What a run observed about one task on one kind of device: the features a performance model
+    reads, and the execution time (plus, where oracle ran, the split it chose)."""
+
+    __tablename__ = "training_samples"
+    __table_args__ = (Index("ix_training_samples_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    features: Mapped[list[float]] = mapped_column(ARRAY(DOUBLE_PRECISION))
+    device_kind: Mapped[int] = mapped_column(SmallInteger)  # 0 CPU core, 1 GPU
+    seconds: Mapped[float]
+    oracle_share: Mapped[float | None]  # GPU share oracle gave the task, if it ran and split it
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.SKIPPED, JobStatus.FAILED)
+
+
+_JOB_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in JobStatus)
+
+
+class TrainingJob(Base):
+    """One retraining: nightly (beat), manual (API) or automatic (after enough new samples).
+    `slot` is unique: a second fire of the same schedule slot finds the first job."""
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_JOB_STATUS_VALUES})", name="status_known"),
+        Index("ix_training_jobs_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    trigger: Mapped[str] = mapped_column(String(16))  # nightly, manual, auto
+    slot: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text)  # the outcome, or the error
+    model_version: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelVersion(Base):
+    """A trained performance model: how it was trained, how it scored on its holdout (and how the
+    active model scored on the same holdout), and its artifact (skops, verified by digest)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        CheckConstraint("status IN ('promoted', 'rejected')", name="status_known"),
+        # At most one active version.
+        Index("uq_model_versions_active", "is_active", unique=True, postgresql_where="is_active"),
+    )
+
+    version: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text)
+    algorithm: Mapped[str] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]]
+    window_first_sample: Mapped[int] = mapped_column(BigInteger)
+    window_last_sample: Mapped[int] = mapped_column(BigInteger)
+    sample_count: Mapped[int]
+    holdout_count: Mapped[int]
+    metrics: Mapped[dict[str, Any]]
+    artifact_format: Mapped[str] = mapped_column(String(16))
+    artifact_digest: Mapped[str] = mapped_column(String(64))
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="SET NULL")
+    )
+    trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float]

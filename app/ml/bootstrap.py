@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from app.ml.features import device_features, pair_features, task_features
+from app.ml.features import device_features, pair_features, target, task_features
 from app.ml.performance_model import SklearnPerformanceModel
 from app.sim import costs
 from app.sim.cluster import DEFAULT_CPU, DEFAULT_GPU, Cluster, DeviceKind, DeviceModel
@@ -29,7 +29,7 @@ SEED = 20021
 
 
 def profiling_set(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(features, ln seconds) for generated tasks on generated devices."""
+    """(features, targets: ln seconds per GFLOP) for generated tasks on generated devices."""
     rows, targets = [], []
     for kind, base in ((DeviceKind.CPU, DEFAULT_CPU), (DeviceKind.GPU, DEFAULT_GPU)):
         for _ in range(DEVICES_PER_KIND):
@@ -38,8 +38,9 @@ def profiling_set(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             workload = _profiling_tasks(rng)
             seconds = costs.execution_time(workload, cluster)[:, 0]
             noisy = seconds * rng.lognormal(0.0, MEASUREMENT_NOISE, seconds.shape)
-            rows.append(pair_features(task_features(workload), device_features(cluster)[0]))
-            targets.append(np.log(np.maximum(noisy, 1e-12)))
+            features = pair_features(task_features(workload), device_features(cluster)[0])
+            rows.append(features)
+            targets.append(target(features, noisy))
     return np.vstack(rows), np.concatenate(targets)
 
 

@@ -44,6 +44,17 @@ def device_features(cluster: Cluster) -> np.ndarray:
     )
 
 
+def target(features: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """What models learn: ln(seconds per GFLOP). Execution time grows with size, so learning the
+    time per unit of work keeps a task larger than any seen in training from being extrapolated
+    (trees predict a constant beyond the data); ln seconds = target + ln size."""
+    return np.log(np.maximum(seconds, 1e-12)) - features[:, 0]
+
+
+def ln_seconds(features: np.ndarray, predicted_target: np.ndarray) -> np.ndarray:
+    return predicted_target + features[:, 0]
+
+
 def pair_features(tasks: np.ndarray, device: np.ndarray) -> np.ndarray:
     """Every task paired with one device: shape (num_tasks, len(FEATURE_NAMES))."""
     return np.hstack([tasks, np.broadcast_to(device, (tasks.shape[0], device.shape[0]))])

@@ -1,7 +1,8 @@
 """A scikit-learn regressor as the `learned` policy's performance model.
 
-The estimator predicts ln(execution seconds) of a task on a device from `features.FEATURE_NAMES`;
-predictions are made once per distinct device model and shared by identical devices.
+The estimator predicts ln(seconds per GFLOP) of a task on a device (`features.target`) from
+`features.FEATURE_NAMES`; predictions are made once per distinct device model and shared by
+identical devices.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ml.features import device_features, pair_features, task_features
+from app.ml.features import device_features, ln_seconds, pair_features, task_features
 from app.sim.problem import Problem
 
 
@@ -28,6 +29,7 @@ class SklearnPerformanceModel:
         devices = device_features(problem.cluster)
         predicted = np.empty_like(problem.exec_time)
         for group in problem.cluster.model_groups(np.arange(problem.num_devices)):
-            ln_seconds = self.estimator.predict(pair_features(tasks, devices[group[0]]))
-            predicted[:, group] = np.exp(ln_seconds)[:, None]
+            pairs = pair_features(tasks, devices[group[0]])
+            seconds = np.exp(ln_seconds(pairs, self.estimator.predict(pairs)))
+            predicted[:, group] = seconds[:, None]
         return predicted
