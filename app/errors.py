@@ -41,6 +41,16 @@ class ScheduleNotFound(HmsError):
         super().__init__(f"run {run_id} has no schedule for policy {policy!r} ({reason})")
 
 
+class JobNotFound(HmsError):
+    def __init__(self, job_id: object) -> None:
+        super().__init__(f"retraining job {job_id} does not exist")
+
+
+class VersionNotFound(HmsError):
+    def __init__(self, version: int) -> None:
+        super().__init__(f"model version {version} does not exist")
+
+
 class IdempotencyConflict(HmsError):
     """The same Idempotency-Key was used before with a different request body."""
 

@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     retry_backoff_max_s: int = Field(default=60, gt=0)
     max_retries: int = Field(default=8, ge=0)
 
+    # The learning loop.
+    samples_per_run: int = Field(default=1000, ge=0, description="tasks sampled per run")
+    training_window: int = Field(default=200_000, gt=0, description="newest samples trained on")
+    min_training_samples: int = Field(default=2000, gt=0)
+    training_max_iter: int = Field(default=300, gt=0)
+    training_learning_rate: float = Field(default=0.1, gt=0, le=1)
+    # Nightly retraining (celery beat, UTC): a crontab "minute hour day-of-month month day-of-week".
+    retrain_cron: str = "0 2 * * *"
+    # Retrain automatically after this many new samples (0: only nightly and on demand).
+    auto_retrain_samples: int = Field(default=0, ge=0)
+
     # Per-task schedules are stored for runs up to this many tasks (about 2 MB per policy at
     # 100k tasks); larger runs keep only their metrics.
     schedule_max_tasks: int = Field(default=100_000, ge=0)

@@ -90,7 +90,11 @@ def clean_database(servers: Servers) -> Servers:
     from app.db.session import get_engine
 
     with get_engine().begin() as connection:
-        connection.execute(text("TRUNCATE runs, run_results, run_schedules, policy_states CASCADE"))
+        tables = (
+            "runs, run_results, run_schedules, policy_states, training_samples, model_versions, "
+            "training_jobs"
+        )
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return servers
 
 

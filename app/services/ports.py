@@ -19,6 +19,11 @@ class RunQueue(Protocol):
         """Raise TransientStoreError unless the broker answers."""
 
 
+class RetrainQueue(Protocol):
+    def enqueue_retrain(self, job_id: uuid.UUID) -> None:
+        """Send a retraining job to a worker (the `training` queue)."""
+
+
 class ProgressSink(Protocol):
     def __call__(self, progress: float, stage: str) -> None:
         """Publish progress in [0, 1] of the current stage (e.g. the policy being simulated)."""

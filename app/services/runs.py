@@ -4,7 +4,7 @@
 claim the row (skip it if already terminal: a redelivered message must not duplicate results),
 mark it running, build the problem from the spec and its seeds, simulate each policy while
 reporting throttled progress, then write every result, the per-task schedules, what learning
-policies learned, and `succeeded` in one transaction.
+policies learned, the training samples, and `succeeded` in one transaction.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from sqlalchemy.exc import IntegrityError
 
 from app.db import policy_states, schedules
 from app.db import runs as run_store
+from app.db import training as training_store
 from app.db.models import Run, RunResult, RunStatus, utcnow
 from app.db.session import session_scope
 from app.errors import (
@@ -31,10 +33,13 @@ from app.errors import (
     ScheduleNotFound,
     TransientStoreError,
 )
+from app.ml import registry
+from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem
 from app.services.ports import ProgressSink, RunQueue
 from app.services.simulation import Simulation, result_document, simulate_spec
 from app.settings import get_settings
+from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.rl import Rl
 from app.sim.schedule import Schedule
 
@@ -107,6 +112,10 @@ def _find_by_key(key: str, digest: str) -> Run | None:
     return run
 
 
+#: Random stream (besides the policies') that picks which tasks of a run become samples.
+SAMPLE_STREAM = 0x5A3
+
+
 class ExecutionOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -126,7 +135,7 @@ def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> Executio
     try:
         spec = RunSpec.model_validate(document)
         rl_state, rl_version = _rl_start(spec)
-        simulation = simulate_spec(spec, reporter, rl_state)
+        simulation = simulate_spec(spec, reporter, rl_state, _performance_model(spec))
     except _Cancelled:
         return ExecutionOutcome.CANCELLED
     except TransientStoreError:
@@ -134,7 +143,7 @@ def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> Executio
     except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
         _fail(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
-    return _complete(run_id, simulation, rl_version)
+    return _complete(run_id, spec, simulation, rl_version)
 
 
 def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
@@ -161,11 +170,27 @@ def _rl_start(spec: RunSpec) -> tuple[dict[str, Any] | None, int | None]:
         return (None, None) if saved is None else (dict(saved.state), saved.version)
 
 
+def _performance_model(spec: RunSpec) -> PerformanceModel | None:
+    """The active registry version (or the bootstrap model) when `learned` runs."""
+    if Learned.name not in spec.policies:
+        return None
+    with session_scope() as session:
+        return registry.active_model(session)
+
+
 def _complete(
-    run_id: uuid.UUID, simulation: Simulation, rl_version: int | None
+    run_id: uuid.UUID, spec: RunSpec, simulation: Simulation, rl_version: int | None
 ) -> ExecutionOutcome:
-    keep_schedules = simulation.problem.num_tasks <= get_settings().schedule_max_tasks
+    settings = get_settings()
+    keep_schedules = simulation.problem.num_tasks <= settings.schedule_max_tasks
     devices = simulation.problem.cluster.names()
+    stream = np.random.SeedSequence(entropy=spec.seed, spawn_key=(SAMPLE_STREAM,))
+    samples = samples_from_run(
+        simulation.problem,
+        simulation.outcomes,
+        settings.samples_per_run,
+        np.random.default_rng(stream),
+    )
     with session_scope() as session:
         run = run_store.get_run(session, run_id, lock=True)
         if run is None or run.status != RunStatus.RUNNING:
@@ -177,6 +202,8 @@ def _complete(
                 schedules.add_schedule(session, run_id, outcome.policy, devices, outcome.schedule)
             if outcome.learned_state is not None:
                 policy_states.add_version(session, outcome.policy, outcome.learned_state, run_id)
+        if samples is not None:
+            training_store.add_samples(session, run_id, samples)
         run.model_version = simulation.model_version
         run.rl_state_version = rl_version
         run.status = RunStatus.SUCCEEDED
