@@ -8,6 +8,7 @@ from __future__ import annotations
 from kombu import Exchange, Queue
 
 from app.settings import get_settings
+from workers.slots import parse_crontab
 
 _settings = get_settings()
 
@@ -64,6 +65,9 @@ task_default_queue = "simulations"
 imports = ("workers.tasks", "workers.signals")
 task_routes = {
     "hms.run_simulation": {"queue": "simulations", "routing_key": "simulations"},
+    "hms.retrain_model": {"queue": "training", "routing_key": "training"},
+    "hms.nightly_retrain": {"queue": "training", "routing_key": "training"},
+    "hms.retrain_if_due": {"queue": "training", "routing_key": "training"},
 }
 
 # --- Reliability: at-least-once delivery ---------------------------------------------------------
@@ -79,6 +83,20 @@ worker_send_task_events = True
 task_send_sent_event = True
 
 # --- Beat ----------------------------------------------------------------------------------------
-# Entries are added with the tasks they call (nightly retraining comes with the learning loop).
-beat_schedule: dict[str, dict[str, object]] = {}
+timezone = "UTC"
+enable_utc = True
+beat_schedule: dict[str, dict[str, object]] = {
+    # Exactly one retrain per slot, however many beats fire it (workers/slots.py).
+    "nightly-retrain": {
+        "task": "hms.nightly_retrain",
+        "schedule": parse_crontab(_settings.retrain_cron),
+        "args": (_settings.retrain_cron,),  # the worker derives the slot from the beat's crontab
+    },
+}
+if _settings.auto_retrain_samples > 0:
+    beat_schedule["retrain-when-enough-new-samples"] = {
+        "task": "hms.retrain_if_due",
+        "schedule": 30.0,  # seconds
+    }
 beat_schedule_filename = str(_settings.data_dir / "celerybeat-schedule")
+beat_scheduler = "workers.beat:Scheduler"

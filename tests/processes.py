@@ -103,7 +103,12 @@ class Process:
 class Worker(Process):
     """`celery worker` consuming the given queues."""
 
-    def __init__(self, concurrency: int = 1, queues: str = "simulations,training") -> None:
+    def __init__(
+        self,
+        concurrency: int = 1,
+        queues: str = "simulations,training",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.hostname = f"test-{secrets.token_hex(4)}@localhost"
         super().__init__(
             "worker",
@@ -125,6 +130,7 @@ class Worker(Process):
                 "--without-mingle",
                 "--without-gossip",
             ],
+            env=env,
         )
         wait_until(self._answers_ping, 60, f"worker {self.hostname} ready", every_s=0.3)
 

@@ -1,4 +1,5 @@
-"""RunQueue implemented with Celery: how the API hands runs to workers."""
+"""The queue ports (RunQueue, RetrainQueue) implemented with Celery: how the API hands work to
+workers."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
-class CeleryRunQueue:
+class CeleryQueue:
     def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
         try:
             app.send_task(
@@ -26,6 +27,19 @@ class CeleryRunQueue:
                 task_id=str(run_id),  # one task per run: a duplicate message is harmless
                 queue="simulations",
                 priority=broker_priority(priority),
+                retry=True,
+                retry_policy=_PUBLISH_RETRY,
+            )
+        except (BrokerError, RedisError, OSError) as exc:
+            raise TransientStoreError("broker", str(exc)) from exc
+
+    def enqueue_retrain(self, job_id: uuid.UUID) -> None:
+        try:
+            app.send_task(
+                "hms.retrain_model",
+                args=[str(job_id)],
+                task_id=str(job_id),
+                queue="training",
                 retry=True,
                 retry_policy=_PUBLISH_RETRY,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
@@ -11,12 +12,22 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
+from app.services import training
 from app.services.runs import execute_run
 from app.settings import get_settings
 from workers.celery_app import app
+from workers.slots import latest_fire, parse_crontab
 
 _settings = get_settings()
 log = get_task_logger(__name__)
+
+_RETRIES: dict[str, Any] = {
+    "autoretry_for": (TransientStoreError,),
+    "retry_backoff": 2,
+    "retry_backoff_max": _settings.retry_backoff_max_s,
+    "retry_jitter": True,
+    "max_retries": _settings.max_retries,
+}
 
 
 class _CeleryProgress:
@@ -32,19 +43,43 @@ class _CeleryProgress:
             self.task.update_state(state="PROGRESS", meta=meta)
             self.task.send_event("task-progress", **meta)
         except (BrokerError, RedisError, OSError):
-            # Monitoring only: the run's progress is already in the database.
+            # Monitoring only: the progress is already in the database.
             log.warning("could not publish progress of %s", self.task.request.id, exc_info=True)
 
 
-@app.task(
-    name="hms.run_simulation",
-    bind=True,
-    autoretry_for=(TransientStoreError,),
-    retry_backoff=2,
-    retry_backoff_max=_settings.retry_backoff_max_s,
-    retry_jitter=True,
-    max_retries=_settings.max_retries,
-)
+@app.task(name="hms.run_simulation", bind=True, **_RETRIES)
 def run_simulation(self: Task, run_id: str) -> dict[str, Any]:
     outcome = execute_run(uuid.UUID(run_id), _CeleryProgress(self))
     return {"run_id": run_id, "outcome": outcome.value}
+
+
+@app.task(name="hms.retrain_model", bind=True, **_RETRIES)
+def retrain_model(self: Task, job_id: str) -> dict[str, Any]:
+    outcome = training.execute_retrain(uuid.UUID(job_id), _CeleryProgress(self))
+    return {"job_id": job_id, "status": outcome.status.value, "message": outcome.message}
+
+
+@app.task(name="hms.nightly_retrain", bind=True, **_RETRIES)
+def nightly_retrain(self: Task, cron: str) -> dict[str, Any]:
+    """Fired by beat with its crontab: one retrain per schedule slot, however many beats fire
+    it and however late a redelivered message arrives that day."""
+    fired = latest_fire(parse_crontab(cron), datetime.now(UTC))
+    return _retrain_slot(self, "nightly", f"nightly:{fired:%Y-%m-%dT%H:%M}Z")
+
+
+@app.task(name="hms.retrain_if_due", bind=True, **_RETRIES)
+def retrain_if_due(self: Task) -> dict[str, Any]:
+    """Fired by beat every 30 s when automatic retraining is on."""
+    slot = training.due_auto_slot()
+    if slot is None:
+        return {"status": "not due"}
+    return _retrain_slot(self, "auto", slot)
+
+
+def _retrain_slot(task: Task, trigger: str, slot: str) -> dict[str, Any]:
+    job = training.claim_slot(trigger, slot)
+    if job is None:
+        log.info("retrain slot %s already has its job; nothing to do", slot)
+        return {"slot": slot, "status": "duplicate"}
+    outcome = training.execute_retrain(job.id, _CeleryProgress(task))
+    return {"slot": slot, "job_id": str(job.id), "status": outcome.status.value}
