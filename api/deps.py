@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Security, status
 from fastapi.security import APIKeyHeader
 
-from app.services.ports import RunQueue
 from app.settings import get_settings
-from workers.queue import CeleryRunQueue
+from workers.queue import CeleryQueue
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
@@ -29,9 +28,9 @@ def require_api_key(key: Annotated[str | None, Security(_api_key_header)]) -> st
     return key
 
 
-def get_run_queue() -> RunQueue:
-    return CeleryRunQueue()
+def get_queue() -> CeleryQueue:
+    return CeleryQueue()
 
 
 ApiKey = Annotated[str, Depends(require_api_key)]
-Queue = Annotated[RunQueue, Depends(get_run_queue)]
+Queue = Annotated[CeleryQueue, Depends(get_queue)]

@@ -9,10 +9,12 @@ from app.errors import (
     HmsError,
     IdempotencyConflict,
     InvalidSpec,
+    JobNotFound,
     RunNotCancellable,
     RunNotFound,
     ScheduleNotFound,
     TransientStoreError,
+    VersionNotFound,
 )
 
 RETRY_AFTER_S = 5
@@ -25,6 +27,8 @@ def _detail(status_code: int, detail: object, **headers: str) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RunNotFound)
     @app.exception_handler(ScheduleNotFound)
+    @app.exception_handler(JobNotFound)
+    @app.exception_handler(VersionNotFound)
     async def _not_found(_: Request, exc: HmsError) -> JSONResponse:
         return _detail(status.HTTP_404_NOT_FOUND, str(exc))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, policies, runs
+from api.routes import health, models, policies, runs
 
 
 def create_app() -> FastAPI:
@@ -16,6 +16,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(runs.router)
     app.include_router(policies.router)
+    app.include_router(models.router)
     app.include_router(health.router)
     install_error_handlers(app)
     return app

@@ -54,6 +54,8 @@ class RunResultsOut(BaseModel):
     run_id: uuid.UUID
     status: str
     results: list[PolicyResultOut]
+    model_version: str | None = Field(description="The performance model `learned` used.")
+    model_note: str | None = Field(description="Why, when it was not a trained version.")
 
 
 class ScheduledTask(BaseModel):
@@ -89,3 +91,51 @@ class PolicyOut(BaseModel):
 class ReadinessOut(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class ModelVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    status: str = Field(description="promoted or rejected")
+    is_active: bool
+    reason: str
+    algorithm: str
+    params: dict[str, Any]
+    window_first_sample: int
+    window_last_sample: int
+    sample_count: int
+    holdout_count: int
+    metrics: dict[str, Any] = Field(
+        description="Holdout MAE / R² of ln seconds, overall and per target, for the candidate and "
+        "for the model active at the time on the same holdout."
+    )
+    artifact_format: str
+    artifact_digest: str
+    job_id: uuid.UUID | None
+    trained_at: datetime
+    duration_s: float
+
+
+class TrainingJobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    trigger: str
+    slot: str | None
+    status: str
+    progress: float
+    attempts: int
+    message: str | None
+    model_version: int | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TrainingJobPage(BaseModel):
+    items: list[TrainingJobOut]
+    total: int
+    limit: int
+    offset: int

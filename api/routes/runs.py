@@ -18,6 +18,7 @@ from api.schemas import (
     ScheduleOut,
 )
 from app.db.models import RunStatus
+from app.ml.bootstrap import BOOTSTRAP_VERSION
 from app.runspec import PolicyName, RunSpec
 from app.services import runs
 from app.services.schedule_export import schedule_csv, schedule_rows
@@ -74,7 +75,18 @@ def get_results(run_id: uuid.UUID) -> RunResultsOut:
         run_id=run.id,
         status=run.status,
         results=[PolicyResultOut.model_validate(result) for result in results],
+        model_version=run.model_version,
+        model_note=model_note(run.model_version),
     )
+
+
+def model_note(version: str | None) -> str | None:
+    if version == BOOTSTRAP_VERSION:
+        return (
+            "no trained model version was active: learned used the bootstrap model, trained on a "
+            "generated profiling set"
+        )
+    return None
 
 
 @router.delete("/{run_id}", response_model=RunOut)

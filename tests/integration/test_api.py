@@ -140,14 +140,14 @@ def test_health(client):
 
 
 def test_readiness_names_the_dependency_that_is_down(servers):
-    from api.deps import get_run_queue
+    from api.deps import get_queue
     from app.errors import TransientStoreError
 
     class UnreachableBroker:
         def ping(self):
             raise TransientStoreError("broker", "Connection refused")
 
-    app.dependency_overrides[get_run_queue] = UnreachableBroker
+    app.dependency_overrides[get_queue] = UnreachableBroker
     try:
         with TestClient(app) as client:
             response = client.get("/health/ready")
