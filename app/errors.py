@@ -56,9 +56,11 @@ class IdempotencyConflict(HmsError):
 
 
 class TransientStoreError(HmsError):
-    """The database or the broker is unreachable right now; the operation may be retried."""
+    """The database or the broker is unreachable right now; the operation may be retried.
+    `detail` is for logs (it may name hosts); `note` is for the client."""
 
-    def __init__(self, dependency: str, detail: str) -> None:
+    def __init__(self, dependency: str, detail: str, note: str | None = None) -> None:
         super().__init__(f"{dependency} unavailable: {detail}")
         self.dependency = dependency
         self.detail = detail
+        self.note = note

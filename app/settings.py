@@ -38,14 +38,35 @@ class Settings(BaseSettings):
     api_port: int = 8000
     flower_port: int = 5555
 
-    # Execution.
+    # Execution. Time limits, shortest first: a run stops itself past `run_time_limit_s` (checked
+    # at each progress report); Celery interrupts it past the soft limit and kills it past the
+    # hard one; the broker hands an unacknowledged message out again after the visibility
+    # timeout, which must exceed them all or a long run is redelivered while it still executes.
     progress_interval_s: float = Field(default=0.5, gt=0)
+    run_time_limit_s: float = Field(default=840, gt=0)
     task_soft_time_limit_s: int = Field(default=900, gt=0)
     task_time_limit_s: int = Field(default=960, gt=0)
-    # Must stay above task_time_limit_s, or a long run is redelivered while it still executes.
     visibility_timeout_s: int = Field(default=1200, gt=0)
+    # How often (s) a worker looks for unacknowledged messages past the visibility timeout, and
+    # on how many of those looks it actually scans Redis (kombu: period = interval x throttle).
+    unacked_restore_interval_s: int = Field(default=10, gt=0)
+    unacked_restore_throttle: int = Field(default=6, gt=0)
     retry_backoff_max_s: int = Field(default=60, gt=0)
     max_retries: int = Field(default=8, ge=0)
+    # A run whose worker died this many times is failed instead of redelivered again.
+    max_run_attempts: int = Field(default=3, gt=0)
+
+    # Recovery (celery beat): every `sweep_interval_s`, re-send runs and retrains whose message
+    # never left (a crash between commit and enqueue) after `requeue_unsent_after_s`, queued
+    # ones whose message may have been lost (a broker crash) after `requeue_queued_after_s`,
+    # and running ones silent for longer than the hard time limit plus a minute.
+    sweep_interval_s: float = Field(default=60, gt=0)
+    requeue_unsent_after_s: float = Field(default=30, gt=0)
+    requeue_queued_after_s: float = Field(default=3600, gt=0)
+
+    # Abuse limits of the API.
+    max_body_bytes: int = Field(default=20_000_000, gt=0)
+    submissions_per_minute: int = Field(default=120, gt=0, description="per API key")
 
     # The learning loop.
     samples_per_run: int = Field(default=1000, ge=0, description="tasks sampled per run")
@@ -64,12 +85,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:
-        if not self.task_soft_time_limit_s < self.task_time_limit_s < self.visibility_timeout_s:
+        limits = (
+            self.run_time_limit_s,
+            self.task_soft_time_limit_s,
+            self.task_time_limit_s,
+            self.visibility_timeout_s,
+        )
+        if list(limits) != sorted(set(limits)):
             raise ValueError(
-                "need task_soft_time_limit_s < task_time_limit_s < visibility_timeout_s, or a "
-                "long task is redelivered while it still runs"
+                "need run_time_limit_s < task_soft_time_limit_s < task_time_limit_s < "
+                "visibility_timeout_s, or a long task is redelivered while it still runs"
             )
         return self
+
+    @property
+    def stale_running_after_s(self) -> float:
+        """A running run or retrain not heard of for this long lost its worker."""
+        return self.task_time_limit_s + 60.0
 
     @property
     def api_key_set(self) -> frozenset[str]:

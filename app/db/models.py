@@ -70,6 +70,7 @@ class Run(Base):
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
         Index("ix_runs_status_created_at", "status", "created_at"),
         Index("ix_runs_created_at", "created_at"),
+        Index("ix_runs_status_updated_at", "status", "updated_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -89,6 +90,8 @@ class Run(Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its message was last sent to the broker; None: committed but never sent.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # What the learning policies started from, so a result can be traced and reproduced.
     model_version: Mapped[str | None] = mapped_column(String(64))
     rl_state_version: Mapped[int | None]
@@ -204,6 +207,8 @@ class TrainingJob(Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its message was last sent (manual jobs; slot jobs run where they are claimed).
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ModelVersion(Base):

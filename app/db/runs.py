@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Run, RunResult, RunStatus
+from app.db.models import Run, RunResult, RunStatus, utcnow
 
 
 def add_run(
@@ -80,4 +81,30 @@ def results_of(session: Session, run_id: uuid.UUID) -> list[RunResult]:
         session.scalars(
             select(RunResult).where(RunResult.run_id == run_id).order_by(RunResult.makespan)
         ).all()
+    )
+
+
+def mark_enqueued(session: Session, run_id: uuid.UUID) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(enqueued_at=utcnow()))
+
+
+def stuck_runs(
+    session: Session, *, unsent_before: datetime, queued_before: datetime, silent_before: datetime
+) -> list[Run]:
+    """Runs the recovery sweep sends again: queued and never sent (a crash between commit and
+    enqueue), queued and sent long ago (the message may be lost), running but silent."""
+    return list(
+        session.scalars(
+            select(Run).where(
+                or_(
+                    and_(
+                        Run.status == RunStatus.QUEUED,
+                        Run.enqueued_at.is_(None),
+                        Run.created_at < unsent_before,
+                    ),
+                    and_(Run.status == RunStatus.QUEUED, Run.enqueued_at < queued_before),
+                    and_(Run.status == RunStatus.RUNNING, Run.updated_at < silent_before),
+                )
+            )
+        )
     )

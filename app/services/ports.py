@@ -24,6 +24,10 @@ class RetrainQueue(Protocol):
         """Send a retraining job to a worker (the `training` queue)."""
 
 
+class WorkQueue(RunQueue, RetrainQueue, Protocol):
+    """Both: what the recovery sweep sends work through."""
+
+
 class ProgressSink(Protocol):
     def __call__(self, progress: float, stage: str) -> None:
         """Publish progress in [0, 1] of the current stage (e.g. the policy being simulated)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = Non
     if idempotency_key is not None:
         existing = _find_by_key(idempotency_key, digest)
         if existing is not None:
+            if existing.status == RunStatus.QUEUED and existing.enqueued_at is None:
+                _send(existing, queue)  # the first attempt committed but could not send it
             return Submission(existing, created=False)
     try:
         with session_scope() as session:
@@ -79,8 +82,21 @@ def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = Non
         if existing is None:
             raise
         return Submission(existing, created=False)
-    queue.enqueue_run(run.id, run.priority)
+    _send(run, queue)
     return Submission(run, created=True)
+
+
+def _send(run: Run, queue: RunQueue) -> None:
+    """Enqueue a committed run and note when. If the broker is down the run stays queued, unsent,
+    and the recovery sweep sends it later (or the client's retry with the same key does)."""
+    try:
+        queue.enqueue_run(run.id, run.priority)
+    except TransientStoreError as exc:
+        note = f"run {run.id} is recorded and will be sent when the broker is back"
+        raise TransientStoreError(exc.dependency, exc.detail, note) from exc
+    with session_scope() as session:
+        run_store.mark_enqueued(session, run.id)
+    run.enqueued_at = utcnow()
 
 
 def _check_submittable(spec: RunSpec) -> None:
@@ -127,21 +143,31 @@ class _Cancelled(Exception):
     """The run was cancelled while it executed."""
 
 
+class _OutOfTime(Exception):
+    """The run went past run_time_limit_s."""
+
+
 def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
     document = _claim(run_id)
     if document is None:
         return ExecutionOutcome.SKIPPED
-    reporter = _ProgressReporter(run_id, sink, get_settings().progress_interval_s)
+    settings = get_settings()
+    reporter = _ProgressReporter(
+        run_id, sink, settings.progress_interval_s, time.monotonic() + settings.run_time_limit_s
+    )
     try:
         spec = RunSpec.model_validate(document)
         rl_state, rl_version = _rl_start(spec)
         simulation = simulate_spec(spec, reporter, rl_state, _performance_model(spec))
     except _Cancelled:
         return ExecutionOutcome.CANCELLED
+    except _OutOfTime:
+        fail_run(run_id, f"exceeded its time limit of {settings.run_time_limit_s:g} s")
+        return ExecutionOutcome.FAILED
     except TransientStoreError:
         raise
     except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
-        _fail(run_id, _describe(exc))
+        fail_run(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
     return _complete(run_id, spec, simulation, rl_version)
 
@@ -152,6 +178,13 @@ def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
         if run is None:
             raise RunNotFound(run_id)
         if RunStatus(run.status).is_terminal:
+            return None
+        if run.attempts >= get_settings().max_run_attempts:
+            run.status = RunStatus.FAILED
+            run.error = (
+                f"gave up after {run.attempts} attempts: the worker running it was lost each time"
+            )
+            run.finished_at = utcnow()
             return None
         run.status = RunStatus.RUNNING
         run.attempts += 1
@@ -212,7 +245,8 @@ def _complete(
     return ExecutionOutcome.SUCCEEDED
 
 
-def _fail(run_id: uuid.UUID, error: str) -> None:
+def fail_run(run_id: uuid.UUID, error: str) -> None:
+    """Record that a running run failed (once: no retry will follow)."""
     with session_scope() as session:
         run = run_store.get_run(session, run_id, lock=True)
         if run is not None and run.status == RunStatus.RUNNING:
@@ -222,23 +256,34 @@ def _fail(run_id: uuid.UUID, error: str) -> None:
 
 
 def _describe(exc: Exception) -> str:
+    """A readable error: "invalid spec: ..." for specs, else the exception's name in words (e.g.
+    "soft time limit exceeded", from Celery) and its message when it has one of its own."""
     if isinstance(exc, InvalidSpec):
         return f"invalid spec: {exc}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    name = re.sub(r"(?<!^)(?=[A-Z])", " ", type(exc).__name__).lower()
+    message = str(exc)
+    own = message and message != repr(exc) and not message.startswith(type(exc).__name__)
+    return f"{name}: {message}" if own else name
 
 
 class _ProgressReporter:
     """Throttles progress to one database write (and one sink call) per `interval_s`, and stops
-    the work by raising `_Cancelled` once the run is no longer running."""
+    the work by raising `_Cancelled` once the run is no longer running, `_OutOfTime` once it is
+    past its deadline. Its writes also tell the recovery sweep the run is alive."""
 
-    def __init__(self, run_id: uuid.UUID, sink: ProgressSink | None, interval_s: float) -> None:
+    def __init__(
+        self, run_id: uuid.UUID, sink: ProgressSink | None, interval_s: float, deadline: float
+    ) -> None:
         self.run_id = run_id
         self.sink = sink
         self.interval_s = interval_s
+        self.deadline = deadline
         self.last = time.monotonic()
 
     def __call__(self, progress: float, stage: str) -> None:
         now = time.monotonic()
+        if now > self.deadline:
+            raise _OutOfTime
         if now - self.last < self.interval_s:
             return
         self.last = now

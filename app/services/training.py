@@ -41,11 +41,15 @@ from app.settings import get_settings
 
 
 def request_retrain(queue: RetrainQueue) -> TrainingJob:
-    """A manual retrain: record the job, commit, then hand it to a worker."""
+    """A manual retrain: record the job, commit, then hand it to a worker (if the broker is down,
+    the recovery sweep sends it later)."""
     with session_scope() as session:
         job = TrainingJob(id=uuid.uuid4(), trigger="manual", status=JobStatus.QUEUED)
         session.add(job)
     queue.enqueue_retrain(job.id)
+    with session_scope() as session:
+        store.mark_job_enqueued(session, job.id)
+    job.enqueued_at = utcnow()
     return job
 
 
@@ -172,6 +176,11 @@ def _claim(job_id: uuid.UUID) -> bool:
         job.progress = 0.0
         job.started_at = job.started_at or utcnow()
         return True
+
+
+def fail_job(job_id: uuid.UUID, reason: str) -> None:
+    """Record that a retrain failed (once: no retry will follow)."""
+    _finish(job_id, RetrainOutcome(JobStatus.FAILED, reason))
 
 
 def _finish(job_id: uuid.UUID, outcome: RetrainOutcome) -> RetrainOutcome:

@@ -12,7 +12,12 @@ def test_api_keys_are_a_comma_separated_list():
 
 def test_a_visibility_timeout_below_the_time_limit_is_refused():
     with pytest.raises(ValidationError, match="visibility_timeout_s"):
-        Settings(task_time_limit_s=100, task_soft_time_limit_s=90, visibility_timeout_s=60)
+        Settings(
+            task_time_limit_s=100,
+            task_soft_time_limit_s=90,
+            visibility_timeout_s=60,
+            run_time_limit_s=50,
+        )
 
 
 def test_missing_urls_explain_how_to_start():

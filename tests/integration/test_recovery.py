@@ -1,0 +1,95 @@
+"""The recovery sweep and the hard-time-limit hook against the real database (no worker)."""
+
+import uuid
+from datetime import timedelta
+
+from celery.exceptions import TimeLimitExceeded
+from sqlalchemy import update
+
+from app.db.models import Run, TrainingJob, utcnow
+from app.db.session import session_scope
+from app.runspec import RunSpec
+from app.services import recovery, runs, training
+from tests.conftest import EXAMPLE_SPEC
+
+
+class Recorder:
+    def __init__(self, fail: bool = False):
+        self.runs, self.retrains, self.fail = [], [], fail
+
+    def enqueue_run(self, run_id, priority):
+        if self.fail:
+            from app.errors import TransientStoreError
+
+            raise TransientStoreError("broker", "down")
+        self.runs.append(run_id)
+
+    def enqueue_retrain(self, job_id):
+        self.retrains.append(job_id)
+
+
+def new_run(queue) -> uuid.UUID:
+    try:
+        return runs.submit_run(RunSpec.model_validate(EXAMPLE_SPEC), queue).run.id
+    except Exception:
+        return runs.list_runs(None, 1, 0)[0][0].id
+
+
+def age(model, row_id, **ago):
+    """Move the row's timestamps back in time."""
+    when = utcnow() - timedelta(**ago)
+    with session_scope() as session:
+        session.execute(
+            update(model).where(model.id == row_id).values(created_at=when, updated_at=when)
+        )
+
+
+def test_the_sweep_resends_unsent_and_silent_work_and_leaves_the_rest(clean_state):
+    unsent = new_run(Recorder(fail=True))  # committed, never sent
+    waiting = new_run(Recorder())  # sent, waiting in the queue
+    silent = new_run(Recorder())
+    with session_scope() as session:
+        session.execute(update(Run).where(Run.id == silent).values(status="running", attempts=1))
+    fresh_unsent = new_run(Recorder(fail=True))
+    for run_id in (unsent, waiting, silent):
+        age(Run, run_id, hours=1)  # older than every threshold but the lost-message one
+    with session_scope() as session:
+        session.execute(update(Run).where(Run.id == waiting).values(enqueued_at=utcnow()))
+    job = training.request_retrain(Recorder())
+    age(TrainingJob, job.id, hours=1)
+    with session_scope() as session:
+        session.execute(
+            update(TrainingJob).where(TrainingJob.id == job.id).values(status="running")
+        )
+        session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job.id)
+            .values(updated_at=utcnow() - timedelta(hours=1))
+        )
+
+    queue = Recorder()
+    report = recovery.sweep(queue)
+    assert set(queue.runs) == {unsent, silent}
+    assert fresh_unsent not in queue.runs and waiting not in queue.runs
+    assert queue.retrains == [job.id]
+    assert sorted(report.runs) == sorted(map(str, (unsent, silent)))
+    assert runs.get_run(unsent).enqueued_at is not None
+    # Sent again just now: the next sweep leaves them alone.
+    assert recovery.sweep(Recorder()).runs == []
+
+
+def test_a_run_killed_at_the_hard_time_limit_is_recorded_as_failed(clean_state):
+    from workers.signals import _record_hard_time_limit
+    from workers.tasks import run_simulation
+
+    run_id = new_run(Recorder())
+    with session_scope() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(status="running", attempts=1))
+    task = run_simulation
+    _record_hard_time_limit(sender=task, exception=TimeLimitExceeded(10), args=[str(run_id)])
+    run = runs.get_run(run_id)
+    assert run.status == "failed" and run.error.startswith("killed at the hard time limit")
+    # Other failures are left to the task itself.
+    other = new_run(Recorder())
+    _record_hard_time_limit(sender=task, exception=ValueError("x"), args=[str(other)])
+    assert runs.get_run(other).status == "queued"
