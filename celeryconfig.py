@@ -40,9 +40,14 @@ broker_transport_options = {
     "priority_steps": list(range(API_PRIORITY_MAX + 1)),
     "sep": ":",
     "queue_order_strategy": "priority",
-    # An unacknowledged message is handed out again after this many seconds. It must exceed the
-    # longest task (task_time_limit), or a run still executing would be delivered twice.
+    # An unacknowledged message (its worker died) is handed out again after this many seconds. It
+    # must exceed the longest task (task_time_limit), or a run still executing would be delivered
+    # twice. Workers look for such messages every unacked_restore_interval seconds, scanning Redis
+    # on one look in unacked_restore_throttle: production redelivers within visibility_timeout +
+    # about a minute; the fault tests set all three to seconds.
     "visibility_timeout": _settings.visibility_timeout_s,
+    "unacked_restore_interval": _settings.unacked_restore_interval_s,
+    "unacked_restore_throttle": _settings.unacked_restore_throttle,
     # Fail fast instead of hanging when the broker vanishes without closing the connection.
     "socket_connect_timeout": 5,
     "socket_timeout": 30,
@@ -68,12 +73,15 @@ task_routes = {
     "hms.retrain_model": {"queue": "training", "routing_key": "training"},
     "hms.nightly_retrain": {"queue": "training", "routing_key": "training"},
     "hms.retrain_if_due": {"queue": "training", "routing_key": "training"},
+    "hms.sweep": {"queue": "simulations", "routing_key": "simulations"},
 }
 
 # --- Reliability: at-least-once delivery ---------------------------------------------------------
 task_acks_late = True  # acknowledge after the task ran, so a crash means redelivery
 task_reject_on_worker_lost = True  # a killed pool process puts its message back
 worker_prefetch_multiplier = 1  # a busy worker holds no messages a free one could run
+task_acks_on_failure = True  # a task that raised has recorded its failure: do not run it again
+task_acks_on_timeout = True  # nor one killed at its hard time limit (signals.py records it)
 task_track_started = True
 task_soft_time_limit = _settings.task_soft_time_limit_s
 task_time_limit = _settings.task_time_limit_s
@@ -92,6 +100,11 @@ beat_schedule: dict[str, dict[str, object]] = {
         "schedule": parse_crontab(_settings.retrain_cron),
         "args": (_settings.retrain_cron,),  # the worker derives the slot from the beat's crontab
     },
+}
+beat_schedule["sweep-stuck-work"] = {
+    "task": "hms.sweep",
+    "schedule": _settings.sweep_interval_s,
+    "options": {"priority": broker_priority(API_PRIORITY_MAX)},  # ahead of queued runs
 }
 if _settings.auto_retrain_samples > 0:
     beat_schedule["retrain-when-enough-new-samples"] = {

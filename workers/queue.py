@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
@@ -15,13 +16,21 @@ from workers.celery_app import app
 
 log = logging.getLogger(__name__)
 
+# Publishing needs no result backend: the workers store results and progress with their own
+# configuration. Without one, sending does not subscribe to each task's result channel (the Redis
+# backend would, and never unsubscribe in a process that does not wait for results), nor fail
+# on it when the broker is down.
+_publisher = Celery("hms", set_as_current=False)
+_publisher.config_from_object("celeryconfig")
+_publisher.conf.result_backend = None
+
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
 class CeleryQueue:
     def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
         try:
-            app.send_task(
+            _publisher.send_task(
                 "hms.run_simulation",
                 args=[str(run_id)],
                 task_id=str(run_id),  # one task per run: a duplicate message is harmless
@@ -35,7 +44,7 @@ class CeleryQueue:
 
     def enqueue_retrain(self, job_id: uuid.UUID) -> None:
         try:
-            app.send_task(
+            _publisher.send_task(
                 "hms.retrain_model",
                 args=[str(job_id)],
                 task_id=str(job_id),

@@ -12,10 +12,11 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
-from app.services import training
+from app.services import recovery, training
 from app.services.runs import execute_run
 from app.settings import get_settings
 from workers.celery_app import app
+from workers.queue import CeleryQueue
 from workers.slots import latest_fire, parse_crontab
 
 _settings = get_settings()
@@ -83,3 +84,12 @@ def _retrain_slot(task: Task, trigger: str, slot: str) -> dict[str, Any]:
         return {"slot": slot, "status": "duplicate"}
     outcome = training.execute_retrain(job.id, _CeleryProgress(task))
     return {"slot": slot, "job_id": str(job.id), "status": outcome.status.value}
+
+
+@app.task(name="hms.sweep", bind=True, **_RETRIES)
+def sweep(self: Task) -> dict[str, Any]:
+    """Fired by beat: send again what a crash left behind (app/services/recovery.py)."""
+    report = recovery.sweep(CeleryQueue())
+    if report.runs or report.retrains:
+        log.warning("recovery sweep re-sent runs %s and retrains %s", report.runs, report.retrains)
+    return {"runs": report.runs, "retrains": report.retrains}
