@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from api.limits import RateLimited
+from api.schemas import ErrorOut, UnavailableOut
 from app.errors import (
     HmsError,
     IdempotencyConflict,
@@ -17,7 +22,34 @@ from app.errors import (
     VersionNotFound,
 )
 
+log = logging.getLogger(__name__)
+
 RETRY_AFTER_S = 5
+
+_DESCRIPTIONS = {
+    400: "The body could not be read (not UTF-8).",
+    401: "No X-API-Key header.",
+    403: "Unknown API key.",
+    404: "No such resource.",
+    409: "Not possible in the resource's current state.",
+    413: "The request body is too large.",
+    429: "Too many submissions with this key this minute (see Retry-After).",
+    503: "The database or the broker is unavailable (see Retry-After).",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error answers a route can give."""
+    return {
+        code: {
+            "model": UnavailableOut if code == 503 else ErrorOut,
+            "description": _DESCRIPTIONS[code],
+        }
+        for code in codes
+    }
+
+
+AUTH = (401, 403)
 
 
 def _detail(status_code: int, detail: object, **headers: str) -> JSONResponse:
@@ -56,13 +88,20 @@ def install_error_handlers(app: FastAPI) -> None:
             ],
         )
 
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return _detail(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), **{"Retry-After": str(exc.retry_after_s)}
+        )
+
     @app.exception_handler(TransientStoreError)
     async def _unavailable(_: Request, exc: TransientStoreError) -> JSONResponse:
+        log.warning("answering 503: %s", exc)
+        message = f"{exc.dependency} is unavailable, retry later"
+        if exc.note:
+            message = f"{message}; {exc.note}"
         return _detail(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            {
-                "dependency": exc.dependency,
-                "message": f"{exc.dependency} is unavailable, retry later",
-            },
+            {"dependency": exc.dependency, "message": message},
             **{"Retry-After": str(RETRY_AFTER_S)},
         )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.routes import health, models, policies, runs
+from app.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app() -> FastAPI:
@@ -19,6 +25,9 @@ def create_app() -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+    if not get_settings().api_key_set:
+        log.warning("HMS_API_KEYS is empty: every mutating request will be refused (403)")
     return app
 
 

@@ -139,3 +139,16 @@ class TrainingJobPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class UnavailableDetail(BaseModel):
+    dependency: str = Field(description="database or broker")
+    message: str
+
+
+class UnavailableOut(BaseModel):
+    detail: UnavailableDetail

@@ -16,7 +16,11 @@ def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=ReadinessOut)
+@router.get(
+    "/ready",
+    response_model=ReadinessOut,
+    responses={503: {"model": ReadinessOut, "description": "A dependency is down."}},
+)
 def ready(queue: Queue, response: Response) -> ReadinessOut:
     readiness = check_readiness(queue)
     if not readiness.ready:

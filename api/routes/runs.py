@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from api.deps import ApiKey, Queue
+from api.errors import AUTH, responses
+from api.limits import check_submission_rate
 from api.schemas import (
     DeviceUsage,
     PolicyResultOut,
@@ -28,16 +30,22 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 MAX_PAGE = 100
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=RunOut)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunOut,
+    responses=responses(400, *AUTH, 413, 429, 503),
+)
 def submit(
     spec: RunSpec,
     response: Response,
     queue: Queue,
-    _: ApiKey,
+    api_key: ApiKey,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
 ) -> RunOut:
+    check_submission_rate(api_key)
     submission = runs.submit_run(spec, queue, idempotency_key)
     response.headers["Location"] = f"{router.prefix}/{submission.run.id}"
     if not submission.created:
@@ -45,7 +53,7 @@ def submit(
     return RunOut.model_validate(submission.run)
 
 
-@router.get("", response_model=RunPage)
+@router.get("", response_model=RunPage, responses=responses(503))
 def list_runs(
     status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
@@ -57,12 +65,12 @@ def list_runs(
     )
 
 
-@router.get("/{run_id}", response_model=RunOut)
+@router.get("/{run_id}", response_model=RunOut, responses=responses(404, 503))
 def get_run(run_id: uuid.UUID) -> RunOut:
     return RunOut.model_validate(runs.get_run(run_id))
 
 
-@router.get("/{run_id}/results", response_model=RunResultsOut)
+@router.get("/{run_id}/results", response_model=RunResultsOut, responses=responses(404, 409, 503))
 def get_results(run_id: uuid.UUID) -> RunResultsOut:
     run, results = runs.get_results(run_id)
     if run.status != RunStatus.SUCCEEDED:
@@ -89,7 +97,7 @@ def model_note(version: str | None) -> str | None:
     return None
 
 
-@router.delete("/{run_id}", response_model=RunOut)
+@router.delete("/{run_id}", response_model=RunOut, responses=responses(*AUTH, 404, 409, 503))
 def cancel(run_id: uuid.UUID, queue: Queue, _: ApiKey) -> RunOut:
     return RunOut.model_validate(runs.cancel_run(run_id, queue))
 
@@ -97,7 +105,10 @@ def cancel(run_id: uuid.UUID, queue: Queue, _: ApiKey) -> RunOut:
 @router.get(
     "/{run_id}/schedule",
     response_model=ScheduleOut,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
+        **responses(404, 503),
+    },
 )
 def get_schedule(
     run_id: uuid.UUID,
