@@ -49,6 +49,8 @@ os.environ.update(
         "HMS_API_KEYS": f"{TEST_API_KEY},second-key",
         "HMS_DATA_DIR": str(_ROOT / "data"),
         "HMS_PROGRESS_INTERVAL_S": "0.2",
+        # High, so tests never trip over it; the rate-limit test lowers it.
+        "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
     }
 )
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = Path(tempfile.mkdtemp(prefix="hms-test-logs-"))
@@ -139,7 +141,10 @@ class Worker(Process):
 
         if not self.alive():
             raise RuntimeError(f"worker exited early:\n{self.log()[-3000:]}")
-        return bool(app.control.ping(destination=[self.hostname], timeout=0.5))
+        try:
+            return bool(app.control.ping(destination=[self.hostname], timeout=0.5))
+        except (OperationalError, RedisError):  # a stale connection after a broker restart
+            return False
 
     def pool_pids(self) -> list[int]:
         return [child.pid for child in psutil.Process(self.pid).children()]

@@ -1,0 +1,287 @@
+"""Faults against real processes: killed workers, a restarted broker, a database outage, a crash
+between commit and enqueue, poison input, time limits. After each: every run ends, exactly once
+(one set of results, one set of training samples), with its attempts counted.
+
+The workers and beat here run with recovery timings in seconds (FAST); production uses the
+defaults documented in the README's Guarantees section.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from app.db.models import RunResult, TrainingSample
+from app.db.session import session_scope
+from app.errors import TransientStoreError
+from app.runspec import RunSpec
+from app.services import runs, training
+from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.processes import ProcfileProcess, Worker, wait_until
+
+FAST = {
+    "HMS_RUN_TIME_LIMIT_S": "8",
+    "HMS_TASK_SOFT_TIME_LIMIT_S": "9",
+    "HMS_TASK_TIME_LIMIT_S": "10",
+    "HMS_VISIBILITY_TIMEOUT_S": "12",
+    "HMS_UNACKED_RESTORE_INTERVAL_S": "1",
+    "HMS_UNACKED_RESTORE_THROTTLE": "1",
+    "HMS_SWEEP_INTERVAL_S": "1",
+    "HMS_REQUEUE_UNSENT_AFTER_S": "2",
+    "HMS_SAMPLES_PER_RUN": "100",
+}
+AUTH = {"X-API-Key": TEST_API_KEY}
+#: About 2-3 s of simulation with progress all along: long enough to be killed mid-run.
+CRASH_SPEC = {
+    "workload": {"kind": "synthetic", "num_tasks": 500_000, "seed": 3},
+    "cluster": {"cpus": 8, "gpus": 4},
+    "policies": ["eft", "heft", "oracle"],
+}
+
+
+class NoBroker:
+    """A RunQueue / RetrainQueue whose broker is unreachable: what a crash right after the commit
+    looks like from the database's side."""
+
+    def enqueue_run(self, run_id, priority):
+        raise TransientStoreError("broker", "connection refused")
+
+    def enqueue_retrain(self, job_id):
+        raise TransientStoreError("broker", "connection refused")
+
+
+class DirectQueue:
+    """Enqueue through Celery, from the test process."""
+
+    def enqueue_run(self, run_id, priority):
+        from workers.queue import CeleryQueue
+
+        CeleryQueue().enqueue_run(run_id, priority)
+
+
+def submit(body: dict, queue=None) -> uuid.UUID:
+    return runs.submit_run(RunSpec.model_validate(body), queue or DirectQueue()).run.id
+
+
+def wait_status(run_id: uuid.UUID, wanted: set[str], timeout_s: float = 60) -> None:
+    wait_until(lambda: runs.get_run(run_id).status in wanted, timeout_s, f"run in {wanted}", 0.1)
+
+
+def wait_running(run_id: uuid.UUID, timeout_s: float = 60) -> None:
+    def partway() -> bool:
+        run = runs.get_run(run_id)
+        return run.status == "running" and run.progress > 0.1
+
+    wait_until(partway, timeout_s, "the run partway through", every_s=0.05)
+
+
+def counts(run_id: uuid.UUID) -> tuple[int, int]:
+    """(result rows, training samples) stored for the run."""
+    with session_scope() as session:
+        results = session.scalar(select(func.count()).where(RunResult.run_id == run_id))
+        samples = session.scalar(select(func.count()).where(TrainingSample.run_id == run_id))
+    return results or 0, samples or 0
+
+
+def assert_finished_once(run_id: uuid.UUID, attempts: int) -> None:
+    run = runs.get_run(run_id)
+    assert run.status == "succeeded", run.error
+    assert run.attempts == attempts
+    assert counts(run_id) == (3, 100 * 2)  # one result per policy; 100 tasks x 2 device models
+
+
+@pytest.fixture
+def fresh(clean_state):
+    return clean_state
+
+
+def test_a_killed_pool_process_is_redelivered_and_finishes_exactly_once(fresh):
+    worker = Worker(concurrency=1, env=FAST)
+    try:
+        run_id = submit(CRASH_SPEC)
+        wait_running(run_id)
+        (child,) = worker.pool_pids()
+        os.kill(child, signal.SIGKILL)
+        wait_status(run_id, {"succeeded", "failed"})
+        assert_finished_once(run_id, attempts=2)
+        assert worker.alive() and "WorkerLostError" in worker.log()
+    finally:
+        worker.stop()
+
+
+def test_a_killed_worker_is_redelivered_to_another_after_the_visibility_timeout(fresh):
+    first = Worker(concurrency=1, env=FAST)
+    run_id = submit(CRASH_SPEC)
+    wait_running(run_id)
+    first.kill()  # the whole worker, main process included: nothing acks or rejects
+    killed_at = time.monotonic()
+    second = Worker(concurrency=1, env=FAST)
+    try:
+        wait_status(run_id, {"succeeded", "failed"}, timeout_s=60)
+        print(f"\nredelivered and finished {time.monotonic() - killed_at:.1f} s after the kill")
+        assert_finished_once(run_id, attempts=2)
+    finally:
+        second.stop()
+
+
+def test_a_broker_restart_loses_no_queued_or_running_run(fresh, api):
+    worker = Worker(concurrency=1, env=FAST)
+    beat = ProcfileProcess("beat", FAST)
+    try:
+        running = submit(CRASH_SPEC)
+        queued = [
+            submit({**EXAMPLE_SPEC, "policies": ["greedy", "heft", "oracle"], "seed": s})
+            for s in range(4)
+        ]
+        wait_running(running)
+        fresh.valkey.stop()  # a clean shutdown: the append-only file has every message
+        outage = httpx.post(f"{api.url}/api/v1/runs", json=EXAMPLE_SPEC, headers=AUTH, timeout=30)
+        assert outage.status_code == 503
+        assert outage.json()["detail"]["dependency"] == "broker"
+        assert "recorded" in outage.json()["detail"]["message"]
+        time.sleep(2)  # an outage the worker notices
+        fresh.valkey.start()
+        during = runs.list_runs(None, 100, 0)[0]
+        submitted_during_outage = next(r.id for r in during if r.id not in {running, *queued})
+        for run_id in (running, *queued, submitted_during_outage):
+            wait_status(run_id, {"succeeded", "failed"}, timeout_s=90)
+        for run_id in (running, *queued):
+            assert runs.get_run(run_id).status == "succeeded"
+            assert counts(run_id) == (3, 200)
+        # Sent by the recovery sweep once the broker was back.
+        assert runs.get_run(submitted_during_outage).status == "succeeded"
+    finally:
+        beat.stop()
+        worker.stop()
+        if not fresh.valkey.is_running():
+            fresh.valkey.start()
+
+
+def test_a_database_outage_backs_off_then_succeeds_and_the_api_answers_503(fresh, api):
+    run_id = submit({**EXAMPLE_SPEC, "policies": ["greedy", "heft", "oracle"]})
+    fresh.postgres.stop()
+    worker = Worker(concurrency=1, env=FAST)
+    try:
+        listing = httpx.get(f"{api.url}/api/v1/runs", timeout=30)
+        assert listing.status_code == 503 and listing.headers["Retry-After"]
+        assert listing.json()["detail"]["dependency"] == "database"
+        ready = httpx.get(f"{api.url}/health/ready", timeout=30)
+        assert ready.status_code == 503
+        assert (
+            ready.json()["checks"]["database"].startswith("down")
+            and ready.json()["checks"]["broker"] == "ok"
+        )
+        wait_until(lambda: worker.log().count("Retry in") >= 2, 60, "two backed-off retries")
+        fresh.postgres.start()
+        wait_status(run_id, {"succeeded", "failed"}, timeout_s=90)
+        run = runs.get_run(run_id)
+        assert run.status == "succeeded" and run.attempts == 1  # no attempt got in while down
+        assert counts(run_id) == (3, 200)
+        assert httpx.get(f"{api.url}/health/ready", timeout=30).status_code == 200
+    finally:
+        worker.stop()
+        if not fresh.postgres.is_running():
+            fresh.postgres.start()
+
+
+def test_a_crash_between_commit_and_enqueue_is_swept_up(fresh):
+    worker = Worker(concurrency=1, env=FAST)
+    beat = ProcfileProcess("beat", FAST)
+    try:
+        with pytest.raises(TransientStoreError):
+            submit(EXAMPLE_SPEC, NoBroker())
+        (orphan,) = runs.list_runs(None, 10, 0)[0]
+        assert orphan.status == "queued" and orphan.enqueued_at is None
+        with pytest.raises(TransientStoreError):
+            training.request_retrain(NoBroker())
+        (job,) = training.list_jobs(10, 0)[0]
+        wait_status(orphan.id, {"succeeded", "failed"}, timeout_s=60)
+        assert (
+            runs.get_run(orphan.id).status == "succeeded" and runs.get_run(orphan.id).attempts == 1
+        )
+        wait_until(
+            lambda: training.get_job(job.id).status != "queued", 60, "the retrain to be swept"
+        )
+        wait_until(lambda: training.get_job(job.id).status == "skipped", 60, "the retrain to end")
+        assert "recovery sweep re-sent" in worker.log()
+    finally:
+        beat.stop()
+        worker.stop()
+
+
+def test_poison_input_fails_once_with_a_readable_error(fresh):
+    worker = Worker(concurrency=1, env=FAST)
+    try:
+        tiny_gpu = {**EXAMPLE_SPEC, "cluster": {"cpus": 0, "gpus": 1, "gpu": {"memory": 1}}}
+        run_id = submit(tiny_gpu)  # valid JSON, but no task fits the only device
+        wait_status(run_id, {"succeeded", "failed"})
+        run = runs.get_run(run_id)
+        assert run.status == "failed" and run.attempts == 1
+        assert run.error.startswith("invalid spec:") and "fit on no device" in run.error
+        assert counts(run_id) == (0, 0)
+        assert "Retry in" not in worker.log()
+    finally:
+        worker.stop()
+
+
+def test_a_run_past_its_time_limits_is_failed_and_not_redelivered(fresh):
+    limits = {**FAST, "HMS_RUN_TIME_LIMIT_S": "1", "HMS_TASK_SOFT_TIME_LIMIT_S": "2",
+              "HMS_TASK_TIME_LIMIT_S": "3", "HMS_VISIBILITY_TIMEOUT_S": "5"}  # fmt: skip
+    worker = Worker(concurrency=1, env=limits)
+    try:
+        stepping = submit(CRASH_SPEC)  # reports progress: stops itself after 1 s
+        wait_status(stepping, {"succeeded", "failed"})
+        run = runs.get_run(stepping)
+        assert (run.status, run.error) == ("failed", "exceeded its time limit of 1 s")
+        # Predicting 1M tasks' times is one long call with no progress report in between:
+        # Celery's limits stop it instead (the hard one kills the pool process).
+        million = {**CRASH_SPEC["workload"], "num_tasks": 1_000_000}
+        silent = submit({**CRASH_SPEC, "workload": million, "policies": ["learned"]})
+        wait_status(silent, {"succeeded", "failed"}, timeout_s=60)
+        time.sleep(7)  # past the visibility timeout: a requeued message would have come back
+        for run_id in (stepping, silent):
+            run = runs.get_run(run_id)
+            assert run.status == "failed" and run.attempts == 1, (
+                run.status,
+                run.attempts,
+                run.error,
+            )
+            assert "time limit" in run.error
+            assert counts(run_id) == (0, 0)
+        print(f"\nthe silent run: {runs.get_run(silent).error}")
+    finally:
+        worker.stop()
+
+
+def test_a_run_whose_worker_keeps_dying_is_failed_after_max_attempts(fresh):
+    worker = Worker(concurrency=1, env={**FAST, "HMS_MAX_RUN_ATTEMPTS": "2"})
+    try:
+        run_id = submit(CRASH_SPEC)
+        for attempt in (1, 2):
+
+            def partway(attempt: int = attempt) -> bool:
+                run = runs.get_run(run_id)
+                return run.attempts == attempt and run.progress > 0.1
+
+            wait_until(partway, 60, f"attempt {attempt} partway", 0.05)
+            os.kill(worker.pool_pids()[0], signal.SIGKILL)
+        wait_status(run_id, {"succeeded", "failed"})
+        run = runs.get_run(run_id)
+        assert run.status == "failed" and run.attempts == 2
+        assert run.error == "gave up after 2 attempts: the worker running it was lost each time"
+    finally:
+        worker.stop()
+
+
+def test_the_broker_keeps_messages_on_disk(fresh):
+    """The embedded Valkey runs with append-only persistence (the broker-restart test relies on
+    it; docker-compose configures the same)."""
+    client = redis.Redis.from_url(fresh.redis_url)
+    assert client.config_get("appendonly") == {"appendonly": "yes"}

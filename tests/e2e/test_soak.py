@@ -1,0 +1,98 @@
+"""Soak: 300 small runs through 2 worker processes while pool processes and whole workers are
+killed every couple of seconds. Every run must end, and end exactly once."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.models import Run, RunResult, RunSchedule, TrainingSample
+from app.db.session import session_scope
+from app.runspec import RunSpec
+from app.services import runs
+from tests.conftest import EXAMPLE_SPEC
+from tests.e2e.test_faults import FAST, DirectQueue
+from tests.processes import ProcfileProcess, Worker
+
+RUNS = 300
+KILL_EVERY_S = 2.0
+SOAK_ENV = {**FAST, "HMS_SAMPLES_PER_RUN": "20", "HMS_MAX_RUN_ATTEMPTS": "5"}
+
+
+def tally() -> dict[str, int]:
+    with session_scope() as session:
+        by_status = dict(
+            session.execute(select(Run.status, func.count()).group_by(Run.status)).all()
+        )
+        succeeded = select(Run.id).where(Run.status == "succeeded")
+
+        def rows(model, *where):
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+        return {
+            **{
+                status: by_status.get(status, 0)
+                for status in ("queued", "running", "succeeded", "failed", "cancelled")
+            },
+            "results": rows(RunResult),
+            "orphan_results": rows(RunResult, RunResult.run_id.not_in(succeeded)),
+            "orphan_schedules": rows(RunSchedule, RunSchedule.run_id.not_in(succeeded)),
+            "samples": rows(TrainingSample),
+            "orphan_samples": rows(TrainingSample, TrainingSample.run_id.not_in(succeeded)),
+            "redelivered": rows(Run, Run.attempts > 1),
+            "max_attempts": session.scalar(select(func.max(Run.attempts))) or 0,
+        }
+
+
+@pytest.mark.slow
+def test_soak_every_run_ends_exactly_once_under_repeated_kills(clean_state):
+    rng = random.Random(7)
+    workers = [Worker(concurrency=2, env=SOAK_ENV) for _ in range(2)]
+    beat = ProcfileProcess("beat", SOAK_ENV)
+    body = {
+        **EXAMPLE_SPEC,
+        "workload": {"kind": "synthetic", "num_tasks": 5000},
+        "policies": ["greedy", "heft", "oracle"],
+    }
+    started = time.monotonic()
+    for seed in range(RUNS):
+        runs.submit_run(RunSpec.model_validate({**body, "seed": seed}), DirectQueue())
+    kills = {"pool process": 0, "whole worker": 0}
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            counts = tally()
+            if counts["queued"] + counts["running"] == 0:
+                break
+            time.sleep(KILL_EVERY_S)
+            if sum(kills.values()) % 4 == 3:
+                victim = rng.randrange(len(workers))
+                workers[victim].kill()
+                workers[victim] = Worker(concurrency=2, env=SOAK_ENV)
+                kills["whole worker"] += 1
+            else:
+                children = [pid for worker in workers for pid in worker.pool_pids()]
+                if children:
+                    os.kill(rng.choice(children), signal.SIGKILL)
+                    kills["pool process"] += 1
+        elapsed = time.monotonic() - started
+    finally:
+        beat.stop()
+        for worker in workers:
+            worker.stop()
+    counts = tally()
+    print(f"\nsoak: {RUNS} runs in {elapsed:.0f} s, kills {kills}, figures {counts}")
+    assert counts["queued"] == counts["running"] == 0
+    assert counts["succeeded"] + counts["failed"] == RUNS
+    assert counts["results"] == 3 * counts["succeeded"]
+    assert counts["samples"] == 20 * 2 * counts["succeeded"]
+    assert counts["orphan_results"] == counts["orphan_schedules"] == counts["orphan_samples"] == 0
+    assert sum(kills.values()) >= 5 and counts["redelivered"] >= 1
+    with session_scope() as session:
+        failures = session.scalars(select(Run.error).where(Run.status == "failed")).all()
+    assert all(error.startswith("gave up after") for error in failures), failures
