@@ -6,12 +6,20 @@ import uuid
 from typing import Any
 
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, worker_process_init
+from celery.signals import task_failure, worker_init, worker_process_init
 
 from app.db.session import dispose_engines
 from app.services.runs import fail_run
 from app.services.training import fail_job
 from app.settings import get_settings
+from app.sim.engine import warm_up
+
+
+@worker_init.connect
+def _compile_the_engine(**_: Any) -> None:
+    """Compile the simulator's loop once, in the main process: the pool processes it forks
+    inherit it, and no run waits for the compiler."""
+    warm_up()
 
 
 @worker_process_init.connect

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.sim import kernel
-from app.sim.cluster import DeviceKind
+from app.sim.cluster import Cluster, DeviceKind
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
+from app.sim.workload import Workload
 
 if TYPE_CHECKING:
     from app.sim.policies.base import Policy
@@ -241,3 +242,15 @@ def _floats(array: np.ndarray | None, ndim: int) -> np.ndarray:
 
 def _ints(array: np.ndarray | None) -> np.ndarray:
     return np.zeros(0, dtype=np.int64) if array is None else np.asarray(array, dtype=np.int64)
+
+
+def warm_up() -> None:
+    """Compile the loop now (or load it from numba's cache): a worker calls this before forking
+    its pool, so no run pays the compilation (about 10 s on a fresh checkout)."""
+    workload = Workload.from_edges(
+        size=np.ones(2), intensity=np.zeros(2), memory=np.ones(2), arrival=np.zeros(2),
+        edges=[(0, 1)],
+    )  # fmt: skip
+    problem = Problem.build(workload, Cluster.homogeneous_kinds(1, 1))
+    decision = Decision(Rule.EFT)
+    kernel.advance(_model(problem), _rules(problem, decision), _state(problem, decision), 2)
