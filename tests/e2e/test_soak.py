@@ -20,7 +20,7 @@ from tests.e2e.test_faults import FAST, DirectQueue
 from tests.processes import ProcfileProcess, Worker
 
 RUNS = 300
-KILL_EVERY_S = 2.0
+KILL_EVERY_S = 1.5
 SOAK_ENV = {**FAST, "HMS_SAMPLES_PER_RUN": "20", "HMS_MAX_RUN_ATTEMPTS": "5"}
 
 
@@ -56,7 +56,7 @@ def test_soak_every_run_ends_exactly_once_under_repeated_kills(clean_state):
     beat = ProcfileProcess("beat", SOAK_ENV)
     body = {
         **EXAMPLE_SPEC,
-        "workload": {"kind": "synthetic", "num_tasks": 5000},
+        "workload": {"kind": "synthetic", "num_tasks": 15000},
         "policies": ["greedy", "heft", "oracle"],
     }
     started = time.monotonic()
