@@ -93,6 +93,14 @@ class Process:
             self.popen.wait(10)
         self._kill_leftovers()
 
+    def _wait_ready(self, wait: Callable[[], None]) -> None:
+        """Wait for the process to be ready; if it never is, do not leave it behind."""
+        try:
+            wait()
+        except BaseException:
+            self.kill()
+            raise
+
     def _kill_leftovers(self) -> None:
         for proc in psutil.process_iter(["pid"]):
             try:
@@ -134,7 +142,7 @@ class Worker(Process):
             ],
             env=env,
         )
-        wait_until(self._answers_ping, 60, f"worker {self.hostname} ready", every_s=0.3)
+        self._wait_ready(lambda: wait_until(self._answers_ping, 60, f"worker {self.hostname}"))
 
     def _answers_ping(self) -> bool:
         from workers.celery_app import app
@@ -160,7 +168,7 @@ class Api(Process):
             "api",
             [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(self.port)],
         )
-        wait_until(self._live, 60, "API live", every_s=0.2)
+        self._wait_ready(lambda: wait_until(self._live, 60, "API live", every_s=0.2))
 
     def _live(self) -> bool:
         if not self.alive():
