@@ -1,5 +1,6 @@
 """The RunSpec: what a user asks to simulate. Validated once here (pydantic), then turned into the
-core's plain objects (`Workload`, `Cluster`, `Problem`) by `build_problem`.
+core's plain objects (`Workload`, `Cluster`, a `Scenario` of true and estimated times) by
+`build_scenario`.
 
 The API's request body and `hms simulate --spec FILE` take exactly this JSON. Files named by
 `path` are read only by `hms simulate`; the API takes the same content inline (`data`/`text`).
@@ -37,8 +38,11 @@ from app.sim.importers import (
     workload_from_stg,
     workload_from_wfcommons,
 )
+from app.sim.knowledge import Knowledge, Scenario
 from app.sim.policies import POLICY_NAMES
 from app.sim.problem import Infeasible, Problem
+from app.sim.ranking import RankMetric
+from app.sim.truth import Hardware
 from app.sim.workload import InvalidWorkload, Workload
 
 MAX_TASKS = 1_000_000  # generated online workloads
@@ -46,6 +50,7 @@ MAX_DAG_TASKS = 200_000  # generated DAGs and imported workloads
 MAX_TEXT = 20_000_000  # characters of inline STG / CSV text
 MAX_EXPLICIT_DEVICES = 256
 MAX_SEED = 2**63 - 1
+DEFAULT_LOAD = 0.85
 
 PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
 
@@ -77,17 +82,45 @@ class SyntheticWorkloadSpec(_MixSpec):
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Generator seed; defaults to the run's seed."
     )
-    arrival_rate: float = Field(default=100.0, gt=0, le=1e6, description="Tasks per second.")
+    load: float | None = Field(
+        default=None,
+        gt=0,
+        le=10,
+        description=f"Offered load: the arrival rate / the cluster's service capacity for this "
+        f"task mix (app/sim/load.py); default {DEFAULT_LOAD} unless `arrival_rate` is given.",
+    )
+    arrival_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e6,
+        description="Tasks per second, instead of `load` (give one of the two, not both).",
+    )
     dependency_probability: float = Field(
         default=0.0, ge=0, le=1, description="Share of tasks that depend on earlier ones."
     )
     max_parents: int = Field(default=2, ge=1, le=16)
     lookback: int = Field(default=16, ge=1, le=1000, description="Parents among the last N tasks.")
 
+    @model_validator(mode="after")
+    def _load_or_rate(self) -> SyntheticWorkloadSpec:
+        if self.load is not None and self.arrival_rate is not None:
+            raise ValueError(
+                "give `load` (offered load) or `arrival_rate` (tasks per second), not both"
+            )
+        return self
+
+    @property
+    def offered_load(self) -> float | None:
+        """The load to scale arrivals to; None when an explicit arrival rate is given."""
+        if self.arrival_rate is not None:
+            return None
+        return DEFAULT_LOAD if self.load is None else self.load
+
     def build(self, seed: int) -> Workload:
+        """Arrivals at `arrival_rate`, or at rate 1 to be scaled to the load (build_scenario)."""
         params = SyntheticParams(
             num_tasks=self.num_tasks,
-            arrival_rate=self.arrival_rate,
+            arrival_rate=self.arrival_rate or 1.0,
             mix=self.mix(),
             dependency_probability=self.dependency_probability,
             max_parents=self.max_parents,
@@ -258,6 +291,9 @@ class DeviceOverrides(_Spec):
     power_busy: float | None = Field(default=None, ge=0, description="W")
     power_idle: float | None = Field(default=None, ge=0, description="W")
     price: float | None = Field(default=None, ge=0, description="per hour")
+    memory_bandwidth: float | None = Field(
+        default=None, gt=0, le=1e5, description="GB/s to the device's own memory (roofline)"
+    )
 
     def apply(self, model: DeviceModel) -> DeviceModel:
         return replace(model, **self.model_dump(exclude_none=True))
@@ -272,6 +308,23 @@ class ClusterSpec(_Spec):
     )
     cpu: DeviceOverrides | None = None
     gpu: DeviceOverrides | None = None
+    noise_sigma: float = Field(
+        default=0.1,
+        ge=0,
+        le=2,
+        description="Spread of each execution's log-normal noise around the hardware's "
+        "systematic time (mean one; 0: none).",
+    )
+    hardware_seed: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="Which task categories run below peak on which kind of device: a property "
+        "of the hardware, shared by every run that gives the same value.",
+    )
+
+    def hardware(self) -> Hardware:
+        return Hardware(seed=self.hardware_seed, noise_sigma=self.noise_sigma)
 
     @model_validator(mode="after")
     def _has_a_device(self) -> ClusterSpec:
@@ -302,6 +355,17 @@ class RunSpec(_Spec):
     policies: list[PolicyName] = Field(min_length=1, max_length=len(POLICY_NAMES))
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random choice.")
     priority: int = Field(default=5, ge=0, le=9, description="9 is the most urgent.")
+    knowledge: Knowledge = Field(
+        default=Knowledge.ESTIMATED,
+        description="`estimated`: policies decide on the nominal cost model's estimates (learned "
+        "on its model's predictions, rl on what it observed, only oracle on the truth); "
+        "`clairvoyant`: every policy decides on the true times.",
+    )
+    rank_by: RankMetric | None = Field(
+        default=None,
+        description="The metric that orders the leaderboard; default mean_flow_time for online "
+        "workloads (arrivals spread in time), makespan for static ones.",
+    )
     rl_warm_start: bool = Field(
         default=False,
         description="Start `rl` from the parameters it learned in earlier runs (the run records "
@@ -340,10 +404,22 @@ def build_cluster(spec: RunSpec) -> Cluster:
     return ClusterSpec().build()
 
 
-def build_problem(spec: RunSpec) -> Problem:
-    """The workload and cluster a spec describes, deterministically from its seeds."""
+def build_hardware(spec: RunSpec) -> Hardware:
+    return (spec.cluster or ClusterSpec()).hardware()
+
+
+def build_scenario(spec: RunSpec) -> Scenario:
+    """The workload, cluster, true and estimated times a spec describes, deterministically from
+    its seeds."""
     try:
+        cluster, hardware = build_cluster(spec), build_hardware(spec)
         workload = spec.workload.build(spec.workload_seed)
-        return Problem.build(workload, build_cluster(spec))
+        load = getattr(spec.workload, "offered_load", None)
+        return Scenario.build(workload, cluster, hardware, spec.seed, spec.knowledge, load)
     except (InvalidWorkload, Infeasible, ValueError) as exc:
         raise InvalidSpec(str(exc)) from exc
+
+
+def build_problem(spec: RunSpec) -> Problem:
+    """The problem as it really runs: the spec's workload and cluster under the true times."""
+    return build_scenario(spec).truth

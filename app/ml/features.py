@@ -1,18 +1,24 @@
 """Features of a (task, device) pair, the inputs of every performance model.
 
-Task: ln size (GFLOP), intensity, ln(1 + memory MB), ln(1 + data from parents MB).
+Task: ln size (GFLOP), intensity, ln(1 + memory MB), ln(1 + data from parents MB), and its
+category as a number: the hashing trick, a stable hash of the category's name mapped to [0, 1),
+so the same category has the same value in every run and process without a vocabulary to keep,
+and trees can cut out each category with a few splits (a new category lands beside some known
+one: the model guesses, as it must).
 Device: kind (0 CPU, 1 GPU), ln speed and ln scalar speed (GFLOP/s), ln bandwidth (MB/s, capped
 at 1e9 for "host memory"), ln latency (s, floored at 1e-9).
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from app.sim.cluster import Cluster
 from app.sim.workload import Workload
 
-TASK_FEATURES = ("ln_size", "intensity", "ln1p_memory", "ln1p_input_data")
+TASK_FEATURES = ("ln_size", "intensity", "ln1p_memory", "ln1p_input_data", "category_code")
 DEVICE_FEATURES = ("is_gpu", "ln_speed", "ln_scalar_speed", "ln_bandwidth", "ln_latency")
 FEATURE_NAMES = TASK_FEATURES + DEVICE_FEATURES
 
@@ -27,8 +33,17 @@ def task_features(workload: Workload) -> np.ndarray:
             workload.intensity,
             np.log1p(workload.memory),
             np.log1p(input_data),
+            category_codes(workload.category_names)[workload.category],
         ]
     )
+
+
+def category_codes(names: tuple[str, ...]) -> np.ndarray:
+    """Each category name's code in [0, 1): the first 8 bytes of its sha256 / 2**64."""
+    return np.array(
+        [int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") / 2.0**64
+         for name in names]
+    )  # fmt: skip
 
 
 def device_features(cluster: Cluster) -> np.ndarray:

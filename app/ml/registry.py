@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.db import training as store
 from app.ml.artifacts import loads
 from app.ml.bootstrap import bootstrap_model
+from app.ml.features import FEATURE_NAMES
 from app.ml.performance_model import SklearnPerformanceModel
 
 
@@ -37,6 +38,10 @@ def active_model(session: Session) -> SklearnPerformanceModel:
         artifact = store.artifact_of(session, version)
         if artifact is None:  # deleted between the two queries
             return bootstrap_model()
-        _cache.model = SklearnPerformanceModel(loads(artifact, digest), version_name(version))
+        estimator = loads(artifact, digest)
+        if getattr(estimator, "n_features_in_", len(FEATURE_NAMES)) != len(FEATURE_NAMES):
+            # Trained on another feature set (before a migration retired it): unusable.
+            return bootstrap_model()
+        _cache.model = SklearnPerformanceModel(estimator, version_name(version))
         _cache.version = version
     return _cache.model

@@ -19,10 +19,9 @@ from sklearn.metrics import mean_absolute_error, r2_score
 
 from app.ml.features import device_features, ln_seconds, pair_features, target, task_features
 from app.sim.cluster import DeviceKind
-from app.sim.experiment import PolicyOutcome
+from app.sim.experiment import ORACLE, PolicyOutcome
 from app.sim.problem import Problem
 
-ORACLE = "oracle"
 HOLDOUT_EVERY = 5
 ALGORITHM = "sklearn.ensemble.HistGradientBoostingRegressor(ln seconds per GFLOP)"
 FIT_CHUNK = 50  # boosting iterations between two progress reports

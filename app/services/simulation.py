@@ -7,18 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.ml.bootstrap import bootstrap_model
-from app.runspec import RunSpec, build_problem
+from app.runspec import RunSpec, build_scenario
 from app.sim.experiment import ExperimentProgress, PolicyOutcome, run_experiment
 from app.sim.policies import PolicyContext
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.problem import Problem
+from app.sim.ranking import default_rank_by
 
 
 @dataclass(frozen=True)
 class Simulation:
-    problem: Problem
-    outcomes: list[PolicyOutcome]  # best makespan first, then best mean flow time
+    problem: Problem  # the truth: what the engine executed and the metrics measured
+    outcomes: list[PolicyOutcome]  # best first by `rank_by`
     model_version: str | None  # the performance model `learned` used, if it ran
+    rank_by: str  # the metric that ordered the outcomes
 
 
 def simulate_spec(
@@ -27,20 +29,34 @@ def simulate_spec(
     rl_state: dict[str, Any] | None = None,
     performance_model: PerformanceModel | None = None,
 ) -> Simulation:
-    problem = build_problem(spec)
+    scenario = build_scenario(spec)
+    if on_progress is not None:  # building a large workload takes a while: a chance to stop
+        on_progress(0.0, "workload")
     uses_model = Learned.name in spec.policies
     model = (performance_model or bootstrap_model()) if uses_model else None
     context = PolicyContext(performance_model=model, rl_state=rl_state)
-    outcomes = run_experiment(problem, spec.policies, spec.seed, on_progress, context)
-    outcomes.sort(key=lambda o: (o.metrics.makespan, o.metrics.mean_flow_time))
-    return Simulation(problem, outcomes, model.version if model is not None else None)
+    rank_by = spec.rank_by or default_rank_by(scenario.truth.workload)
+    outcomes = run_experiment(scenario, spec.policies, spec.seed, on_progress, context, rank_by)
+    version = model.version if model is not None else None
+    return Simulation(scenario.truth, outcomes, version, rank_by)
 
 
-def result_document(outcome: PolicyOutcome) -> dict[str, Any]:
-    """One policy's result as the API and `hms simulate --json` show it."""
+def result_documents(simulation: Simulation) -> list[dict[str, Any]]:
+    """The leaderboard as the API and `hms simulate --json` show it, best first."""
+    return [
+        result_document(outcome, rank, simulation.rank_by)
+        for rank, outcome in enumerate(simulation.outcomes, start=1)
+    ]
+
+
+def result_document(outcome: PolicyOutcome, rank: int, rank_by: str) -> dict[str, Any]:
+    """One policy's result: its place, the rank metric and its value, every metric."""
     metrics = outcome.metrics
     return {
         "policy": outcome.policy,
+        "rank": rank,
+        "rank_by": rank_by,
+        "rank_value": metrics.value(rank_by),
         "makespan": metrics.makespan,
         "mean_flow_time": metrics.mean_flow_time,
         "p95_flow_time": metrics.p95_flow_time,
@@ -48,7 +64,10 @@ def result_document(outcome: PolicyOutcome) -> dict[str, Any]:
         "cost": metrics.cost,
         "mean_utilization": metrics.mean_utilization,
         "utilization": dict(metrics.utilization),
+        "mean_slowdown": metrics.mean_slowdown,
         "slr": metrics.slr,
         "speedup": metrics.speedup,
+        "lower_bound": metrics.lower_bound,
+        "gap_to_bound": metrics.gap_to_bound,
         "gap_to_oracle": outcome.gap_to_oracle,
     }

@@ -2,14 +2,20 @@
 
 Units: `speed` and `scalar_speed` in GFLOP/s, `memory` in MB, `bandwidth` in MB/s between host
 memory and the device (CPU cores read host memory directly: infinite), `latency` in seconds per
-transfer, `power_busy` / `power_idle` in W, `price` in currency units per hour.
+transfer, `memory_bandwidth` in GB/s between the device and its own memory (the roofline's
+slope, see truth.py), `power_busy` / `power_idle` in W, `price` in currency units per hour.
 
 Defaults (one core of a current server CPU; one data-centre GPU behind PCIe 4.0):
 
-| device | speed | scalar speed | memory | bandwidth | latency | busy/idle W | price/h |
-|--------|-------|--------------|--------|-----------|---------|-------------|---------|
-| CPU core | 40 | 40 | 32 GB | - | 0 | 12 / 3 | 0.04 |
-| GPU | 1500 | 10 | 16 GB | 12 GB/s | 20 us | 250 / 40 | 2.50 |
+| device | speed | scalar speed | memory | bandwidth | latency | memory bw | busy/idle W | price/h |
+|--------|-------|--------------|--------|-----------|---------|-----------|-------------|---------|
+| CPU core | 40 | 40 | 32 GB | - | 0 | 5 GB/s | 12 / 3 | 0.04 |
+| GPU | 1500 | 10 | 16 GB | 12 GB/s | 20 us | 900 GB/s | 250 / 40 | 2.50 |
+
+Memory bandwidth: a core's share of a server socket's DRAM bandwidth when every core streams
+(AMD EPYC 9654: 12 channels of DDR5-4800 = 460.8 GB/s over 96 cores = 4.8 GB/s; Intel Xeon
+Platinum 8480+: 307.2 GB/s over 56 cores = 5.5 GB/s); the GPU's HBM2 as the datasheet of the
+16 GB, 250 W, PCIe card the other GPU figures describe (NVIDIA V100 PCIe: 900 GB/s).
 
 A hardware profile (measured matmul timings, see `calibrate`) replaces the speeds, the GPU's
 bandwidth and latency with fitted values.
@@ -42,6 +48,7 @@ class DeviceModel:
     power_busy: float
     power_idle: float
     price: float
+    memory_bandwidth: float = 5.0  # GB/s
 
 
 DEFAULT_CPU = DeviceModel(
@@ -53,6 +60,7 @@ DEFAULT_CPU = DeviceModel(
     power_busy=12.0,
     power_idle=3.0,
     price=0.04,
+    memory_bandwidth=5.0,
 )
 DEFAULT_GPU = DeviceModel(
     speed=1_500.0,
@@ -63,6 +71,7 @@ DEFAULT_GPU = DeviceModel(
     power_busy=250.0,
     power_idle=40.0,
     price=2.50,
+    memory_bandwidth=900.0,
 )
 
 
@@ -77,6 +86,7 @@ class Cluster:
     power_busy: np.ndarray
     power_idle: np.ndarray
     price: np.ndarray
+    memory_bandwidth: np.ndarray
     #: Device names; None means cpu0.., gpu0.. by kind.
     labels: tuple[str, ...] | None = None
 
@@ -93,10 +103,19 @@ class Cluster:
         return np.flatnonzero(self.kind == DeviceKind.GPU)
 
     def model_groups(self, devices: np.ndarray) -> list[np.ndarray]:
-        """`devices` grouped by identical cost-relevant characteristics (same speeds, memory,
-        link): within a group only the earliest available device can be the best choice."""
+        """`devices` grouped by identical cost-relevant characteristics (same kind, speeds,
+        memory, links): within a group only the earliest available device can be the best
+        choice, and the simulated hardware treats them alike (truth.py)."""
         keys = np.column_stack(
-            [self.speed, self.scalar_speed, self.memory, self.bandwidth, self.latency]
+            [
+                self.kind,
+                self.speed,
+                self.scalar_speed,
+                self.memory,
+                self.bandwidth,
+                self.latency,
+                self.memory_bandwidth,
+            ]
         )[devices]
         groups: dict[tuple[float, ...], list[int]] = {}
         for device, key in zip(devices.tolist(), map(tuple, keys.tolist()), strict=True):

@@ -6,7 +6,8 @@ rank; by default the task index): for a static DAG (all arrivals 0) that is list
 priority order, for online workloads it is dispatch at arrival. For each task the engine knows,
 per device, when the task's input data could be there (its parents' end plus transfers, or its
 arrival) and when the device is free; the policy's rule picks a device (the whole task) or a split
-over a GPU and a CPU core, and the engine fixes the true start and end from the cost model: a
+over a GPU and a CPU core, and the engine fixes the true start and end from the true times
+(truth.py; the policy decided on its own view of them, knowledge.py): a
 device runs one task at a time, a task never starts before its data arrived, never runs where its
 data does not fit, and, for policies that ask for `insertion`, may fill an idle gap left earlier
 on a device.
@@ -28,6 +29,7 @@ import numpy as np
 
 from app.sim import kernel
 from app.sim.cluster import Cluster, DeviceKind
+from app.sim.knowledge import Scenario
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
 from app.sim.workload import Workload
@@ -102,13 +104,19 @@ _ERRORS = {
 
 
 def simulate(
-    problem: Problem,
+    scenario: Scenario | Problem,
     policy: Policy,
     rng: np.random.Generator,
     on_progress: ProgressCallback | None = None,
 ) -> Schedule:
-    decision = policy.decide(problem, rng)
-    model, rules, state = _model(problem), _rules(problem, decision), _state(problem, decision)
+    """Run `policy` on the scenario: it decides on its view (knowledge.py), the engine executes
+    every placement on the truth. A bare `Problem` is a scenario whose estimates are exact."""
+    if isinstance(scenario, Problem):
+        scenario = Scenario.exact(scenario)
+    problem, view = scenario.truth, scenario.view(policy)
+    decision = policy.decide(view, rng)
+    model, rules = _model(problem), _rules(view, decision)
+    state = _state(problem, rules.rank, decision.insertion)
     n = problem.num_tasks
     done = 0
     while done < n:
@@ -121,7 +129,7 @@ def simulate(
             task = int(state.counters[kernel.ERROR_TASK])
             reason = _ERRORS[int(state.counters[kernel.ERROR])]
             raise PolicyError(f"{policy.name} placed task {task} badly: {reason}")
-    policy.finished(problem)
+    policy.finished(view)
     if on_progress is not None:
         on_progress(1.0)
     return Schedule(
@@ -156,7 +164,9 @@ def _model(problem: Problem) -> kernel.Model:
     )
 
 
-def _rules(problem: Problem, decision: Decision) -> kernel.Rules:
+def _rules(view: Problem, decision: Decision) -> kernel.Rules:
+    """The policy's rule and arrays; times it does not give are those of its view."""
+    problem = view
     n, m = problem.num_tasks, problem.num_devices
     splits, bandit, fixed = decision.splits, decision.bandit, decision.fixed
     return kernel.Rules(
@@ -185,10 +195,9 @@ def _rules(problem: Problem, decision: Decision) -> kernel.Rules:
     )
 
 
-def _state(problem: Problem, decision: Decision) -> kernel.State:
+def _state(problem: Problem, rank: np.ndarray, insertion: bool) -> kernel.State:
     n, m = problem.num_tasks, problem.num_devices
     workload = problem.workload
-    rank = _rank(n, decision.priority)
     pending = np.diff(workload.parent_ptr).astype(np.int64)
     counters = np.zeros(6, dtype=np.int64)
     order = np.zeros(0, dtype=np.int64)
@@ -201,7 +210,7 @@ def _state(problem: Problem, decision: Decision) -> kernel.State:
         counters[kernel.HEAP_SIZE] = roots.size
     else:
         order = np.lexsort((np.arange(n), rank, workload.arrival)).astype(np.int64)
-    capacity = 64 if decision.insertion else 2
+    capacity = 64 if insertion else 2
     return kernel.State(
         free_at=np.zeros(m),
         device=np.full(n, -1, dtype=np.int64),
@@ -253,4 +262,5 @@ def warm_up() -> None:
     )  # fmt: skip
     problem = Problem.build(workload, Cluster.homogeneous_kinds(1, 1))
     decision = Decision(Rule.EFT)
-    kernel.advance(_model(problem), _rules(problem, decision), _state(problem, decision), 2)
+    rules = _rules(problem, decision)
+    kernel.advance(_model(problem), rules, _state(problem, rules.rank, decision.insertion), 2)

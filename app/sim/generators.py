@@ -26,6 +26,7 @@ class TaskMix:
     mb_per_gflop: float = 20.0  # memory grows with size, with log-normal noise
     memory_noise: float = 0.5  # sigma of that noise (natural log scale)
     max_memory: float = 24_000.0  # MB; above a default GPU's 16 GB, so some tasks fit only on CPUs
+    categories: int = 8  # kinds of kernel, k0..k7, drawn uniformly (see truth.py for their role)
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(size, intensity, memory) for n tasks."""
@@ -35,6 +36,16 @@ class TaskMix:
         noise = rng.lognormal(mean=0.0, sigma=self.memory_noise, size=n)
         memory = np.clip(size * self.mb_per_gflop * noise, 1.0, self.max_memory)
         return size, intensity, memory
+
+    @property
+    def category_names(self) -> tuple[str, ...]:
+        return tuple(f"k{c}" for c in range(self.categories))
+
+    def categorized(self, workload: Workload, rng: np.random.Generator) -> Workload:
+        """`workload` with each task's kind of kernel drawn uniformly (drawn last, so the other
+        attributes do not depend on how many categories there are)."""
+        category = rng.integers(0, self.categories, workload.num_tasks).astype(np.int32)
+        return workload.evolve(category=category, category_names=self.category_names)
 
 
 @dataclass(frozen=True)
@@ -57,11 +68,12 @@ def synthetic_workload(params: SyntheticParams, rng: np.random.Generator) -> Wor
     size, intensity, memory = params.mix.draw(n, rng)
     arrival = np.cumsum(rng.exponential(1.0 / params.arrival_rate, n))
     if params.dependency_probability <= 0 or n < 2:
-        return Workload(size=size, intensity=intensity, memory=memory, arrival=arrival)
-    edges = _lookback_edges(n, params, rng)
-    return Workload.from_edges(
-        size, intensity, memory, arrival, edges, edge_data=memory[edges[:, 0]] * params.output_share
-    )
+        workload = Workload(size=size, intensity=intensity, memory=memory, arrival=arrival)
+    else:
+        edges = _lookback_edges(n, params, rng)
+        data = memory[edges[:, 0]] * params.output_share
+        workload = Workload.from_edges(size, intensity, memory, arrival, edges, edge_data=data)
+    return params.mix.categorized(workload, rng)
 
 
 def _lookback_edges(n: int, params: SyntheticParams, rng: np.random.Generator) -> np.ndarray:
@@ -115,7 +127,8 @@ def layered_dag(params: LayeredDagParams, rng: np.random.Generator) -> Workload:
     edges = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     reference_time = size[edges[:, 0]] / DEFAULT_CPU.speed  # seconds on one default core
     edge_data = params.ccr * reference_time * DEFAULT_GPU.bandwidth  # MB
-    return Workload.from_edges(size, intensity, memory, np.zeros(n), edges, edge_data=edge_data)
+    workload = Workload.from_edges(size, intensity, memory, np.zeros(n), edges, edge_data=edge_data)
+    return params.mix.categorized(workload, rng)
 
 
 def _level_sizes(n: int, params: LayeredDagParams, rng: np.random.Generator) -> np.ndarray:

@@ -9,6 +9,11 @@ utilization: busy time / makespan per device, and its mean over devices.
 SLR (schedule length ratio): makespan / the critical path's length when every task takes its
   fastest possible time (whole or split) and no data moves. No schedule can beat that path, so
   SLR >= 1.
+mean slowdown: the mean over tasks of flow time / the task's fastest possible time (whole or
+  split, on the true times), each ratio at least 1 (tasks of zero cost are left out; None if all
+  are).
+lower bound (s): a makespan no schedule can beat (bounds.py); gap to bound = (makespan - bound) /
+  bound.
 speedup: the best single-device sequential time (the device whose total time over all tasks is
   least; if no device fits every task, each task's fastest device) / makespan. On identical
   devices it cannot exceed their number; on heterogeneous ones it can, because each kind of device
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.sim.bounds import makespan_lower_bound
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
 
@@ -37,15 +43,26 @@ class Metrics:
     utilization: dict[str, float]  # per device name (cpu0, ..., gpu0, ...)
     slr: float | None  # None when undefined (a workload of zero-cost tasks)
     speedup: float | None
+    mean_slowdown: float | None
+    lower_bound: float
+    gap_to_bound: float | None  # None when the bound is 0
+
+    def value(self, metric: str) -> float:
+        """The value of one of the rank metrics (ranking.py)."""
+        value = getattr(self, metric)
+        return float("inf") if value is None else float(value)
 
 
-def summarize(problem: Problem, schedule: Schedule) -> Metrics:
+def summarize(problem: Problem, schedule: Schedule, lower_bound: float | None = None) -> Metrics:
+    """The metrics of `schedule` on `problem`, whose times are the truth; `lower_bound` is
+    bounds.makespan_lower_bound(problem), computed here unless the caller has it."""
     cluster = problem.cluster
     makespan = float(schedule.end.max()) if schedule.num_tasks else 0.0
     busy = schedule.busy_time(cluster.num_devices)
     utilization = busy / makespan if makespan > 0 else np.zeros_like(busy)
     energy = float(np.sum(busy * cluster.power_busy + (makespan - busy) * cluster.power_idle))
     flow = schedule.end - problem.workload.arrival
+    bound = makespan_lower_bound(problem) if lower_bound is None else lower_bound
     return Metrics(
         makespan=makespan,
         mean_flow_time=float(np.mean(flow)),
@@ -56,7 +73,18 @@ def summarize(problem: Problem, schedule: Schedule) -> Metrics:
         utilization=dict(zip(cluster.names(), map(float, utilization), strict=True)),
         slr=_ratio(makespan, critical_path_length(problem)),
         speedup=_ratio(sequential_time(problem), makespan),
+        mean_slowdown=mean_slowdown(problem, flow),
+        lower_bound=bound,
+        gap_to_bound=None if bound <= 0 else (makespan - bound) / bound,
     )
+
+
+def mean_slowdown(problem: Problem, flow: np.ndarray) -> float | None:
+    fastest = problem.min_time
+    costly = fastest > 0
+    if not costly.any():
+        return None
+    return float(np.mean(np.maximum(flow[costly] / fastest[costly], 1.0)))
 
 
 def critical_path_length(problem: Problem) -> float:

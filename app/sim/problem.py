@@ -1,4 +1,9 @@
-"""A workload bound to a cluster: the cost tables the engine and every policy read."""
+"""A workload bound to a cluster and one table of execution times.
+
+Whose times they are depends on who holds it (knowledge.py): the engine executes on a problem
+holding the true times (truth.py); a policy decides on a problem holding what it believes (the
+nominal cost model's estimates, costs.py, unless it may see the truth).
+"""
 
 from __future__ import annotations
 
@@ -34,8 +39,12 @@ class Problem:
     feasible: np.ndarray  # bool, (num_tasks, num_devices): the task's data fits the device
 
     @classmethod
-    def build(cls, workload: Workload, cluster: Cluster) -> Problem:
-        exec_time = costs.execution_time(workload, cluster)
+    def build(
+        cls, workload: Workload, cluster: Cluster, exec_time: np.ndarray | None = None
+    ) -> Problem:
+        """`exec_time` defaults to the nominal cost model (costs.execution_time)."""
+        if exec_time is None:
+            exec_time = costs.execution_time(workload, cluster)
         feasible = costs.fits(workload, cluster)
         nowhere = np.flatnonzero(~feasible.any(axis=1))
         if nowhere.size:
@@ -46,6 +55,12 @@ class Problem:
                 f"{cluster.memory.max():.0f} MB"
             )
         return cls(workload, cluster, exec_time, feasible)
+
+    def with_times(self, exec_time: np.ndarray) -> Problem:
+        """The same tasks and devices under other execution times (seconds, (tasks, devices))."""
+        if exec_time.shape != self.exec_time.shape:
+            raise ValueError(f"times of shape {exec_time.shape}, expected {self.exec_time.shape}")
+        return Problem(self.workload, self.cluster, exec_time, self.feasible)
 
     @property
     def num_tasks(self) -> int:

@@ -10,15 +10,26 @@ Dependencies: the parents of task i are `parent_idx[parent_ptr[i]:parent_ptr[i +
 costs*, as the scheduling literature states its problems: `exec_cost[i, d]` seconds for task i on
 device d (or on device kind d when it has two columns: CPU, GPU) and `edge_cost[e]` seconds to move
 edge e between two different devices. Explicit costs replace the cost model entirely.
+
+Categories: `category[i]` indexes `category_names`, the kind of kernel task i runs (a WfCommons
+task's category, a synthetic task's drawn kind). Every policy may see it; the simulated hardware
+runs some categories far below a device's peak (truth.py), which is what a learned model can find.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
+
+#: Fields that make up the DAG (or depend on its edges): changing one needs a full check.
+_DAG_FIELDS = frozenset({"parent_ptr", "parent_idx", "edge_data", "exec_cost", "edge_cost"})
+
+#: The category of tasks whose source names none.
+DEFAULT_CATEGORY = "default"
 
 
 class InvalidWorkload(ValueError):
@@ -36,14 +47,29 @@ class Workload:
     edge_data: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     exec_cost: np.ndarray | None = None
     edge_cost: np.ndarray | None = None
+    category: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    category_names: tuple[str, ...] = (DEFAULT_CATEGORY,)
 
     def __post_init__(self) -> None:
         n = self.size.shape[0]
         if self.parent_ptr.shape == (1,) and n:
             object.__setattr__(self, "parent_ptr", np.zeros(n + 1, dtype=np.int64))
+        if self.category.shape == (0,) and n:
+            object.__setattr__(self, "category", np.zeros(n, dtype=np.int32))
         self._check_task_arrays(n)
+        self._check_categories(n)
         self._check_dag(n)
         self._check_explicit_costs(n)
+
+    def _check_categories(self, n: int) -> None:
+        if self.category.shape != (n,):
+            raise InvalidWorkload(
+                f"workload.category has shape {self.category.shape}, expected ({n},)"
+            )
+        if not self.category_names or len(set(self.category_names)) != len(self.category_names):
+            raise InvalidWorkload("category names must be given, each once")
+        if n and (self.category.min() < 0 or self.category.max() >= len(self.category_names)):
+            raise InvalidWorkload("a task's category is not one of the category names")
 
     def _check_task_arrays(self, n: int) -> None:
         for name in ("size", "intensity", "memory", "arrival"):
@@ -125,6 +151,8 @@ class Workload:
     def topological_order(self) -> np.ndarray:
         """Kahn's algorithm; raises InvalidWorkload if the dependencies contain a cycle."""
         n = self.num_tasks
+        if not self.has_dependencies:
+            return np.arange(n, dtype=np.int64)
         child_ptr, child_idx, _ = self.children
         pending = np.diff(self.parent_ptr).astype(np.int64)
         order = np.empty(n, dtype=np.int64)
@@ -154,6 +182,8 @@ class Workload:
         edge_data: np.ndarray | None = None,
         exec_cost: np.ndarray | None = None,
         edge_cost: np.ndarray | None = None,
+        category: np.ndarray | None = None,
+        category_names: Sequence[str] = (DEFAULT_CATEGORY,),
     ) -> Workload:
         """Build the CSR from (parent, child) pairs; per-edge arrays follow the pairs' order."""
         n = int(np.asarray(size).shape[0])
@@ -181,4 +211,27 @@ class Workload:
             edge_data=data[order],
             exec_cost=None if exec_cost is None else np.asarray(exec_cost, float),
             edge_cost=None if edge_cost is None else np.asarray(edge_cost, float)[order],
+            category=np.zeros(n, np.int32) if category is None else np.asarray(category, np.int32),
+            category_names=tuple(category_names),
         )
+
+    def evolve(self, **changes: Any) -> Workload:
+        """`dataclasses.replace` for task attributes (arrival, category, ...): the DAG is the same,
+        so it is not checked again and what was derived from it (the topological order, the
+        children) is kept — rebuilding them costs about a second per 500k tasks."""
+        if changes.keys() & _DAG_FIELDS:
+            return replace(self, **changes)
+        evolved = object.__new__(Workload)
+        evolved.__dict__.update(self.__dict__)
+        evolved.__dict__.update(changes)
+        evolved._check_task_arrays(self.num_tasks)
+        evolved._check_categories(self.num_tasks)
+        return evolved
+
+    def with_categories(self, labels: Sequence[str]) -> Workload:
+        """The same workload with task i in the category named labels[i] (names in order of
+        first appearance)."""
+        names = list(dict.fromkeys(labels)) or [DEFAULT_CATEGORY]
+        code = {name: index for index, name in enumerate(names)}
+        category = np.array([code[label] for label in labels], dtype=np.int32)
+        return self.evolve(category=category, category_names=tuple(names))

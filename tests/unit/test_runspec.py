@@ -17,7 +17,9 @@ def error_locations(body: dict) -> list[tuple]:
 def test_the_readme_example_is_valid_and_fills_defaults():
     spec = RunSpec.model_validate(EXAMPLE)
     assert spec.seed == 0 and spec.workload_seed == 7
-    assert spec.workload.arrival_rate > 0
+    assert spec.workload.arrival_rate is None and spec.workload.offered_load == 0.85
+    assert spec.knowledge == "estimated" and spec.rank_by is None
+    assert spec.cluster is not None and spec.cluster.noise_sigma == 0.1
 
 
 @pytest.mark.parametrize(

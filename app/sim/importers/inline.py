@@ -3,19 +3,20 @@
 A record describes one task:
 
     {"id": "b", "size": 120.0, "intensity": 0.9, "memory": 800.0, "arrival": 0.0,
-     "parents": ["a"], "edge_data": [64.0]}
+     "parents": ["a"], "edge_data": [64.0], "category": "gemm"}
 
 Units: size in GFLOP, memory in MB, arrival in seconds since the start, edge_data in MB per
-parent (what that parent hands to this task, in the order of `parents`). Only size is required;
-intensity defaults to 0.5, memory and arrival to 0, parents to none, edge_data to 0 MB.
+parent (what that parent hands to this task, in the order of `parents`); category names the kind
+of kernel (any text; see truth.py). Only size is required; intensity defaults to 0.5, memory and
+arrival to 0, parents to none, edge_data to 0 MB, category to "default".
 
 Ids are compared as text, so 7 and "7" name the same task; a task without an id is called by its
 position (from 0). Unknown fields are rejected rather than ignored, so that a typo ("memroy")
 cannot fall back to a default unnoticed.
 
 The CSV form has a header row naming some of the columns id, size, intensity, memory, arrival,
-parents (size is required). Parents are ids separated by ';' or spaces; an empty cell takes the
-default. The same data as records or as CSV gives the same workload.
+parents, category (size is required). Parents are ids separated by ';' or spaces; an empty cell
+takes the default. The same data as records or as CSV gives the same workload.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from app.sim.workload import InvalidWorkload, Workload
+from app.sim.workload import DEFAULT_CATEGORY, InvalidWorkload, Workload
 
 MAX_TASKS = 200_000
 
-CSV_COLUMNS = ("id", "size", "intensity", "memory", "arrival", "parents")
+CSV_COLUMNS = ("id", "size", "intensity", "memory", "arrival", "parents", "category")
 _FIELDS = frozenset((*CSV_COLUMNS, "edge_data"))
 _DEFAULTS = {"intensity": 0.5, "memory": 0.0, "arrival": 0.0}
 _BOUNDS = {
@@ -90,7 +91,7 @@ def _assemble(records: Sequence[Any], labels: list[str]) -> Workload:
     columns = {name: _column(records, labels, name) for name in _BOUNDS}
     pairs, edge_data = _edges(records, labels, index)
     try:
-        return Workload.from_edges(
+        workload = Workload.from_edges(
             columns["size"],
             columns["intensity"],
             columns["memory"],
@@ -103,6 +104,18 @@ def _assemble(records: Sequence[Any], labels: list[str]) -> Workload:
         if cycle is None:
             raise
         raise InvalidWorkload(f"the dependencies contain a cycle: {cycle}") from error
+    return workload.with_categories(
+        [_category(record, label) for record, label in zip(records, labels, strict=True)]
+    )
+
+
+def _category(record: Mapping[str, Any], label: str) -> str:
+    raw = record.get("category")
+    if raw is None:
+        return DEFAULT_CATEGORY
+    if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
+        raise InvalidWorkload(f"{label}: category must be a non-empty name, got {raw!r}")
+    return str(raw).strip()
 
 
 def _index_by_id(records: Sequence[Any], labels: list[str]) -> dict[str, int]:

@@ -87,6 +87,7 @@ def workload_from_wfcommons(
             "id": task.id,
             "size": task.runtime * max(task.cores, 1.0) * reference_speed,
             "intensity": intensity[task.category],
+            "category": task.category,
             "memory": min(sum(task.inputs.values()), mix.max_memory),
             "parents": parents[task.id],
             "edge_data": edge_data[task.id],

@@ -19,6 +19,10 @@ class Policy(ABC):
     name: ClassVar[str]
     #: One line for listings: what the policy does.
     summary: ClassVar[str]
+    #: What it decides on under `knowledge: estimated` (under `clairvoyant`: the truth).
+    knows: ClassVar[str] = "nominal estimates (the cost model)"
+    #: Whether it is handed the true times even under `estimated` (knowledge.py).
+    sees_truth: ClassVar[bool] = False
 
     @abstractmethod
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision: ...

@@ -8,11 +8,12 @@ from app.sim.problem import Problem
 
 
 class EarliestFinishTime(Policy):
-    """Earliest finish time with the true costs, whole tasks, appended to device queues: the
-    online dispatch rule of StarPU's dmda, without its learned performance model."""
+    """Earliest finish time on the times it is given (knowledge.py), whole tasks, appended to
+    device queues: the online dispatch rule of StarPU's dmda, without its learned performance
+    model."""
 
     name = "eft"
-    summary = "earliest finish time with the true costs, decided at release"
+    summary = "earliest finish time, whole tasks, decided at release"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         return Decision(Rule.EFT)

@@ -31,6 +31,7 @@ class Learned(Policy):
 
     name = "learned"
     summary = "HEFT-style order and earliest finish time (whole or split) on predicted times"
+    knows = "its model's predictions (trained on observed times)"
 
     def __init__(self, model: PerformanceModel) -> None:
         self.model = model

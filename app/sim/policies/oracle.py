@@ -20,6 +20,8 @@ class Oracle(Policy):
 
     name = "oracle"
     summary = "true costs, exhaustive whole/split search per task, HEFT order: the bound"
+    knows = "the truth (the true execution times, noise included)"
+    sees_truth = True
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         return Decision(

@@ -39,6 +39,7 @@ def task_features(size: np.ndarray, intensity: np.ndarray, memory: np.ndarray) -
 class Rl(Policy):
     name = "rl"
     summary = "numpy contextual-bandit agent learning cpu/gpu/split durations as it places"
+    knows = "the durations it has observed"
 
     def __init__(self, state: dict[str, Any] | None = None) -> None:
         k = len(FEATURES)

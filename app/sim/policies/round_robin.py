@@ -10,6 +10,7 @@ from app.sim.problem import Problem
 class RoundRobin(Policy):
     name = "round_robin"
     summary = "devices in turn, skipping those the task does not fit on"
+    knows = "no times (only where each task fits)"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         return Decision(Rule.ROUND_ROBIN)

@@ -8,10 +8,12 @@ from app.ml.bootstrap import bootstrap_model
 def test_an_estimator_round_trips_and_predicts_the_same():
     import numpy as np
 
+    from app.ml.features import FEATURE_NAMES
+
     estimator = bootstrap_model().estimator
     data, digest = dumps(estimator)
     restored = loads(data, digest)
-    x = np.random.default_rng(0).random((20, 9))
+    x = np.random.default_rng(0).random((20, len(FEATURE_NAMES)))
     assert (restored.predict(x) == estimator.predict(x)).all()
 
 

@@ -13,11 +13,24 @@ def test_task_features_are_logs_of_the_task_and_of_what_its_parents_send():
         edges=[(0, 2), (1, 2)], edge_data=np.array([4.0, 6.0]),
     )  # fmt: skip
     x = task_features(w)
-    assert x.shape == (3, 4)
+    assert x.shape == (3, 5)
     assert x[:, 0] == pytest.approx(np.log([8.0, 2.0, 1.0]))
     assert x[:, 1].tolist() == [0.1, 0.5, 0.9]
     assert x[:, 2] == pytest.approx(np.log1p([0.0, 99.0, 3.0]))
     assert x[:, 3] == pytest.approx(np.log1p([0.0, 0.0, 10.0]))
+
+
+def test_a_category_has_the_same_code_in_every_workload_and_others_differ():
+    def codes(labels: list[str]) -> dict[str, float]:
+        n = len(labels)
+        w = Workload(size=np.ones(n), intensity=np.zeros(n), memory=np.ones(n),
+                     arrival=np.zeros(n)).with_categories(labels)  # fmt: skip
+        return dict(zip(labels, task_features(w)[:, 4].tolist(), strict=True))
+
+    first, second = codes(["gemm", "fft", "gemm"]), codes(["stencil", "gemm"])
+    assert first["gemm"] == second["gemm"]
+    assert len({first["gemm"], first["fft"], second["stencil"]}) == 3
+    assert all(0 <= code < 1 for code in [*first.values(), *second.values()])
 
 
 def test_device_features_describe_kind_speeds_and_link():

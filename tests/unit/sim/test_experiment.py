@@ -25,17 +25,33 @@ def test_same_problem_and_seed_give_identical_schedules_for_every_policy(build, 
 def test_a_policys_result_does_not_depend_on_the_other_policies_in_the_run():
     problem = synthetic_problem(500)
     alone = run_experiment(problem, ["random"], 3)[0]
-    with_others = run_experiment(problem, ["greedy", "rl", "random"], 3)[2]
+    outcomes = run_experiment(problem, ["greedy", "rl", "random"], 3)
+    with_others = next(o for o in outcomes if o.policy == "random")
     assert np.array_equal(alone.schedule.device, with_others.schedule.device)
 
 
-def test_gaps_to_oracle_are_relative_makespan_differences(context):
-    outcomes = run_experiment(synthetic_problem(400), ["round_robin", "oracle"], 0, context=context)
+@pytest.mark.parametrize("rank_by", [None, "makespan", "energy"])
+def test_gaps_to_oracle_are_relative_differences_in_the_rank_metric(context, rank_by):
+    problem = synthetic_problem(400)
+    policies = ["round_robin", "oracle"]
+    outcomes = run_experiment(problem, policies, 0, context=context, rank_by=rank_by)
     by_name = {o.policy: o for o in outcomes}
-    expected = by_name["round_robin"].metrics.makespan / by_name["oracle"].metrics.makespan - 1
-    assert by_name["round_robin"].gap_to_oracle == pytest.approx(expected)
+    metric = rank_by or "mean_flow_time"  # the default for online arrivals
+    expected = by_name["round_robin"].metrics.value(metric) / by_name["oracle"].metrics.value(
+        metric
+    )
+    assert by_name["round_robin"].gap_to_oracle == pytest.approx(expected - 1)
     assert by_name["oracle"].gap_to_oracle == 0.0
     assert run_experiment(synthetic_problem(50), ["greedy"], 0)[0].gap_to_oracle is None
+
+
+@pytest.mark.parametrize("rank_by", ["makespan", "mean_flow_time", "mean_slowdown", "cost"])
+def test_outcomes_come_best_first_by_the_rank_metric(context, rank_by):
+    problem = synthetic_problem(300)
+    outcomes = run_experiment(problem, POLICY_NAMES, 2, context=context, rank_by=rank_by)
+    values = [o.metrics.value(rank_by) for o in outcomes]
+    assert values == sorted(values)
+    assert {o.policy for o in outcomes} == set(POLICY_NAMES)
 
 
 def test_rl_hands_back_what_it_learned():

@@ -1,0 +1,83 @@
+"""Truth and belief: what really happens, and what each policy may know of it.
+
+A `Scenario` holds two problems over the same tasks and devices: `truth`, the times the simulated
+hardware really takes (truth.py), which the engine executes and the metrics measure, and
+`estimate`, the nominal cost model's times (costs.py), which is all a user could compute in
+advance. A policy is handed exactly one of them, `view(policy)`, and never the scenario itself,
+so no policy can read the truth by accident:
+
+- `estimated` (the default): policies decide on the nominal estimates, except those whose class
+  says `sees_truth` (oracle: the bound the others are measured against). `learned` ignores the
+  times it is handed and predicts its own; `rl` learns from the durations it observes.
+- `clairvoyant`: every policy decides on the truth (the literature's setting, where the cost
+  tables are the input).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from app.sim.cluster import Cluster
+from app.sim.load import at_load
+from app.sim.problem import Problem
+from app.sim.truth import Hardware, systematic_time, true_execution_time
+from app.sim.workload import Workload
+
+if TYPE_CHECKING:
+    from app.sim.policies.base import Policy
+
+#: The random stream (besides the policies') that draws the hardware's per-execution noise.
+NOISE_STREAM = zlib.crc32(b"noise")
+
+
+class Knowledge(StrEnum):
+    ESTIMATED = "estimated"
+    CLAIRVOYANT = "clairvoyant"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    truth: Problem
+    estimate: Problem
+    knowledge: Knowledge = Knowledge.ESTIMATED
+
+    @classmethod
+    def build(
+        cls,
+        workload: Workload,
+        cluster: Cluster,
+        hardware: Hardware,
+        seed: int,
+        knowledge: Knowledge = Knowledge.ESTIMATED,
+        load: float | None = None,
+    ) -> Scenario:
+        """The estimate from the cost model, the truth from `hardware` with noise drawn from
+        `seed`: the same arguments give bit-identical times. With `load`, the workload's
+        arrivals (drawn at rate 1) are scaled to that offered load (load.py)."""
+        estimate = Problem.build(
+            workload, cluster
+        )  # raises Infeasible for a task that fits nowhere
+        systematic = systematic_time(workload, cluster, hardware)
+        if load is not None:
+            workload = at_load(workload, cluster, hardware, load, systematic)
+            estimate = Problem(workload, cluster, estimate.exec_time, estimate.feasible)
+        stream = np.random.SeedSequence(entropy=seed, spawn_key=(NOISE_STREAM,))
+        rng = np.random.default_rng(stream)
+        times = true_execution_time(workload, cluster, hardware, rng, systematic)
+        return cls(estimate.with_times(times), estimate, knowledge)
+
+    @classmethod
+    def exact(cls, problem: Problem, knowledge: Knowledge = Knowledge.ESTIMATED) -> Scenario:
+        """A scenario whose estimates are the truth (explicit cost tables, tests)."""
+        return cls(problem, problem, knowledge)
+
+    def view(self, policy: Policy) -> Problem:
+        """The problem `policy` decides on."""
+        if self.knowledge is Knowledge.CLAIRVOYANT or policy.sees_truth:
+            return self.truth
+        return self.estimate
