@@ -7,25 +7,41 @@ from typing import Any
 
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, worker_init, worker_process_init
+from threadpoolctl import threadpool_limits
 
 from app.db.session import dispose_engines
+from app.ml.bootstrap import bootstrap_model
 from app.services.runs import fail_run
 from app.services.training import fail_job
 from app.settings import get_settings
 from app.sim.engine import warm_up
+from app.threads import available_cores, limit_native_threads
+
+#: How many pool processes share the cores (set in the main process, inherited by the pool).
+_pool_processes = 1
 
 
 @worker_init.connect
-def _compile_the_engine(**_: Any) -> None:
-    """Compile the simulator's loop once, in the main process: the pool processes it forks
-    inherit it, and no run waits for the compiler."""
+def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
+    """Compile the simulator's loop and load the bootstrap model (training and caching it on a
+    fresh machine) once, in the main process: the pool processes it forks inherit both, and no
+    run waits for them. Training runs on one OpenMP thread because GNU OpenMP does not survive
+    fork: a pool process whose parent ever ran a multi-threaded region hangs at its first one."""
+    global _pool_processes
+    concurrency = getattr(sender, "concurrency", None)
+    # `--concurrency auto` is resolved after this signal, to the cores: one process per core.
+    _pool_processes = concurrency if isinstance(concurrency, int) else available_cores()
     warm_up()
+    with threadpool_limits(limits=1):
+        bootstrap_model()
 
 
 @worker_process_init.connect
-def _fresh_connections_after_fork(**_: Any) -> None:
-    """A forked pool process must not share its parent's pooled database connections."""
+def _after_fork(**_: Any) -> None:
+    """A forked pool process must not share its parent's pooled database connections, and its
+    native threads x the pool's processes must not exceed the cores (app/threads.py)."""
     dispose_engines()
+    limit_native_threads(_pool_processes)
 
 
 @task_failure.connect
