@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.db.models import RunResult
+
 
 class RunOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -34,26 +36,64 @@ class RunPage(BaseModel):
     offset: int
 
 
+RANK_BY = (
+    "The metric the run's results are ranked by (makespan, mean_flow_time, p95_flow_time, "
+    "mean_slowdown, energy or cost; lower is better). Null for runs recorded before results "
+    "were ranked."
+)
+
+
 class PolicyResultOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     policy: str
-    makespan: float
-    mean_flow_time: float
-    energy: float
+    rank: int | None = Field(
+        description="1 = best by `rank_by`. Null for results recorded before runs were ranked."
+    )
+    # Not stored per result: filled from the run by `ranked`.
+    rank_by: str | None = Field(default=None, description=RANK_BY)
+    rank_value: float | None = Field(
+        default=None, description="This result's value of `rank_by` (lower is better)."
+    )
+    makespan: float = Field(description="End of the last task (s), the simulation starting at 0.")
+    mean_flow_time: float = Field(description="Mean of end - arrival over the tasks (s).")
+    energy: float = Field(description="Joules.")
     cost: float
     mean_utilization: float
-    utilization: dict[str, float]
+    utilization: dict[str, float] = Field(description="Busy share per device.")
     p95_flow_time: float | None
+    mean_slowdown: float | None = Field(
+        description="Mean of flow time / the task's fastest possible time (>= 1). Null for "
+        "results recorded before it."
+    )
+    lower_bound: float | None = Field(
+        description="A makespan (s) no schedule of this run can beat. Null for results recorded "
+        "before it."
+    )
+    gap_to_bound: float | None = Field(
+        description="(makespan - lower_bound) / lower_bound. Null for results recorded before it."
+    )
     slr: float | None
     speedup: float | None
     gap_to_oracle: float | None
+
+    @classmethod
+    def ranked(cls, result: RunResult, rank_by: str | None) -> PolicyResultOut:
+        """A stored result with its run's rank metric and its own value of that metric."""
+        out = cls.model_validate(result)
+        if rank_by is None:
+            return out
+        return out.model_copy(update={"rank_by": rank_by, "rank_value": getattr(out, rank_by)})
 
 
 class RunResultsOut(BaseModel):
     run_id: uuid.UUID
     status: str
-    results: list[PolicyResultOut]
+    rank_by: str | None = Field(description=RANK_BY)
+    results: list[PolicyResultOut] = Field(
+        description="One per policy, best first: by rank (then makespan, for runs recorded "
+        "before results were ranked)."
+    )
     model_version: str | None = Field(description="The performance model `learned` used.")
     model_note: str | None = Field(description="Why, when it was not a trained version.")
 
@@ -86,6 +126,11 @@ class ScheduleOut(BaseModel):
 class PolicyOut(BaseModel):
     name: str
     summary: str
+    knows: str = Field(
+        description='What it decides on with `knowledge: "estimated"` (the default), e.g. '
+        "nominal estimates, its model's predictions, what it has observed, or the truth. With "
+        '`knowledge: "clairvoyant"` every policy decides on the truth.'
+    )
 
 
 class ReadinessOut(BaseModel):

@@ -116,7 +116,7 @@ def status(run_id: str, api_url: str | None, api_key: str | None) -> None:
 @click.argument("run_id")
 @_with_api
 def results(run_id: str, api_url: str | None, api_key: str | None) -> None:
-    """Show a succeeded run's per-policy results."""
+    """Show a succeeded run's per-policy results, best first by the run's rank metric."""
     _show(_Api(api_url, api_key).call("GET", f"/api/v1/runs/{run_id}/results"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ from pydantic import ValidationError
 from app.errors import InvalidSpec
 from app.runspec import RunSpec
 from app.services.schedule_export import schedule_csv
-from app.services.simulation import Simulation, result_document, simulate_spec
-from app.sim.experiment import PolicyOutcome
+from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.sim.policies import POLICY_NAMES
+from app.threads import limit_native_threads
 
 
 def load_spec(spec_file: Path) -> dict[str, Any]:
@@ -43,12 +44,18 @@ def spec_from_flags(options: dict[str, Any]) -> dict[str, Any]:
     cluster: dict[str, Any] = {"cpus": options["cpus"], "gpus": options["gpus"]}
     if options["profile"] is not None:
         cluster["profile"] = json.loads(Path(options["profile"]).read_text())
-    return {
+    document: dict[str, Any] = {
         "workload": workload,
         "cluster": cluster,
         "policies": [p.strip() for p in options["policies"].split(",") if p.strip()],
         "seed": options["seed"],
     }
+    # Given only when set, so the spec's own defaults apply otherwise (and RunSpec names a bad
+    # value's field).
+    for field in ("rank_by", "knowledge"):
+        if options[field] is not None:
+            document[field] = options[field]
+    return document
 
 
 def validated(document: dict[str, Any]) -> RunSpec:
@@ -85,6 +92,7 @@ def run_locally(spec: RunSpec, rl_state_file: Path | None) -> Simulation:
     rl_state = None
     if rl_state_file is not None and rl_state_file.exists():
         rl_state = json.loads(rl_state_file.read_text())
+    limit_native_threads()  # a share of the cores, whatever else runs beside it
     bar = ProgressBar()
     try:
         simulation = simulate_spec(spec, bar, rl_state)
@@ -99,14 +107,29 @@ def run_locally(spec: RunSpec, rl_state_file: Path | None) -> Simulation:
     return simulation
 
 
-HEADER = ("#", "policy", "makespan s", "mean flow s", "p95 flow s", "energy kJ", "cost",
-          "util", "SLR", "speedup", "vs oracle")  # fmt: skip
+#: A metric's column: its key in the result document, its header, how a value is shown.
+Column = tuple[str, str, Callable[[float], str]]
+
+#: The metrics a run can be ranked by, in the table's order after the rank metric.
+RANKABLE: tuple[Column, ...] = (
+    ("makespan", "makespan s", lambda v: f"{v:.3f}"),
+    ("mean_flow_time", "mean flow s", lambda v: f"{v:.4f}"),
+    ("p95_flow_time", "p95 flow s", lambda v: f"{v:.4f}"),
+    ("mean_slowdown", "slowdown", lambda v: f"{v:.2f}"),
+    ("energy", "energy kJ", lambda v: f"{v / 1000:.2f}"),
+    ("cost", "cost", lambda v: f"{v:.4f}"),
+)
+TRAILING_HEADER = ("util", "SLR", "speedup", "vs bound", "vs oracle")
 
 
 def leaderboard(simulation: Simulation) -> str:
-    """A text table, best makespan first (then mean flow time)."""
-    rows = [HEADER] + [_row(rank, outcome) for rank, outcome in enumerate(simulation.outcomes, 1)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    """A text table in the outcomes' order (best first by the run's rank metric), the rank
+    metric leading after the policy."""
+    columns = sorted(RANKABLE, key=lambda column: column[0] != simulation.rank_by)
+    header = ("#", "policy", *(title for _, title, _ in columns), *TRAILING_HEADER)
+    documents = result_documents(simulation)
+    rows = [header] + [_row(document, columns) for document in documents]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
 
     def line(cells: tuple[str, ...]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
@@ -115,22 +138,21 @@ def leaderboard(simulation: Simulation) -> str:
     return "\n".join([line(rows[0]), line(tuple("-" * w for w in widths)), *map(line, rows[1:])])
 
 
-def _row(rank: int, outcome: PolicyOutcome) -> tuple[str, ...]:
-    r = result_document(outcome)
-    gap = "" if r["gap_to_oracle"] is None else f"{r['gap_to_oracle']:+.1%}"
+def _row(r: dict[str, Any], columns: Sequence[Column]) -> tuple[str, ...]:
     return (
-        str(rank),
+        str(r["rank"]),
         r["policy"],
-        f"{r['makespan']:.3f}",
-        f"{r['mean_flow_time']:.4f}",
-        f"{r['p95_flow_time']:.4f}",
-        f"{r['energy'] / 1000:.2f}",
-        f"{r['cost']:.4f}",
+        *("" if r[key] is None else show(r[key]) for key, _, show in columns),
         f"{r['mean_utilization']:.1%}",
         _number(r["slr"]),
         _number(r["speedup"]),
-        gap,
+        _percent(r["gap_to_bound"]),
+        _percent(r["gap_to_oracle"]),
     )
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:+.1%}"
 
 
 def _number(value: float | None) -> str:
@@ -171,6 +193,16 @@ def write_schedules(simulation: Simulation, path: Path) -> None:
 @click.option("--policies", default=",".join(POLICY_NAMES), show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--rank-by",
+    help="makespan, mean_flow_time, p95_flow_time, mean_slowdown, energy or cost "
+    "(default: mean_flow_time for online workloads, makespan for static DAGs).",
+)
+@click.option(
+    "--knowledge",
+    help="estimated (default: each policy decides on what it knows) or clairvoyant (every "
+    "policy decides on the true times).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -201,8 +233,9 @@ def simulate(
     if schedule_file is not None:
         write_schedules(simulation, schedule_file)
     if as_json:
-        click.echo(json.dumps({"results": [result_document(o) for o in simulation.outcomes]}))
+        click.echo(json.dumps({"results": result_documents(simulation)}))
     else:
         click.echo(leaderboard(simulation))
+        click.echo(f"\nranked by {simulation.rank_by} (lower is better)")
         if simulation.model_version:
             click.echo(f"\nlearned used performance model {simulation.model_version}")

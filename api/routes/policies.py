@@ -12,4 +12,10 @@ router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 
 @router.get("", response_model=list[PolicyOut])
 def list_policies() -> list[PolicyOut]:
-    return [PolicyOut(name=name, summary=policy.summary) for name, policy in REGISTRY.items()]
+    """Every policy a run can compare: what it does, and what it decides on. `knows` is what it
+    decides on with `knowledge: "estimated"` (the default); with `knowledge: "clairvoyant"`
+    every policy decides on the truth (the true execution times of the simulated hardware)."""
+    return [
+        PolicyOut(name=name, summary=policy.summary, knows=policy.knows)
+        for name, policy in REGISTRY.items()
+    ]

@@ -72,6 +72,7 @@ def get_run(run_id: uuid.UUID) -> RunOut:
 
 @router.get("/{run_id}/results", response_model=RunResultsOut, responses=responses(404, 409, 503))
 def get_results(run_id: uuid.UUID) -> RunResultsOut:
+    """The leaderboard: one result per policy, best first by the run's `rank_by` metric."""
     run, results = runs.get_results(run_id)
     if run.status != RunStatus.SUCCEEDED:
         reason = f": {run.error}" if run.error else ""
@@ -82,7 +83,8 @@ def get_results(run_id: uuid.UUID) -> RunResultsOut:
     return RunResultsOut(
         run_id=run.id,
         status=run.status,
-        results=[PolicyResultOut.model_validate(result) for result in results],
+        rank_by=run.rank_by,
+        results=[PolicyResultOut.ranked(result, run.rank_by) for result in results],
         model_version=run.model_version,
         model_note=model_note(run.model_version),
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -22,7 +23,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     func,
+    or_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -45,6 +48,47 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Attempted:
+    """The lifecycle columns of work a worker executes (a run, a retraining job): progress,
+    attempts, timestamps, and when its message was last sent."""
+
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set from Python on every update, so the new value is known without a refresh; progress
+    # writes keep it fresh, which tells the recovery sweep the work is alive.
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its message was last sent to the broker; None: committed but never sent.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    if TYPE_CHECKING:  # declared by each table, with its own type and default
+        id: Mapped[uuid.UUID]
+        status: Mapped[str]
+
+    def begin_attempt(self) -> None:
+        """A worker claimed it (its row is locked): running, one more attempt, progress 0."""
+        self.status = "running"
+        self.attempts += 1
+        self.progress = 0.0
+        self.started_at = self.started_at or utcnow()
+
+    @classmethod
+    def stuck(
+        cls, unsent_before: datetime, queued_before: datetime, silent_before: datetime
+    ) -> ColumnElement[bool]:
+        """What the recovery sweep sends again: queued and never sent (a crash between commit
+        and enqueue), queued and sent long ago (the message may be lost), running but silent."""
+        queued = cls.status == "queued"
+        return or_(
+            and_(queued, cls.enqueued_at.is_(None), cls.created_at < unsent_before),
+            and_(queued, cls.enqueued_at < queued_before),
+            and_(cls.status == "running", cls.updated_at < silent_before),
+        )
+
+
 class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -60,7 +104,7 @@ class RunStatus(StrEnum):
 _STATUS_VALUES = ", ".join(f"'{status.value}'" for status in RunStatus)
 
 
-class Run(Base):
+class Run(Attempted, Base):
     """One simulation run: a spec, its lifecycle, and (via RunResult) its results."""
 
     __tablename__ = "runs"
@@ -80,21 +124,13 @@ class Run(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     # sha256 of the canonical spec JSON: tells a retried request from a reused key.
     request_digest: Mapped[str] = mapped_column(String(64))
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # Set from Python on every update, so the new value is known without a refresh.
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
-    )
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # When its message was last sent to the broker; None: committed but never sent.
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # What the learning policies started from, so a result can be traced and reproduced.
     model_version: Mapped[str | None] = mapped_column(String(64))
     rl_state_version: Mapped[int | None]
+    # The metric its results are ranked by (makespan, mean_flow_time, ...); None for runs
+    # recorded before results were ranked.
+    rank_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class RunResult(Base):
@@ -119,6 +155,13 @@ class RunResult(Base):
     slr: Mapped[float | None]
     speedup: Mapped[float | None]
     gap_to_oracle: Mapped[float | None]
+    # Added with ranked results; None for results recorded before them. rank: 1 = best by the
+    # run's rank_by. mean_slowdown: mean of flow time / the task's fastest possible time (>= 1).
+    # lower_bound: a makespan no schedule of the run can beat (s); gap_to_bound: relative to it.
+    mean_slowdown: Mapped[float | None]
+    lower_bound: Mapped[float | None]
+    gap_to_bound: Mapped[float | None]
+    rank: Mapped[int | None]
 
 
 class RunSchedule(Base):
@@ -183,7 +226,7 @@ class JobStatus(StrEnum):
 _JOB_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in JobStatus)
 
 
-class TrainingJob(Base):
+class TrainingJob(Attempted, Base):
     """One retraining: nightly (beat), manual (API) or automatic (after enough new samples).
     `slot` is unique: a second fire of the same schedule slot finds the first job."""
 
@@ -197,18 +240,8 @@ class TrainingJob(Base):
     trigger: Mapped[str] = mapped_column(String(16))  # nightly, manual, auto
     slot: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)  # the outcome, or the error
     model_version: Mapped[int | None]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
-    )
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # When its message was last sent (manual jobs; slot jobs run where they are claimed).
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ModelVersion(Base):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Run, RunResult, RunStatus, utcnow
+from app.db.models import Run, RunResult, RunStatus
 
 
 def add_run(
@@ -72,39 +71,27 @@ def set_progress(session: Session, run_id: uuid.UUID, progress: float) -> str | 
     return session.scalar(select(Run.status).where(Run.id == run_id))
 
 
+#: Keys of a result document that are not stored per result: the run keeps `rank_by`, and
+#: `rank_value` is the result's own column named by it.
+DERIVED_RESULT_KEYS = frozenset({"rank_by", "rank_value"})
+
+
 def add_results(session: Session, run_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> None:
-    session.add_all(RunResult(run_id=run_id, **row) for row in rows)
-
-
-def results_of(session: Session, run_id: uuid.UUID) -> list[RunResult]:
-    return list(
-        session.scalars(
-            select(RunResult).where(RunResult.run_id == run_id).order_by(RunResult.makespan)
-        ).all()
+    """Store result documents (`services.simulation.result_documents`); any key other than the
+    derived ones must be a column, so a new metric is not silently dropped."""
+    session.add_all(
+        RunResult(run_id=run_id, **{k: v for k, v in row.items() if k not in DERIVED_RESULT_KEYS})
+        for row in rows
     )
 
 
-def mark_enqueued(session: Session, run_id: uuid.UUID) -> None:
-    session.execute(update(Run).where(Run.id == run_id).values(enqueued_at=utcnow()))
-
-
-def stuck_runs(
-    session: Session, *, unsent_before: datetime, queued_before: datetime, silent_before: datetime
-) -> list[Run]:
-    """Runs the recovery sweep sends again: queued and never sent (a crash between commit and
-    enqueue), queued and sent long ago (the message may be lost), running but silent."""
+def results_of(session: Session, run_id: uuid.UUID) -> list[RunResult]:
+    """A run's results, best first: by rank, then makespan (results recorded before runs were
+    ranked have no rank, and come in makespan order)."""
     return list(
         session.scalars(
-            select(Run).where(
-                or_(
-                    and_(
-                        Run.status == RunStatus.QUEUED,
-                        Run.enqueued_at.is_(None),
-                        Run.created_at < unsent_before,
-                    ),
-                    and_(Run.status == RunStatus.QUEUED, Run.enqueued_at < queued_before),
-                    and_(Run.status == RunStatus.RUNNING, Run.updated_at < silent_before),
-                )
-            )
-        )
+            select(RunResult)
+            .where(RunResult.run_id == run_id)
+            .order_by(RunResult.rank.asc().nulls_last(), RunResult.makespan, RunResult.policy)
+        ).all()
     )

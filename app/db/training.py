@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import JobStatus, ModelVersion, TrainingJob, TrainingSample, utcnow
+from app.db.models import ModelVersion, TrainingJob, TrainingSample
 from app.ml.features import FEATURE_NAMES
 from app.ml.training import Samples
 
@@ -127,34 +126,3 @@ def last_job_sample_mark(session: Session) -> int:
     """The newest sample id any automatic retrain has been requested for (0: none)."""
     marks = session.scalars(select(TrainingJob.slot).where(TrainingJob.trigger == "auto")).all()
     return max((int(slot.split(":")[1]) for slot in marks if slot), default=0)
-
-
-def stuck_jobs(
-    session: Session, *, unsent_before: datetime, queued_before: datetime, silent_before: datetime
-) -> list[TrainingJob]:
-    """Retrains the recovery sweep sends again (see services/recovery.py)."""
-    queued = TrainingJob.status == JobStatus.QUEUED
-    return list(
-        session.scalars(
-            select(TrainingJob).where(
-                or_(
-                    and_(
-                        queued,
-                        TrainingJob.enqueued_at.is_(None),
-                        TrainingJob.created_at < unsent_before,
-                    ),
-                    and_(queued, TrainingJob.enqueued_at < queued_before),
-                    and_(
-                        TrainingJob.status == JobStatus.RUNNING,
-                        TrainingJob.updated_at < silent_before,
-                    ),
-                )
-            )
-        )
-    )
-
-
-def mark_job_enqueued(session: Session, job_id: uuid.UUID) -> None:
-    session.execute(
-        update(TrainingJob).where(TrainingJob.id == job_id).values(enqueued_at=utcnow())
-    )

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from app.db import runs as run_store
-from app.db import training as training_store
-from app.db.models import utcnow
+from app.db import lifecycle
+from app.db.models import Run, TrainingJob, utcnow
 from app.db.session import session_scope
 from app.services.ports import WorkQueue
 from app.settings import get_settings
@@ -36,17 +35,17 @@ def sweep(queue: WorkQueue) -> SweepReport:
         "silent_before": now - timedelta(seconds=settings.stale_running_after_s),
     }
     with session_scope() as session:
-        runs = run_store.stuck_runs(session, **cutoffs)
-        jobs = training_store.stuck_jobs(session, **cutoffs)
+        runs = lifecycle.stuck(session, Run, **cutoffs)
+        jobs = lifecycle.stuck(session, TrainingJob, **cutoffs)
     report = SweepReport()
     for run in runs:
         queue.enqueue_run(run.id, run.priority)
         with session_scope() as session:
-            run_store.mark_enqueued(session, run.id)
+            lifecycle.mark_enqueued(session, Run, run.id)
         report.runs.append(str(run.id))
     for job in jobs:
         queue.enqueue_retrain(job.id)
         with session_scope() as session:
-            training_store.mark_job_enqueued(session, job.id)
+            lifecycle.mark_enqueued(session, TrainingJob, job.id)
         report.retrains.append(str(job.id))
     return report

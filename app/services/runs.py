@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
-from app.db import policy_states, schedules
+from app.db import lifecycle, policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
 from app.db.models import Run, RunResult, RunStatus, utcnow
@@ -38,7 +38,7 @@ from app.ml import registry
 from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem
 from app.services.ports import ProgressSink, RunQueue
-from app.services.simulation import Simulation, result_document, simulate_spec
+from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.settings import get_settings
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.rl import Rl
@@ -95,7 +95,7 @@ def _send(run: Run, queue: RunQueue) -> None:
         note = f"run {run.id} is recorded and will be sent when the broker is back"
         raise TransientStoreError(exc.dependency, exc.detail, note) from exc
     with session_scope() as session:
-        run_store.mark_enqueued(session, run.id)
+        lifecycle.mark_enqueued(session, Run, run.id)
     run.enqueued_at = utcnow()
 
 
@@ -186,10 +186,7 @@ def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
             )
             run.finished_at = utcnow()
             return None
-        run.status = RunStatus.RUNNING
-        run.attempts += 1
-        run.progress = 0.0
-        run.started_at = run.started_at or utcnow()
+        run.begin_attempt()
         return dict(run.spec)
 
 
@@ -229,7 +226,7 @@ def _complete(
         if run is None or run.status != RunStatus.RUNNING:
             # Cancelled meanwhile, or another delivery of the same message finished first.
             return ExecutionOutcome.SKIPPED
-        run_store.add_results(session, run_id, map(result_document, simulation.outcomes))
+        run_store.add_results(session, run_id, result_documents(simulation))
         for outcome in simulation.outcomes:
             if keep_schedules:
                 schedules.add_schedule(session, run_id, outcome.policy, devices, outcome.schedule)
@@ -239,6 +236,7 @@ def _complete(
             training_store.add_samples(session, run_id, samples)
         run.model_version = simulation.model_version
         run.rl_state_version = rl_version
+        run.rank_by = simulation.rank_by
         run.status = RunStatus.SUCCEEDED
         run.progress = 1.0
         run.finished_at = utcnow()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
+from app.db import lifecycle
 from app.db import training as store
 from app.db.models import JobStatus, ModelVersion, TrainingJob, utcnow
 from app.db.session import session_scope
@@ -48,7 +49,7 @@ def request_retrain(queue: RetrainQueue) -> TrainingJob:
         session.add(job)
     queue.enqueue_retrain(job.id)
     with session_scope() as session:
-        store.mark_job_enqueued(session, job.id)
+        lifecycle.mark_enqueued(session, TrainingJob, job.id)
     job.enqueued_at = utcnow()
     return job
 
@@ -171,10 +172,7 @@ def _claim(job_id: uuid.UUID) -> bool:
             raise JobNotFound(job_id)
         if JobStatus(job.status).is_terminal:
             return False
-        job.status = JobStatus.RUNNING
-        job.attempts += 1
-        job.progress = 0.0
-        job.started_at = job.started_at or utcnow()
+        job.begin_attempt()
         return True
 
 

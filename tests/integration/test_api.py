@@ -2,6 +2,7 @@
 so submitted runs stay queued."""
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def test_the_same_idempotency_key_returns_the_same_run(client):
             ["body", "workload", "synthetic", "num_tasks"],
         ),
         ({**EXAMPLE, "priority": -1}, ["body", "priority"]),
+        ({**EXAMPLE, "knowledge": "psychic"}, ["body", "knowledge"]),
+        ({**EXAMPLE, "rank_by": "vibes"}, ["body", "rank_by"]),
         ({"policies": ["greedy"]}, ["body", "workload"]),
     ],
 )
@@ -84,6 +87,32 @@ def test_bad_input_gets_422_naming_the_field(client, body, location):
     response = submit(client, body)
     assert response.status_code == 422
     assert location in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_knowledge_rank_metric_and_offered_load_are_accepted(client):
+    workload = {"kind": "synthetic", "num_tasks": 100, "load": 0.5}
+    body = {**EXAMPLE, "workload": workload, "knowledge": "clairvoyant", "rank_by": "energy"}
+    response = submit(client, body)
+    assert response.status_code == 202, response.text
+    spec = response.json()["spec"]
+    assert (spec["knowledge"], spec["rank_by"], spec["workload"]["load"]) == (
+        "clairvoyant",
+        "energy",
+        0.5,
+    )
+
+
+def test_load_and_arrival_rate_together_get_422_naming_both(client):
+    workload = {"kind": "synthetic", "num_tasks": 100, "load": 0.5, "arrival_rate": 50.0}
+    response = submit(client, {**EXAMPLE, "workload": workload})
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(
+        error["loc"][:2] == ["body", "workload"]
+        and re.search(r"\bload\b", error["msg"])
+        and "arrival_rate" in error["msg"]
+        for error in errors
+    ), errors
 
 
 def test_malformed_json_and_malformed_ids_get_422_unknown_ids_404(client):
@@ -163,10 +192,12 @@ def test_readiness_names_the_dependency_that_is_down(servers):
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def test_policies_are_listed_with_a_summary(client):
+def test_policies_are_listed_with_a_summary_and_what_they_know(client):
     policies = client.get("/api/v1/policies").json()
     assert [p["name"] for p in policies] == list(POLICY_NAMES)
-    assert all(p["summary"] for p in policies)
+    assert all(p["summary"] and isinstance(p["knows"], str) and p["knows"] for p in policies)
+    listing = client.get("/openapi.json").json()["paths"]["/api/v1/policies"]["get"]
+    assert "clairvoyant" in listing["description"]
 
 
 MONTAGE = json.loads((FIXTURES / "wfcommons" / "montage.json").read_text())
@@ -255,3 +286,54 @@ def test_the_schedule_endpoint_pages_tasks_and_serves_csv(client):
     results = client.get(f"/api/v1/runs/{run_id}/results").json()["results"]
     assert {r["policy"] for r in results} == {"heft", "oracle"}
     assert all(r["slr"] >= 1 and r["gap_to_oracle"] is not None for r in results)
+
+
+def run_to_completion(client, body):
+    from app.services import runs
+
+    run_id = submit(client, body).json()["id"]
+    runs.execute_run(uuid.UUID(run_id))  # no worker in these tests: execute in-process
+    return run_id
+
+
+RANKED = {
+    "workload": {"kind": "synthetic", "num_tasks": 300, "seed": 4},
+    "cluster": {"cpus": 4, "gpus": 2},
+    "policies": ["round_robin", "greedy", "heft", "oracle"],
+}
+
+
+def test_results_are_ranked_by_the_runs_metric_with_its_value(client):
+    run_id = run_to_completion(client, {**RANKED, "rank_by": "p95_flow_time"})
+    body = client.get(f"/api/v1/runs/{run_id}/results").json()
+    assert body["rank_by"] == "p95_flow_time"
+    results = body["results"]
+    assert [r["rank"] for r in results] == [1, 2, 3, 4]
+    assert all(r["rank_by"] == "p95_flow_time" for r in results)
+    assert all(r["rank_value"] == r["p95_flow_time"] for r in results)
+    assert [r["rank_value"] for r in results] == sorted(r["rank_value"] for r in results)
+    assert all(r["mean_slowdown"] >= 1 - 1e-9 and r["lower_bound"] > 0 for r in results)
+    assert all(r["gap_to_bound"] >= -1e-9 for r in results)
+
+
+def test_results_recorded_before_ranking_have_no_rank_and_come_by_makespan(client):
+    from sqlalchemy import update
+
+    from app.db.models import Run, RunResult
+    from app.db.session import session_scope
+
+    run_id = run_to_completion(client, RANKED)
+    with session_scope() as session:  # as a run recorded before revision 0005 reads
+        session.execute(update(Run).where(Run.id == uuid.UUID(run_id)).values(rank_by=None))
+        session.execute(
+            update(RunResult)
+            .where(RunResult.run_id == uuid.UUID(run_id))
+            .values(rank=None, mean_slowdown=None, lower_bound=None, gap_to_bound=None)
+        )
+    body = client.get(f"/api/v1/runs/{run_id}/results").json()
+    assert body["rank_by"] is None
+    results = body["results"]
+    assert all(
+        r["rank"] is None and r["rank_by"] is None and r["rank_value"] is None for r in results
+    )
+    assert [r["makespan"] for r in results] == sorted(r["makespan"] for r in results)

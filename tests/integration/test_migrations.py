@@ -47,3 +47,75 @@ def test_the_migrated_schema_matches_the_models(empty_database):
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def _rows(url: str, query: str) -> list[tuple]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def _columns(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+RUN_ID = "00000000-0000-0000-0000-000000000001"
+OLD_DATA = (
+    f"INSERT INTO runs (id, status, spec, priority, request_digest, progress, attempts) "
+    f"VALUES ('{RUN_ID}', 'succeeded', '{{}}', 5, 'digest', 1, 1)",
+    f"INSERT INTO run_results (run_id, policy, makespan, mean_flow_time, energy, cost, "
+    f"mean_utilization, utilization) VALUES ('{RUN_ID}', 'heft', 2, 1, 3, 4, 0.5, '{{}}')",
+    "INSERT INTO training_samples (features, device_kind, seconds) "
+    "VALUES ('{1.0, 2.0}', 0, 0.5), ('{1.0, 2.0}', 1, 0.1)",
+    *(
+        "INSERT INTO model_versions (version, status, is_active, reason, algorithm, params, "
+        "window_first_sample, window_last_sample, sample_count, holdout_count, metrics, "
+        "artifact_format, artifact_digest, artifact, trained_at, duration_s) "
+        f"VALUES ({version}, '{status}', {active}, 'beat the active model', 'hgb', '{{}}', 1, 2, "
+        "2, 1, '{}', 'skops', 'digest', '\\x00', now(), 1.0)"
+        for version, status, active in ((1, "promoted", "false"), (2, "promoted", "true"))
+    ),
+)
+
+
+def test_0005_ranks_new_results_and_retires_the_nominal_model_samples(empty_database):
+    upgrade(empty_database, "0004")
+    _execute(empty_database, *OLD_DATA)
+    upgrade(empty_database, "0005")
+    assert _rows(empty_database, "SELECT count(*) FROM training_samples") == [(0,)]
+    reason = "beat the active model; retired by migration 0005: trained on nominal-model times"
+    versions = _rows(empty_database, "SELECT status, is_active, reason FROM model_versions")
+    assert len(versions) == 2
+    assert all(
+        status == "rejected" and not active and current.startswith(reason)
+        for status, active, current in versions
+    )
+    # Rows from before are kept, unranked.
+    assert _rows(empty_database, "SELECT rank_by FROM runs") == [(None,)]
+    assert _rows(
+        empty_database,
+        "SELECT policy, rank, mean_slowdown, lower_bound, gap_to_bound FROM run_results",
+    ) == [("heft", None, None, None, None)]
+    downgrade(empty_database, "0004")
+    assert "rank_by" not in _columns(empty_database, "runs")
+    assert not {"rank", "mean_slowdown", "lower_bound", "gap_to_bound"} & _columns(
+        empty_database, "run_results"
+    )
+    assert _rows(empty_database, "SELECT count(*) FROM run_results") == [(1,)]

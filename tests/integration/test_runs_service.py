@@ -217,3 +217,51 @@ def test_schedules_of_large_runs_are_not_kept(queue, monkeypatch):
     with pytest.raises(ScheduleNotFound, match="too large"):
         runs.get_schedule(run_id, "greedy")
     assert len(results_of(run_id)) == 1
+
+
+RANKED = {**ALL_POLICIES, "policies": ["round_robin", "greedy", "heft", "oracle"]}
+
+
+@pytest.mark.parametrize("rank_by", ["energy", "makespan"])
+def test_results_are_stored_ranked_by_the_runs_metric_and_read_best_first(queue, rank_by):
+    run_id = submit(queue, {**RANKED, "rank_by": rank_by}).run.id
+    assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    run, results = runs.get_results(run_id)
+    assert run.rank_by == rank_by
+    assert [r.rank for r in results] == [1, 2, 3, 4]
+    values = [getattr(r, rank_by) for r in results]
+    assert values == sorted(values)
+    assert all(r.mean_slowdown >= 1 - 1e-9 and r.lower_bound > 0 for r in results)
+    assert all(
+        r.gap_to_bound == pytest.approx((r.makespan - r.lower_bound) / r.lower_bound)
+        for r in results
+    )
+
+
+def test_the_default_rank_metric_is_recorded_on_the_run(queue):
+    run_id = submit(queue, {**RANKED, "policies": ["greedy", "heft"]}).run.id
+    runs.execute_run(run_id)
+    run, results = runs.get_results(run_id)
+    assert run.rank_by == "mean_flow_time"  # an online workload
+    assert [r.mean_flow_time for r in results] == sorted(r.mean_flow_time for r in results)
+
+
+def test_results_come_by_rank_then_makespan_with_unranked_results_last(queue):
+    run_id = submit(queue).run.id
+    row = {
+        "mean_flow_time": 1.0, "energy": 1.0, "cost": 1.0, "mean_utilization": 0.5,
+        "utilization": {}, "rank_by": "energy", "rank_value": 1.0,
+    }  # fmt: skip
+    with session_scope() as session:
+        run_store.add_results(
+            session,
+            run_id,
+            [
+                {**row, "policy": "old_fast", "makespan": 1.0, "rank": None},
+                {**row, "policy": "second", "makespan": 2.0, "rank": 2},
+                {**row, "policy": "old_slow", "makespan": 9.0, "rank": None},
+                {**row, "policy": "first", "makespan": 5.0, "rank": 1},
+            ],
+        )
+    _, results = runs.get_results(run_id)
+    assert [r.policy for r in results] == ["first", "second", "old_fast", "old_slow"]

@@ -1,8 +1,10 @@
 """`hms simulate`: the local CLI and its JSON contract (no servers)."""
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from app.cli import main
@@ -10,8 +12,9 @@ from tests.conftest import EXAMPLE_SPEC
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RESULT_FIELDS = {
-    "policy", "makespan", "mean_flow_time", "p95_flow_time", "energy", "cost",
-    "mean_utilization", "utilization", "slr", "speedup", "gap_to_oracle",
+    "policy", "rank", "rank_by", "rank_value", "makespan", "mean_flow_time", "p95_flow_time",
+    "mean_slowdown", "energy", "cost", "mean_utilization", "utilization", "slr", "speedup",
+    "lower_bound", "gap_to_bound", "gap_to_oracle",
 }  # fmt: skip
 
 
@@ -28,8 +31,27 @@ def test_spec_json_prints_only_the_results_document(tmp_path):
     assert list(document) == ["results"]
     rows = document["results"]
     assert all(set(r) == RESULT_FIELDS for r in rows)
-    assert [r["makespan"] for r in rows] == sorted(r["makespan"] for r in rows)
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    # An online workload: ranked by mean flow time unless the spec says otherwise.
+    assert all(r["rank_by"] == "mean_flow_time" for r in rows)
+    assert all(r["rank_value"] == r["mean_flow_time"] for r in rows)
+    assert [r["rank_value"] for r in rows] == sorted(r["rank_value"] for r in rows)
+    assert all(r["mean_slowdown"] >= 1 - 1e-9 and r["lower_bound"] > 0 for r in rows)
+    assert all(
+        r["gap_to_bound"] == pytest.approx((r["makespan"] - r["lower_bound"]) / r["lower_bound"])
+        for r in rows
+    )
     assert {r["policy"]: r["gap_to_oracle"] for r in rows}["oracle"] == 0.0
+
+
+def test_json_results_are_sorted_by_the_metric_the_spec_names(tmp_path):
+    spec = tmp_path / "spec.json"
+    body = {**EXAMPLE_SPEC, "policies": ["round_robin", "greedy", "heft"], "rank_by": "energy"}
+    spec.write_text(json.dumps(body))
+    rows = json.loads(hms("simulate", "--spec", str(spec), "--json").stdout)["results"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert all(r["rank_by"] == "energy" and r["rank_value"] == r["energy"] for r in rows)
+    assert [r["energy"] for r in rows] == sorted(r["energy"] for r in rows)
 
 
 def test_the_same_spec_gives_the_same_json_twice(tmp_path):
@@ -76,6 +98,20 @@ def test_flags_leaderboard_and_schedule_csv(tmp_path):
     assert len(rows) == 1 + 2 * 58  # montage fixture: 58 tasks, two policies
 
 
+def test_the_leaderboard_leads_with_the_rank_metric_in_rank_order():
+    result = hms("simulate", "--tasks", "300", "--policies", "round_robin,greedy,heft")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["#", "policy", "mean", "flow"]  # an online workload
+    assert "slowdown" in lines[0] and "vs bound" in lines[0]
+    assert [line.split()[0] for line in lines[2:5]] == ["1", "2", "3"]
+    assert "ranked by mean_flow_time" in result.stdout
+    by_energy = hms(
+        "simulate", "--tasks", "300", "--policies", "greedy,heft", "--rank-by", "energy"
+    )
+    assert by_energy.stdout.splitlines()[0].split()[:3] == ["#", "policy", "energy"]
+
+
 def test_rl_state_persists_between_local_runs(tmp_path):
     state = tmp_path / "rl.json"
     hms("simulate", "--tasks", "300", "--policies", "rl", "--rl-state", str(state))
@@ -96,3 +132,29 @@ def test_bad_input_is_a_usage_error_naming_the_field(tmp_path):
     spec.write_text(json.dumps(cyclic))
     result = hms("simulate", "--spec", str(spec), "--json")
     assert result.exit_code == 1 and "cycle" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        ({"knowledge": "psychic"}, ["knowledge"]),
+        ({"rank_by": "vibes"}, ["rank_by"]),
+        (
+            {"workload": {"kind": "synthetic", "num_tasks": 100, "load": 0.5, "arrival_rate": 9}},
+            ["load", "arrival_rate"],
+        ),
+    ],
+)
+def test_an_invalid_ranking_knowledge_or_load_exits_2_naming_the_field(tmp_path, change, fields):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**EXAMPLE_SPEC, **change}))
+    result = hms("simulate", "--spec", str(spec), "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert all(re.search(rf"\b{field}\b", result.stderr) for field in fields), result.stderr
+
+
+def test_knowledge_flag_is_validated_by_the_spec():
+    flags = ("simulate", "--tasks", "100", "--policies", "greedy", "--knowledge")
+    assert hms(*flags, "clairvoyant").exit_code == 0
+    result = hms(*flags, "psychic")
+    assert result.exit_code == 2 and "knowledge" in result.stderr
