@@ -50,8 +50,15 @@ def spec_from_flags(options: dict[str, Any]) -> dict[str, Any]:
         "policies": [p.strip() for p in options["policies"].split(",") if p.strip()],
         "seed": options["seed"],
     }
-    # Given only when set, so the spec's own defaults apply otherwise (and RunSpec names a bad
-    # value's field).
+    return with_flag_fields(document, options)
+
+
+def with_flag_fields(document: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """`--rank-by` and `--knowledge` override the spec's fields (with --spec too). Given only
+    when set, so the spec's own values or defaults apply otherwise (and RunSpec names a bad
+    value's field)."""
+    if not isinstance(document, dict):
+        return document
     for field in ("rank_by", "knowledge"):
         if options[field] is not None:
             document[field] = options[field]
@@ -228,7 +235,11 @@ def simulate(
     **options: Any,
 ) -> None:
     """Simulate locally (no server): compare policies on a workload and print the leaderboard."""
-    spec = validated(load_spec(spec_file) if spec_file else spec_from_flags(options))
+    if spec_file is not None:
+        document = with_flag_fields(load_spec(spec_file), options)
+    else:
+        document = spec_from_flags(options)
+    spec = validated(document)
     simulation = run_locally(spec, rl_state_file)
     if schedule_file is not None:
         write_schedules(simulation, schedule_file)
