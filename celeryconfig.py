@@ -74,6 +74,7 @@ task_routes = {
     "hms.nightly_retrain": {"queue": "training", "routing_key": "training"},
     "hms.retrain_if_due": {"queue": "training", "routing_key": "training"},
     "hms.sweep": {"queue": "simulations", "routing_key": "simulations"},
+    "hms.fan_out_study": {"queue": "simulations", "routing_key": "simulations"},
 }
 
 # --- Reliability: at-least-once delivery ---------------------------------------------------------

@@ -18,6 +18,9 @@ from app.errors import (
     RunNotCancellable,
     RunNotFound,
     ScheduleNotFound,
+    StudyNotCancellable,
+    StudyNotFound,
+    StudyNotReady,
     TransientStoreError,
     VersionNotFound,
 )
@@ -60,12 +63,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RunNotFound)
     @app.exception_handler(ScheduleNotFound)
     @app.exception_handler(JobNotFound)
+    @app.exception_handler(StudyNotFound)
     @app.exception_handler(VersionNotFound)
     async def _not_found(_: Request, exc: HmsError) -> JSONResponse:
         return _detail(status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(RunNotCancellable)
-    async def _not_cancellable(_: Request, exc: RunNotCancellable) -> JSONResponse:
+    @app.exception_handler(StudyNotCancellable)
+    @app.exception_handler(StudyNotReady)
+    async def _not_cancellable(_: Request, exc: HmsError) -> JSONResponse:
         return _detail(status.HTTP_409_CONFLICT, str(exc))
 
     @app.exception_handler(InvalidSpec)

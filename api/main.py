@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, models, policies, runs
+from api.routes import health, models, policies, runs, studies
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ def create_app() -> FastAPI:
         description="Submit simulation runs that compare placement policies on CPU/GPU clusters.",
     )
     app.include_router(runs.router)
+    app.include_router(studies.router)
     app.include_router(policies.router)
     app.include_router(models.router)
     app.include_router(health.router)

@@ -27,6 +27,9 @@ class RunOut(BaseModel):
     finished_at: datetime | None
     model_version: str | None = Field(description="The performance model `learned` used.")
     rl_state_version: int | None = Field(description="The saved rl parameters it started from.")
+    study_id: uuid.UUID | None = Field(default=None, description="The study it belongs to.")
+    study_cell: int | None = Field(default=None, description="Its cell in the study's grid.")
+    study_repetition: int | None = Field(default=None, description="Its repetition (0..).")
 
 
 class RunPage(BaseModel):
@@ -197,3 +200,55 @@ class UnavailableDetail(BaseModel):
 
 class UnavailableOut(BaseModel):
     detail: UnavailableDetail
+
+
+class StudyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str = Field(description="running, succeeded (aggregated) or cancelled")
+    priority: int
+    total_runs: int
+    finished_runs: int = Field(description="Runs that ended: succeeded, failed or cancelled.")
+    progress: float = Field(description="finished_runs / total_runs")
+    counts: dict[str, int] = Field(description="The study's runs by status.")
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, view: Any) -> StudyOut:
+        """From services.studies.StudyView."""
+        study = view.study
+        return cls(
+            id=study.id,
+            name=study.name,
+            status=study.status,
+            priority=study.priority,
+            total_runs=study.total_runs,
+            finished_runs=view.finished_runs,
+            progress=view.progress,
+            counts=view.counts,
+            spec=study.spec,
+            created_at=study.created_at,
+            updated_at=study.updated_at,
+            finished_at=study.finished_at,
+        )
+
+
+class StudyPage(BaseModel):
+    items: list[StudyOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class StudyResultsOut(BaseModel):
+    study_id: uuid.UUID
+    status: str
+    statistics: dict[str, Any] = Field(
+        description="Per cell: run counts by status, the best policy by rank_by, and per policy "
+        "its wins and per metric n, mean, std and the 95 % CI (Student t); for every policy but "
+        "the best, the paired difference to the best in rank_by with its CI, paired-t and "
+        "Wilcoxon p-values (README: Studies)."
+    )

@@ -41,6 +41,26 @@ class ScheduleNotFound(HmsError):
         super().__init__(f"run {run_id} has no schedule for policy {policy!r} ({reason})")
 
 
+class StudyNotFound(HmsError):
+    def __init__(self, study_id: object) -> None:
+        super().__init__(f"study {study_id} does not exist")
+
+
+class StudyNotCancellable(HmsError):
+    def __init__(self, study_id: object, status: str) -> None:
+        super().__init__(f"study {study_id} is already {status} and cannot be cancelled")
+
+
+class StudyNotReady(HmsError):
+    """A study's statistics exist only once every run ended and it was aggregated."""
+
+    def __init__(self, study_id: object, status: str, finished: int, total: int) -> None:
+        super().__init__(
+            f"study {study_id} has no statistics yet: it is {status}, {finished} of {total} "
+            "runs ended"
+        )
+
+
 class JobNotFound(HmsError):
     def __init__(self, job_id: object) -> None:
         super().__init__(f"retraining job {job_id} does not exist")

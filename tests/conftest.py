@@ -94,7 +94,7 @@ def clean_database(servers: Servers) -> Servers:
     with get_engine().begin() as connection:
         tables = (
             "runs, run_results, run_schedules, policy_states, training_samples, model_versions, "
-            "training_jobs"
+            "training_jobs, studies"
         )
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return servers

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
-from celeryconfig import broker_priority
+from celeryconfig import API_PRIORITY_MAX, broker_priority
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,37 @@ class CeleryQueue:
                 task_id=str(run_id),  # one task per run: a duplicate message is harmless
                 queue="simulations",
                 priority=broker_priority(priority),
+                retry=True,
+                retry_policy=_PUBLISH_RETRY,
+            )
+        except (BrokerError, RedisError, OSError) as exc:
+            raise TransientStoreError("broker", str(exc)) from exc
+
+    def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
+        """One producer (one connection) for the whole batch: no connection checkout per run."""
+        try:
+            with _publisher.producer_or_acquire() as producer:
+                for run_id in run_ids:
+                    _publisher.send_task(
+                        "hms.run_simulation",
+                        args=[str(run_id)],
+                        task_id=str(run_id),
+                        queue="simulations",
+                        priority=broker_priority(priority),
+                        producer=producer,
+                        retry=True,
+                        retry_policy=_PUBLISH_RETRY,
+                    )
+        except (BrokerError, RedisError, OSError) as exc:
+            raise TransientStoreError("broker", str(exc)) from exc
+
+    def enqueue_fan_out(self, study_id: uuid.UUID) -> None:
+        try:
+            _publisher.send_task(
+                "hms.fan_out_study",
+                args=[str(study_id)],
+                queue="simulations",
+                priority=broker_priority(API_PRIORITY_MAX),  # ahead of queued runs: it is short
                 retry=True,
                 retry_policy=_PUBLISH_RETRY,
             )

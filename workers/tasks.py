@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
-from app.services import recovery, training
+from app.services import recovery, studies, training
 from app.services.runs import execute_run
 from app.settings import get_settings
 from workers.celery_app import app
@@ -54,6 +54,12 @@ def run_simulation(self: Task, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, "outcome": outcome.value}
 
 
+@app.task(name="hms.fan_out_study", bind=True, **_RETRIES)
+def fan_out_study(self: Task, study_id: str) -> dict[str, Any]:
+    sent = studies.fan_out_study(uuid.UUID(study_id), CeleryQueue())
+    return {"study_id": study_id, "sent": sent}
+
+
 @app.task(name="hms.retrain_model", bind=True, **_RETRIES)
 def retrain_model(self: Task, job_id: str) -> dict[str, Any]:
     outcome = training.execute_retrain(uuid.UUID(job_id), _CeleryProgress(self))
@@ -90,6 +96,9 @@ def _retrain_slot(task: Task, trigger: str, slot: str) -> dict[str, Any]:
 def sweep(self: Task) -> dict[str, Any]:
     """Fired by beat: send again what a crash left behind (app/services/recovery.py)."""
     report = recovery.sweep(CeleryQueue())
-    if report.runs or report.retrains:
-        log.warning("recovery sweep re-sent runs %s and retrains %s", report.runs, report.retrains)
-    return {"runs": report.runs, "retrains": report.retrains}
+    if report.runs or report.retrains or report.studies:
+        log.warning(
+            "recovery sweep re-sent runs %s and retrains %s, aggregated studies %s",
+            report.runs, report.retrains, report.studies,
+        )  # fmt: skip
+    return {"runs": report.runs, "retrains": report.retrains, "studies": report.studies}

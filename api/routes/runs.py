@@ -58,8 +58,9 @@ def list_runs(
     status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    study_id: Annotated[uuid.UUID | None, Query(description="Only this study's runs.")] = None,
 ) -> RunPage:
-    items, total = runs.list_runs(status_filter, limit, offset)
+    items, total = runs.list_runs(status_filter, limit, offset, study_id)
     return RunPage(
         items=[RunOut.model_validate(run) for run in items], total=total, limit=limit, offset=offset
     )

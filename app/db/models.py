@@ -115,6 +115,7 @@ class Run(Attempted, Base):
         Index("ix_runs_status_created_at", "status", "created_at"),
         Index("ix_runs_created_at", "created_at"),
         Index("ix_runs_status_updated_at", "status", "updated_at"),
+        Index("ix_runs_study_id_status", "study_id", "status"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -131,6 +132,53 @@ class Run(Attempted, Base):
     # The metric its results are ranked by (makespan, mean_flow_time, ...); None for runs
     # recorded before results were ranked.
     rank_by: Mapped[str | None] = mapped_column(String(32))
+    # A run of a study: which cell of its grid, which repetition (None for a lone run).
+    study_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    study_cell: Mapped[int | None]
+    study_repetition: Mapped[int | None]
+
+
+class StudyStatus(StrEnum):
+    RUNNING = "running"  # its runs are queued or running, or it awaits aggregation
+    SUCCEEDED = "succeeded"  # every run ended and the statistics are stored
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (StudyStatus.SUCCEEDED, StudyStatus.CANCELLED)
+
+
+_STUDY_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in StudyStatus)
+
+
+class Study(Base):
+    """A grid of runs and, once every run ended, their statistics (aggregated exactly once)."""
+
+    __tablename__ = "studies"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STUDY_STATUS_VALUES})", name="status_known"),
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
+        Index("ix_studies_created_at", "created_at"),
+        Index("ix_studies_status_updated_at", "status", "updated_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=StudyStatus.RUNNING)
+    spec: Mapped[dict[str, Any]]
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    total_runs: Mapped[int]
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    # Per cell x policy x metric (app/studies/statistics.py); None until aggregated.
+    statistics: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
+    )
+    # When its runs' messages were handed to the broker (the fan-out); None: not yet.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RunResult(Base):

@@ -44,10 +44,17 @@ def get_run_by_idempotency_key(session: Session, key: str) -> Run | None:
 
 
 def list_runs(
-    session: Session, *, status: RunStatus | None, limit: int, offset: int
+    session: Session,
+    *,
+    status: RunStatus | None,
+    limit: int,
+    offset: int,
+    study_id: uuid.UUID | None = None,
 ) -> tuple[list[Run], int]:
     """A page of runs, newest first, and how many runs match in total."""
     where = [] if status is None else [Run.status == status]
+    if study_id is not None:
+        where.append(Run.study_id == study_id)
     total = session.scalar(select(func.count()).select_from(Run).where(*where)) or 0
     page = session.scalars(
         select(Run)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -19,12 +20,20 @@ class RunQueue(Protocol):
         """Raise TransientStoreError unless the broker answers."""
 
 
+class StudyQueue(Protocol):
+    def enqueue_fan_out(self, study_id: uuid.UUID) -> None:
+        """Send the one message that makes a worker send the study's runs."""
+
+    def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
+        """Send many runs' messages at once (one connection); as enqueue_run otherwise."""
+
+
 class RetrainQueue(Protocol):
     def enqueue_retrain(self, job_id: uuid.UUID) -> None:
         """Send a retraining job to a worker (the `training` queue)."""
 
 
-class WorkQueue(RunQueue, RetrainQueue, Protocol):
+class WorkQueue(RunQueue, RetrainQueue, StudyQueue, Protocol):
     """Both: what the recovery sweep sends work through."""
 
 

@@ -5,7 +5,9 @@ A run is sent again when it is queued but its message never left (the process di
 commit and the enqueue), queued long enough that its message was probably lost (a broker that
 crashed before persisting it), or running but silent for longer than the hard time limit (its
 worker died and the message was lost with it). Sending twice is harmless: the task id is the run
-id and `execute_run` skips a run that already ended. Retraining jobs are swept the same way.
+id and `execute_run` skips a run that already ended. Retraining jobs are swept the same way, and
+a study whose last run ended but whose aggregation never committed (its worker died) is
+aggregated here (services/studies.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import timedelta
 from app.db import lifecycle
 from app.db.models import Run, TrainingJob, utcnow
 from app.db.session import session_scope
+from app.services import studies
 from app.services.ports import WorkQueue
 from app.settings import get_settings
 
@@ -24,6 +27,7 @@ from app.settings import get_settings
 class SweepReport:
     runs: list[str] = field(default_factory=list)  # ids sent again
     retrains: list[str] = field(default_factory=list)
+    studies: list[str] = field(default_factory=list)  # ids aggregated (their worker died)
 
 
 def sweep(queue: WorkQueue) -> SweepReport:
@@ -48,4 +52,5 @@ def sweep(queue: WorkQueue) -> SweepReport:
         with session_scope() as session:
             lifecycle.mark_enqueued(session, TrainingJob, job.id)
         report.retrains.append(str(job.id))
+    report.studies = studies.aggregate_due()
     return report

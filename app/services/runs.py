@@ -37,6 +37,7 @@ from app.errors import (
 from app.ml import registry
 from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem
+from app.services import studies
 from app.services.ports import ProgressSink, RunQueue
 from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.settings import get_settings
@@ -148,6 +149,14 @@ class _OutOfTime(Exception):
 
 
 def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
+    outcome = _execute(run_id, sink)
+    # Ended now, or found ended (a redelivery after a crash that may have come between the run's
+    # commit and its study's aggregation): the last run of a study aggregates it.
+    studies.after_run_ended(run_id)
+    return outcome
+
+
+def _execute(run_id: uuid.UUID, sink: ProgressSink | None) -> ExecutionOutcome:
     document = _claim(run_id)
     if document is None:
         return ExecutionOutcome.SKIPPED
@@ -304,6 +313,7 @@ def cancel_run(run_id: uuid.UUID, queue: RunQueue) -> Run:
         run.status = RunStatus.CANCELLED
         run.finished_at = utcnow()
     queue.revoke_run(run_id)
+    studies.after_run_ended(run_id)
     return run
 
 
@@ -315,9 +325,13 @@ def get_run(run_id: uuid.UUID) -> Run:
     return run
 
 
-def list_runs(status: RunStatus | None, limit: int, offset: int) -> tuple[list[Run], int]:
+def list_runs(
+    status: RunStatus | None, limit: int, offset: int, study_id: uuid.UUID | None = None
+) -> tuple[list[Run], int]:
     with session_scope() as session:
-        return run_store.list_runs(session, status=status, limit=limit, offset=offset)
+        return run_store.list_runs(
+            session, status=status, limit=limit, offset=offset, study_id=study_id
+        )
 
 
 def get_results(run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:

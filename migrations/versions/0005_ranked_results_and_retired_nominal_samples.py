@@ -8,7 +8,7 @@ version is retired; `learned` uses the bootstrap model until a retrain on new sa
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-27
+Create Date: 2026-11-29
 """
 
 from __future__ import annotations

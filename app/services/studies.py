@@ -1,0 +1,282 @@
+"""Studies: submit a grid of runs, fan it out, aggregate it exactly once, read, cancel.
+
+The life of a study:
+1. `submit_study` validates every cell (study spec), inserts the study and all its runs in one
+   transaction, commits, and only then sends ONE message: the fan-out. API time does not grow
+   with the number of broker round trips a study needs.
+2. A worker's `fan_out_study` sends the runs' messages on one broker connection, in batches,
+   marking each batch sent. Each run is an ordinary run from there on (priority, redelivery,
+   exactly-once results, the recovery sweep re-sending what a crash left unsent).
+3. Whenever a run of a study ends (succeeded, failed, cancelled, or found already ended on a
+   redelivery), `aggregate_if_done` locks the study's row and, if no run is unfinished and the
+   study is still running, computes the statistics and stores them with `succeeded` in the same
+   transaction. The row lock decides who aggregates: two workers finishing the last runs together
+   serialize on it, and the second finds the study already succeeded. A worker that dies while
+   aggregating rolls its transaction back; the recovery sweep (`aggregate_due`) finishes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.db import studies as store
+from app.db.models import Run, RunStatus, Study, StudyStatus, utcnow
+from app.db.session import session_scope
+from app.errors import (
+    IdempotencyConflict,
+    StudyNotCancellable,
+    StudyNotFound,
+    StudyNotReady,
+    TransientStoreError,
+)
+from app.services.ports import StudyQueue
+from app.settings import get_settings
+from app.studies.spec import StudySpec, plan_runs
+from app.studies.statistics import RunRecord, study_statistics
+
+#: Runs sent per batch by the fan-out (one database update per batch marks them sent).
+FAN_OUT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class StudySubmission:
+    study: Study
+    created: bool
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """A study with its runs counted by status; progress = ended runs / all runs."""
+
+    study: Study
+    counts: dict[str, int]
+
+    @property
+    def finished_runs(self) -> int:
+        return sum(n for status, n in self.counts.items() if RunStatus(status).is_terminal)
+
+    @property
+    def progress(self) -> float:
+        total = self.study.total_runs
+        return self.finished_runs / total if total else 1.0
+
+
+def submit_study(
+    spec: StudySpec, queue: StudyQueue, idempotency_key: str | None = None
+) -> StudySubmission:
+    """Record the study and all its runs, commit, then send the fan-out message."""
+    document = spec.model_dump(mode="json")
+    digest = _digest(document)
+    if idempotency_key is not None:
+        existing = _find_by_key(idempotency_key, digest)
+        if existing is not None:
+            return StudySubmission(existing, created=False)
+    planned = list(plan_runs(spec))  # raises InvalidSpec naming a bad grid key or value
+    try:
+        with session_scope() as session:
+            study = store.add_study(
+                session,
+                name=spec.name,
+                spec=document,
+                priority=spec.priority,
+                total_runs=len(planned),
+                idempotency_key=idempotency_key,
+                request_digest=digest,
+            )
+            store.add_study_runs(
+                session,
+                (
+                    {
+                        "id": uuid.uuid4(),
+                        "status": RunStatus.QUEUED.value,
+                        "spec": run.spec,
+                        "priority": spec.priority,
+                        "request_digest": digest,
+                        "progress": 0.0,
+                        "attempts": 0,
+                        "study_id": study.id,
+                        "study_cell": run.cell,
+                        "study_repetition": run.repetition,
+                    }
+                    for run in planned
+                ),
+            )
+    except IntegrityError:
+        existing = _find_by_key(idempotency_key or "", digest)
+        if existing is None:
+            raise
+        return StudySubmission(existing, created=False)
+    _send_fan_out(study, queue)
+    return StudySubmission(study, created=True)
+
+
+def _send_fan_out(study: Study, queue: StudyQueue) -> None:
+    try:
+        queue.enqueue_fan_out(study.id)
+    except TransientStoreError as exc:
+        note = f"study {study.id} is recorded; its runs will be sent when the broker is back"
+        raise TransientStoreError(exc.dependency, exc.detail, note) from exc
+    with session_scope() as session:
+        recorded = store.get_study(session, study.id)
+        if recorded is not None:
+            recorded.enqueued_at = utcnow()
+    study.enqueued_at = utcnow()
+
+
+def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
+    """Send every run of the study not sent yet; returns how many were sent."""
+    with session_scope() as session:
+        study = store.get_study(session, study_id)
+        if study is None:
+            raise StudyNotFound(study_id)
+        run_ids = store.unsent_run_ids(session, study_id)
+        priority = study.priority
+    for batch in _batches(iter(run_ids), FAN_OUT_BATCH):
+        queue.enqueue_runs(batch, priority)
+        with session_scope() as session:
+            store.mark_runs_enqueued(session, batch)
+    return len(run_ids)
+
+
+def aggregate_if_done(study_id: uuid.UUID) -> bool:
+    """Aggregate the study if its last run has ended and nobody has yet; True if this call did."""
+    with session_scope() as session:
+        study = store.get_study(session, study_id, lock=True)
+        if study is None or study.status != StudyStatus.RUNNING:
+            return False
+        if store.unfinished_count(session, study_id) > 0:
+            study.updated_at = utcnow()  # a run just ended: the study is alive
+            return False
+        spec = StudySpec.model_validate(study.spec)
+        study.statistics = study_statistics(
+            _records(session, study_id), spec.cells(), _rank_by(session, study_id, spec)
+        )
+        study.status = StudyStatus.SUCCEEDED
+        study.finished_at = utcnow()
+        return True
+
+
+def after_run_ended(run_id: uuid.UUID) -> None:
+    """Called whenever a run has ended (or was found ended): aggregate its study if it was the
+    last one."""
+    with session_scope() as session:
+        study_id = session.scalar(select(Run.study_id).where(Run.id == run_id))
+    if study_id is not None:
+        aggregate_if_done(study_id)
+
+
+def aggregate_due() -> list[str]:
+    """The recovery sweep's part: aggregate studies whose last run ended but whose aggregation
+    did not happen (its worker died), after a quiet period."""
+    quiet = timedelta(seconds=get_settings().requeue_unsent_after_s)
+    with session_scope() as session:
+        due = store.due_for_aggregation(session, utcnow() - quiet)
+    return [str(study_id) for study_id in due if aggregate_if_done(study_id)]
+
+
+def cancel_study(study_id: uuid.UUID) -> StudyView:
+    """Cancel a running study and every run of it not yet ended (running ones stop at their next
+    progress report; queued ones are skipped when their message arrives)."""
+    with session_scope() as session:
+        study = store.get_study(session, study_id, lock=True)
+        if study is None:
+            raise StudyNotFound(study_id)
+        if StudyStatus(study.status).is_terminal:
+            raise StudyNotCancellable(study_id, study.status)
+        store.cancel_unfinished_runs(session, study_id)
+        study.status = StudyStatus.CANCELLED
+        study.finished_at = utcnow()
+        return StudyView(study, store.run_counts(session, study_id))
+
+
+def get_study(study_id: uuid.UUID) -> StudyView:
+    with session_scope() as session:
+        study = store.get_study(session, study_id)
+        if study is None:
+            raise StudyNotFound(study_id)
+        return StudyView(study, store.run_counts(session, study_id))
+
+
+def list_studies(
+    status: StudyStatus | None, limit: int, offset: int
+) -> tuple[list[StudyView], int]:
+    with session_scope() as session:
+        studies, total = store.list_studies(session, status=status, limit=limit, offset=offset)
+        views = [StudyView(study, store.run_counts(session, study.id)) for study in studies]
+    return views, total
+
+
+def get_statistics(study_id: uuid.UUID) -> tuple[Study, dict[str, Any]]:
+    view = get_study(study_id)
+    if view.study.statistics is None:
+        raise StudyNotReady(study_id, view.study.status, view.finished_runs, view.study.total_runs)
+    return view.study, view.study.statistics
+
+
+def _records(session: Any, study_id: uuid.UUID) -> list[RunRecord]:
+    records = []
+    for run, results in store.run_outcomes(session, study_id):
+        by_policy = {
+            result.policy: {
+                metric: getattr(result, metric)
+                for metric in RESULT_METRICS
+                if isinstance(getattr(result, metric), int | float)
+            }
+            for result in results
+        }
+        records.append(
+            RunRecord(run.study_cell or 0, run.study_repetition or 0, run.status, by_policy)
+        )
+    return records
+
+
+#: The numeric metrics of a stored result that the statistics summarise.
+RESULT_METRICS = (
+    "makespan", "mean_flow_time", "p95_flow_time", "mean_slowdown", "energy", "cost",
+    "mean_utilization", "slr", "speedup", "lower_bound", "gap_to_bound", "gap_to_oracle",
+)  # fmt: skip
+
+
+def _rank_by(session: Any, study_id: uuid.UUID, spec: StudySpec) -> str:
+    """The base spec's rank metric; when it leaves the default, the one the runs resolved (the
+    same for every cell unless the grid changes the kind of workload: then the most common)."""
+    if spec.base.rank_by is not None:
+        return spec.base.rank_by
+    query = select(Run.rank_by).where(Run.study_id == study_id, Run.rank_by.is_not(None))
+    resolved = [value for value in session.scalars(query)]
+    return max(set(resolved), key=resolved.count) if resolved else "makespan"
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _digest(document: dict[str, Any]) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _find_by_key(key: str, digest: str) -> Study | None:
+    with session_scope() as session:
+        study = store.get_study_by_idempotency_key(session, key)
+    if study is not None and study.request_digest != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different request body"
+        )
+    return study

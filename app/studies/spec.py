@@ -1,0 +1,148 @@
+"""The StudySpec: a base RunSpec, a grid over some of its fields, and a number of repetitions.
+
+A grid key is a dotted path into the RunSpec (`workload.load`, `cluster.gpus`, `knowledge`); a
+*cell* is one combination of grid values, in the order of `itertools.product` over the keys as
+given. Repetition r of every cell runs with seed `base.seed + r` (and, when the base pins a
+workload seed, that seed + r), so within a repetition all cells and policies meet the same random
+draws: comparisons are paired. Every (cell, repetition) becomes one ordinary run.
+
+Validation happens here, once: every cell's RunSpec is built and validated, so a bad key or value
+is refused at submission, naming it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from app.errors import InvalidSpec
+from app.runspec import MAX_SEED, RunSpec, _Spec
+
+MAX_STUDY_RUNS = 10_000
+MAX_GRID_KEYS = 6
+MAX_GRID_VALUES = 100
+#: Set per run by the study itself, so not grid keys.
+RESERVED_KEYS = frozenset({"seed", "priority"})
+
+
+class StudySpec(_Spec):
+    name: str = Field(min_length=1, max_length=200, description="What the study is for.")
+    base: RunSpec = Field(description="The run every cell varies.")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        max_length=MAX_GRID_KEYS,
+        description="Dotted RunSpec paths (e.g. `workload.load`, `cluster.gpus`) to the values "
+        "each takes; the cells are every combination.",
+    )
+    repetitions: int = Field(default=5, ge=1, le=MAX_STUDY_RUNS, description="Runs per cell.")
+    priority: int = Field(default=5, ge=0, le=9, description="Every run's priority.")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_shape(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if key in RESERVED_KEYS:
+                raise ValueError(f"{key!r} is set by the study (seeds by repetition, priority)")
+            if not 1 <= len(values) <= MAX_GRID_VALUES:
+                raise ValueError(f"{key!r} needs 1..{MAX_GRID_VALUES} values")
+        return grid
+
+    @model_validator(mode="after")
+    def _size(self) -> StudySpec:
+        if self.total_runs > MAX_STUDY_RUNS:
+            raise ValueError(
+                f"{self.num_cells} cells x {self.repetitions} repetitions = {self.total_runs} "
+                f"runs, more than the limit of {MAX_STUDY_RUNS}"
+            )
+        if self.base.seed + self.repetitions - 1 > MAX_SEED:
+            raise ValueError("base.seed + repetitions exceeds the largest seed")
+        return self
+
+    @property
+    def num_cells(self) -> int:
+        count = 1
+        for values in self.grid.values():
+            count *= len(values)
+        return count
+
+    @property
+    def total_runs(self) -> int:
+        return self.num_cells * self.repetitions
+
+    def cells(self) -> list[dict[str, Any]]:
+        """Each cell's grid values, {key: value}, in cell order."""
+        keys = list(self.grid)
+        return [
+            dict(zip(keys, combo, strict=True)) for combo in itertools.product(*self.grid.values())
+        ]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    cell: int
+    repetition: int
+    spec: dict[str, Any]  # a valid RunSpec document (its cell was validated)
+
+
+def plan_runs(study: StudySpec) -> Iterator[PlannedRun]:
+    """Every (cell, repetition) run, cell by cell. Raises InvalidSpec naming the grid key when a
+    cell is not a valid RunSpec. Each cell is validated once; its repetitions differ only in
+    seeds (and priority), set on plain copies: a 10,000-run study is planned in milliseconds."""
+    base = study.base.model_dump(mode="json")
+    for index, values in enumerate(study.cells()):
+        cell = _cell_spec(base, values).model_dump(mode="json")
+        for repetition in range(study.repetitions):
+            yield PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
+
+
+def _cell_spec(base: dict[str, Any], values: dict[str, Any]) -> RunSpec:
+    document = copy.deepcopy(base)
+    for key, value in values.items():
+        _set_path(document, key, value)
+    try:
+        return RunSpec.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"]))
+        named = next((k for k in values if _names(k, error["loc"])), next(iter(values), "base"))
+        raise InvalidSpec(
+            f"grid {named!r} = {values.get(named)!r}: {where}: {error['msg']}",
+            ("body", "grid", named),
+        ) from None
+
+
+def _names(key: str, location: tuple[int | str, ...]) -> bool:
+    """Whether an error at `location` is about grid `key`: the key's parts appear in order in
+    it (pydantic adds the workload kind to the location: workload.synthetic.load)."""
+    parts = iter(map(str, location))
+    return all(part in parts for part in key.split("."))
+
+
+def _repetition(cell: dict[str, Any], repetition: int, priority: int) -> dict[str, Any]:
+    """The cell's document with repetition r's seeds: run seed + r, and a pinned workload seed
+    + r (seeds stay within bounds: StudySpec checks base.seed + repetitions)."""
+    document = {**cell, "seed": cell["seed"] + repetition, "priority": priority}
+    workload_seed = cell["workload"].get("seed")
+    if workload_seed is not None:
+        document["workload"] = {**cell["workload"], "seed": workload_seed + repetition}
+    return document
+
+
+def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
+    """document[a][b]... = value for path "a.b...", creating objects where the base has none
+    (e.g. `cluster.gpus` when the base omits `cluster`)."""
+    *parents, last = path.split(".")
+    node = document
+    for part in parents:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise InvalidSpec(f"grid key {path!r}: {part!r} is not an object", ("body", "grid"))
+        node = child
+    node[last] = value

@@ -1,0 +1,107 @@
+"""/api/v1/studies in-process (TestClient) against the real database and broker. Runs are
+executed directly (no worker), so the study's life is driven step by step."""
+
+import csv
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.main import app
+from app.db.models import Run
+from app.db.session import session_scope
+from app.services import runs
+from tests.conftest import TEST_API_KEY
+
+AUTH = {"X-API-Key": TEST_API_KEY}
+STUDY = {
+    "name": "gpus",
+    "base": {
+        "workload": {"kind": "synthetic", "num_tasks": 40},
+        "cluster": {"cpus": 2, "gpus": 1},
+        "policies": ["greedy", "oracle"],
+    },
+    "grid": {"cluster.gpus": [1, 2]},
+    "repetitions": 2,
+}
+
+
+@pytest.fixture
+def client():
+    with TestClient(app) as client:
+        yield client
+
+
+def post(client, body=STUDY, **headers):
+    return client.post("/api/v1/studies", json=body, headers={**AUTH, **headers})
+
+
+def run_all(study_id):
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.study_id == study_id)).all()
+    for run_id in ids:
+        runs.execute_run(run_id)
+
+
+def test_a_study_is_accepted_listed_run_and_its_statistics_served(client):
+    response = post(client, **{"Idempotency-Key": "s1"})
+    assert response.status_code == 202, response.text
+    study = response.json()
+    assert response.headers["Location"] == f"/api/v1/studies/{study['id']}"
+    assert (study["total_runs"], study["progress"], study["counts"]) == (4, 0.0, {"queued": 4})
+    again = post(client, **{"Idempotency-Key": "s1"})
+    assert again.json()["id"] == study["id"] and again.headers["Idempotent-Replayed"] == "true"
+    page = client.get("/api/v1/runs", params={"study_id": study["id"], "limit": 10}).json()
+    assert page["total"] == 4 and {r["study_id"] for r in page["items"]} == {study["id"]}
+    assert client.get(f"/api/v1/studies/{study['id']}/results").status_code == 409
+    run_all(study["id"])
+    done = client.get(f"/api/v1/studies/{study['id']}").json()
+    assert (done["status"], done["progress"], done["counts"]) == (
+        "succeeded",
+        1.0,
+        {"succeeded": 4},
+    )
+    results = client.get(f"/api/v1/studies/{study['id']}/results").json()
+    cells = results["statistics"]["cells"]
+    assert [c["values"] for c in cells] == [{"cluster.gpus": 1}, {"cluster.gpus": 2}]
+    assert all(c["best"] == "oracle" and c["runs"]["succeeded"] == 2 for c in cells)
+    text = client.get(f"/api/v1/studies/{study['id']}/results", params={"format": "csv"}).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["cluster.gpus"] for row in rows} == {"1", "2"}
+    assert {row["policy"] for row in rows} == {"greedy", "oracle"}
+    assert client.get("/api/v1/studies").json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "location"),
+    [
+        ({"grid": {"cluster.gpuz": [1]}}, ["body", "grid", "cluster.gpuz"]),
+        ({"grid": {"workload.load": [0.5, -1]}}, ["body", "grid", "workload.load"]),
+        ({"grid": {"seed": [1, 2]}}, ["body", "grid"]),
+        ({"repetitions": 0}, ["body", "repetitions"]),
+        ({"base": {"policies": ["greedy"]}}, ["body", "base", "workload"]),
+    ],
+)
+def test_a_bad_grid_key_or_value_is_a_422_naming_it(client, change, location):
+    response = post(client, {**STUDY, **change})
+    assert response.status_code == 422
+    assert location in [error["loc"] for error in response.json()["detail"]], response.json()
+
+
+def test_more_than_10000_runs_is_refused_with_the_count(client):
+    big = {**STUDY, "grid": {"cluster.gpus": list(range(1, 101))}, "repetitions": 101}
+    response = post(client, big)
+    assert response.status_code == 422
+    assert "10100 runs" in response.text and "10000" in response.text
+
+
+def test_cancel_needs_a_key_cancels_the_rest_and_is_409_once_ended(client):
+    study = post(client).json()
+    path = f"/api/v1/studies/{study['id']}/cancel"
+    assert client.post(path).status_code == 401
+    cancelled = client.post(path, headers=AUTH).json()
+    assert (cancelled["status"], cancelled["counts"]) == ("cancelled", {"cancelled": 4})
+    assert client.post(path, headers=AUTH).status_code == 409
+    assert client.delete(f"/api/v1/studies/{study['id']}", headers=AUTH).status_code == 409
+    assert client.get("/api/v1/studies/00000000-0000-0000-0000-000000000000").status_code == 404

@@ -1,0 +1,154 @@
+"""The study use cases against the real database (no worker: runs are executed directly)."""
+
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from app.db.models import Run, Study
+from app.db.session import session_scope
+from app.errors import IdempotencyConflict, InvalidSpec, StudyNotCancellable, StudyNotReady
+from app.services import runs, studies
+from app.studies.spec import StudySpec
+
+BASE = {
+    "workload": {"kind": "synthetic", "num_tasks": 60},
+    "cluster": {"cpus": 2, "gpus": 1},
+    "policies": ["greedy", "heft", "oracle"],
+}
+STUDY = {
+    "name": "load x gpus",
+    "base": BASE,
+    "grid": {"workload.load": [0.5, 0.9], "cluster.gpus": [1, 2]},
+    "repetitions": 3,
+}
+
+
+class RecordingStudyQueue:
+    """A StudyQueue that records what it is asked to send, checking from another connection
+    that the rows were committed first."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine = create_engine(database_url)
+        self.fan_outs: list[tuple[uuid.UUID, bool]] = []
+        self.sent: list[uuid.UUID] = []
+
+    def enqueue_fan_out(self, study_id):
+        with self.engine.connect() as connection:
+            committed = connection.execute(
+                select(Run.id).where(Run.study_id == study_id).limit(1)
+            ).first()
+        self.fan_outs.append((study_id, committed is not None))
+
+    def enqueue_runs(self, run_ids, priority):
+        self.sent.extend(run_ids)
+
+    def revoke_run(self, run_id):
+        pass
+
+
+@pytest.fixture
+def queue(clean_database):
+    queue = RecordingStudyQueue(clean_database.database_url)
+    yield queue
+    queue.engine.dispose()
+
+
+def submit(queue, body=STUDY, key=None):
+    return studies.submit_study(StudySpec.model_validate(body), queue, key)
+
+
+def test_a_study_commits_every_run_then_sends_one_fan_out(queue):
+    study = submit(queue).study
+    assert study.total_runs == 12
+    assert queue.fan_outs == [(study.id, True)]
+    assert studies.fan_out_study(study.id, queue) == 12
+    assert len(set(queue.sent)) == 12
+    assert studies.fan_out_study(study.id, queue) == 0  # all marked sent: nothing twice
+    view = studies.get_study(study.id)
+    assert view.counts == {"queued": 12} and view.progress == 0.0
+
+
+def test_repetitions_share_seeds_across_cells_and_runs_carry_their_cell(queue):
+    study = submit(queue).study
+    with session_scope() as session:
+        rows = session.scalars(select(Run).where(Run.study_id == study.id)).all()
+    seeds = {(r.study_cell, r.study_repetition): r.spec["seed"] for r in rows}
+    assert {seeds[(c, 2)] for c in range(4)} == {2}
+    by_cell = {r.study_cell: r.spec for r in rows if r.study_repetition == 0}
+    assert (by_cell[3]["workload"]["load"], by_cell[3]["cluster"]["gpus"]) == (0.9, 2)
+
+
+def test_the_last_run_to_end_aggregates_once_and_the_statistics_match(queue):
+    study = submit(queue).study
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
+    with pytest.raises(StudyNotReady):
+        studies.get_statistics(study.id)
+    for run_id in ids:
+        runs.execute_run(run_id)
+    _, statistics = studies.get_statistics(study.id)
+    assert studies.get_study(study.id).study.status == "succeeded"
+    assert not studies.aggregate_if_done(study.id)  # a redelivered last run changes nothing
+    runs.execute_run(ids[-1])
+    assert studies.get_statistics(study.id)[1] == statistics
+    cell = statistics["cells"][3]
+    assert cell["values"] == {"workload.load": 0.9, "cluster.gpus": 2}
+    assert cell["runs"]["succeeded"] == 3
+    oracle = next(p for p in cell["policies"] if p["policy"] == "oracle")
+    flows = []
+    with session_scope() as session:
+        for run in session.scalars(
+            select(Run).where(Run.study_id == study.id, Run.study_cell == 3)
+        ):
+            flows += [r.mean_flow_time for r in runs.get_results(run.id)[1] if r.policy == "oracle"]
+    assert oracle["metrics"]["mean_flow_time"]["n"] == 3
+    assert oracle["metrics"]["mean_flow_time"]["mean"] == pytest.approx(sum(flows) / 3)
+
+
+def test_cancel_stops_the_rest_and_a_cancelled_study_is_not_aggregated(queue):
+    study = submit(queue).study
+    with session_scope() as session:
+        first = session.scalars(select(Run.id).where(Run.study_id == study.id)).first()
+    runs.execute_run(first)
+    view = studies.cancel_study(study.id)
+    assert view.counts == {"succeeded": 1, "cancelled": 11} and view.study.status == "cancelled"
+    with pytest.raises(StudyNotCancellable):
+        studies.cancel_study(study.id)
+    with pytest.raises(StudyNotReady):
+        studies.get_statistics(study.id)
+
+
+def test_the_sweep_aggregates_a_study_whose_aggregation_never_committed(queue, monkeypatch):
+    study = submit(queue, {**STUDY, "grid": {}, "repetitions": 2}).study
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
+    monkeypatch.setattr(studies, "aggregate_if_done", lambda study_id: False)  # the worker died
+    for run_id in ids:
+        runs.execute_run(run_id)
+    monkeypatch.undo()
+    with session_scope() as session:
+        stored = session.get(Study, study.id)
+        assert stored is not None and stored.status == "running"
+    monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
+    assert studies.aggregate_due() == [str(study.id)]
+    assert studies.get_study(study.id).study.status == "succeeded"
+
+
+def _later():
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(hours=1)
+
+
+def test_same_key_same_study_other_body_conflict_and_bad_grid_names_its_key(queue):
+    first = submit(queue, key="k1").study
+    again = submit(queue, key="k1")
+    assert again.study.id == first.id and not again.created
+    with pytest.raises(IdempotencyConflict):
+        submit(queue, {**STUDY, "repetitions": 4}, key="k1")
+    with pytest.raises(InvalidSpec) as info:
+        submit(queue, {**STUDY, "grid": {"cluster.gpus": [1, -3]}})
+    assert info.value.location == ("body", "grid", "cluster.gpus")
+    with session_scope() as session:  # the refused study left nothing behind
+        assert [s.total_runs for s in session.scalars(select(Study))] == [12]

@@ -1,0 +1,65 @@
+import pytest
+from pydantic import ValidationError
+
+from app.errors import InvalidSpec
+from app.runspec import RunSpec
+from app.studies.spec import MAX_STUDY_RUNS, StudySpec, plan_runs
+
+BASE = {"workload": {"kind": "synthetic", "num_tasks": 50}, "policies": ["heft"], "seed": 10}
+
+
+def study(**fields) -> StudySpec:
+    return StudySpec.model_validate({"name": "s", "base": BASE, **fields})
+
+
+def test_cells_are_every_combination_in_key_order():
+    spec = study(grid={"workload.load": [0.5, 0.9], "cluster.gpus": [1, 2, 4]}, repetitions=2)
+    assert spec.num_cells == 6 and spec.total_runs == 12
+    assert spec.cells()[1] == {"workload.load": 0.5, "cluster.gpus": 2}
+    assert spec.cells()[5] == {"workload.load": 0.9, "cluster.gpus": 4}
+
+
+def test_repetition_r_of_every_cell_uses_seed_base_plus_r_and_the_studys_priority():
+    spec = study(grid={"cluster.gpus": [1, 2]}, repetitions=3, priority=8)
+    planned = list(plan_runs(spec))
+    assert [(p.cell, p.repetition, p.spec["seed"]) for p in planned] == [
+        (0, 0, 10), (0, 1, 11), (0, 2, 12), (1, 0, 10), (1, 1, 11), (1, 2, 12),
+    ]  # fmt: skip
+    assert {p.spec["priority"] for p in planned} == {8}
+    assert planned[4].spec["cluster"]["gpus"] == 2  # the base has no cluster: one is made
+    assert all(RunSpec.model_validate(p.spec) for p in planned)
+
+
+def test_a_pinned_workload_seed_moves_with_the_repetition():
+    spec = StudySpec.model_validate(
+        {
+            "name": "s",
+            "base": {**BASE, "workload": {**BASE["workload"], "seed": 7}},
+            "repetitions": 2,
+        }
+    )
+    assert [p.spec["workload"]["seed"] for p in plan_runs(spec)] == [7, 8]
+
+
+@pytest.mark.parametrize(
+    ("grid", "key"),
+    [
+        ({"workload.laod": [0.5]}, "workload.laod"),
+        ({"workload.load": [0.5, 0]}, "workload.load"),
+        ({"knowledge": ["psychic"]}, "knowledge"),
+        ({"cluster.gpus": [1], "cluster.cpus": ["many"]}, "cluster.cpus"),
+    ],
+)
+def test_a_cell_that_is_no_valid_runspec_names_its_grid_key(grid, key):
+    with pytest.raises(InvalidSpec) as info:
+        list(plan_runs(study(grid=grid)))
+    assert info.value.location == ("body", "grid", key)
+
+
+def test_seed_and_priority_are_not_grid_keys_and_the_run_count_is_bounded():
+    with pytest.raises(ValidationError, match="set by the study"):
+        study(grid={"seed": [1, 2]})
+    with pytest.raises(ValidationError, match=f"limit of {MAX_STUDY_RUNS}"):
+        study(grid={"cluster.gpus": list(range(1, 101))}, repetitions=101)
+    with pytest.raises(ValidationError):
+        study(grid={"cluster.gpus": []})
