@@ -12,6 +12,7 @@ import click
 import httpx
 
 from app.cli_simulate import load_spec, simulate
+from app.cli_study import StudyProgress, results_table, wait_for_study
 from app.launcher import up as launch
 from app.settings import get_settings
 
@@ -39,6 +40,11 @@ class _Api:
         self.client = httpx.Client(base_url=url or settings.api_url, headers=headers, timeout=30)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The answer's JSON document."""
+        return self.request(method, path, **kwargs).json()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer; an error answer exits with its status and detail."""
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -46,8 +52,17 @@ class _Api:
                 f"cannot reach the API at {self.client.base_url}: {exc}"
             ) from exc
         if response.status_code >= 400:
-            raise click.ClickException(f"HTTP {response.status_code}: {response.text}")
-        return response.json()
+            raise click.ClickException(f"HTTP {response.status_code}: {_detail(response)}")
+        return response
+
+
+def _detail(response: httpx.Response) -> str:
+    """The `detail` of an error answer when it is a message, else the whole body."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return detail if isinstance(detail, str) else response.text
 
 
 _api_options = [
@@ -141,3 +156,127 @@ def runs(
 def cancel(run_id: str, api_url: str | None, api_key: str | None) -> None:
     """Cancel a queued or running run."""
     _show(_Api(api_url, api_key).call("DELETE", f"/api/v1/runs/{run_id}"))
+
+
+@main.group("study")
+def study_group() -> None:
+    """Studies: a grid over a RunSpec's fields, each cell repeated, compared with statistics."""
+
+
+@study_group.command("submit")
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--idempotency-key", help="Repeat a submission safely: same key, same study.")
+@click.option(
+    "--wait/--no-wait", default=False, help="Poll until the study ends, then print its results."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON, not the id or tables.")
+@_with_api
+def submit_study(
+    spec_file: Path,
+    idempotency_key: str | None,
+    wait: bool,
+    as_json: bool,
+    api_url: str | None,
+    api_key: str | None,
+) -> None:
+    """Submit the StudySpec in SPEC_FILE (JSON) and print the study's id. With --wait, show its
+    progress on stderr, then print its results (exit 1 if it was cancelled)."""
+    api = _Api(api_url, api_key)
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    study = api.call("POST", "/api/v1/studies", json=_study_document(spec_file), headers=headers)
+    if as_json and not wait:
+        _show(study)
+        return
+    if not as_json:
+        click.echo(study["id"])
+    if wait:
+        _wait_then_show_results(api, study, as_json)
+
+
+def _wait_then_show_results(api: _Api, study: dict[str, Any], as_json: bool) -> None:
+    progress = StudyProgress()
+    try:
+        path = f"/api/v1/studies/{study['id']}"
+        study = wait_for_study(study, lambda: api.call("GET", path), progress)
+    finally:
+        progress.close()
+    if study["status"] == "cancelled":
+        if as_json:
+            _show(study)
+        raise click.ClickException(f"study {study['id']} was cancelled")
+    _show_results(api, study["id"], as_json)
+
+
+def _study_document(spec_file: Path) -> dict[str, Any]:
+    """The StudySpec in `spec_file`, its base's workload `path` (relative to the file) sent
+    inline."""
+    document = load_spec(spec_file)
+    base = document.get("base") if isinstance(document, dict) else None
+    if isinstance(base, dict) and isinstance(base.get("workload"), dict):
+        path = base["workload"].get("path")
+        if isinstance(path, str):
+            base["workload"]["path"] = str((spec_file.parent / path).resolve())
+            _inline_files(base)
+    return document
+
+
+def _show_results(api: _Api, study_id: str, as_json: bool) -> None:
+    document = api.call("GET", f"/api/v1/studies/{study_id}/results")
+    if as_json:
+        _show(document)
+    else:
+        click.echo(results_table(document["statistics"]))
+
+
+@study_group.command("status")
+@click.argument("study_id")
+@_with_api
+def study_status(study_id: str, api_url: str | None, api_key: str | None) -> None:
+    """Show a study: status, runs finished of all, runs by status, its spec, timestamps."""
+    _show(_Api(api_url, api_key).call("GET", f"/api/v1/studies/{study_id}"))
+
+
+@study_group.command("list")
+@click.option("--status", "status_filter", help="Only studies in this status.")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--offset", default=0, show_default=True)
+@_with_api
+def list_studies(
+    status_filter: str | None, limit: int, offset: int, api_url: str | None, api_key: str | None
+) -> None:
+    """List studies, newest first."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status_filter:
+        params["status"] = status_filter
+    _show(_Api(api_url, api_key).call("GET", "/api/v1/studies", params=params))
+
+
+@study_group.command("cancel")
+@click.argument("study_id")
+@_with_api
+def cancel_study(study_id: str, api_url: str | None, api_key: str | None) -> None:
+    """Cancel a study and every run of it not yet ended."""
+    _show(_Api(api_url, api_key).call("POST", f"/api/v1/studies/{study_id}/cancel"))
+
+
+@study_group.command("results")
+@click.argument("study_id")
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON document.")
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="The API's CSV: a row per cell, policy, metric."
+)
+@_with_api
+def study_results(
+    study_id: str, as_json: bool, as_csv: bool, api_url: str | None, api_key: str | None
+) -> None:
+    """A table per cell, policies best first: wins, the mean rank metric with its confidence
+    interval, and the paired difference to the best with its interval and p-values. Exit 1
+    until every run of the study has ended."""
+    if as_json and as_csv:
+        raise click.UsageError("--json or --csv, not both")
+    api = _Api(api_url, api_key)
+    if as_csv:
+        path = f"/api/v1/studies/{study_id}/results"
+        click.echo(api.request("GET", path, params={"format": "csv"}).text, nl=False)
+    else:
+        _show_results(api, study_id, as_json)

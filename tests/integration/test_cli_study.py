@@ -1,0 +1,142 @@
+"""`hms study` against the API under uvicorn, the real database and broker. No worker runs: the
+test executes a study's runs itself, one each time `--wait` pauses between two polls, so the
+study advances exactly one run per poll whatever the machine's speed."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from app import cli_study
+from app.cli import main
+from app.db.models import Run, RunStatus, Study, StudyStatus
+from app.db.session import session_scope
+from app.services import runs
+from tests.conftest import TEST_API_KEY, Servers
+from tests.processes import Api
+
+STUDY = {
+    "name": "gpus",
+    "base": {
+        "workload": {"kind": "synthetic", "num_tasks": 40},
+        "cluster": {"cpus": 2, "gpus": 1},
+        "policies": ["greedy", "oracle"],
+    },
+    "grid": {"cluster.gpus": [1, 2]},
+    "repetitions": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def api(servers: Servers) -> Iterator[Api]:
+    process = Api()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def hms(api, tmp_path):
+    """`hms study ...` against the API, with the study's spec file written for `submit`."""
+    spec = tmp_path / "study.json"
+    spec.write_text(json.dumps(STUDY))
+
+    def invoke(*args: str) -> Result:
+        flags = ["--api", api.url, "--key", TEST_API_KEY]
+        argv = ["study", *(str(spec) if a == "SPEC" else a for a in args), *flags]
+        return CliRunner().invoke(main, argv, catch_exceptions=False)
+
+    return invoke
+
+
+def queued_runs(study_id: str) -> list:
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Run.id)
+                .where(Run.study_id == study_id, Run.status == RunStatus.QUEUED)
+                .order_by(Run.study_cell, Run.study_repetition)
+            )
+        )
+
+
+def the_running_study() -> str:
+    with session_scope() as session:
+        (study_id,) = session.scalars(select(Study.id).where(Study.status == StudyStatus.RUNNING))
+    return str(study_id)
+
+
+def run_all(study_id: str) -> None:
+    for run_id in queued_runs(study_id):
+        runs.execute_run(run_id)
+
+
+def test_submit_wait_polls_until_every_run_ended_then_prints_the_tables(hms, monkeypatch):
+    pauses: list[float] = []
+
+    def one_run_per_pause(seconds: float) -> None:
+        pending = queued_runs(the_running_study())
+        assert pending, "polled again after the study had ended"
+        pauses.append(seconds)
+        runs.execute_run(pending[0])
+
+    monkeypatch.setattr(cli_study, "sleep", one_run_per_pause)
+    result = hms("submit", "SPEC", "--wait")
+    assert result.exit_code == 0, result.output
+    study_id, *table = result.stdout.splitlines()
+    assert pauses == [0.5] * 4  # 2 cells x 2 repetitions, one run per poll
+    text = "\n".join(table)
+    assert text.startswith("cell 0  cluster.gpus=1\nruns: 2 succeeded, 0 failed, 0 cancelled")
+    assert "cell 1  cluster.gpus=2" in text
+    assert [line.split()[0] for line in table if line.startswith(("oracle", "greedy"))] == [
+        "oracle",
+        "greedy",
+    ] * 2
+    assert result.stderr == ""  # not a terminal: no progress lines
+    assert hms("results", study_id).stdout.splitlines() == table
+
+
+def test_submit_wait_exits_1_when_the_study_is_cancelled(hms, monkeypatch):
+    def cancel(seconds: float) -> None:
+        assert hms("cancel", the_running_study()).exit_code == 0
+
+    monkeypatch.setattr(cli_study, "sleep", cancel)
+    result = hms("submit", "SPEC", "--wait", "--json")
+    assert result.exit_code == 1
+    study = json.loads(result.stdout)
+    assert (study["status"], study["counts"]) == ("cancelled", {"cancelled": 4})
+    assert "was cancelled" in result.stderr
+
+
+def test_results_exit_1_with_the_api_message_until_the_study_ended(hms):
+    study_id = hms("submit", "SPEC", "--idempotency-key", "k1").stdout.strip()
+    assert hms("submit", "SPEC", "--idempotency-key", "k1").stdout.strip() == study_id
+    early = hms("results", study_id)
+    assert early.exit_code == 1 and early.stdout == ""
+    assert early.stderr.startswith("Error: HTTP 409: ")
+    assert "{" not in early.stderr  # the message, not the JSON body
+    run_all(study_id)
+    document = json.loads(hms("results", study_id, "--json").stdout)
+    assert document["status"] == "succeeded"
+    assert [cell["best"] for cell in document["statistics"]["cells"]] == ["oracle", "oracle"]
+    rows = list(csv.DictReader(io.StringIO(hms("results", study_id, "--csv").stdout)))
+    assert {(row["cluster.gpus"], row["policy"]) for row in rows} == {
+        (gpus, policy) for gpus in ("1", "2") for policy in ("greedy", "oracle")
+    }
+
+
+def test_status_list_and_cancel_show_the_api_documents(hms):
+    submitted = json.loads(hms("submit", "SPEC", "--json").stdout)
+    assert (submitted["total_runs"], submitted["counts"]) == (4, {"queued": 4})
+    status = json.loads(hms("status", submitted["id"]).stdout)
+    assert (status["id"], status["finished_runs"]) == (submitted["id"], 0)
+    running = json.loads(hms("list", "--status", "running").stdout)
+    assert [s["id"] for s in running["items"]] == [submitted["id"]]
+    cancelled = json.loads(hms("cancel", submitted["id"]).stdout)
+    assert cancelled["status"] == "cancelled"
+    assert json.loads(hms("list", "--status", "running").stdout)["total"] == 0
+    again = hms("cancel", submitted["id"])
+    assert again.exit_code == 1 and again.stderr.startswith("Error: HTTP 409: ")
