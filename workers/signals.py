@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from app.db.session import dispose_engines
 from app.ml.bootstrap import bootstrap_model
+from app.services import studies
 from app.services.runs import fail_run
 from app.services.training import fail_job
 from app.settings import get_settings
@@ -56,5 +57,6 @@ def _record_hard_time_limit(
     reason = f"killed at the hard time limit of {get_settings().task_time_limit_s} s"
     if sender.name == "hms.run_simulation":
         fail_run(uuid.UUID(args[0]), reason)
+        studies.after_run_ended(uuid.UUID(args[0]))  # the last run of a study aggregates it
     elif sender.name == "hms.retrain_model":
         fail_job(uuid.UUID(args[0]), reason)

@@ -6,23 +6,21 @@ import uuid
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.db.bulk import copy_rows
 from app.db.models import ModelVersion, TrainingJob, TrainingSample
 from app.ml.features import FEATURE_NAMES
 from app.ml.training import Samples
 
+SAMPLE_COLUMNS = ("run_id", "features", "device_kind", "seconds", "oracle_share")
+
 
 def add_samples(session: Session, run_id: uuid.UUID, samples: Samples) -> int:
+    """Insert the samples with COPY (bulk.py): a run's 2,000 took 230 ms as INSERTs."""
     rows = [
-        {
-            "run_id": run_id,
-            "features": features,
-            "device_kind": kind,
-            "seconds": seconds,
-            "oracle_share": None if np.isnan(share) else share,
-        }
+        (run_id, features, kind, seconds, None if np.isnan(share) else share)
         for features, kind, seconds, share in zip(
             samples.features.tolist(),
             samples.device_kind.tolist(),
@@ -32,7 +30,7 @@ def add_samples(session: Session, run_id: uuid.UUID, samples: Samples) -> int:
         )
     ]
     if rows:
-        session.execute(insert(TrainingSample), rows)
+        copy_rows(session, "training_samples", SAMPLE_COLUMNS, rows)
     return len(rows)
 
 

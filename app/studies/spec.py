@@ -1,8 +1,8 @@
 """The StudySpec: a base RunSpec, a grid over some of its fields, and a number of repetitions.
 
 A grid key is a dotted path into the RunSpec (`workload.load`, `cluster.gpus`, `knowledge`); a
-*cell* is one combination of grid values, in the order of `itertools.product` over the keys as
-given. Repetition r of every cell runs with seed `base.seed + r` (and, when the base pins a
+*cell* is one combination of grid values, in the order of `itertools.product` over the keys
+sorted by name. Repetition r of every cell runs with seed `base.seed + r` (and, when the base pins a
 workload seed, that seed + r), so within a repetition all cells and policies meet the same random
 draws: comparisons are paired. Every (cell, repetition) becomes one ordinary run.
 
@@ -75,11 +75,12 @@ class StudySpec(_Spec):
         return self.num_cells * self.repetitions
 
     def cells(self) -> list[dict[str, Any]]:
-        """Each cell's grid values, {key: value}, in cell order."""
-        keys = list(self.grid)
-        return [
-            dict(zip(keys, combo, strict=True)) for combo in itertools.product(*self.grid.values())
-        ]
+        """Each cell's grid values, {key: value}, in cell order: itertools.product over the grid
+        keys sorted by name — not in the order given, which JSONB storage does not keep (a
+        study's cells must number the same at submission and at aggregation)."""
+        keys = sorted(self.grid)
+        combos = itertools.product(*(self.grid[key] for key in keys))
+        return [dict(zip(keys, combo, strict=True)) for combo in combos]
 
 
 @dataclass(frozen=True)
