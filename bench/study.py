@@ -1,0 +1,422 @@
+"""A 96-run study fanned out over a worker with 1 pool process, then over one with 2, and the
+API's time to accept a 10,000-run study: ratios against peers measured in the same run.
+
+1. The study: a synthetic workload of 30,000 tasks (about 0.1 s of simulation) on 4 CPU cores
+   and 1-2 GPUs, policies greedy, heft and oracle, grid {"workload.load": [0.5, 0.7, 0.9],
+   "cluster.gpus": [1, 2]} x 16 repetitions
+   = 96 runs, submitted through the API to a fresh `celery worker --concurrency N` (N = 1, then
+   2; nothing else consumes). Its wall time is the study row's `created_at` -> `finished_at`:
+   from the submission's insert (PostgreSQL's now()) to the aggregation's commit (the worker's
+   clock; same machine), so it covers the fan-out, all runs and the aggregation. Speed-up =
+   wall(1) / wall(2); goal >= 1.7.
+2. Per-run overhead = wall x N / runs - one run's simulation time; goal <= 20 ms. The simulation
+   time is the mean of `simulate_spec` over the study's 96 stored run specs, in this process,
+   with no worker running (after an untimed warm-up). The overhead is split into the part inside
+   a run's execution (its `started_at` -> `finished_at` in the database, minus the simulation:
+   claiming it, sampling, writing results, schedules and samples) and the rest (messages,
+   Celery, the study's row lock after each run, the aggregation, waiting for a core).
+   Each study runs twice: with what a worker stores per run by default (every policy's
+   per-task schedule, 1000 sampled tasks for training) and with results only
+   (HMS_SCHEDULE_MAX_TASKS=0, HMS_SAMPLES_PER_RUN=0), which shows what storing them costs;
+   with --attribute also with only one of the two, on 1 pool process. The goals are judged on
+   the defaults.
+3. Accept: POST /api/v1/studies of a 10,000-run study (100 loads x 100 repetitions, 2000-task
+   runs), with no worker running; the client's time from the request to the 202, the server's
+   insert-to-sent time (the study row's `created_at` -> `enqueued_at`: inserting the 10,000 runs,
+   the commit, sending the fan-out message) and, for reference, planning the same study in this
+   process (`plan_runs`: validating every cell, the API's work before its transaction). Goal:
+   well under 1 s (the verdict asks for under 0.5 s, median of the submissions).
+
+Starts its own PostgreSQL (durable, as `make run` does) and Valkey in a temporary folder, the
+API under uvicorn and the workers, as subprocesses with the commands tests/processes.py uses.
+Markdown to stdout, progress to stderr; nothing is kept.
+
+    .venv/bin/python bench/study.py [--tasks 30000] [--repetitions 16] [--accepts 3]
+                                    [--defaults-only | --attribute]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ["greedy", "heft", "oracle"]
+GRID = {"workload.load": [0.5, 0.7, 0.9], "cluster.gpus": [1, 2]}
+SPEEDUP_GOAL = 1.7
+OVERHEAD_GOAL_S = 0.020
+ACCEPT_GOAL_S = 1.0
+#: What a worker stores per run besides the results: the defaults (every policy's per-task
+#: schedule for runs up to 100k tasks, 1000 sampled tasks for training), and neither, to show
+#: what storing them costs.
+DEFAULT_STORAGE = "schedules + samples"
+STORAGE = {
+    DEFAULT_STORAGE: {},
+    "results only": {"HMS_SCHEDULE_MAX_TASKS": "0", "HMS_SAMPLES_PER_RUN": "0"},
+    "schedules only": {"HMS_SAMPLES_PER_RUN": "0"},
+    "samples only": {"HMS_SCHEDULE_MAX_TASKS": "0"},
+}
+#: How long (s) a study may take before the bench gives up on it.
+STUDY_TIMEOUT_S = 240
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    """A subprocess in its own process group, output in a log file (as tests/processes.py)."""
+
+    def __init__(
+        self, name: str, command: list[str], logs: Path, ready: str, env: dict[str, str] | None
+    ) -> None:
+        self.log_path = logs / f"{name}-{secrets.token_hex(3)}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while ready not in self.log_path.read_text(errors="replace"):
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{name} did not start:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGTERM the group (Celery's warm shutdown), SIGKILL it after 20 s."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        self._log.close()
+
+
+def start_worker(concurrency: int, logs: Path, env: dict[str, str]) -> Process:
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+               "--queues", "simulations,training", "--concurrency", str(concurrency),
+               "--hostname", f"bench-{concurrency}-{secrets.token_hex(3)}@localhost",
+               "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
+    return Process(f"worker-{concurrency}", command, logs, " ready.", env)
+
+
+def start_api(port: int, logs: Path) -> Process:
+    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)]
+    return Process("api", command, logs, "Application startup complete", None)
+
+
+def study_body(name: str, tasks: int, repetitions: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "base": {
+            "workload": {"kind": "synthetic", "num_tasks": tasks},
+            "cluster": {"cpus": 4, "gpus": 1},
+            "policies": POLICIES,
+        },
+        "grid": GRID,
+        "repetitions": repetitions,
+    }
+
+
+def big_study_body(name: str) -> dict[str, Any]:
+    """10,000 runs: 100 offered loads x 100 repetitions."""
+    body = study_body(name, 2000, 100)
+    body["grid"] = {"workload.load": [round(0.30 + 0.006 * i, 3) for i in range(100)]}
+    return body
+
+
+def submit(http: httpx.Client, body: dict[str, Any]) -> tuple[str, float]:
+    """The study's id and the client's time (s) from the request to the 202."""
+    started = time.perf_counter()
+    response = http.post("/api/v1/studies", json=body)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 202:
+        raise RuntimeError(f"submission refused: {response.status_code} {response.text[:500]}")
+    return response.json()["id"], elapsed
+
+
+def study_row(study_id: str) -> Any:
+    from app.db.models import Study
+    from app.db.session import session_scope
+
+    with session_scope() as session:
+        return session.get(Study, study_id)
+
+
+def study_runs(study_id: str) -> list[Any]:
+    from sqlalchemy import select
+
+    from app.db.models import Run
+    from app.db.session import session_scope
+
+    with session_scope() as session:
+        return list(session.scalars(select(Run).where(Run.study_id == study_id)))
+
+
+def seconds(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds()
+
+
+def run_study(
+    http: httpx.Client, workers: int, storage: str, args: argparse.Namespace, logs: Path
+) -> dict:
+    """The study on a fresh worker with `workers` pool processes; its figures."""
+    runs = len(GRID["workload.load"]) * len(GRID["cluster.gpus"]) * args.repetitions
+    log(f"study of {runs} runs, {workers} pool process(es), storing {storage}")
+    worker = start_worker(workers, logs, STORAGE[storage])
+    try:
+        name = f"bench: {workers} process(es), {storage}"
+        study_id, _ = submit(http, study_body(name, args.tasks, args.repetitions))
+        deadline = time.monotonic() + STUDY_TIMEOUT_S
+        while (study := study_row(study_id)).status == "running":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the study did not end within {STUDY_TIMEOUT_S} s")
+            time.sleep(0.2)
+    finally:
+        worker.stop()
+    rows = study_runs(study_id)
+    if study.status != "succeeded" or any(run.status != "succeeded" for run in rows):
+        raise RuntimeError(f"study {study_id} ended {study.status}: {[r.status for r in rows]}")
+    return {
+        "workers": workers,
+        "storage": storage,
+        "study": study,
+        "runs": rows,
+        "wall_s": seconds(study.created_at, study.finished_at),
+        "in_run_s": statistics.fmean(seconds(r.started_at, r.finished_at) for r in rows),
+        "attempts": sum(run.attempts for run in rows),
+    }
+
+
+def run_parts(runs: list[Any]) -> dict[str, float]:
+    """Mean time (s) per run, in this process, over the runs' stored specs: `simulate_spec`,
+    compressing its schedules (app/db/schedules.pack) and sampling its tasks for training."""
+    import numpy as np
+
+    from app.db.schedules import pack
+    from app.ml.training import samples_from_run
+    from app.runspec import RunSpec
+    from app.services.simulation import simulate_spec
+    from app.settings import get_settings
+    from app.threads import limit_native_threads
+
+    limit_native_threads()
+    specs = [RunSpec.model_validate(run.spec) for run in runs]
+    simulate_spec(specs[0])  # loads the engine's compiled loop: not part of a run
+    parts: dict[str, list[float]] = {"simulation": [], "schedules": [], "samples": []}
+    for spec in specs:
+        started = time.perf_counter()
+        simulation = simulate_spec(spec)
+        simulated = time.perf_counter()
+        for outcome in simulation.outcomes:
+            pack(outcome.schedule)
+        packed = time.perf_counter()
+        rng = np.random.default_rng(spec.seed)
+        samples_from_run(
+            simulation.problem, simulation.outcomes, get_settings().samples_per_run, rng
+        )
+        parts["simulation"].append(simulated - started)
+        parts["schedules"].append(packed - simulated)
+        parts["samples"].append(time.perf_counter() - packed)
+    return {part: statistics.fmean(times) for part, times in parts.items()}
+
+
+def measure_accepts(http: httpx.Client, count: int) -> list[dict[str, float]]:
+    from app.studies.spec import StudySpec, plan_runs
+
+    measured = []
+    for i in range(count):
+        body = big_study_body(f"bench: accept {i}")
+        started = time.perf_counter()
+        planned = sum(1 for _ in plan_runs(StudySpec.model_validate(body)))
+        planning_s = time.perf_counter() - started
+        study_id, client_s = submit(http, body)
+        study = study_row(study_id)
+        if study.total_runs != planned or study.enqueued_at is None:
+            raise RuntimeError(
+                f"study {study_id}: {study.total_runs} runs, sent {study.enqueued_at}"
+            )
+        measured.append(
+            {
+                "runs": planned,
+                "client_s": client_s,
+                "insert_to_sent_s": seconds(study.created_at, study.enqueued_at),
+                "planning_s": planning_s,
+            }
+        )
+        log(f"accepted {planned} runs in {client_s:.3f} s")
+    return measured
+
+
+def report(
+    studies: list[dict], parts: dict[str, float], accepts: list[dict], args: argparse.Namespace
+) -> None:
+    runs = len(studies[0]["runs"])
+    simulation_s = parts["simulation"]
+    print(f"\n## Study fan-out: {runs} runs of {args.tasks:,} tasks ({', '.join(POLICIES)})\n")
+    print(
+        f"Per run, in this process (mean of {runs}): simulation {simulation_s * 1000:.1f} ms; "
+        f"compressing its {len(POLICIES)} schedules {parts['schedules'] * 1000:.1f} ms; "
+        f"sampling its tasks for training {parts['samples'] * 1000:.1f} ms.\n"
+    )
+    print("| stored per run | pool processes | wall s | runs/s | speed-up vs fewest processes "
+          "| wall x N / runs ms | overhead ms | in a run, not simulating ms | between runs ms "
+          "| attempts |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    first = studies[0]["workers"]
+    peers = {s["storage"]: s for s in studies if s["workers"] == first}
+    for study in studies:
+        n, wall = study["workers"], study["wall_s"]
+        per_run = wall * n / runs
+        alone = sum(s["storage"] == study["storage"] for s in studies) == 1
+        peer = "—" if alone else f"**{peers[study['storage']]['wall_s'] / wall:.2f}x**"
+        print(
+            f"| {study['storage']} | {n} | {wall:.2f} | {runs / wall:.2f} | {peer} "
+            f"| {per_run * 1000:.1f} | **{(per_run - simulation_s) * 1000:.1f}** "
+            f"| {(study['in_run_s'] - simulation_s) * 1000:.1f} "
+            f"| {(per_run - study['in_run_s']) * 1000:.1f} | {study['attempts']} |"
+        )
+    same = all(s["study"].statistics == peers[s["storage"]]["study"].statistics for s in studies)
+    print(f"\nSame statistics on every worker: {'yes' if same else 'NO'}.")
+    print(f"\n## Accepting a {accepts[0]['runs']:,}-run study (POST -> 202, no worker)\n")
+    print("| submission | client s | server insert -> sent s | planning in-process s "
+          "| client / 1 s |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for i, accept in enumerate(accepts, start=1):
+        print(
+            f"| {i} | {accept['client_s']:.3f} | {accept['insert_to_sent_s']:.3f} "
+            f"| {accept['planning_s']:.3f} | **{accept['client_s'] / ACCEPT_GOAL_S:.2f}x** |"
+        )
+    default = [s for s in studies if s["storage"] == DEFAULT_STORAGE]
+    speedup = default[0]["wall_s"] / default[-1]["wall_s"]
+    overhead = max(s["wall_s"] * s["workers"] / runs - simulation_s for s in default)
+    accept = statistics.median(a["client_s"] for a in accepts)
+    print(f"\n## Goals (stored per run: {DEFAULT_STORAGE}, the defaults)\n")
+    met = _verdict(speedup >= SPEEDUP_GOAL)
+    most = default[-1]["workers"]
+    print(f"- speed-up {speedup:.2f}x with {most} pool processes (goal >= {SPEEDUP_GOAL}x): {met}")
+    met = _verdict(overhead <= OVERHEAD_GOAL_S)
+    print(f"- worst per-run overhead {overhead * 1000:.1f} ms (goal <= 20 ms): {met}")
+    met = _verdict(accept < ACCEPT_GOAL_S / 2)
+    print(
+        f"- median accept {accept:.3f} s for {accepts[0]['runs']:,} runs "
+        f"(goal well under 1 s): {met}"
+    )
+    if not same:
+        raise SystemExit("the statistics differ between workers")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=30_000, help="tasks per run")
+    parser.add_argument("--repetitions", type=int, default=16, help="runs per cell (6 cells)")
+    parser.add_argument("--workers", default="1,2", help="pool processes, the first the peer")
+    parser.add_argument("--accepts", type=int, default=3, help="10,000-run submissions timed")
+    parser.add_argument(
+        "--defaults-only", action="store_true", help="skip the studies without schedules/samples"
+    )
+    parser.add_argument(
+        "--attribute",
+        action="store_true",
+        help="also store only schedules, only samples (on the first worker count)",
+    )
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="hms-bench-study-"))
+    pg_port, redis_port, api_port = free_port(), free_port(), free_port()
+    pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
+    api_key = "bench-" + secrets.token_hex(4)
+    # Before any settings are read, here and in every process started from here.
+    os.environ.update(
+        {
+            "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
+            "REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
+            "HMS_API_KEYS": api_key,
+            "HMS_DATA_DIR": str(root / "data"),
+            "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
+        }
+    )
+    from app.db.migrate import upgrade
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+
+    started = time.monotonic()
+    postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)
+    valkey = EmbeddedValkey(root / "valkey", redis_port, redis_password)
+    logs = root / "logs"
+    logs.mkdir()
+    api = None
+    try:
+        log(f"starting PostgreSQL and Valkey under {root}")
+        postgres.start()
+        valkey.start()
+        upgrade(postgres.url)
+        api = start_api(api_port, logs)
+        headers = {"X-API-Key": api_key}
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=60
+        ) as http:
+            workers = [int(n) for n in args.workers.split(",")]
+            plan = [(DEFAULT_STORAGE, n) for n in workers]
+            if not args.defaults_only:
+                plan += [("results only", n) for n in workers]
+            if args.attribute:
+                plan += [("schedules only", workers[0]), ("samples only", workers[0])]
+            studies = [run_study(http, n, storage, args, logs) for storage, n in plan]
+            log("timing the parts of a run in this process")
+            parts = run_parts(studies[0]["runs"])
+            accepts = measure_accepts(http, args.accepts)
+        print(
+            f"Ran {datetime.now():%Y-%m-%d}: {os.cpu_count()} cores ({cpu_model()}), "
+            f"Python {platform.python_version()}; {time.monotonic() - started:.0f} s in all."
+        )
+        report(studies, parts, accepts, args)
+    finally:
+        if api is not None:
+            api.stop()
+        valkey.stop()
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
