@@ -9,8 +9,6 @@ policies learned, the training samples, and `succeeded` in one transaction.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 import uuid
@@ -27,7 +25,6 @@ from app.db import training as training_store
 from app.db.models import Run, RunResult, RunStatus, utcnow
 from app.db.session import session_scope
 from app.errors import (
-    IdempotencyConflict,
     InvalidSpec,
     RunNotCancellable,
     RunNotFound,
@@ -38,6 +35,7 @@ from app.ml import registry
 from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem
 from app.services import studies
+from app.services.idempotency import find_by_key, request_digest
 from app.services.ports import ProgressSink, RunQueue
 from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.settings import get_settings
@@ -61,7 +59,7 @@ def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = Non
     conflict. If the broker is down the run stays queued and the error is raised."""
     _check_submittable(spec)
     document = spec.model_dump(mode="json")
-    digest = _digest(document)
+    digest = request_digest(document)
     if idempotency_key is not None:
         existing = _find_by_key(idempotency_key, digest)
         if existing is not None:
@@ -114,19 +112,8 @@ def _check_submittable(spec: RunSpec) -> None:
             raise InvalidSpec(str(exc), ("body", "workload")) from exc
 
 
-def _digest(document: dict[str, Any]) -> str:
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _find_by_key(key: str, digest: str) -> Run | None:
-    with session_scope() as session:
-        run = run_store.get_run_by_idempotency_key(session, key)
-    if run is not None and run.request_digest != digest:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used for a different request body"
-        )
-    return run
+    return find_by_key(run_store.get_run_by_idempotency_key, key, digest)
 
 
 #: Random stream (besides the policies') that picks which tasks of a run become samples.

@@ -17,8 +17,6 @@ The life of a study:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,12 +30,12 @@ from app.db import studies as store
 from app.db.models import Run, RunStatus, Study, StudyStatus, utcnow
 from app.db.session import session_scope
 from app.errors import (
-    IdempotencyConflict,
     StudyNotCancellable,
     StudyNotFound,
     StudyNotReady,
     TransientStoreError,
 )
+from app.services.idempotency import find_by_key, request_digest
 from app.services.ports import StudyQueue
 from app.settings import get_settings
 from app.studies.spec import StudySpec, plan_runs
@@ -75,7 +73,7 @@ def submit_study(
 ) -> StudySubmission:
     """Record the study and all its runs, commit, then send the fan-out message."""
     document = spec.model_dump(mode="json")
-    digest = _digest(document)
+    digest = request_digest(document)
     if idempotency_key is not None:
         existing = _find_by_key(idempotency_key, digest)
         if existing is not None:
@@ -267,16 +265,5 @@ def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _digest(document: dict[str, Any]) -> str:
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _find_by_key(key: str, digest: str) -> Study | None:
-    with session_scope() as session:
-        study = store.get_study_by_idempotency_key(session, key)
-    if study is not None and study.request_digest != digest:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used for a different request body"
-        )
-    return study
+    return find_by_key(store.get_study_by_idempotency_key, key, digest)
