@@ -65,6 +65,22 @@ def run_counts(session: Session, study_id: uuid.UUID) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+def run_counts_of(
+    session: Session, study_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """run_counts for a page of studies, in one query."""
+    rows = session.execute(
+        select(Run.study_id, Run.status, func.count())
+        .where(Run.study_id.in_(study_ids))
+        .group_by(Run.study_id, Run.status)
+    )
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for study_id, status, count in rows:
+        if study_id is not None:  # always, by the WHERE clause
+            counts.setdefault(study_id, {})[status] = count
+    return counts
+
+
 def unfinished_count(session: Session, study_id: uuid.UUID) -> int:
     query = select(func.count()).where(Run.study_id == study_id, Run.status.in_(UNFINISHED))
     return session.scalar(query) or 0

@@ -18,7 +18,6 @@ The life of a study:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -138,7 +137,8 @@ def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
             raise StudyNotFound(study_id)
         run_ids = store.unsent_run_ids(session, study_id)
         priority = study.priority
-    for batch in _batches(iter(run_ids), FAN_OUT_BATCH):
+    for start in range(0, len(run_ids), FAN_OUT_BATCH):
+        batch = run_ids[start : start + FAN_OUT_BATCH]
         queue.enqueue_runs(batch, priority)
         with session_scope() as session:
             store.mark_runs_enqueued(session, batch)
@@ -209,8 +209,8 @@ def list_studies(
 ) -> tuple[list[StudyView], int]:
     with session_scope() as session:
         studies, total = store.list_studies(session, status=status, limit=limit, offset=offset)
-        views = [StudyView(study, store.run_counts(session, study.id)) for study in studies]
-    return views, total
+        counts = store.run_counts_of(session, [study.id for study in studies])
+    return [StudyView(study, counts.get(study.id, {})) for study in studies], total
 
 
 def get_statistics(study_id: uuid.UUID) -> tuple[Study, dict[str, Any]]:
@@ -252,17 +252,6 @@ def _rank_by(session: Any, study_id: uuid.UUID, spec: StudySpec) -> str:
     query = select(Run.rank_by).where(Run.study_id == study_id, Run.rank_by.is_not(None))
     resolved = [value for value in session.scalars(query)]
     return max(set(resolved), key=resolved.count) if resolved else "makespan"
-
-
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _find_by_key(key: str, digest: str) -> Study | None:

@@ -59,9 +59,8 @@ class Scenario:
         """The estimate from the cost model, the truth from `hardware` with noise drawn from
         `seed`: the same arguments give bit-identical times. With `load`, the workload's
         arrivals (drawn at rate 1) are scaled to that offered load (load.py)."""
-        estimate = Problem.build(
-            workload, cluster
-        )  # raises Infeasible for a task that fits nowhere
+        # Problem.build raises Infeasible for a task that fits nowhere (before any load is set).
+        estimate = Problem.build(workload, cluster)
         systematic = systematic_time(workload, cluster, hardware)
         if load is not None:
             workload = at_load(workload, cluster, hardware, load, systematic)
