@@ -1,36 +1,43 @@
-"""Request dependencies: authentication and the run queue."""
+"""Request dependencies: who is asking (the tenant of the API key), and the run queue."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security, status
 from fastapi.security import APIKeyHeader
 
-from app.settings import get_settings
+from app.errors import AdminRequired
+from app.services import keys
+from app.tenancy import Tenant
 from workers.queue import CeleryQueue
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def require_api_key(key: Annotated[str | None, Security(_api_key_header)]) -> str:
-    """Every mutating endpoint depends on this: 401 without a key, 403 with an unknown one."""
+def current_tenant(key: Annotated[str | None, Security(_api_key_header)]) -> Tenant:
+    """Every /api/v1 endpoint depends on this: 401 without a key, 403 with an unknown or
+    revoked one."""
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="missing X-API-Key header",
             headers={"WWW-Authenticate": "ApiKey"},
         )
-    known_keys = get_settings().api_key_set
-    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in known_keys):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid API key")
-    return key
+    return keys.resolve(key)
+
+
+def admin_tenant(tenant: Annotated[Tenant, Depends(current_tenant)]) -> Tenant:
+    """Endpoints that change what every tenant shares (the model, keys): admin keys only."""
+    if not tenant.is_admin:
+        raise AdminRequired("activate a model version, retrain, or manage API keys")
+    return tenant
 
 
 def get_queue() -> CeleryQueue:
     return CeleryQueue()
 
 
-ApiKey = Annotated[str, Depends(require_api_key)]
+Caller = Annotated[Tenant, Depends(current_tenant)]
+Admin = Annotated[Tenant, Depends(admin_tenant)]
 Queue = Annotated[CeleryQueue, Depends(get_queue)]

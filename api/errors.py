@@ -11,17 +11,23 @@ from fastapi.responses import JSONResponse
 from api.limits import RateLimited
 from api.schemas import ErrorOut, UnavailableOut
 from app.errors import (
+    AdminRequired,
     HmsError,
     IdempotencyConflict,
     InvalidSpec,
     JobNotFound,
+    KeyConflict,
+    KeyNotFound,
     RunNotCancellable,
+    RunNotDeletable,
     RunNotFound,
     ScheduleNotFound,
     StudyNotCancellable,
+    StudyNotDeletable,
     StudyNotFound,
     StudyNotReady,
     TransientStoreError,
+    UnknownKey,
     VersionNotFound,
 )
 
@@ -32,7 +38,7 @@ RETRY_AFTER_S = 5
 _DESCRIPTIONS = {
     400: "The body could not be read (not UTF-8).",
     401: "No X-API-Key header.",
-    403: "Unknown API key.",
+    403: "Unknown or revoked API key, or an admin key is needed.",
     404: "No such resource.",
     409: "Not possible in the resource's current state.",
     413: "The request body is too large.",
@@ -65,14 +71,23 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobNotFound)
     @app.exception_handler(StudyNotFound)
     @app.exception_handler(VersionNotFound)
+    @app.exception_handler(KeyNotFound)
     async def _not_found(_: Request, exc: HmsError) -> JSONResponse:
         return _detail(status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(RunNotCancellable)
     @app.exception_handler(StudyNotCancellable)
     @app.exception_handler(StudyNotReady)
+    @app.exception_handler(RunNotDeletable)
+    @app.exception_handler(StudyNotDeletable)
+    @app.exception_handler(KeyConflict)
     async def _not_cancellable(_: Request, exc: HmsError) -> JSONResponse:
         return _detail(status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(UnknownKey)
+    @app.exception_handler(AdminRequired)
+    async def _forbidden(_: Request, exc: HmsError) -> JSONResponse:
+        return _detail(status.HTTP_403_FORBIDDEN, str(exc))
 
     @app.exception_handler(InvalidSpec)
     async def _invalid_spec(_: Request, exc: InvalidSpec) -> JSONResponse:

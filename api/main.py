@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, models, policies, runs, studies
+from api.routes import health, keys, models, policies, runs, studies
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -24,11 +24,15 @@ def create_app() -> FastAPI:
     app.include_router(studies.router)
     app.include_router(policies.router)
     app.include_router(models.router)
+    app.include_router(keys.router)
     app.include_router(health.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
-    if not get_settings().api_key_set:
-        log.warning("HMS_API_KEYS is empty: every mutating request will be refused (403)")
+    if not get_settings().bootstrap_keys:
+        log.warning(
+            "HMS_API_KEYS is empty: only keys made with `hms keys create` are accepted, and "
+            "creating one needs an admin key"
+        )
     return app
 
 

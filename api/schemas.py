@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.db.models import RunResult
+from app.tenancy import NAME_PATTERN
 
 
 class RunOut(BaseModel):
@@ -17,6 +18,7 @@ class RunOut(BaseModel):
     id: uuid.UUID
     status: str
     priority: int
+    tenant: str | None = Field(description="The API key's name that submitted it.")
     progress: float
     attempts: int
     error: str | None
@@ -170,6 +172,7 @@ class TrainingJobOut(BaseModel):
 
     id: uuid.UUID
     trigger: str
+    tenant: str | None = Field(description="Who asked for it; null: nightly or automatic.")
     slot: str | None
     status: str
     progress: float
@@ -207,6 +210,7 @@ class StudyOut(BaseModel):
     name: str
     status: str = Field(description="running, succeeded (aggregated) or cancelled")
     priority: int
+    tenant: str | None = Field(description="The API key's name that submitted it.")
     total_runs: int
     finished_runs: int = Field(description="Runs that ended: succeeded, failed or cancelled.")
     progress: float = Field(description="finished_runs / total_runs")
@@ -225,6 +229,7 @@ class StudyOut(BaseModel):
             name=study.name,
             status=study.status,
             priority=study.priority,
+            tenant=study.tenant,
             total_runs=study.total_runs,
             finished_runs=view.finished_runs,
             progress=view.progress,
@@ -252,3 +257,38 @@ class StudyResultsOut(BaseModel):
         "the best, the paired difference to the best in rank_by with its CI, paired-t and "
         "Wilcoxon p-values (README: Studies)."
     )
+
+
+class KeyIn(BaseModel):
+    name: str = Field(
+        pattern=NAME_PATTERN.pattern,
+        description="The tenant the key stands for: what it submits is its own.",
+    )
+    admin: bool = Field(
+        default=False,
+        description="An admin key sees every tenant's work, retrains, activates model versions "
+        "and manages keys.",
+    )
+
+
+class KeyOut(BaseModel):
+    name: str
+    admin: bool
+    source: str = Field(description="environment (HMS_API_KEYS) or database (hms keys create)")
+    created_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, info: Any) -> KeyOut:
+        """From services.keys.KeyInfo."""
+        return cls(
+            name=info.name,
+            admin=info.is_admin,
+            source=info.source,
+            created_at=info.created_at,
+            revoked_at=info.revoked_at,
+        )
+
+
+class KeyCreatedOut(KeyOut):
+    key: str = Field(description="The key itself: shown this once, only its digest is kept.")

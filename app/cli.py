@@ -154,8 +154,56 @@ def runs(
 @click.argument("run_id")
 @_with_api
 def cancel(run_id: str, api_url: str | None, api_key: str | None) -> None:
-    """Cancel a queued or running run."""
-    _show(_Api(api_url, api_key).call("DELETE", f"/api/v1/runs/{run_id}"))
+    """Cancel a queued or running run (it stays readable)."""
+    _show(_Api(api_url, api_key).call("POST", f"/api/v1/runs/{run_id}/cancel"))
+
+
+@main.command()
+@click.argument("run_id")
+@_with_api
+def delete(run_id: str, api_url: str | None, api_key: str | None) -> None:
+    """Delete a run that ended, with its results, schedules and training samples."""
+    _Api(api_url, api_key).request("DELETE", f"/api/v1/runs/{run_id}")
+    click.echo(f"deleted run {run_id}")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """API keys, one per tenant (needs an admin key)."""
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="May see every tenant's work, retrain, manage keys.")
+@_with_api
+def create_key(name: str, admin: bool, api_url: str | None, api_key: str | None) -> None:
+    """Create a key for tenant NAME and print it: it is shown this once."""
+    created = _Api(api_url, api_key).call(
+        "POST", "/api/v1/keys", json={"name": name, "admin": admin}
+    )
+    click.echo(created["key"])
+    role = "admin" if created["admin"] else "tenant"
+    click.echo(f"{role} key for {name!r}: store it now, it cannot be shown again", err=True)
+
+
+@keys_group.command("list")
+@_with_api
+def list_keys(api_url: str | None, api_key: str | None) -> None:
+    """Every key's name, role, source and dates (never the keys themselves)."""
+    for key in _Api(api_url, api_key).call("GET", "/api/v1/keys"):
+        role = "admin" if key["admin"] else "tenant"
+        state = f"revoked {key['revoked_at']}" if key["revoked_at"] else "active"
+        created = key["created_at"] or "-"
+        click.echo(f"{key['name']:<24} {role:<7} {key['source']:<12} {state:<40} {created}")
+
+
+@keys_group.command("revoke")
+@click.argument("name")
+@_with_api
+def revoke_key(name: str, api_url: str | None, api_key: str | None) -> None:
+    """Revoke NAME's active key: refused from its next request on (its work stays)."""
+    _Api(api_url, api_key).request("POST", f"/api/v1/keys/{name}/revoke")
+    click.echo(f"revoked the key of {name!r}")
 
 
 @main.group("study")
@@ -257,6 +305,15 @@ def list_studies(
 def cancel_study(study_id: str, api_url: str | None, api_key: str | None) -> None:
     """Cancel a study and every run of it not yet ended."""
     _show(_Api(api_url, api_key).call("POST", f"/api/v1/studies/{study_id}/cancel"))
+
+
+@study_group.command("delete")
+@click.argument("study_id")
+@_with_api
+def delete_study(study_id: str, api_url: str | None, api_key: str | None) -> None:
+    """Delete a study that ended or was cancelled, with all its runs."""
+    _Api(api_url, api_key).request("DELETE", f"/api/v1/studies/{study_id}")
+    click.echo(f"deleted study {study_id}")
 
 
 @study_group.command("results")

@@ -30,6 +30,11 @@ class RunNotCancellable(HmsError):
         self.status = status
 
 
+class RunNotDeletable(HmsError):
+    def __init__(self, run_id: object, reason: str) -> None:
+        super().__init__(f"run {run_id} cannot be deleted: {reason}")
+
+
 class ScheduleNotFound(HmsError):
     def __init__(self, run_id: object, policy: str, status: str, available: list[str]) -> None:
         if available:
@@ -51,6 +56,13 @@ class StudyNotCancellable(HmsError):
         super().__init__(f"study {study_id} is already {status} and cannot be cancelled")
 
 
+class StudyNotDeletable(HmsError):
+    def __init__(self, study_id: object, status: str) -> None:
+        super().__init__(
+            f"study {study_id} is {status}: cancel it (POST .../cancel) before deleting it"
+        )
+
+
 class StudyNotReady(HmsError):
     """A study's statistics exist only once every run ended and it was aggregated."""
 
@@ -69,6 +81,27 @@ class JobNotFound(HmsError):
 class VersionNotFound(HmsError):
     def __init__(self, version: int) -> None:
         super().__init__(f"model version {version} does not exist")
+
+
+class UnknownKey(HmsError):
+    """An API key that is not known, or was revoked."""
+
+
+class AdminRequired(HmsError):
+    """Only an admin key may do this (shared state: the model, other tenants' keys)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"only an admin API key may {action}")
+
+
+class KeyNotFound(HmsError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no active API key is named {name!r}")
+
+
+class KeyConflict(HmsError):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"API key {name!r}: {reason}")
 
 
 class IdempotencyConflict(HmsError):

@@ -21,7 +21,7 @@ import httpx
 
 from app.db.migrate import PROJECT_ROOT, upgrade
 from app.embedded import DevCredentials, EmbeddedPostgres, EmbeddedValkey
-from app.settings import Settings, get_settings
+from app.settings import Settings, get_settings, parse_bootstrap_keys
 
 HONCHO_INTERRUPTED = 130
 
@@ -71,7 +71,8 @@ def _child_environment(
         "PATH": path,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "HMS_API_KEYS": settings.api_keys or credentials.api_key,
+        # The dev key is an admin key: the developer runs the whole system.
+        "HMS_API_KEYS": settings.api_keys or f"dev:{credentials.api_key}:admin",
         "FLOWER_BASIC_AUTH": settings.flower_basic_auth or credentials.flower_basic_auth,
         "HMS_DATA_DIR": str(settings.data_dir.resolve()),
         "HMS_API_PORT": str(settings.api_port),
@@ -120,13 +121,14 @@ def _announce_when_ready(
         time.sleep(0.5)
     else:
         return
-    api_key = env["HMS_API_KEYS"].split(",")[0]
+    first = parse_bootstrap_keys(env["HMS_API_KEYS"])[0]
+    role = "admin key" if first.is_admin else "key"
     flower_user = env["FLOWER_BASIC_AUTH"]
     lines = [
         f"ready after {time.monotonic() - started:.1f} s",
         f"API docs:  {api}/docs",
         f"Flower:    http://127.0.0.1:{settings.flower_port}  (basic auth {flower_user})",
-        f"API key:   X-API-Key: {api_key}",
+        f"API key:   X-API-Key: {first.key}  ({role} of tenant {first.name!r})",
         f"dev credentials are kept in {Path(settings.data_dir) / 'credentials.json'}",
         "Ctrl-C stops everything.",
     ]

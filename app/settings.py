@@ -5,15 +5,24 @@ Nothing else in the project reads `os.environ`; everything calls `get_settings()
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.tenancy import check_name
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HMS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        # Errors must not echo values: some are secrets.
+        env_prefix="HMS_",
+        env_file=".env",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
 
     # Connections. Unset means "use the embedded servers" (only the launcher and tests start them).
     database_url: str | None = Field(
@@ -23,7 +32,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "HMS_REDIS_URL")
     )
 
-    # Secrets: no usable defaults; the dev launcher generates its own.
+    # Secrets: no usable defaults; the dev launcher generates its own. HMS_API_KEYS bootstraps
+    # keys without the database: comma-separated `name:key` (a tenant), `name:key:admin` (may
+    # act for every tenant). Keys made with `hms keys create` live hashed in the database.
     api_keys: str = Field(default="", validation_alias=AliasChoices("HMS_API_KEYS"))
     flower_basic_auth: str = Field(default="", validation_alias=AliasChoices("FLOWER_BASIC_AUTH"))
 
@@ -92,6 +103,12 @@ class Settings(BaseSettings):
     # process's OpenMP threads made a 0.05 s `learned` prediction take 1-12 s.
     native_threads: int = Field(default=0, ge=0)
 
+    # Finished runs and studies older than this many days are deleted nightly (0: kept forever).
+    retention_days: float = Field(default=0, ge=0)
+    # When beat applies the retention (UTC crontab), and how many rows one transaction deletes.
+    retention_cron: str = "30 3 * * *"
+    retention_batch: int = Field(default=500, gt=0)
+
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:
         limits = (
@@ -117,15 +134,45 @@ class Settings(BaseSettings):
         """Where cached models live: `model_cache_dir`, else `<data_dir>/cache`."""
         return self.model_cache_dir or self.data_dir / "cache"
 
-    @property
-    def api_key_set(self) -> frozenset[str]:
-        return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())
+    @cached_property
+    def bootstrap_keys(self) -> tuple[BootstrapKey, ...]:
+        """HMS_API_KEYS parsed (validated when the settings are read)."""
+        return parse_bootstrap_keys(self.api_keys)
+
+    @model_validator(mode="after")
+    def _bootstrap_keys_parse(self) -> Settings:
+        parse_bootstrap_keys(self.api_keys)
+        return self
 
     def require_database_url(self) -> str:
         return _required(self.database_url, "DATABASE_URL", "a PostgreSQL database")
 
     def require_redis_url(self) -> str:
         return _required(self.redis_url, "REDIS_URL", "a Redis-protocol server")
+
+
+@dataclass(frozen=True)
+class BootstrapKey:
+    name: str
+    key: str
+    is_admin: bool
+
+
+def parse_bootstrap_keys(text: str) -> tuple[BootstrapKey, ...]:
+    """`name:key[:admin],...` -> keys; ValueError naming the entry that does not parse."""
+    keys: list[BootstrapKey] = []
+    entries = filter(None, (part.strip() for part in text.split(",")))
+    for number, entry in enumerate(entries, start=1):
+        name, _, rest = entry.partition(":")
+        key, _, role = rest.partition(":")
+        if not key or role not in ("", "admin"):
+            # Not echoed: a malformed entry may be a bare key.
+            raise ValueError(f"HMS_API_KEYS entry {number} is not name:key or name:key:admin")
+        check_name(name)
+        if any(known.name == name for known in keys):
+            raise ValueError(f"HMS_API_KEYS names {name!r} twice")
+        keys.append(BootstrapKey(name, key, role == "admin"))
+    return tuple(keys)
 
 
 def _required(url: str | None, variable: str, what: str) -> str:

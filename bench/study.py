@@ -371,7 +371,7 @@ def main() -> None:
         {
             "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
             "REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
-            "HMS_API_KEYS": api_key,
+            "HMS_API_KEYS": f"bench:{api_key}",
             "HMS_DATA_DIR": str(root / "data"),
             "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
         }

@@ -25,7 +25,10 @@ def _free_port() -> int:
 _ROOT = Path(tempfile.mkdtemp(prefix="hms-tests-"))
 _PG_PORT, _REDIS_PORT = _free_port(), _free_port()
 _PG_PASSWORD, _REDIS_PASSWORD = secrets.token_hex(8), secrets.token_hex(8)
-TEST_API_KEY = "test-key-" + secrets.token_hex(4)
+TEST_API_KEY = "test-key-" + secrets.token_hex(4)  # an admin key (tenant "tests")
+#: Two ordinary tenants' keys.
+TEAM_A_KEY = "team-a-key-" + secrets.token_hex(4)
+TEAM_B_KEY = "team-b-key-" + secrets.token_hex(4)
 
 #: The README's example RunSpec.
 EXAMPLE_SPEC: dict = {
@@ -46,7 +49,7 @@ os.environ.update(
     {
         "DATABASE_URL": f"postgresql+psycopg2://postgres:{_PG_PASSWORD}@127.0.0.1:{_PG_PORT}/hms",
         "REDIS_URL": f"redis://:{_REDIS_PASSWORD}@127.0.0.1:{_REDIS_PORT}/0",
-        "HMS_API_KEYS": f"{TEST_API_KEY},second-key",
+        "HMS_API_KEYS": f"tests:{TEST_API_KEY}:admin,team-a:{TEAM_A_KEY},team-b:{TEAM_B_KEY}",
         "HMS_DATA_DIR": str(_ROOT / "data"),
         "HMS_PROGRESS_INTERVAL_S": "0.2",
         # High, so tests never trip over it; the rate-limit test lowers it.
@@ -55,6 +58,10 @@ os.environ.update(
 )
 
 from app.embedded import EmbeddedPostgres, EmbeddedValkey  # noqa: E402
+from app.tenancy import Tenant  # noqa: E402
+
+#: The tenant of TEST_API_KEY, for tests that call the services directly.
+ADMIN = Tenant("tests", is_admin=True)
 
 
 class Servers:
@@ -94,7 +101,7 @@ def clean_database(servers: Servers) -> Servers:
     with get_engine().begin() as connection:
         tables = (
             "runs, run_results, run_schedules, policy_states, training_samples, model_versions, "
-            "training_jobs, studies"
+            "training_jobs, studies, api_keys"
         )
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return servers

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.deps import Caller
+from api.errors import AUTH, responses
 from api.schemas import PolicyOut
 from app.sim.policies import REGISTRY
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 
 
-@router.get("", response_model=list[PolicyOut])
-def list_policies() -> list[PolicyOut]:
+@router.get("", response_model=list[PolicyOut], responses=responses(*AUTH))
+def list_policies(_: Caller) -> list[PolicyOut]:
     """Every policy a run can compare: what it does, and what it decides on. `knows` is what it
     decides on with `knowledge: "estimated"` (the default); with `knowledge: "clairvoyant"`
     every policy decides on the truth (the true execution times of the simulated hardware)."""

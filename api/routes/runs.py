@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
-from api.deps import ApiKey, Queue
+from api.deps import Caller, Queue
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
 from api.schemas import (
@@ -40,41 +40,46 @@ def submit(
     spec: RunSpec,
     response: Response,
     queue: Queue,
-    api_key: ApiKey,
+    tenant: Caller,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
 ) -> RunOut:
-    check_submission_rate(api_key)
-    submission = runs.submit_run(spec, queue, idempotency_key)
+    check_submission_rate(tenant.key_id)
+    submission = runs.submit_run(tenant, spec, queue, idempotency_key)
     response.headers["Location"] = f"{router.prefix}/{submission.run.id}"
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
     return RunOut.model_validate(submission.run)
 
 
-@router.get("", response_model=RunPage, responses=responses(503))
+@router.get("", response_model=RunPage, responses=responses(*AUTH, 503))
 def list_runs(
+    tenant: Caller,
     status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     study_id: Annotated[uuid.UUID | None, Query(description="Only this study's runs.")] = None,
 ) -> RunPage:
-    items, total = runs.list_runs(status_filter, limit, offset, study_id)
+    """Your runs (an admin key: everyone's), newest first."""
+    items, total = runs.list_runs(tenant, status_filter, limit, offset, study_id)
     return RunPage(
         items=[RunOut.model_validate(run) for run in items], total=total, limit=limit, offset=offset
     )
 
 
-@router.get("/{run_id}", response_model=RunOut, responses=responses(404, 503))
-def get_run(run_id: uuid.UUID) -> RunOut:
-    return RunOut.model_validate(runs.get_run(run_id))
+@router.get("/{run_id}", response_model=RunOut, responses=responses(*AUTH, 404, 503))
+def get_run(run_id: uuid.UUID, tenant: Caller) -> RunOut:
+    """A run of yours (another tenant's is a 404)."""
+    return RunOut.model_validate(runs.get_run(tenant, run_id))
 
 
-@router.get("/{run_id}/results", response_model=RunResultsOut, responses=responses(404, 409, 503))
-def get_results(run_id: uuid.UUID) -> RunResultsOut:
+@router.get(
+    "/{run_id}/results", response_model=RunResultsOut, responses=responses(*AUTH, 404, 409, 503)
+)
+def get_results(run_id: uuid.UUID, tenant: Caller) -> RunResultsOut:
     """The leaderboard: one result per policy, best first by the run's `rank_by` metric."""
-    run, results = runs.get_results(run_id)
+    run, results = runs.get_results(tenant, run_id)
     if run.status != RunStatus.SUCCEEDED:
         reason = f": {run.error}" if run.error else ""
         raise HTTPException(
@@ -100,9 +105,25 @@ def model_note(version: str | None) -> str | None:
     return None
 
 
-@router.delete("/{run_id}", response_model=RunOut, responses=responses(*AUTH, 404, 409, 503))
-def cancel(run_id: uuid.UUID, queue: Queue, _: ApiKey) -> RunOut:
-    return RunOut.model_validate(runs.cancel_run(run_id, queue))
+@router.post(
+    "/{run_id}/cancel", response_model=RunOut, responses=responses(*AUTH, 404, 409, 503)
+)
+def cancel(run_id: uuid.UUID, queue: Queue, tenant: Caller) -> RunOut:
+    """Cancel a queued or running run (409 once it ended); it stays readable."""
+    return RunOut.model_validate(runs.cancel_run(tenant, run_id, queue))
+
+
+@router.delete(
+    "/{run_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=responses(*AUTH, 404, 409, 503),
+)
+def delete(run_id: uuid.UUID, tenant: Caller) -> Response:
+    """Delete a run that ended, with its results, schedules and training samples (409 while it
+    is queued or running, or when it belongs to a study); afterwards it is a 404."""
+    runs.delete_run(tenant, run_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(
@@ -110,11 +131,12 @@ def cancel(run_id: uuid.UUID, queue: Queue, _: ApiKey) -> RunOut:
     response_model=ScheduleOut,
     responses={
         200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
-        **responses(404, 503),
+        **responses(*AUTH, 404, 503),
     },
 )
 def get_schedule(
     run_id: uuid.UUID,
+    tenant: Caller,
     policy: Annotated[PolicyName, Query(description="Whose schedule.")],
     format: Annotated[Literal["json", "csv"], Query()] = "json",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -122,7 +144,7 @@ def get_schedule(
 ) -> ScheduleOut | Response:
     """Where and when each task ran (JSON pages, or the whole schedule as CSV), and how busy
     each device was."""
-    devices, schedule = runs.get_schedule(run_id, policy)
+    devices, schedule = runs.get_schedule(tenant, run_id, policy)
     if format == "csv":
         return Response(schedule_csv(devices, schedule), media_type="text/csv")
     window = range(offset, min(offset + limit, schedule.num_tasks))

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import ApiKey, Queue
+from api.deps import Caller, Queue
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
 from api.schemas import StudyOut, StudyPage, StudyResultsOut
@@ -33,33 +33,35 @@ def submit(
     spec: StudySpec,
     response: Response,
     queue: Queue,
-    api_key: ApiKey,
+    tenant: Caller,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
 ) -> StudyOut:
     """Every (cell, repetition) becomes a run; the study counts as one submission."""
-    check_submission_rate(api_key)
-    submission = studies.submit_study(spec, queue, idempotency_key)
+    check_submission_rate(tenant.key_id)
+    submission = studies.submit_study(tenant, spec, queue, idempotency_key)
     response.headers["Location"] = f"{router.prefix}/{submission.study.id}"
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return StudyOut.of(studies.get_study(submission.study.id))
+    return StudyOut.of(studies.get_study(tenant, submission.study.id))
 
 
-@router.get("", response_model=StudyPage, responses=responses(503))
+@router.get("", response_model=StudyPage, responses=responses(*AUTH, 503))
 def list_studies(
+    tenant: Caller,
     status_filter: Annotated[StudyStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> StudyPage:
-    views, total = studies.list_studies(status_filter, limit, offset)
+    """Your studies (an admin key: everyone's), newest first."""
+    views, total = studies.list_studies(tenant, status_filter, limit, offset)
     return StudyPage(items=[StudyOut.of(v) for v in views], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{study_id}", response_model=StudyOut, responses=responses(404, 503))
-def get_study(study_id: uuid.UUID) -> StudyOut:
-    return StudyOut.of(studies.get_study(study_id))
+@router.get("/{study_id}", response_model=StudyOut, responses=responses(*AUTH, 404, 503))
+def get_study(study_id: uuid.UUID, tenant: Caller) -> StudyOut:
+    return StudyOut.of(studies.get_study(tenant, study_id))
 
 
 @router.get(
@@ -67,14 +69,16 @@ def get_study(study_id: uuid.UUID) -> StudyOut:
     response_model=StudyResultsOut,
     responses={
         200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
-        **responses(404, 409, 503),
+        **responses(*AUTH, 404, 409, 503),
     },
 )
 def get_results(
-    study_id: uuid.UUID, format: Annotated[Literal["json", "csv"], Query()] = "json"
+    study_id: uuid.UUID,
+    tenant: Caller,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> StudyResultsOut | Response:
     """The statistics, once every run ended (409 before)."""
-    study, statistics = studies.get_statistics(study_id)
+    study, statistics = studies.get_statistics(tenant, study_id)
     if format == "csv":
         return Response(_csv(statistics_rows(statistics)), media_type="text/csv")
     return StudyResultsOut(study_id=study.id, status=study.status, statistics=statistics)
@@ -83,15 +87,22 @@ def get_results(
 @router.post(
     "/{study_id}/cancel", response_model=StudyOut, responses=responses(*AUTH, 404, 409, 503)
 )
-def cancel(study_id: uuid.UUID, _: ApiKey) -> StudyOut:
-    """Cancel the study and every run of it not yet ended."""
-    return StudyOut.of(studies.cancel_study(study_id))
+def cancel(study_id: uuid.UUID, tenant: Caller) -> StudyOut:
+    """Cancel the study and every run of it not yet ended; it stays readable."""
+    return StudyOut.of(studies.cancel_study(tenant, study_id))
 
 
-@router.delete("/{study_id}", response_model=StudyOut, responses=responses(*AUTH, 404, 409, 503))
-def delete(study_id: uuid.UUID, _: ApiKey) -> StudyOut:
-    """As for runs: cancels (the study and its runs stay readable)."""
-    return StudyOut.of(studies.cancel_study(study_id))
+@router.delete(
+    "/{study_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=responses(*AUTH, 404, 409, 503),
+)
+def delete(study_id: uuid.UUID, tenant: Caller) -> Response:
+    """Delete a study that ended or was cancelled, with all its runs and what they recorded
+    (409 while it runs); afterwards it is a 404."""
+    studies.delete_study(tenant, study_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def _csv(rows: list[dict[str, object]]) -> str:

@@ -116,13 +116,18 @@ class Run(Attempted, Base):
         Index("ix_runs_created_at", "created_at"),
         Index("ix_runs_status_updated_at", "status", "updated_at"),
         Index("ix_runs_study_id_status", "study_id", "status"),
+        Index("ix_runs_tenant_created_at", "tenant", "created_at"),
+        UniqueConstraint("tenant", "idempotency_key", name="uq_runs_tenant_idempotency_key"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     spec: Mapped[dict[str, Any]]
     priority: Mapped[int] = mapped_column(SmallInteger)
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Who submitted it (an API key's name); None for runs recorded before tenants.
+    tenant: Mapped[str | None] = mapped_column(String(64))
+    # Unique per tenant: two teams may both use "nightly-1".
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # sha256 of the canonical spec JSON: tells a retried request from a reused key.
     request_digest: Mapped[str] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
@@ -160,6 +165,8 @@ class Study(Base):
         CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
         Index("ix_studies_created_at", "created_at"),
         Index("ix_studies_status_updated_at", "status", "updated_at"),
+        Index("ix_studies_tenant_created_at", "tenant", "created_at"),
+        UniqueConstraint("tenant", "idempotency_key", name="uq_studies_tenant_idempotency_key"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -168,7 +175,8 @@ class Study(Base):
     spec: Mapped[dict[str, Any]]
     priority: Mapped[int] = mapped_column(SmallInteger)
     total_runs: Mapped[int]
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    tenant: Mapped[str | None] = mapped_column(String(64))  # as Run.tenant
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_digest: Mapped[str] = mapped_column(String(64))
     # Per cell x policy x metric (app/studies/statistics.py); None until aggregated.
     statistics: Mapped[dict[str, Any] | None]
@@ -286,6 +294,8 @@ class TrainingJob(Attempted, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     trigger: Mapped[str] = mapped_column(String(16))  # nightly, manual, auto
+    # The admin key that asked for a manual retrain; None for nightly and automatic ones.
+    tenant: Mapped[str | None] = mapped_column(String(64))
     slot: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     message: Mapped[str | None] = mapped_column(Text)  # the outcome, or the error
@@ -322,3 +332,23 @@ class ModelVersion(Base):
     )
     trained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float]
+
+
+class ApiKey(Base):
+    """A key created with `hms keys create`: its name is the tenant; only its sha256 digest is
+    kept (keys are 256 random bits, so a fast hash is enough). At most one active key per name:
+    rotating a key is revoke + create, and the tenant keeps its work."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index(
+            "uq_api_keys_active_name", "name", unique=True, postgresql_where="revoked_at IS NULL"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Run, RunResult, RunStatus
+from app.db.models import Run, RunResult, RunStatus, TrainingSample
+from app.db.scope import visible_to
+from app.tenancy import Tenant
 
 
 def add_run(
@@ -17,6 +20,7 @@ def add_run(
     *,
     spec: dict[str, Any],
     priority: int,
+    tenant: str,
     idempotency_key: str | None,
     request_digest: str,
 ) -> Run:
@@ -25,6 +29,7 @@ def add_run(
         status=RunStatus.QUEUED,
         spec=spec,
         priority=priority,
+        tenant=tenant,
         idempotency_key=idempotency_key,
         request_digest=request_digest,
         progress=0.0,
@@ -35,24 +40,34 @@ def add_run(
     return run
 
 
-def get_run(session: Session, run_id: uuid.UUID, *, lock: bool = False) -> Run | None:
-    return session.get(Run, run_id, with_for_update=lock)
+def get_run(
+    session: Session, run_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
+) -> Run | None:
+    """The run; with `tenant`, only if that tenant may see it (None: a worker's own lookup)."""
+    if tenant is None:
+        return session.get(Run, run_id, with_for_update=lock)
+    query = select(Run).where(Run.id == run_id, visible_to(Run, tenant))
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
-def get_run_by_idempotency_key(session: Session, key: str) -> Run | None:
-    return session.scalars(select(Run).where(Run.idempotency_key == key)).one_or_none()
+def get_run_by_idempotency_key(session: Session, tenant: str, key: str) -> Run | None:
+    query = select(Run).where(Run.tenant == tenant, Run.idempotency_key == key)
+    return session.scalars(query).one_or_none()
 
 
 def list_runs(
     session: Session,
+    tenant: Tenant,
     *,
     status: RunStatus | None,
     limit: int,
     offset: int,
     study_id: uuid.UUID | None = None,
 ) -> tuple[list[Run], int]:
-    """A page of runs, newest first, and how many runs match in total."""
-    where = [] if status is None else [Run.status == status]
+    """A page of the runs `tenant` may see, newest first, and how many match in total."""
+    where = [visible_to(Run, tenant)]
+    if status is not None:
+        where.append(Run.status == status)
     if study_id is not None:
         where.append(Run.study_id == study_id)
     total = session.scalar(select(func.count()).select_from(Run).where(*where)) or 0
@@ -102,3 +117,29 @@ def results_of(session: Session, run_id: uuid.UUID) -> list[RunResult]:
             .order_by(RunResult.rank.asc().nulls_last(), RunResult.makespan, RunResult.policy)
         ).all()
     )
+
+
+def delete_runs(session: Session, run_ids: Sequence[uuid.UUID]) -> None:
+    """Delete runs with everything recorded about them: results and schedules (cascade) and
+    their training samples (kept by the schema when a run goes, so deleted here)."""
+    session.execute(delete(TrainingSample).where(TrainingSample.run_id.in_(run_ids)))
+    session.execute(delete(Run).where(Run.id.in_(run_ids)))
+
+
+def expired_run_ids(session: Session, finished_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` runs (not of a study: a study goes as a whole) that ended before
+    `finished_before`, locked; rows another transaction holds are skipped."""
+    query = (
+        select(Run.id)
+        .where(
+            Run.study_id.is_(None),
+            Run.status.in_(TERMINAL),
+            func.coalesce(Run.finished_at, Run.updated_at) < finished_before,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(query))
+
+
+TERMINAL = tuple(status for status in RunStatus if status.is_terminal)

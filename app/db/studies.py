@@ -7,11 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
-from app.db.models import Run, RunResult, RunStatus, Study, StudyStatus, utcnow
+from app.db.models import Run, RunResult, RunStatus, Study, StudyStatus, TrainingSample, utcnow
+from app.db.scope import visible_to
+from app.tenancy import Tenant
 
 UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 
@@ -25,8 +27,8 @@ def add_study(session: Session, **fields: Any) -> Study:
 
 #: The columns `add_study_runs` fills; the others take their server defaults.
 STUDY_RUN_COLUMNS = (
-    "id", "status", "spec", "priority", "request_digest", "progress", "attempts", "study_id",
-    "study_cell", "study_repetition",
+    "id", "status", "spec", "priority", "tenant", "request_digest", "progress", "attempts",
+    "study_id", "study_cell", "study_repetition",
 )  # fmt: skip
 
 
@@ -35,21 +37,27 @@ def add_study_runs(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     copy_rows(session, "runs", STUDY_RUN_COLUMNS, ([r[c] for c in STUDY_RUN_COLUMNS] for r in rows))
 
 
-def get_study(session: Session, study_id: uuid.UUID, *, lock: bool = False) -> Study | None:
+def get_study(
+    session: Session, study_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
+) -> Study | None:
+    """The study; with `tenant`, only if that tenant may see it (None: a worker's own lookup)."""
     statement = select(Study).where(Study.id == study_id)
+    if tenant is not None:
+        statement = statement.where(visible_to(Study, tenant))
     if lock:
         statement = statement.with_for_update()
     return session.scalars(statement).one_or_none()
 
 
-def get_study_by_idempotency_key(session: Session, key: str) -> Study | None:
-    return session.scalars(select(Study).where(Study.idempotency_key == key)).one_or_none()
+def get_study_by_idempotency_key(session: Session, tenant: str, key: str) -> Study | None:
+    query = select(Study).where(Study.tenant == tenant, Study.idempotency_key == key)
+    return session.scalars(query).one_or_none()
 
 
 def list_studies(
-    session: Session, *, status: StudyStatus | None, limit: int, offset: int
+    session: Session, tenant: Tenant, *, status: StudyStatus | None, limit: int, offset: int
 ) -> tuple[list[Study], int]:
-    query = select(Study)
+    query = select(Study).where(visible_to(Study, tenant))
     if status is not None:
         query = query.where(Study.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -122,5 +130,27 @@ def due_for_aggregation(session: Session, quiet_before: datetime) -> list[uuid.U
     unfinished = select(Run.id).where(Run.study_id == Study.id, Run.status.in_(UNFINISHED)).exists()
     query = select(Study.id).where(
         Study.status == StudyStatus.RUNNING, Study.updated_at < quiet_before, ~unfinished
+    )
+    return list(session.scalars(query))
+
+
+def delete_studies(session: Session, study_ids: Sequence[uuid.UUID]) -> None:
+    """Delete studies with their runs, the runs' results and schedules (cascade) and the runs'
+    training samples (kept by the schema when a run goes, so deleted here)."""
+    runs = select(Run.id).where(Run.study_id.in_(study_ids))
+    session.execute(delete(TrainingSample).where(TrainingSample.run_id.in_(runs)))
+    session.execute(delete(Study).where(Study.id.in_(study_ids)))
+
+
+def expired_study_ids(session: Session, finished_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` studies that ended before `finished_before`, locked (others skipped)."""
+    query = (
+        select(Study.id)
+        .where(
+            Study.status.in_([StudyStatus.SUCCEEDED, StudyStatus.CANCELLED]),
+            func.coalesce(Study.finished_at, Study.updated_at) < finished_before,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return list(session.scalars(query))

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
 from app.db.models import ModelVersion, TrainingJob, TrainingSample
+from app.db.scope import visible_to
 from app.ml.features import FEATURE_NAMES
 from app.ml.training import Samples
+from app.tenancy import Tenant
 
 SAMPLE_COLUMNS = ("run_id", "features", "device_kind", "seconds", "oracle_share")
 
@@ -108,14 +110,27 @@ def list_versions(session: Session) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc())))
 
 
-def get_job(session: Session, job_id: uuid.UUID, *, lock: bool = False) -> TrainingJob | None:
-    return session.get(TrainingJob, job_id, with_for_update=lock)
+def get_job(
+    session: Session, job_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
+) -> TrainingJob | None:
+    """The job; with `tenant`, only if that tenant may see it (None: a worker's own lookup)."""
+    if tenant is None:
+        return session.get(TrainingJob, job_id, with_for_update=lock)
+    query = select(TrainingJob).where(TrainingJob.id == job_id, visible_to(TrainingJob, tenant))
+    return session.scalars(query).one_or_none()
 
 
-def list_jobs(session: Session, limit: int, offset: int) -> tuple[list[TrainingJob], int]:
-    total = session.scalar(select(func.count()).select_from(TrainingJob)) or 0
+def list_jobs(
+    session: Session, tenant: Tenant, limit: int, offset: int
+) -> tuple[list[TrainingJob], int]:
+    visible = visible_to(TrainingJob, tenant)
+    total = session.scalar(select(func.count()).select_from(TrainingJob).where(visible)) or 0
     jobs = session.scalars(
-        select(TrainingJob).order_by(TrainingJob.created_at.desc()).limit(limit).offset(offset)
+        select(TrainingJob)
+        .where(visible)
+        .order_by(TrainingJob.created_at.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return list(jobs), total
 

@@ -27,6 +27,7 @@ from app.db.session import session_scope
 from app.errors import (
     InvalidSpec,
     RunNotCancellable,
+    RunNotDeletable,
     RunNotFound,
     ScheduleNotFound,
     TransientStoreError,
@@ -42,6 +43,7 @@ from app.settings import get_settings
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.rl import Rl
 from app.sim.schedule import Schedule
+from app.tenancy import Tenant
 
 
 @dataclass(frozen=True)
@@ -50,18 +52,22 @@ class Submission:
     created: bool
 
 
-def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = None) -> Submission:
-    """Record the run, commit, and only then enqueue it (a task never names an uncommitted row).
+def submit_run(
+    tenant: Tenant, spec: RunSpec, queue: RunQueue, idempotency_key: str | None = None
+) -> Submission:
+    """Record the tenant's run, commit, and only then enqueue it (a task never names an
+    uncommitted row).
 
     An imported workload (a file's content, explicit costs) is parsed first, so a malformed DAG
     or file is refused here, with the reason, instead of failing later on a worker. The same
-    idempotency key with the same spec returns the existing run; with another spec it is a
-    conflict. If the broker is down the run stays queued and the error is raised."""
+    idempotency key (of the same tenant) with the same spec returns the existing run; with
+    another spec it is a conflict. If the broker is down the run stays queued and the error is
+    raised."""
     _check_submittable(spec)
     document = spec.model_dump(mode="json")
     digest = request_digest(document)
     if idempotency_key is not None:
-        existing = _find_by_key(idempotency_key, digest)
+        existing = _find_by_key(tenant, idempotency_key, digest)
         if existing is not None:
             if existing.status == RunStatus.QUEUED and existing.enqueued_at is None:
                 _send(existing, queue)  # the first attempt committed but could not send it
@@ -72,12 +78,13 @@ def submit_run(spec: RunSpec, queue: RunQueue, idempotency_key: str | None = Non
                 session,
                 spec=document,
                 priority=spec.priority,
+                tenant=tenant.name,
                 idempotency_key=idempotency_key,
                 request_digest=digest,
             )
     except IntegrityError:
         # Another request with the same key committed first.
-        existing = _find_by_key(idempotency_key or "", digest)
+        existing = _find_by_key(tenant, idempotency_key or "", digest)
         if existing is None:
             raise
         return Submission(existing, created=False)
@@ -112,8 +119,12 @@ def _check_submittable(spec: RunSpec) -> None:
             raise InvalidSpec(str(exc), ("body", "workload")) from exc
 
 
-def _find_by_key(key: str, digest: str) -> Run | None:
-    return find_by_key(run_store.get_run_by_idempotency_key, key, digest)
+def _find_by_key(tenant: Tenant, key: str, digest: str) -> Run | None:
+    return find_by_key(
+        lambda session, k: run_store.get_run_by_idempotency_key(session, tenant.name, k),
+        key,
+        digest,
+    )
 
 
 #: Random stream (besides the policies') that picks which tasks of a run become samples.
@@ -289,10 +300,10 @@ class _ProgressReporter:
             self.sink(progress, stage)
 
 
-def cancel_run(run_id: uuid.UUID, queue: RunQueue) -> Run:
+def cancel_run(tenant: Tenant, run_id: uuid.UUID, queue: RunQueue) -> Run:
     """Cancel a queued or running run. A running one stops at its next progress report."""
     with session_scope() as session:
-        run = run_store.get_run(session, run_id, lock=True)
+        run = run_store.get_run(session, run_id, lock=True, tenant=tenant)
         if run is None:
             raise RunNotFound(run_id)
         if RunStatus(run.status).is_terminal:
@@ -304,35 +315,53 @@ def cancel_run(run_id: uuid.UUID, queue: RunQueue) -> Run:
     return run
 
 
-def get_run(run_id: uuid.UUID) -> Run:
+def delete_run(tenant: Tenant, run_id: uuid.UUID) -> None:
+    """Delete a run that ended, with its results, schedules and training samples. A queued or
+    running run must be cancelled first; a run of a study goes with its study."""
     with session_scope() as session:
-        run = run_store.get_run(session, run_id)
+        run = run_store.get_run(session, run_id, lock=True, tenant=tenant)
+        if run is None:
+            raise RunNotFound(run_id)
+        if not RunStatus(run.status).is_terminal:
+            raise RunNotDeletable(run_id, f"it is {run.status}; cancel it first (POST .../cancel)")
+        if run.study_id is not None:
+            raise RunNotDeletable(run_id, f"it belongs to study {run.study_id}; delete the study")
+        run_store.delete_runs(session, [run_id])
+
+
+def get_run(tenant: Tenant, run_id: uuid.UUID) -> Run:
+    with session_scope() as session:
+        run = run_store.get_run(session, run_id, tenant=tenant)
     if run is None:
         raise RunNotFound(run_id)
     return run
 
 
 def list_runs(
-    status: RunStatus | None, limit: int, offset: int, study_id: uuid.UUID | None = None
+    tenant: Tenant,
+    status: RunStatus | None,
+    limit: int,
+    offset: int,
+    study_id: uuid.UUID | None = None,
 ) -> tuple[list[Run], int]:
     with session_scope() as session:
         return run_store.list_runs(
-            session, status=status, limit=limit, offset=offset, study_id=study_id
+            session, tenant, status=status, limit=limit, offset=offset, study_id=study_id
         )
 
 
-def get_results(run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:
+def get_results(tenant: Tenant, run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:
     with session_scope() as session:
-        run = run_store.get_run(session, run_id)
+        run = run_store.get_run(session, run_id, tenant=tenant)
         if run is None:
             raise RunNotFound(run_id)
         return run, run_store.results_of(session, run_id)
 
 
-def get_schedule(run_id: uuid.UUID, policy: str) -> tuple[list[str], Schedule]:
+def get_schedule(tenant: Tenant, run_id: uuid.UUID, policy: str) -> tuple[list[str], Schedule]:
     """A stored per-task schedule: (device names, schedule)."""
     with session_scope() as session:
-        run = run_store.get_run(session, run_id)
+        run = run_store.get_run(session, run_id, tenant=tenant)
         if run is None:
             raise RunNotFound(run_id)
         stored = schedules.get_schedule(session, run_id, policy)

@@ -30,6 +30,7 @@ from app.db.models import Run, RunStatus, Study, StudyStatus, utcnow
 from app.db.session import session_scope
 from app.errors import (
     StudyNotCancellable,
+    StudyNotDeletable,
     StudyNotFound,
     StudyNotReady,
     TransientStoreError,
@@ -39,6 +40,7 @@ from app.services.ports import StudyQueue
 from app.settings import get_settings
 from app.studies.spec import StudySpec, plan_runs
 from app.studies.statistics import RunRecord, study_statistics
+from app.tenancy import Tenant
 
 #: Runs sent per batch by the fan-out (one database update per batch marks them sent).
 FAN_OUT_BATCH = 500
@@ -68,13 +70,13 @@ class StudyView:
 
 
 def submit_study(
-    spec: StudySpec, queue: StudyQueue, idempotency_key: str | None = None
+    tenant: Tenant, spec: StudySpec, queue: StudyQueue, idempotency_key: str | None = None
 ) -> StudySubmission:
-    """Record the study and all its runs, commit, then send the fan-out message."""
+    """Record the tenant's study and all its runs, commit, then send the fan-out message."""
     document = spec.model_dump(mode="json")
     digest = request_digest(document)
     if idempotency_key is not None:
-        existing = _find_by_key(idempotency_key, digest)
+        existing = _find_by_key(tenant, idempotency_key, digest)
         if existing is not None:
             return StudySubmission(existing, created=False)
     planned = list(plan_runs(spec))  # raises InvalidSpec naming a bad grid key or value
@@ -86,6 +88,7 @@ def submit_study(
                 spec=document,
                 priority=spec.priority,
                 total_runs=len(planned),
+                tenant=tenant.name,
                 idempotency_key=idempotency_key,
                 request_digest=digest,
             )
@@ -97,6 +100,7 @@ def submit_study(
                         "status": RunStatus.QUEUED.value,
                         "spec": run.spec,
                         "priority": spec.priority,
+                        "tenant": tenant.name,
                         "request_digest": digest,
                         "progress": 0.0,
                         "attempts": 0,
@@ -108,7 +112,7 @@ def submit_study(
                 ),
             )
     except IntegrityError:
-        existing = _find_by_key(idempotency_key or "", digest)
+        existing = _find_by_key(tenant, idempotency_key or "", digest)
         if existing is None:
             raise
         return StudySubmission(existing, created=False)
@@ -181,11 +185,11 @@ def aggregate_due() -> list[str]:
     return [str(study_id) for study_id in due if aggregate_if_done(study_id)]
 
 
-def cancel_study(study_id: uuid.UUID) -> StudyView:
+def cancel_study(tenant: Tenant, study_id: uuid.UUID) -> StudyView:
     """Cancel a running study and every run of it not yet ended (running ones stop at their next
     progress report; queued ones are skipped when their message arrives)."""
     with session_scope() as session:
-        study = store.get_study(session, study_id, lock=True)
+        study = store.get_study(session, study_id, lock=True, tenant=tenant)
         if study is None:
             raise StudyNotFound(study_id)
         if StudyStatus(study.status).is_terminal:
@@ -196,25 +200,38 @@ def cancel_study(study_id: uuid.UUID) -> StudyView:
         return StudyView(study, store.run_counts(session, study_id))
 
 
-def get_study(study_id: uuid.UUID) -> StudyView:
+def delete_study(tenant: Tenant, study_id: uuid.UUID) -> None:
+    """Delete a study that ended (or was cancelled) with all its runs and what they recorded."""
     with session_scope() as session:
-        study = store.get_study(session, study_id)
+        study = store.get_study(session, study_id, lock=True, tenant=tenant)
+        if study is None:
+            raise StudyNotFound(study_id)
+        if not StudyStatus(study.status).is_terminal:
+            raise StudyNotDeletable(study_id, study.status)
+        store.delete_studies(session, [study_id])
+
+
+def get_study(tenant: Tenant, study_id: uuid.UUID) -> StudyView:
+    with session_scope() as session:
+        study = store.get_study(session, study_id, tenant=tenant)
         if study is None:
             raise StudyNotFound(study_id)
         return StudyView(study, store.run_counts(session, study_id))
 
 
 def list_studies(
-    status: StudyStatus | None, limit: int, offset: int
+    tenant: Tenant, status: StudyStatus | None, limit: int, offset: int
 ) -> tuple[list[StudyView], int]:
     with session_scope() as session:
-        studies, total = store.list_studies(session, status=status, limit=limit, offset=offset)
+        studies, total = store.list_studies(
+            session, tenant, status=status, limit=limit, offset=offset
+        )
         counts = store.run_counts_of(session, [study.id for study in studies])
     return [StudyView(study, counts.get(study.id, {})) for study in studies], total
 
 
-def get_statistics(study_id: uuid.UUID) -> tuple[Study, dict[str, Any]]:
-    view = get_study(study_id)
+def get_statistics(tenant: Tenant, study_id: uuid.UUID) -> tuple[Study, dict[str, Any]]:
+    view = get_study(tenant, study_id)
     if view.study.statistics is None:
         raise StudyNotReady(study_id, view.study.status, view.finished_runs, view.study.total_runs)
     return view.study, view.study.statistics
@@ -254,5 +271,9 @@ def _rank_by(session: Any, study_id: uuid.UUID, spec: StudySpec) -> str:
     return max(set(resolved), key=resolved.count) if resolved else "makespan"
 
 
-def _find_by_key(key: str, digest: str) -> Study | None:
-    return find_by_key(store.get_study_by_idempotency_key, key, digest)
+def _find_by_key(tenant: Tenant, key: str, digest: str) -> Study | None:
+    return find_by_key(
+        lambda session, k: store.get_study_by_idempotency_key(session, tenant.name, k),
+        key,
+        digest,
+    )

@@ -39,13 +39,17 @@ from app.ml.training import (
 )
 from app.services.ports import ProgressSink, RetrainQueue
 from app.settings import get_settings
+from app.tenancy import Tenant, require_admin
 
 
-def request_retrain(queue: RetrainQueue) -> TrainingJob:
-    """A manual retrain: record the job, commit, then hand it to a worker (if the broker is down,
-    the recovery sweep sends it later)."""
+def request_retrain(tenant: Tenant, queue: RetrainQueue) -> TrainingJob:
+    """A manual retrain (admin keys only: the model is shared): record the job, commit, then
+    hand it to a worker (if the broker is down, the recovery sweep sends it later)."""
+    require_admin(tenant, "retrain the model")
     with session_scope() as session:
-        job = TrainingJob(id=uuid.uuid4(), trigger="manual", status=JobStatus.QUEUED)
+        job = TrainingJob(
+            id=uuid.uuid4(), trigger="manual", status=JobStatus.QUEUED, tenant=tenant.name
+        )
         session.add(job)
     queue.enqueue_retrain(job.id)
     with session_scope() as session:
@@ -209,8 +213,10 @@ class _JobProgress:
             self.sink(progress, stage)
 
 
-def activate_version(version: int) -> ModelVersion:
-    """Make a registered version the active one (a manual rollback, or a roll forward)."""
+def activate_version(tenant: Tenant, version: int) -> ModelVersion:
+    """Make a registered version the active one (a manual rollback, or a roll forward); admin
+    keys only."""
+    require_admin(tenant, "activate a model version")
     with session_scope() as session:
         if store.get_version(session, version) is None:
             raise VersionNotFound(version)
@@ -233,14 +239,14 @@ def get_version(version: int) -> ModelVersion:
     return found
 
 
-def get_job(job_id: uuid.UUID) -> TrainingJob:
+def get_job(tenant: Tenant, job_id: uuid.UUID) -> TrainingJob:
     with session_scope() as session:
-        job = store.get_job(session, job_id)
+        job = store.get_job(session, job_id, tenant=tenant)
     if job is None:
         raise JobNotFound(job_id)
     return job
 
 
-def list_jobs(limit: int, offset: int) -> tuple[list[TrainingJob], int]:
+def list_jobs(tenant: Tenant, limit: int, offset: int) -> tuple[list[TrainingJob], int]:
     with session_scope() as session:
-        return store.list_jobs(session, limit, offset)
+        return store.list_jobs(session, tenant, limit, offset)

@@ -23,7 +23,7 @@ from app.db.session import session_scope
 from app.errors import TransientStoreError
 from app.runspec import RunSpec
 from app.services import runs, training
-from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
 from tests.processes import ProcfileProcess, Worker, wait_until
 
 FAST = {
@@ -67,16 +67,18 @@ class DirectQueue:
 
 
 def submit(body: dict, queue=None) -> uuid.UUID:
-    return runs.submit_run(RunSpec.model_validate(body), queue or DirectQueue()).run.id
+    return runs.submit_run(ADMIN, RunSpec.model_validate(body), queue or DirectQueue()).run.id
 
 
 def wait_status(run_id: uuid.UUID, wanted: set[str], timeout_s: float = 60) -> None:
-    wait_until(lambda: runs.get_run(run_id).status in wanted, timeout_s, f"run in {wanted}", 0.1)
+    wait_until(
+        lambda: runs.get_run(ADMIN, run_id).status in wanted, timeout_s, f"run in {wanted}", 0.1
+    )
 
 
 def wait_running(run_id: uuid.UUID, timeout_s: float = 60) -> None:
     def partway() -> bool:
-        run = runs.get_run(run_id)
+        run = runs.get_run(ADMIN, run_id)
         return run.status == "running" and run.progress > 0.1
 
     wait_until(partway, timeout_s, "the run partway through", every_s=0.05)
@@ -91,7 +93,7 @@ def counts(run_id: uuid.UUID) -> tuple[int, int]:
 
 
 def assert_finished_once(run_id: uuid.UUID, attempts: int) -> None:
-    run = runs.get_run(run_id)
+    run = runs.get_run(ADMIN, run_id)
     assert run.status == "succeeded", run.error
     assert run.attempts == attempts
     assert counts(run_id) == (3, 100 * 2)  # one result per policy; 100 tasks x 2 device models
@@ -148,15 +150,15 @@ def test_a_broker_restart_loses_no_queued_or_running_run(fresh, api):
         assert "recorded" in outage.json()["detail"]["message"]
         time.sleep(2)  # an outage the worker notices
         fresh.valkey.start()
-        during = runs.list_runs(None, 100, 0)[0]
+        during = runs.list_runs(ADMIN, None, 100, 0)[0]
         submitted_during_outage = next(r.id for r in during if r.id not in {running, *queued})
         for run_id in (running, *queued, submitted_during_outage):
             wait_status(run_id, {"succeeded", "failed"}, timeout_s=90)
         for run_id in (running, *queued):
-            assert runs.get_run(run_id).status == "succeeded"
+            assert runs.get_run(ADMIN, run_id).status == "succeeded"
             assert counts(run_id) == (3, 200)
         # Sent by the recovery sweep once the broker was back.
-        assert runs.get_run(submitted_during_outage).status == "succeeded"
+        assert runs.get_run(ADMIN, submitted_during_outage).status == "succeeded"
     finally:
         beat.stop()
         worker.stop()
@@ -169,7 +171,7 @@ def test_a_database_outage_backs_off_then_succeeds_and_the_api_answers_503(fresh
     fresh.postgres.stop()
     worker = Worker(concurrency=1, env=FAST)
     try:
-        listing = httpx.get(f"{api.url}/api/v1/runs", timeout=30)
+        listing = httpx.get(f"{api.url}/api/v1/runs", headers=AUTH, timeout=30)
         assert listing.status_code == 503 and listing.headers["Retry-After"]
         assert listing.json()["detail"]["dependency"] == "database"
         ready = httpx.get(f"{api.url}/health/ready", timeout=30)
@@ -181,7 +183,7 @@ def test_a_database_outage_backs_off_then_succeeds_and_the_api_answers_503(fresh
         wait_until(lambda: worker.log().count("Retry in") >= 2, 60, "two backed-off retries")
         fresh.postgres.start()
         wait_status(run_id, {"succeeded", "failed"}, timeout_s=90)
-        run = runs.get_run(run_id)
+        run = runs.get_run(ADMIN, run_id)
         assert run.status == "succeeded" and run.attempts == 1  # no attempt got in while down
         assert counts(run_id) == (3, 200)
         assert httpx.get(f"{api.url}/health/ready", timeout=30).status_code == 200
@@ -197,19 +199,24 @@ def test_a_crash_between_commit_and_enqueue_is_swept_up(fresh):
     try:
         with pytest.raises(TransientStoreError):
             submit(EXAMPLE_SPEC, NoBroker())
-        (orphan,) = runs.list_runs(None, 10, 0)[0]
+        (orphan,) = runs.list_runs(ADMIN, None, 10, 0)[0]
         assert orphan.status == "queued" and orphan.enqueued_at is None
         with pytest.raises(TransientStoreError):
-            training.request_retrain(NoBroker())
-        (job,) = training.list_jobs(10, 0)[0]
+            training.request_retrain(ADMIN, NoBroker())
+        (job,) = training.list_jobs(ADMIN, 10, 0)[0]
         wait_status(orphan.id, {"succeeded", "failed"}, timeout_s=60)
         assert (
-            runs.get_run(orphan.id).status == "succeeded" and runs.get_run(orphan.id).attempts == 1
+            runs.get_run(ADMIN, orphan.id).status == "succeeded"
+            and runs.get_run(ADMIN, orphan.id).attempts == 1
         )
         wait_until(
-            lambda: training.get_job(job.id).status != "queued", 60, "the retrain to be swept"
+            lambda: training.get_job(ADMIN, job.id).status != "queued",
+            60,
+            "the retrain to be swept",
         )
-        wait_until(lambda: training.get_job(job.id).status == "skipped", 60, "the retrain to end")
+        wait_until(
+            lambda: training.get_job(ADMIN, job.id).status == "skipped", 60, "the retrain to end"
+        )
         assert "recovery sweep re-sent" in worker.log()
     finally:
         beat.stop()
@@ -222,7 +229,7 @@ def test_poison_input_fails_once_with_a_readable_error(fresh):
         tiny_gpu = {**EXAMPLE_SPEC, "cluster": {"cpus": 0, "gpus": 1, "gpu": {"memory": 1}}}
         run_id = submit(tiny_gpu)  # valid JSON, but no task fits the only device
         wait_status(run_id, {"succeeded", "failed"})
-        run = runs.get_run(run_id)
+        run = runs.get_run(ADMIN, run_id)
         assert run.status == "failed" and run.attempts == 1
         assert run.error.startswith("invalid spec:") and "fit on no device" in run.error
         assert counts(run_id) == (0, 0)
@@ -238,7 +245,7 @@ def test_a_run_past_its_time_limits_is_failed_and_not_redelivered(fresh):
     try:
         stepping = submit(CRASH_SPEC)  # reports progress: stops itself after 1 s
         wait_status(stepping, {"succeeded", "failed"})
-        run = runs.get_run(stepping)
+        run = runs.get_run(ADMIN, stepping)
         assert (run.status, run.error) == ("failed", "exceeded its time limit of 1 s")
         # Predicting 1M tasks' times is one long call with no progress report in between:
         # Celery's limits stop it instead (the hard one kills the pool process).
@@ -247,7 +254,7 @@ def test_a_run_past_its_time_limits_is_failed_and_not_redelivered(fresh):
         wait_status(silent, {"succeeded", "failed"}, timeout_s=60)
         time.sleep(7)  # past the visibility timeout: a requeued message would have come back
         for run_id in (stepping, silent):
-            run = runs.get_run(run_id)
+            run = runs.get_run(ADMIN, run_id)
             assert run.status == "failed" and run.attempts == 1, (
                 run.status,
                 run.attempts,
@@ -255,7 +262,7 @@ def test_a_run_past_its_time_limits_is_failed_and_not_redelivered(fresh):
             )
             assert "time limit" in run.error
             assert counts(run_id) == (0, 0)
-        print(f"\nthe silent run: {runs.get_run(silent).error}")
+        print(f"\nthe silent run: {runs.get_run(ADMIN, silent).error}")
     finally:
         worker.stop()
 
@@ -267,13 +274,13 @@ def test_a_run_whose_worker_keeps_dying_is_failed_after_max_attempts(fresh):
         for attempt in (1, 2):
 
             def partway(attempt: int = attempt) -> bool:
-                run = runs.get_run(run_id)
+                run = runs.get_run(ADMIN, run_id)
                 return run.attempts == attempt and run.progress > 0.1
 
             wait_until(partway, 60, f"attempt {attempt} partway", 0.05)
             os.kill(worker.pool_pids()[0], signal.SIGKILL)
         wait_status(run_id, {"succeeded", "failed"})
-        run = runs.get_run(run_id)
+        run = runs.get_run(ADMIN, run_id)
         assert run.status == "failed" and run.attempts == 2
         assert run.error == "gave up after 2 attempts: the worker running it was lost each time"
     finally:

@@ -62,14 +62,15 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
         assert launcher.alive(), launcher.log()[-3000:]
         assert f"API docs:  {api}/docs" in launcher.log()
         credentials = json.loads((data_dir / "credentials.json").read_text())
-        response = httpx.post(
-            f"{api}/api/v1/runs", json=EXAMPLE, headers={"X-API-Key": credentials["api_key"]}
-        )
+        assert "(admin key of tenant 'dev')" in launcher.log()
+        key = {"X-API-Key": credentials["api_key"]}
+        response = httpx.post(f"{api}/api/v1/runs", json=EXAMPLE, headers=key)
         assert response.status_code == 202, response.text
         run_id = response.json()["id"]
 
         def succeeded() -> bool:
-            return httpx.get(f"{api}/api/v1/runs/{run_id}").json()["status"] == "succeeded"
+            run = httpx.get(f"{api}/api/v1/runs/{run_id}", headers=key).json()
+            return run["status"] == "succeeded"
 
         wait_until(succeeded, 60, "the run to succeed", every_s=0.2)
         flower = f"http://127.0.0.1:{ports['flower']}"
@@ -77,7 +78,8 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
         user, password = credentials["flower_basic_auth"].split(":", 1)
         assert httpx.get(flower, timeout=5).status_code == 401
         assert httpx.get(flower, auth=(user, password), timeout=5).status_code == 200
-        listed = {run["id"] for run in httpx.get(f"{api}/api/v1/runs").json()["items"]}
+        page = httpx.get(f"{api}/api/v1/runs", headers=key).json()
+        listed = {run["id"] for run in page["items"]}
     finally:
         launcher.ctrl_c()
     log = launcher.log()

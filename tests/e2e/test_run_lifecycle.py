@@ -101,7 +101,8 @@ def test_priority_9_overtakes_priority_0_runs_queued_earlier(http):
 def test_cancelling_a_running_run_stops_it_and_keeps_no_results(http, worker):
     run_id = submit(http, long_run())
     wait_for_status(http, run_id, {"running"})
-    response = http.delete(f"/api/v1/runs/{run_id}")
+    assert http.delete(f"/api/v1/runs/{run_id}").status_code == 409  # running: cancel first
+    response = http.post(f"/api/v1/runs/{run_id}/cancel")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     # The worker notices at its next progress report and stops the simulation.
     outcome = AsyncResult(run_id, app=celery_app)
@@ -137,3 +138,32 @@ def test_the_hms_cli_submits_and_waits_for_a_run(http, api, tmp_path):
         [hms, "cancel", run["id"], *common], capture_output=True, text=True, timeout=30
     )
     assert refused.returncode != 0 and "409" in refused.stderr
+    deleted = subprocess.run(
+        [hms, "delete", run["id"], *common], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert deleted.stdout.strip() == f"deleted run {run['id']}"
+    gone = subprocess.run(
+        [hms, "status", run["id"], *common], capture_output=True, text=True, timeout=30
+    )
+    assert gone.returncode != 0 and "404" in gone.stderr
+
+
+def test_hms_keys_create_list_and_revoke_a_tenants_key(http, api):
+    hms = str(Path(sys.executable).parent / "hms")
+    admin = ["--api", api.url, "--key", TEST_API_KEY]
+
+    def hms_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([hms, *args], capture_output=True, text=True, timeout=30)
+
+    created = hms_run("keys", "create", "team-x", *admin)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("hms_") and "cannot be shown again" in created.stderr
+    mine = ["--api", api.url, "--key", key]
+    assert json.loads(hms_run("runs", *mine).stdout)["total"] == 0  # sees only its own
+    listed = hms_run("keys", "list", *admin).stdout
+    assert "team-x" in listed and "active" in listed and key not in listed
+    assert hms_run("keys", "list", *mine).returncode != 0  # not an admin
+    assert hms_run("keys", "revoke", "team-x", *admin).returncode == 0
+    refused = hms_run("runs", *mine)
+    assert refused.returncode != 0 and "403" in refused.stderr and "revoked" in refused.stderr

@@ -15,7 +15,7 @@ from app.db.models import Run, RunResult, RunSchedule, TrainingSample
 from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import runs
-from tests.conftest import EXAMPLE_SPEC
+from tests.conftest import ADMIN, EXAMPLE_SPEC
 from tests.e2e.test_faults import FAST, DirectQueue
 from tests.processes import ProcfileProcess, Worker
 
@@ -61,7 +61,7 @@ def test_soak_every_run_ends_exactly_once_under_repeated_kills(clean_state):
     }
     started = time.monotonic()
     for seed in range(RUNS):
-        runs.submit_run(RunSpec.model_validate({**body, "seed": seed}), DirectQueue())
+        runs.submit_run(ADMIN, RunSpec.model_validate({**body, "seed": seed}), DirectQueue())
     kills = {"pool process": 0, "whole worker": 0}
     try:
         deadline = time.monotonic() + 600

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from api.main import app, create_app
 from app.settings import get_settings
-from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.conftest import EXAMPLE_SPEC, TEAM_A_KEY, TEST_API_KEY
 
 
 @pytest.fixture
@@ -52,17 +52,15 @@ def test_submissions_past_the_per_key_limit_get_429_with_retry_after(monkeypatch
     with TestClient(app) as client:
         codes = [
             client.post(
-                "/api/v1/runs", json=EXAMPLE_SPEC, headers={"X-API-Key": "second-key"}
+                "/api/v1/runs", json=EXAMPLE_SPEC, headers={"X-API-Key": TEAM_A_KEY}
             ).status_code
             for _ in range(4)
         ]
         assert codes == [202, 202, 202, 429]
-        limited = client.post(
-            "/api/v1/runs", json=EXAMPLE_SPEC, headers={"X-API-Key": "second-key"}
-        )
+        limited = client.post("/api/v1/runs", json=EXAMPLE_SPEC, headers={"X-API-Key": TEAM_A_KEY})
         assert 1 <= int(limited.headers["Retry-After"]) <= 60
         assert "3 submissions a minute" in limited.json()["detail"]
         # Another key has its own budget; reads are not limited.
         other = client.post("/api/v1/runs", json=EXAMPLE_SPEC, headers={"X-API-Key": TEST_API_KEY})
         assert other.status_code == 202
-        assert client.get("/api/v1/runs").status_code == 200
+        assert client.get("/api/v1/runs", headers={"X-API-Key": TEAM_A_KEY}).status_code == 200

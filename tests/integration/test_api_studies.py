@@ -29,7 +29,8 @@ STUDY = {
 
 @pytest.fixture
 def client():
-    with TestClient(app) as client:
+    """Sends the admin test key unless a request says otherwise."""
+    with TestClient(app, headers=AUTH) as client:
         yield client
 
 
@@ -99,9 +100,25 @@ def test_more_than_10000_runs_is_refused_with_the_count(client):
 def test_cancel_needs_a_key_cancels_the_rest_and_is_409_once_ended(client):
     study = post(client).json()
     path = f"/api/v1/studies/{study['id']}/cancel"
-    assert client.post(path).status_code == 401
-    cancelled = client.post(path, headers=AUTH).json()
+    assert client.post(path, headers={"X-API-Key": ""}).status_code == 401
+    cancelled = client.post(path).json()
     assert (cancelled["status"], cancelled["counts"]) == ("cancelled", {"cancelled": 4})
-    assert client.post(path, headers=AUTH).status_code == 409
-    assert client.delete(f"/api/v1/studies/{study['id']}", headers=AUTH).status_code == 409
+    assert client.post(path).status_code == 409
     assert client.get("/api/v1/studies/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_delete_refuses_a_running_study_and_removes_an_ended_one_with_its_runs(client):
+    study = post(client).json()
+    path = f"/api/v1/studies/{study['id']}"
+    refused = client.delete(path)
+    assert refused.status_code == 409 and "cancel it" in refused.json()["detail"]
+    run_all(study["id"])
+    assert client.get(path).json()["status"] == "succeeded"
+    a_run = client.get("/api/v1/runs", params={"study_id": study["id"]}).json()["items"][0]
+    alone = client.delete(f"/api/v1/runs/{a_run['id']}")  # a study's run goes with its study
+    assert alone.status_code == 409 and study["id"] in alone.json()["detail"]
+    assert client.delete(path).status_code == 204
+    assert client.get(path).status_code == 404
+    assert client.get(f"/api/v1/runs/{a_run['id']}").status_code == 404
+    with session_scope() as session:
+        assert session.scalars(select(Run.id).where(Run.study_id == study["id"])).all() == []

@@ -10,7 +10,7 @@ from app.db.models import Run, TrainingJob, utcnow
 from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import recovery, runs, training
-from tests.conftest import EXAMPLE_SPEC
+from tests.conftest import ADMIN, EXAMPLE_SPEC
 
 
 class Recorder:
@@ -30,9 +30,9 @@ class Recorder:
 
 def new_run(queue) -> uuid.UUID:
     try:
-        return runs.submit_run(RunSpec.model_validate(EXAMPLE_SPEC), queue).run.id
+        return runs.submit_run(ADMIN, RunSpec.model_validate(EXAMPLE_SPEC), queue).run.id
     except Exception:
-        return runs.list_runs(None, 1, 0)[0][0].id
+        return runs.list_runs(ADMIN, None, 1, 0)[0][0].id
 
 
 def age(model, row_id, **ago):
@@ -55,7 +55,7 @@ def test_the_sweep_resends_unsent_and_silent_work_and_leaves_the_rest(clean_stat
         age(Run, run_id, hours=1)  # older than every threshold but the lost-message one
     with session_scope() as session:
         session.execute(update(Run).where(Run.id == waiting).values(enqueued_at=utcnow()))
-    job = training.request_retrain(Recorder())
+    job = training.request_retrain(ADMIN, Recorder())
     age(TrainingJob, job.id, hours=1)
     with session_scope() as session:
         session.execute(
@@ -73,7 +73,7 @@ def test_the_sweep_resends_unsent_and_silent_work_and_leaves_the_rest(clean_stat
     assert fresh_unsent not in queue.runs and waiting not in queue.runs
     assert queue.retrains == [job.id]
     assert sorted(report.runs) == sorted(map(str, (unsent, silent)))
-    assert runs.get_run(unsent).enqueued_at is not None
+    assert runs.get_run(ADMIN, unsent).enqueued_at is not None
     # Sent again just now: the next sweep leaves them alone.
     assert recovery.sweep(Recorder()).runs == []
 
@@ -87,9 +87,9 @@ def test_a_run_killed_at_the_hard_time_limit_is_recorded_as_failed(clean_state):
         session.execute(update(Run).where(Run.id == run_id).values(status="running", attempts=1))
     task = run_simulation
     _record_hard_time_limit(sender=task, exception=TimeLimitExceeded(10), args=[str(run_id)])
-    run = runs.get_run(run_id)
+    run = runs.get_run(ADMIN, run_id)
     assert run.status == "failed" and run.error.startswith("killed at the hard time limit")
     # Other failures are left to the task itself.
     other = new_run(Recorder())
     _record_hard_time_limit(sender=task, exception=ValueError("x"), args=[str(other)])
-    assert runs.get_run(other).status == "queued"
+    assert runs.get_run(ADMIN, other).status == "queued"

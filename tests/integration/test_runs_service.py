@@ -12,7 +12,7 @@ from app.errors import IdempotencyConflict, RunNotCancellable, RunNotFound, Sche
 from app.runspec import RunSpec
 from app.services import runs
 from app.services.runs import ExecutionOutcome
-from tests.conftest import EXAMPLE_SPEC, LONG_SPEC
+from tests.conftest import ADMIN, EXAMPLE_SPEC, LONG_SPEC
 
 EXAMPLE = EXAMPLE_SPEC
 LONG = LONG_SPEC
@@ -47,7 +47,7 @@ def queue(servers):
 
 
 def submit(queue, body=EXAMPLE, key=None):
-    return runs.submit_run(RunSpec.model_validate(body), queue, key)
+    return runs.submit_run(ADMIN, RunSpec.model_validate(body), queue, key)
 
 
 def results_of(run_id):
@@ -59,7 +59,7 @@ def test_submit_commits_the_run_before_enqueueing_it(queue):
     submission = submit(queue)
     assert submission.created
     assert queue.enqueued == [(submission.run.id, 5, True)]
-    assert runs.get_run(submission.run.id).status == RunStatus.QUEUED
+    assert runs.get_run(ADMIN, submission.run.id).status == RunStatus.QUEUED
 
 
 def test_the_same_idempotency_key_returns_the_same_run(queue):
@@ -74,7 +74,7 @@ def test_the_same_idempotency_key_returns_the_same_run(queue):
 def test_execute_run_writes_one_result_per_policy_and_succeeds(queue):
     run_id = submit(queue).run.id
     assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
-    run = runs.get_run(run_id)
+    run = runs.get_run(ADMIN, run_id)
     assert (run.status, run.progress, run.attempts) == ("succeeded", 1.0, 1)
     assert run.started_at <= run.finished_at
     rows = results_of(run_id)
@@ -92,7 +92,7 @@ def test_redelivered_run_is_not_executed_twice(queue):
     first = {row.policy: row.makespan for row in results_of(run_id)}
     assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
     assert {row.policy: row.makespan for row in results_of(run_id)} == first
-    assert runs.get_run(run_id).attempts == 1
+    assert runs.get_run(ADMIN, run_id).attempts == 1
 
 
 def test_a_run_left_running_by_a_crashed_worker_is_executed_again(queue):
@@ -101,7 +101,7 @@ def test_a_run_left_running_by_a_crashed_worker_is_executed_again(queue):
         run = run_store.get_run(session, run_id)
         run.status, run.attempts = RunStatus.RUNNING, 1
     assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
-    assert runs.get_run(run_id).attempts == 2
+    assert runs.get_run(ADMIN, run_id).attempts == 2
     assert len(results_of(run_id)) == 3
 
 
@@ -127,7 +127,7 @@ def test_a_spec_the_core_rejects_fails_once_with_a_readable_error(queue):
     }
     run_id = submit(queue, body).run.id
     assert runs.execute_run(run_id) == ExecutionOutcome.FAILED
-    run = runs.get_run(run_id)
+    run = runs.get_run(ADMIN, run_id)
     assert run.status == "failed" and run.attempts == 1
     assert "fit on no device" in run.error
     assert results_of(run_id) == []
@@ -139,15 +139,15 @@ def test_progress_is_recorded_while_running_and_cancel_stops_the_run(queue):
     seen = []
 
     def sink(progress, stage):
-        seen.append((progress, runs.get_run(run_id).progress))
+        seen.append((progress, runs.get_run(ADMIN, run_id).progress))
         if len(seen) == 3:
-            runs.cancel_run(run_id, queue)
+            runs.cancel_run(ADMIN, run_id, queue)
 
     assert runs.execute_run(run_id, sink) == ExecutionOutcome.CANCELLED
     assert len(seen) == 3  # it stopped at the report after the cancel
     assert all(recorded == pytest.approx(reported) for reported, recorded in seen)
     assert any(0 < recorded < 1 for _, recorded in seen)
-    run = runs.get_run(run_id)
+    run = runs.get_run(ADMIN, run_id)
     assert run.status == "cancelled" and results_of(run_id) == []
     assert queue.revoked == [run_id]
 
@@ -156,9 +156,9 @@ def test_cancel_refuses_terminal_runs_and_unknown_ids(queue):
     run_id = submit(queue).run.id
     runs.execute_run(run_id)
     with pytest.raises(RunNotCancellable):
-        runs.cancel_run(run_id, queue)
+        runs.cancel_run(ADMIN, run_id, queue)
     with pytest.raises(RunNotFound):
-        runs.cancel_run(uuid.uuid4(), queue)
+        runs.cancel_run(ADMIN, uuid.uuid4(), queue)
     with pytest.raises(RunNotFound):
         runs.execute_run(uuid.uuid4())
 
@@ -166,9 +166,9 @@ def test_cancel_refuses_terminal_runs_and_unknown_ids(queue):
 def test_list_runs_pages_newest_first_and_filters_by_status(queue):
     ids = [submit(queue).run.id for _ in range(5)]
     runs.execute_run(ids[0])
-    page, total = runs.list_runs(None, limit=2, offset=0)
+    page, total = runs.list_runs(ADMIN, None, limit=2, offset=0)
     assert total == 5 and [run.id for run in page] == ids[::-1][:2]
-    done, total_done = runs.list_runs(RunStatus.SUCCEEDED, limit=10, offset=0)
+    done, total_done = runs.list_runs(ADMIN, RunStatus.SUCCEEDED, limit=10, offset=0)
     assert total_done == 1 and done[0].id == ids[0]
 
 
@@ -184,12 +184,12 @@ def test_a_run_keeps_every_metric_its_schedules_and_what_learning_policies_used(
     assert set(rows) == set(POLICY_NAMES)
     assert rows["oracle"].gap_to_oracle == 0.0
     assert all(r.slr >= 1 and r.speedup > 0 and r.p95_flow_time >= 0 for r in rows.values())
-    run = runs.get_run(run_id)
+    run = runs.get_run(ADMIN, run_id)
     assert run.model_version == "bootstrap-1" and run.rl_state_version is None
-    devices, schedule = runs.get_schedule(run_id, "heft")
+    devices, schedule = runs.get_schedule(ADMIN, run_id, "heft")
     assert schedule.num_tasks == 500 and devices[0] == "cpu0" and len(devices) == 12
     with pytest.raises(ScheduleNotFound, match="stored schedules"):
-        runs.get_schedule(run_id, "no-such-policy")
+        runs.get_schedule(ADMIN, run_id, "no-such-policy")
 
 
 def test_rl_saves_what_it_learned_and_a_warm_start_resumes_from_it(queue):
@@ -198,8 +198,8 @@ def test_rl_saves_what_it_learned_and_a_warm_start_resumes_from_it(queue):
     runs.execute_run(first)
     warm = submit(queue, {**body, "rl_warm_start": True}).run.id
     runs.execute_run(warm)
-    assert runs.get_run(first).rl_state_version is None  # a fresh agent: reproducible
-    assert runs.get_run(warm).rl_state_version == 1  # started from what `first` saved
+    assert runs.get_run(ADMIN, first).rl_state_version is None  # a fresh agent: reproducible
+    assert runs.get_run(ADMIN, warm).rl_state_version == 1  # started from what `first` saved
     with session_scope() as session:
         from app.db import policy_states
 
@@ -215,7 +215,7 @@ def test_schedules_of_large_runs_are_not_kept(queue, monkeypatch):
     run_id = submit(queue, {**ALL_POLICIES, "policies": ["greedy"]}).run.id
     runs.execute_run(run_id)
     with pytest.raises(ScheduleNotFound, match="too large"):
-        runs.get_schedule(run_id, "greedy")
+        runs.get_schedule(ADMIN, run_id, "greedy")
     assert len(results_of(run_id)) == 1
 
 
@@ -226,7 +226,7 @@ RANKED = {**ALL_POLICIES, "policies": ["round_robin", "greedy", "heft", "oracle"
 def test_results_are_stored_ranked_by_the_runs_metric_and_read_best_first(queue, rank_by):
     run_id = submit(queue, {**RANKED, "rank_by": rank_by}).run.id
     assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
-    run, results = runs.get_results(run_id)
+    run, results = runs.get_results(ADMIN, run_id)
     assert run.rank_by == rank_by
     assert [r.rank for r in results] == [1, 2, 3, 4]
     values = [getattr(r, rank_by) for r in results]
@@ -241,7 +241,7 @@ def test_results_are_stored_ranked_by_the_runs_metric_and_read_best_first(queue,
 def test_the_default_rank_metric_is_recorded_on_the_run(queue):
     run_id = submit(queue, {**RANKED, "policies": ["greedy", "heft"]}).run.id
     runs.execute_run(run_id)
-    run, results = runs.get_results(run_id)
+    run, results = runs.get_results(ADMIN, run_id)
     assert run.rank_by == "mean_flow_time"  # an online workload
     assert [r.mean_flow_time for r in results] == sorted(r.mean_flow_time for r in results)
 
@@ -263,5 +263,5 @@ def test_results_come_by_rank_then_makespan_with_unranked_results_last(queue):
                 {**row, "policy": "first", "makespan": 5.0, "rank": 1},
             ],
         )
-    _, results = runs.get_results(run_id)
+    _, results = runs.get_results(ADMIN, run_id)
     assert [r.policy for r in results] == ["first", "second", "old_fast", "old_slow"]

@@ -10,6 +10,7 @@ from app.db.session import session_scope
 from app.errors import IdempotencyConflict, InvalidSpec, StudyNotCancellable, StudyNotReady
 from app.services import runs, studies
 from app.studies.spec import StudySpec
+from tests.conftest import ADMIN
 
 BASE = {
     "workload": {"kind": "synthetic", "num_tasks": 60},
@@ -55,7 +56,7 @@ def queue(clean_database):
 
 
 def submit(queue, body=STUDY, key=None):
-    return studies.submit_study(StudySpec.model_validate(body), queue, key)
+    return studies.submit_study(ADMIN, StudySpec.model_validate(body), queue, key)
 
 
 def test_a_study_commits_every_run_then_sends_one_fan_out(queue):
@@ -65,7 +66,7 @@ def test_a_study_commits_every_run_then_sends_one_fan_out(queue):
     assert studies.fan_out_study(study.id, queue) == 12
     assert len(set(queue.sent)) == 12
     assert studies.fan_out_study(study.id, queue) == 0  # all marked sent: nothing twice
-    view = studies.get_study(study.id)
+    view = studies.get_study(ADMIN, study.id)
     assert view.counts == {"queued": 12} and view.progress == 0.0
 
 
@@ -84,14 +85,14 @@ def test_the_last_run_to_end_aggregates_once_and_the_statistics_match(queue):
     with session_scope() as session:
         ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
     with pytest.raises(StudyNotReady):
-        studies.get_statistics(study.id)
+        studies.get_statistics(ADMIN, study.id)
     for run_id in ids:
         runs.execute_run(run_id)
-    _, statistics = studies.get_statistics(study.id)
-    assert studies.get_study(study.id).study.status == "succeeded"
+    _, statistics = studies.get_statistics(ADMIN, study.id)
+    assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
     assert not studies.aggregate_if_done(study.id)  # a redelivered last run changes nothing
     runs.execute_run(ids[-1])
-    assert studies.get_statistics(study.id)[1] == statistics
+    assert studies.get_statistics(ADMIN, study.id)[1] == statistics
     cell = statistics["cells"][3]
     assert cell["values"] == {"workload.load": 0.9, "cluster.gpus": 2}
     assert cell["runs"]["succeeded"] == 3
@@ -101,7 +102,9 @@ def test_the_last_run_to_end_aggregates_once_and_the_statistics_match(queue):
         for run in session.scalars(
             select(Run).where(Run.study_id == study.id, Run.study_cell == 3)
         ):
-            flows += [r.mean_flow_time for r in runs.get_results(run.id)[1] if r.policy == "oracle"]
+            flows += [
+                r.mean_flow_time for r in runs.get_results(ADMIN, run.id)[1] if r.policy == "oracle"
+            ]
     assert oracle["metrics"]["mean_flow_time"]["n"] == 3
     assert oracle["metrics"]["mean_flow_time"]["mean"] == pytest.approx(sum(flows) / 3)
 
@@ -111,12 +114,12 @@ def test_cancel_stops_the_rest_and_a_cancelled_study_is_not_aggregated(queue):
     with session_scope() as session:
         first = session.scalars(select(Run.id).where(Run.study_id == study.id)).first()
     runs.execute_run(first)
-    view = studies.cancel_study(study.id)
+    view = studies.cancel_study(ADMIN, study.id)
     assert view.counts == {"succeeded": 1, "cancelled": 11} and view.study.status == "cancelled"
     with pytest.raises(StudyNotCancellable):
-        studies.cancel_study(study.id)
+        studies.cancel_study(ADMIN, study.id)
     with pytest.raises(StudyNotReady):
-        studies.get_statistics(study.id)
+        studies.get_statistics(ADMIN, study.id)
 
 
 def test_the_sweep_aggregates_a_study_whose_aggregation_never_committed(queue, monkeypatch):
@@ -132,7 +135,7 @@ def test_the_sweep_aggregates_a_study_whose_aggregation_never_committed(queue, m
         assert stored is not None and stored.status == "running"
     monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
     assert studies.aggregate_due() == [str(study.id)]
-    assert studies.get_study(study.id).study.status == "succeeded"
+    assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
 
 
 def _later():

@@ -15,7 +15,7 @@ from app.ml.training import FitParams, fit, holdout_mask
 from app.runspec import RunSpec
 from app.services import runs, training
 from app.settings import get_settings
-from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.conftest import ADMIN, EXAMPLE_SPEC, TEAM_A_KEY, TEST_API_KEY
 
 AUTH = {"X-API-Key": TEST_API_KEY}
 FAMILY = {**EXAMPLE_SPEC, "policies": ["greedy", "oracle", "learned"]}
@@ -51,7 +51,7 @@ def run_family(count, seed=0):
     ids = []
     for k in range(count):
         body = {**FAMILY, "workload": {**FAMILY["workload"], "seed": seed + k}}
-        run_id = runs.submit_run(RunSpec.model_validate(body), Recorder()).run.id
+        run_id = runs.submit_run(ADMIN, RunSpec.model_validate(body), Recorder()).run.id
         runs.execute_run(run_id)
         ids.append(run_id)
     return ids
@@ -64,9 +64,9 @@ def sample_count():
 
 def retrain():
     """A manual retrain, executed here; returns the finished job."""
-    job = training.request_retrain(Recorder())
+    job = training.request_retrain(ADMIN, Recorder())
     training.execute_retrain(job.id)
-    return training.get_job(job.id)
+    return training.get_job(ADMIN, job.id)
 
 
 def test_each_run_adds_samples_once_even_if_redelivered(small_training):
@@ -88,7 +88,7 @@ def test_a_retrain_with_too_little_data_is_skipped_not_failed(small_training):
 
 def test_retrain_registers_promotes_and_learned_then_uses_the_new_version(small_training):
     first = run_family(2)
-    assert runs.get_run(first[0]).model_version == "bootstrap-1"
+    assert runs.get_run(ADMIN, first[0]).model_version == "bootstrap-1"
     job = retrain()
     assert job.status == "succeeded" and job.progress == 1.0 and job.model_version == 1
     (v1,) = training.list_versions()
@@ -98,7 +98,7 @@ def test_retrain_registers_promotes_and_learned_then_uses_the_new_version(small_
     assert v1.metrics["active_on_same_holdout"] is None and "no active model" in v1.reason
     assert len(v1.artifact_digest) == 64 and v1.artifact_format == "skops"
     (after,) = run_family(1, seed=10)
-    assert runs.get_run(after).model_version == "v1"
+    assert runs.get_run(ADMIN, after).model_version == "v1"
 
 
 def test_a_worse_model_is_rejected_and_the_active_one_stays(small_training):
@@ -135,10 +135,14 @@ def test_rollback_activates_any_registered_version_through_the_api(small_trainin
         assert client.post("/api/v1/models/9/activate", headers=AUTH).status_code == 404
         response = client.post("/api/v1/models/2/activate", headers=AUTH)
         assert response.status_code == 200 and response.json()["is_active"]
-        listed = client.get("/api/v1/models").json()
+        listed = client.get("/api/v1/models", headers=AUTH).json()
         assert [(m["version"], m["is_active"]) for m in listed] == [(2, True), (1, False)]
         assert client.post("/api/v1/models/1/activate", headers=AUTH).json()["is_active"]
-        assert client.get("/api/v1/models/2").json()["is_active"] is False
+        assert client.get("/api/v1/models/2", headers=AUTH).json()["is_active"] is False
+        tenant = {"X-API-Key": TEAM_A_KEY}  # reads the shared model, may not change it
+        assert client.get("/api/v1/models", headers=tenant).status_code == 200
+        refused = client.post("/api/v1/models/2/activate", headers=tenant)
+        assert refused.status_code == 403 and "admin" in refused.json()["detail"]
 
 
 def test_the_retrain_endpoint_queues_a_job_whose_progress_is_readable(small_training):
@@ -154,9 +158,16 @@ def test_the_retrain_endpoint_queues_a_job_whose_progress_is_readable(small_trai
             job = response.json()
             assert job["status"] == "queued" and job["trigger"] == "manual"
             assert recorder.retrains == [uuid.UUID(job["id"])]
-            assert client.get(response.headers["Location"]).json()["id"] == job["id"]
-            assert client.get("/api/v1/models/retrains").json()["total"] == 1
-            assert client.get(f"/api/v1/models/retrains/{uuid.uuid4()}").status_code == 404
+            assert job["tenant"] == "tests"
+            location = response.headers["Location"]
+            assert client.get(location, headers=AUTH).json()["id"] == job["id"]
+            assert client.get("/api/v1/models/retrains", headers=AUTH).json()["total"] == 1
+            missing = client.get(f"/api/v1/models/retrains/{uuid.uuid4()}", headers=AUTH)
+            assert missing.status_code == 404
+            tenant = {"X-API-Key": TEAM_A_KEY}  # not an admin: may not retrain, sees no job
+            assert client.post("/api/v1/models/retrain", headers=tenant).status_code == 403
+            assert client.get("/api/v1/models/retrains", headers=tenant).json()["total"] == 0
+            assert client.get(location, headers=tenant).status_code == 404
     finally:
         app.dependency_overrides.clear()
 
@@ -173,7 +184,7 @@ def test_one_schedule_slot_gets_one_job_even_when_fired_concurrently():
     for thread in threads:
         thread.join()
     assert sum(claim is not None for claim in claims) == 1
-    assert training.list_jobs(10, 0)[1] == 1
+    assert training.list_jobs(ADMIN, 10, 0)[1] == 1
 
 
 def test_automatic_retraining_is_due_every_n_new_samples(small_training, monkeypatch):

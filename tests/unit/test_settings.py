@@ -1,13 +1,31 @@
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from app.settings import BootstrapKey, Settings
 
 
-def test_api_keys_are_a_comma_separated_list():
-    settings = Settings(HMS_API_KEYS=" a, b ,,c ")
-    assert settings.api_key_set == {"a", "b", "c"}
-    assert Settings(HMS_API_KEYS="").api_key_set == frozenset()
+def test_bootstrap_keys_are_named_and_may_be_admin():
+    settings = Settings(HMS_API_KEYS=" ops:k1:admin, team-a:k2 ,,")
+    assert settings.bootstrap_keys == (
+        BootstrapKey("ops", "k1", is_admin=True),
+        BootstrapKey("team-a", "k2", is_admin=False),
+    )
+    assert Settings(HMS_API_KEYS="").bootstrap_keys == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ok:k1,secret-bare-key", "entry 2 is not name:key"),
+        ("ops:k1:root", "entry 1 is not name:key"),
+        ("a b:k1", "cannot name an API key"),
+        ("ops:k1,ops:k2", "names 'ops' twice"),
+    ],
+)
+def test_malformed_bootstrap_keys_are_refused_without_echoing_them(value, message):
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings(HMS_API_KEYS=value)
+    assert "secret-bare-key" not in str(refused.value) and "k1" not in str(refused.value)
 
 
 def test_a_visibility_timeout_below_the_time_limit_is_refused():
