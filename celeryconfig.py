@@ -75,6 +75,7 @@ task_routes = {
     "hms.retrain_if_due": {"queue": "training", "routing_key": "training"},
     "hms.sweep": {"queue": "simulations", "routing_key": "simulations"},
     "hms.fan_out_study": {"queue": "simulations", "routing_key": "simulations"},
+    "hms.apply_retention": {"queue": "simulations", "routing_key": "simulations"},
 }
 
 # --- Reliability: at-least-once delivery ---------------------------------------------------------
@@ -107,6 +108,11 @@ beat_schedule["sweep-stuck-work"] = {
     "schedule": _settings.sweep_interval_s,
     "options": {"priority": broker_priority(API_PRIORITY_MAX)},  # ahead of queued runs
 }
+if _settings.retention_days > 0:
+    beat_schedule["delete-old-runs"] = {
+        "task": "hms.apply_retention",
+        "schedule": parse_crontab(_settings.retention_cron),
+    }
 if _settings.auto_retrain_samples > 0:
     beat_schedule["retrain-when-enough-new-samples"] = {
         "task": "hms.retrain_if_due",

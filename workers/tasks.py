@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
-from app.services import recovery, studies, training
+from app.services import recovery, retention, studies, training
 from app.services.runs import execute_run
 from app.settings import get_settings
 from workers.celery_app import app
@@ -102,3 +102,15 @@ def sweep(self: Task) -> dict[str, Any]:
             report.runs, report.retrains, report.studies,
         )  # fmt: skip
     return {"runs": report.runs, "retrains": report.retrains, "studies": report.studies}
+
+
+@app.task(name="hms.apply_retention", bind=True, **_RETRIES)
+def apply_retention(self: Task) -> dict[str, Any]:
+    """Fired by beat nightly when HMS_RETENTION_DAYS is set (app/services/retention.py)."""
+    report = retention.apply_retention()
+    if report.runs or report.studies:
+        log.info(
+            "retention deleted %d runs and %d studies that ended before %s",
+            report.runs, report.studies, report.cutoff,
+        )  # fmt: skip
+    return {"enabled": report.enabled, "runs": report.runs, "studies": report.studies}

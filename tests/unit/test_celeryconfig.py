@@ -36,3 +36,23 @@ def test_queues_and_routes():
     assert {queue.name for queue in celeryconfig.task_queues} == {"simulations", "training"}
     assert celeryconfig.task_routes["hms.run_simulation"]["queue"] == "simulations"
     assert celeryconfig.worker_send_task_events and celeryconfig.task_send_sent_event
+
+
+def test_beat_applies_retention_nightly_only_when_it_is_set(monkeypatch):
+    import importlib
+
+    from app.settings import get_settings
+
+    assert "delete-old-runs" not in celeryconfig.beat_schedule  # off by default
+    monkeypatch.setenv("HMS_RETENTION_DAYS", "90")
+    get_settings.cache_clear()
+    try:
+        configured = importlib.reload(celeryconfig)
+        entry = configured.beat_schedule["delete-old-runs"]
+        assert entry["task"] == "hms.apply_retention"
+        assert (entry["schedule"].hour, entry["schedule"].minute) == ({3}, {30})
+        assert configured.task_routes["hms.apply_retention"]["queue"] == "simulations"
+    finally:
+        monkeypatch.delenv("HMS_RETENTION_DAYS")
+        get_settings.cache_clear()
+        importlib.reload(celeryconfig)
