@@ -77,7 +77,7 @@ class _MixSpec(_Spec):
 class SyntheticWorkloadSpec(_MixSpec):
     """Tasks arriving as a Poisson process, optionally depending on recent tasks."""
 
-    kind: Literal["synthetic"] = "synthetic"
+    kind: Literal["synthetic"]
     num_tasks: int = Field(ge=1, le=MAX_TASKS, description="Number of tasks to generate.")
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Generator seed; defaults to the run's seed."
