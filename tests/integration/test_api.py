@@ -89,6 +89,10 @@ def test_the_same_idempotency_key_returns_the_same_run(client):
             ["body", "workload", "synthetic", "load"],
         ),
         ({"policies": ["greedy"]}, ["body", "workload"]),
+        # What the schema does not allow though pydantic's lax mode would coerce it.
+        ({**EXAMPLE, "priority": True}, ["body", "priority"]),
+        ({**EXAMPLE, "seed": "7"}, ["body", "seed"]),
+        ({**EXAMPLE, "rl_warm_start": 0}, ["body", "rl_warm_start"]),
     ],
 )
 def test_bad_input_gets_422_naming_the_field(client, body, location):
