@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     field_validator,
     model_validator,
 )
@@ -65,8 +66,10 @@ PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
 
 
 def _a_json_number(value: Any) -> Any:
-    """Refuse what pydantic's lax mode would read as a number though the schema's `integer` and
-    `number` do not allow it: `true` as 1, `"5"` as 5."""
+    """Refuse what pydantic's lax mode would read as an integer though the schema's `integer`
+    does not allow it: `true` as 1, `"5"` as 5 (StrictInt would also refuse 5.0, which it
+    allows). Optional integers are checked by `_Spec` instead: pydantic writes the bounds of an
+    `Integer | None` into the JSON schema as unknown keywords (`ge`), not as `minimum`."""
     if isinstance(value, bool | str):
         raise PydanticCustomError(
             "number_type",
@@ -77,17 +80,23 @@ def _a_json_number(value: Any) -> Any:
 
 
 Integer = Annotated[int, BeforeValidator(_a_json_number)]
-Number = Annotated[float, BeforeValidator(_a_json_number)]
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("seed", "intensity_seed", mode="before", check_fields=False)
+    @classmethod
+    def _optional_integer(cls, value: Any) -> Any:
+        return value if value is None else _a_json_number(value)
+
 
 class _MixSpec(_Spec):
-    min_size: Number = Field(default=1.0, gt=0, le=1e6, description="Smallest task, GFLOP.")
-    size_tail: Number = Field(default=1.8, gt=1.0, le=10.0, description="Pareto shape of sizes.")
-    gpu_friendly_share: Number = Field(
+    min_size: StrictFloat = Field(default=1.0, gt=0, le=1e6, description="Smallest task, GFLOP.")
+    size_tail: StrictFloat = Field(
+        default=1.8, gt=1.0, le=10.0, description="Pareto shape of sizes."
+    )
+    gpu_friendly_share: StrictFloat = Field(
         default=0.5, ge=0, le=1, description="Weight of the data-parallel mode of the intensity."
     )
 
@@ -104,23 +113,23 @@ class SyntheticWorkloadSpec(_MixSpec):
 
     kind: Literal["synthetic"]
     num_tasks: Integer = Field(ge=1, le=MAX_TASKS, description="Number of tasks to generate.")
-    seed: Integer | None = Field(
+    seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Generator seed; defaults to the run's seed."
     )
-    load: Number | None = Field(
+    load: StrictFloat | None = Field(
         default=None,
         gt=0,
         le=10,
         description=f"Offered load: the arrival rate / the cluster's service capacity for this "
         f"task mix (app/sim/load.py); default {DEFAULT_LOAD} unless `arrival_rate` is given.",
     )
-    arrival_rate: Number | None = Field(
+    arrival_rate: StrictFloat | None = Field(
         default=None,
         gt=0,
         le=1e6,
         description="Tasks per second, instead of `load` (give one of the two, not both).",
     )
-    dependency_probability: Number = Field(
+    dependency_probability: StrictFloat = Field(
         default=0.0, ge=0, le=1, description="Share of tasks that depend on earlier ones."
     )
     max_parents: Integer = Field(default=2, ge=1, le=16)
@@ -161,12 +170,12 @@ class LayeredDagSpec(_MixSpec):
 
     kind: Literal["layered_dag"]
     num_tasks: Integer = Field(ge=1, le=MAX_DAG_TASKS)
-    seed: Integer | None = Field(default=None, ge=0, le=MAX_SEED)
-    width: Number = Field(default=0.5, gt=0, le=1, description="Tasks per level = n ** width.")
-    regularity: Number = Field(default=0.5, ge=0, le=1)
-    density: Number = Field(default=0.3, gt=0, le=1)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    width: StrictFloat = Field(default=0.5, gt=0, le=1, description="Tasks per level = n ** width.")
+    regularity: StrictFloat = Field(default=0.5, ge=0, le=1)
+    density: StrictFloat = Field(default=0.3, gt=0, le=1)
     jump: Integer = Field(default=1, ge=1, le=20)
-    ccr: Number = Field(default=0.5, ge=0, le=1000, description="Communication / computation.")
+    ccr: StrictFloat = Field(default=0.5, ge=0, le=1000, description="Communication / computation.")
 
     def build(self, seed: int) -> Workload:
         params = LayeredDagParams(
@@ -183,13 +192,13 @@ class LayeredDagSpec(_MixSpec):
 
 class _ImportSpec(_Spec):
     path: str | None = Field(default=None, description="A file to read (hms simulate only).")
-    reference_speed: Number = Field(
+    reference_speed: StrictFloat = Field(
         default=DEFAULT_CPU.speed,
         gt=0,
         le=1e7,
         description="GFLOP/s of the core runtimes refer to.",
     )
-    intensity_seed: Integer | None = Field(default=None, ge=0, le=MAX_SEED)
+    intensity_seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
     def _read(self) -> str:
         try:
@@ -270,8 +279,8 @@ class ExplicitSpec(_Spec):
     `edges` [source, target, seconds paid when they run on different devices]."""
 
     kind: Literal["explicit"]
-    compute: list[list[Number]] = Field(min_length=1, max_length=MAX_DAG_TASKS)
-    edges: list[tuple[Integer, Integer, Number]] = Field(
+    compute: list[list[StrictFloat]] = Field(min_length=1, max_length=MAX_DAG_TASKS)
+    edges: list[tuple[Integer, Integer, StrictFloat]] = Field(
         default_factory=list, max_length=10 * MAX_DAG_TASKS
     )
 
@@ -312,15 +321,15 @@ IMPORTED_KINDS = frozenset({"wfcommons", "stg", "inline", "explicit"})
 class DeviceOverrides(_Spec):
     """Replace some characteristics of a kind of device (units as in app/sim/cluster.py)."""
 
-    speed: Number | None = Field(default=None, gt=0, description="GFLOP/s")
-    scalar_speed: Number | None = Field(default=None, gt=0, description="GFLOP/s")
-    memory: Number | None = Field(default=None, gt=0, description="MB")
-    bandwidth: Number | None = Field(default=None, gt=0, description="MB/s to host memory")
-    latency: Number | None = Field(default=None, ge=0, le=10, description="s per transfer")
-    power_busy: Number | None = Field(default=None, ge=0, description="W")
-    power_idle: Number | None = Field(default=None, ge=0, description="W")
-    price: Number | None = Field(default=None, ge=0, description="per hour")
-    memory_bandwidth: Number | None = Field(
+    speed: StrictFloat | None = Field(default=None, gt=0, description="GFLOP/s")
+    scalar_speed: StrictFloat | None = Field(default=None, gt=0, description="GFLOP/s")
+    memory: StrictFloat | None = Field(default=None, gt=0, description="MB")
+    bandwidth: StrictFloat | None = Field(default=None, gt=0, description="MB/s to host memory")
+    latency: StrictFloat | None = Field(default=None, ge=0, le=10, description="s per transfer")
+    power_busy: StrictFloat | None = Field(default=None, ge=0, description="W")
+    power_idle: StrictFloat | None = Field(default=None, ge=0, description="W")
+    price: StrictFloat | None = Field(default=None, ge=0, description="per hour")
+    memory_bandwidth: StrictFloat | None = Field(
         default=None, gt=0, le=1e5, description="GB/s to the device's own memory (roofline)"
     )
 
@@ -337,7 +346,7 @@ class ClusterSpec(_Spec):
     )
     cpu: DeviceOverrides | None = None
     gpu: DeviceOverrides | None = None
-    noise_sigma: Number = Field(
+    noise_sigma: StrictFloat = Field(
         default=0.1,
         ge=0,
         le=2,
