@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPMethod
 from typing import Any
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.limits import RateLimited
 from api.schemas import ErrorOut, UnavailableOut
@@ -65,7 +69,27 @@ def _detail(status_code: int, detail: object, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers or None)
 
 
+def _allowed_methods(request: Request) -> set[str]:
+    """The methods the app routes for the request's path. Starlette's 405 names only the methods
+    of the first route whose path matches (`GET` for /runs/{id}, which also has `DELETE`)."""
+    return {
+        method.value
+        for method in HTTPMethod
+        if any(
+            route.matches({**request.scope, "method": method.value})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    }
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            allow = ", ".join(sorted(_allowed_methods(request)))
+            exc = StarletteHTTPException(exc.status_code, exc.detail, {"Allow": allow})
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RunNotFound)
     @app.exception_handler(ScheduleNotFound)
     @app.exception_handler(JobNotFound)

@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from app.errors import InvalidSpec
 from app.sim.cluster import (
@@ -55,14 +65,38 @@ DEFAULT_LOAD = 0.85
 PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
 
 
+def _a_json_number(value: Any) -> Any:
+    """Refuse what pydantic's lax mode would read as an integer though the schema's `integer`
+    does not allow it: `true` as 1, `"5"` as 5 (StrictInt would also refuse 5.0, which it
+    allows). Optional integers are checked by `_Spec` instead: pydantic writes the bounds of an
+    `Integer | None` into the JSON schema as unknown keywords (`ge`), not as `minimum`."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError(
+            "number_type",
+            "Input should be a number, not {input_type}",
+            {"input_type": type(value).__name__},
+        )
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_a_json_number)]
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("seed", "intensity_seed", mode="before", check_fields=False)
+    @classmethod
+    def _optional_integer(cls, value: Any) -> Any:
+        return value if value is None else _a_json_number(value)
+
 
 class _MixSpec(_Spec):
-    min_size: float = Field(default=1.0, gt=0, le=1e6, description="Smallest task, GFLOP.")
-    size_tail: float = Field(default=1.8, gt=1.0, le=10.0, description="Pareto shape of sizes.")
-    gpu_friendly_share: float = Field(
+    min_size: StrictFloat = Field(default=1.0, gt=0, le=1e6, description="Smallest task, GFLOP.")
+    size_tail: StrictFloat = Field(
+        default=1.8, gt=1.0, le=10.0, description="Pareto shape of sizes."
+    )
+    gpu_friendly_share: StrictFloat = Field(
         default=0.5, ge=0, le=1, description="Weight of the data-parallel mode of the intensity."
     )
 
@@ -77,29 +111,31 @@ class _MixSpec(_Spec):
 class SyntheticWorkloadSpec(_MixSpec):
     """Tasks arriving as a Poisson process, optionally depending on recent tasks."""
 
-    kind: Literal["synthetic"] = "synthetic"
-    num_tasks: int = Field(ge=1, le=MAX_TASKS, description="Number of tasks to generate.")
+    kind: Literal["synthetic"]
+    num_tasks: Integer = Field(ge=1, le=MAX_TASKS, description="Number of tasks to generate.")
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Generator seed; defaults to the run's seed."
     )
-    load: float | None = Field(
+    load: StrictFloat | None = Field(
         default=None,
         gt=0,
         le=10,
         description=f"Offered load: the arrival rate / the cluster's service capacity for this "
         f"task mix (app/sim/load.py); default {DEFAULT_LOAD} unless `arrival_rate` is given.",
     )
-    arrival_rate: float | None = Field(
+    arrival_rate: StrictFloat | None = Field(
         default=None,
         gt=0,
         le=1e6,
         description="Tasks per second, instead of `load` (give one of the two, not both).",
     )
-    dependency_probability: float = Field(
+    dependency_probability: StrictFloat = Field(
         default=0.0, ge=0, le=1, description="Share of tasks that depend on earlier ones."
     )
-    max_parents: int = Field(default=2, ge=1, le=16)
-    lookback: int = Field(default=16, ge=1, le=1000, description="Parents among the last N tasks.")
+    max_parents: Integer = Field(default=2, ge=1, le=16)
+    lookback: Integer = Field(
+        default=16, ge=1, le=1000, description="Parents among the last N tasks."
+    )
 
     @model_validator(mode="after")
     def _load_or_rate(self) -> SyntheticWorkloadSpec:
@@ -133,13 +169,13 @@ class LayeredDagSpec(_MixSpec):
     """A random layered DAG in the spirit of DAGGEN (see app/sim/generators.py)."""
 
     kind: Literal["layered_dag"]
-    num_tasks: int = Field(ge=1, le=MAX_DAG_TASKS)
+    num_tasks: Integer = Field(ge=1, le=MAX_DAG_TASKS)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
-    width: float = Field(default=0.5, gt=0, le=1, description="Tasks per level = n ** width.")
-    regularity: float = Field(default=0.5, ge=0, le=1)
-    density: float = Field(default=0.3, gt=0, le=1)
-    jump: int = Field(default=1, ge=1, le=20)
-    ccr: float = Field(default=0.5, ge=0, le=1000, description="Communication / computation.")
+    width: StrictFloat = Field(default=0.5, gt=0, le=1, description="Tasks per level = n ** width.")
+    regularity: StrictFloat = Field(default=0.5, ge=0, le=1)
+    density: StrictFloat = Field(default=0.3, gt=0, le=1)
+    jump: Integer = Field(default=1, ge=1, le=20)
+    ccr: StrictFloat = Field(default=0.5, ge=0, le=1000, description="Communication / computation.")
 
     def build(self, seed: int) -> Workload:
         params = LayeredDagParams(
@@ -156,7 +192,7 @@ class LayeredDagSpec(_MixSpec):
 
 class _ImportSpec(_Spec):
     path: str | None = Field(default=None, description="A file to read (hms simulate only).")
-    reference_speed: float = Field(
+    reference_speed: StrictFloat = Field(
         default=DEFAULT_CPU.speed,
         gt=0,
         le=1e7,
@@ -243,8 +279,10 @@ class ExplicitSpec(_Spec):
     `edges` [source, target, seconds paid when they run on different devices]."""
 
     kind: Literal["explicit"]
-    compute: list[list[float]] = Field(min_length=1, max_length=MAX_DAG_TASKS)
-    edges: list[tuple[int, int, float]] = Field(default_factory=list, max_length=10 * MAX_DAG_TASKS)
+    compute: list[list[StrictFloat]] = Field(min_length=1, max_length=MAX_DAG_TASKS)
+    edges: list[tuple[Integer, Integer, StrictFloat]] = Field(
+        default_factory=list, max_length=10 * MAX_DAG_TASKS
+    )
 
     @model_validator(mode="after")
     def _rectangular(self) -> ExplicitSpec:
@@ -283,15 +321,15 @@ IMPORTED_KINDS = frozenset({"wfcommons", "stg", "inline", "explicit"})
 class DeviceOverrides(_Spec):
     """Replace some characteristics of a kind of device (units as in app/sim/cluster.py)."""
 
-    speed: float | None = Field(default=None, gt=0, description="GFLOP/s")
-    scalar_speed: float | None = Field(default=None, gt=0, description="GFLOP/s")
-    memory: float | None = Field(default=None, gt=0, description="MB")
-    bandwidth: float | None = Field(default=None, gt=0, description="MB/s to host memory")
-    latency: float | None = Field(default=None, ge=0, le=10, description="s per transfer")
-    power_busy: float | None = Field(default=None, ge=0, description="W")
-    power_idle: float | None = Field(default=None, ge=0, description="W")
-    price: float | None = Field(default=None, ge=0, description="per hour")
-    memory_bandwidth: float | None = Field(
+    speed: StrictFloat | None = Field(default=None, gt=0, description="GFLOP/s")
+    scalar_speed: StrictFloat | None = Field(default=None, gt=0, description="GFLOP/s")
+    memory: StrictFloat | None = Field(default=None, gt=0, description="MB")
+    bandwidth: StrictFloat | None = Field(default=None, gt=0, description="MB/s to host memory")
+    latency: StrictFloat | None = Field(default=None, ge=0, le=10, description="s per transfer")
+    power_busy: StrictFloat | None = Field(default=None, ge=0, description="W")
+    power_idle: StrictFloat | None = Field(default=None, ge=0, description="W")
+    price: StrictFloat | None = Field(default=None, ge=0, description="per hour")
+    memory_bandwidth: StrictFloat | None = Field(
         default=None, gt=0, le=1e5, description="GB/s to the device's own memory (roofline)"
     )
 
@@ -300,22 +338,22 @@ class DeviceOverrides(_Spec):
 
 
 class ClusterSpec(_Spec):
-    cpus: int = Field(default=8, ge=0, le=1024, description="Number of CPU cores.")
-    gpus: int = Field(default=2, ge=0, le=256, description="Number of GPUs.")
+    cpus: Integer = Field(default=8, ge=0, le=1024, description="Number of CPU cores.")
+    gpus: Integer = Field(default=2, ge=0, le=256, description="Number of GPUs.")
     profile: dict[str, Any] | None = Field(
         default=None,
         description="A hardware profile (profiled_sizes, cpu_times, gpu_times) to calibrate with.",
     )
     cpu: DeviceOverrides | None = None
     gpu: DeviceOverrides | None = None
-    noise_sigma: float = Field(
+    noise_sigma: StrictFloat = Field(
         default=0.1,
         ge=0,
         le=2,
         description="Spread of each execution's log-normal noise around the hardware's "
         "systematic time (mean one; 0: none).",
     )
-    hardware_seed: int = Field(
+    hardware_seed: Integer = Field(
         default=0,
         ge=0,
         le=MAX_SEED,
@@ -353,8 +391,8 @@ class RunSpec(_Spec):
         "abstract processor per cost column.",
     )
     policies: list[PolicyName] = Field(min_length=1, max_length=len(POLICY_NAMES))
-    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random choice.")
-    priority: int = Field(default=5, ge=0, le=9, description="9 is the most urgent.")
+    seed: Integer = Field(default=0, ge=0, le=MAX_SEED, description="Seed of every random choice.")
+    priority: Integer = Field(default=5, ge=0, le=9, description="9 is the most urgent.")
     knowledge: Knowledge = Field(
         default=Knowledge.ESTIMATED,
         description="`estimated`: policies decide on the nominal cost model's estimates (learned "
@@ -366,7 +404,7 @@ class RunSpec(_Spec):
         description="The metric that orders the leaderboard; default mean_flow_time for online "
         "workloads (arrivals spread in time), makespan for static ones.",
     )
-    rl_warm_start: bool = Field(
+    rl_warm_start: StrictBool = Field(
         default=False,
         description="Start `rl` from the parameters it learned in earlier runs (the run records "
         "which); off, every run starts a fresh agent and is reproducible from its spec alone.",

@@ -57,13 +57,15 @@ def list_models(_: Caller) -> list[ModelVersionOut]:
     return [ModelVersionOut.model_validate(v) for v in training.list_versions()]
 
 
-@router.get("/{version}", response_model=ModelVersionOut, responses=responses(*AUTH, 404, 503))
+@router.get(
+    "/{version:int}", response_model=ModelVersionOut, responses=responses(*AUTH, 404, 503)
+)
 def get_model(version: int, _: Caller) -> ModelVersionOut:
     return ModelVersionOut.model_validate(training.get_version(version))
 
 
 @router.post(
-    "/{version}/activate", response_model=ModelVersionOut, responses=responses(*AUTH, 404, 503)
+    "/{version:int}/activate", response_model=ModelVersionOut, responses=responses(*AUTH, 404, 503)
 )
 def activate(version: int, tenant: Caller) -> ModelVersionOut:
     """Make this version the one `learned` uses (a manual rollback or roll forward; admin keys

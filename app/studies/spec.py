@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from app.errors import InvalidSpec
-from app.runspec import MAX_SEED, RunSpec, _Spec
+from app.runspec import MAX_SEED, Integer, RunSpec, _Spec
 
 MAX_STUDY_RUNS = 10_000
 MAX_GRID_KEYS = 6
@@ -39,8 +39,8 @@ class StudySpec(_Spec):
         description="Dotted RunSpec paths (e.g. `workload.load`, `cluster.gpus`) to the values "
         "each takes; the cells are every combination.",
     )
-    repetitions: int = Field(default=5, ge=1, le=MAX_STUDY_RUNS, description="Runs per cell.")
-    priority: int = Field(default=5, ge=0, le=9, description="Every run's priority.")
+    repetitions: Integer = Field(default=5, ge=1, le=MAX_STUDY_RUNS, description="Runs per cell.")
+    priority: Integer = Field(default=5, ge=0, le=9, description="Every run's priority.")
 
     @field_validator("grid")
     @classmethod

@@ -70,6 +70,10 @@ def test_the_same_idempotency_key_returns_the_same_run(client):
             ["body", "workload", "synthetic", "load"],
         ),
         ({"policies": ["greedy"]}, ["body", "workload"]),
+        # What the schema does not allow though pydantic's lax mode would coerce it.
+        ({**EXAMPLE, "priority": True}, ["body", "priority"]),
+        ({**EXAMPLE, "seed": "7"}, ["body", "seed"]),
+        ({**EXAMPLE, "rl_warm_start": 0}, ["body", "rl_warm_start"]),
     ],
 )
 def test_bad_input_gets_422_naming_the_field(client, body, location):
@@ -116,6 +120,35 @@ def test_malformed_json_and_malformed_ids_get_422_unknown_ids_404(client):
     assert client.get(f"/api/v1/runs/{uuid.uuid4()}").status_code == 404
     assert client.delete(f"/api/v1/runs/{uuid.uuid4()}").status_code == 404
     assert client.post(f"/api/v1/runs/{uuid.uuid4()}/cancel").status_code == 404
+
+
+def test_a_method_a_path_lacks_gets_405_allowing_every_method_of_that_path(client):
+    # /models/retrain also looks like /models/{version}: only an integer version may match it.
+    retrain = client.get("/api/v1/models/retrain")
+    assert retrain.status_code == 405 and retrain.headers["Allow"] == "POST"
+    # GET and DELETE /runs/{id} are two routes: Starlette alone would allow the first one's.
+    options = client.options(f"/api/v1/runs/{uuid.uuid4()}")
+    assert options.status_code == 405
+    assert set(options.headers["Allow"].split(", ")) == {"GET", "DELETE"}
+
+
+def test_model_versions_are_integers_in_the_path_and_in_the_schema(client):
+    assert client.get("/api/v1/models/7").status_code == 404
+    assert client.get("/api/v1/models/latest").status_code == 404
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/models/{version}"]["get"]
+    assert operation["parameters"][0]["schema"]["type"] == "integer"
+
+
+def test_a_workload_needs_its_kind_and_the_schema_says_so(client):
+    response = submit(client, {**EXAMPLE, "workload": {"num_tasks": 10}})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "workload"] and "'kind'" in error["msg"]
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    variants = schemas["RunSpec"]["properties"]["workload"]["oneOf"]
+    assert len(variants) == 6
+    for variant in variants:
+        assert "kind" in schemas[variant["$ref"].rsplit("/", 1)[1]]["required"], variant
 
 
 def test_list_is_paginated_and_filtered(client):
