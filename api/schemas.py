@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.db.models import RunResult
 from app.tenancy import NAME_PATTERN
@@ -264,7 +264,7 @@ class KeyIn(BaseModel):
         pattern=NAME_PATTERN.pattern,
         description="The tenant the key stands for: what it submits is its own.",
     )
-    admin: bool = Field(
+    admin: StrictBool = Field(
         default=False,
         description="An admin key sees every tenant's work, retrains, activates model versions "
         "and manages keys.",

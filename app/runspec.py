@@ -59,7 +59,9 @@ MAX_TASKS = 1_000_000  # generated online workloads
 MAX_DAG_TASKS = 200_000  # generated DAGs and imported workloads
 MAX_TEXT = 20_000_000  # characters of inline STG / CSV text
 MAX_EXPLICIT_DEVICES = 256
-MAX_SEED = 2**63 - 1
+# The largest integer every JSON client reads exactly (I-JSON, RFC 7493: 2**53 - 1); larger
+# seeds came back changed from JavaScript and from float-based JSON parsers.
+MAX_SEED = 2**53 - 1
 DEFAULT_LOAD = 0.85
 
 PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]

@@ -21,7 +21,7 @@ KeyName = Annotated[str, Path(pattern=NAME_PATTERN.pattern)]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=KeyCreatedOut,
-    responses=responses(*AUTH, 409, 503),
+    responses=responses(400, *AUTH, 409, 413, 503),
 )
 def create(body: KeyIn, tenant: Caller) -> KeyCreatedOut:
     """A new key for a tenant, shown once (409 if the name has an active key: revoke it first)."""

@@ -57,9 +57,7 @@ def list_models(_: Caller) -> list[ModelVersionOut]:
     return [ModelVersionOut.model_validate(v) for v in training.list_versions()]
 
 
-@router.get(
-    "/{version:int}", response_model=ModelVersionOut, responses=responses(*AUTH, 404, 503)
-)
+@router.get("/{version:int}", response_model=ModelVersionOut, responses=responses(*AUTH, 404, 503))
 def get_model(version: int, _: Caller) -> ModelVersionOut:
     return ModelVersionOut.model_validate(training.get_version(version))
 

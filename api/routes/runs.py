@@ -105,9 +105,7 @@ def model_note(version: str | None) -> str | None:
     return None
 
 
-@router.post(
-    "/{run_id}/cancel", response_model=RunOut, responses=responses(*AUTH, 404, 409, 503)
-)
+@router.post("/{run_id}/cancel", response_model=RunOut, responses=responses(*AUTH, 404, 409, 503))
 def cancel(run_id: uuid.UUID, queue: Queue, tenant: Caller) -> RunOut:
     """Cancel a queued or running run (409 once it ended); it stays readable."""
     return RunOut.model_validate(runs.cancel_run(tenant, run_id, queue))
