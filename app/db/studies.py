@@ -11,9 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
-from app.db.models import Run, RunResult, RunStatus, Study, StudyStatus, utcnow
-
-UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+from app.db.models import UNFINISHED, Run, RunResult, RunStatus, Study, StudyStatus, utcnow
 
 
 def add_study(session: Session, **fields: Any) -> Study:
@@ -91,10 +89,6 @@ def unsent_run_ids(session: Session, study_id: uuid.UUID) -> list[uuid.UUID]:
         Run.study_id == study_id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None)
     )
     return list(session.scalars(query.order_by(Run.study_cell, Run.study_repetition)))
-
-
-def mark_runs_enqueued(session: Session, run_ids: Sequence[uuid.UUID]) -> None:
-    session.execute(update(Run).where(Run.id.in_(run_ids)).values(enqueued_at=utcnow()))
 
 
 def cancel_unfinished_runs(session: Session, study_id: uuid.UUID) -> int:
