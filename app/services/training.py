@@ -1,7 +1,8 @@
 """Retraining the `learned` policy's performance model: request, execute, activate, read.
 
-`execute_retrain` is the whole story of a retrain: claim the job (skip it if already terminal), read
-the newest `training_window` samples, stop as "skipped" if there are too few, fit on four fifths,
+`execute_retrain` is the whole story of a retrain: claim the job (app/services/lifecycle.py:
+skip it if already terminal, fail it once its worker was lost HMS_MAX_ATTEMPTS times), read the
+newest `training_window` samples, stop as "skipped" if there are too few, fit on four fifths,
 score the candidate and the active model on the same holdout fifth, and register the candidate
 as a new version — promoted (and activated) only if it beats the active one — in one transaction.
 
