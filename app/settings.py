@@ -64,8 +64,11 @@ class Settings(BaseSettings):
     unacked_restore_throttle: int = Field(default=6, gt=0)
     retry_backoff_max_s: int = Field(default=60, gt=0)
     max_retries: int = Field(default=8, ge=0)
-    # A run whose worker died this many times is failed instead of redelivered again.
-    max_run_attempts: int = Field(default=3, gt=0)
+    # Work (a run, a retrain) whose worker died this many times is failed instead of redelivered
+    # again. HMS_MAX_RUN_ATTEMPTS is its older name.
+    max_attempts: int = Field(
+        default=3, gt=0, validation_alias=AliasChoices("HMS_MAX_ATTEMPTS", "HMS_MAX_RUN_ATTEMPTS")
+    )
 
     # Recovery (celery beat): every `sweep_interval_s`, re-send runs and retrains whose message
     # never left (a crash between commit and enqueue) after `requeue_unsent_after_s`, queued

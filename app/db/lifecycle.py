@@ -1,32 +1,59 @@
-"""Queries shared by the work workers execute (runs, retraining jobs; models.Attempted)."""
+"""Queries shared by the work workers execute (runs, retraining jobs, studies; models.Work).
+They take the caller's session and never commit."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Attempted, utcnow
+from app.db.models import RUNNING, Attempted, Work, utcnow
 
-T = TypeVar("T", bound=Attempted)
+W = TypeVar("W", bound=Work)
+A = TypeVar("A", bound=Attempted)
+
+
+def lock(session: Session, model: type[W], row_id: uuid.UUID) -> W | None:
+    """The row, locked until the transaction ends (None if it does not exist)."""
+    return session.get(model, row_id, with_for_update=True)
+
+
+def lock_running(session: Session, model: type[W], row_id: uuid.UUID) -> W | None:
+    """The row, locked, if it is still running; None if it is gone or already ended (cancelled,
+    or finished by another delivery of the same message)."""
+    row = lock(session, model, row_id)
+    return row if row is not None and row.status == RUNNING else None
+
+
+def set_progress(
+    session: Session, model: type[Attempted], row_id: uuid.UUID, progress: float
+) -> str | None:
+    """Record progress of running work; returns its status (None if it does not exist).
+
+    Only a row still `running` is touched, so ended work is never revived."""
+    session.execute(
+        update(model).where(model.id == row_id, model.status == RUNNING).values(progress=progress)
+    )
+    return session.scalar(select(model.status).where(model.id == row_id))
 
 
 def stuck(
     session: Session,
-    model: type[T],
+    model: type[A],
     *,
     unsent_before: datetime,
     queued_before: datetime,
     silent_before: datetime,
-) -> list[T]:
+) -> list[A]:
     """The rows the recovery sweep sends again (Attempted.stuck)."""
     clause = model.stuck(unsent_before, queued_before, silent_before)
     return list(session.scalars(select(model).where(clause)))
 
 
-def mark_enqueued(session: Session, model: type[Attempted], row_id: uuid.UUID) -> None:
-    """Its message was just sent."""
-    session.execute(update(model).where(model.id == row_id).values(enqueued_at=utcnow()))
+def mark_enqueued(session: Session, model: type[Work], row_ids: Sequence[uuid.UUID]) -> None:
+    """Their messages were just sent."""
+    session.execute(update(model).where(model.id.in_(row_ids)).values(enqueued_at=utcnow()))

@@ -48,19 +48,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Attempted:
-    """The lifecycle columns of work a worker executes (a run, a retraining job): progress,
-    attempts, timestamps, and when its message was last sent."""
+#: The statuses every kind of work shares. Work that is queued or running has not ended; every
+#: other status is terminal: a redelivered message finds it ended and does nothing.
+QUEUED, RUNNING, FAILED = "queued", "running", "failed"
+UNFINISHED = (QUEUED, RUNNING)
 
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+class LifecycleStatus(StrEnum):
+    """The base of each kind of work's status enum: which statuses are terminal and the CHECK
+    constraint naming the known ones are defined here, once."""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.value not in UNFINISHED
+
+    @classmethod
+    def check_constraint(cls) -> CheckConstraint:
+        values = ", ".join(f"'{status.value}'" for status in cls)
+        return CheckConstraint(f"status IN ({values})", name="status_known")
+
+
+class Work:
+    """The lifecycle columns of work handed to workers through a message (a run, a retraining
+    job, a study): its status, when it was created, last touched, sent and finished."""
+
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # Set from Python on every update, so the new value is known without a refresh; progress
     # writes keep it fresh, which tells the recovery sweep the work is alive.
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
     )
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When its message was last sent to the broker; None: committed but never sent.
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -68,12 +85,34 @@ class Attempted:
         id: Mapped[uuid.UUID]
         status: Mapped[str]
 
+    @property
+    def ended(self) -> bool:
+        return self.status not in UNFINISHED
+
+    def end(self, status: str) -> None:
+        """Give it a terminal status (its row is locked)."""
+        self.status = status
+        self.finished_at = utcnow()
+
+
+class Attempted(Work):
+    """Work a worker executes in attempts (a run, a retraining job): progress, attempts, and when
+    the first attempt started."""
+
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
     def begin_attempt(self) -> None:
         """A worker claimed it (its row is locked): running, one more attempt, progress 0."""
-        self.status = "running"
+        self.status = RUNNING
         self.attempts += 1
         self.progress = 0.0
         self.started_at = self.started_at or utcnow()
+
+    def record_error(self, error: str) -> None:
+        """Store why it failed (each table names its own column)."""
+        raise NotImplementedError
 
     @classmethod
     def stuck(
@@ -81,27 +120,20 @@ class Attempted:
     ) -> ColumnElement[bool]:
         """What the recovery sweep sends again: queued and never sent (a crash between commit
         and enqueue), queued and sent long ago (the message may be lost), running but silent."""
-        queued = cls.status == "queued"
+        queued = cls.status == QUEUED
         return or_(
             and_(queued, cls.enqueued_at.is_(None), cls.created_at < unsent_before),
             and_(queued, cls.enqueued_at < queued_before),
-            and_(cls.status == "running", cls.updated_at < silent_before),
+            and_(cls.status == RUNNING, cls.updated_at < silent_before),
         )
 
 
-class RunStatus(StrEnum):
+class RunStatus(LifecycleStatus):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-
-
-_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in RunStatus)
 
 
 class Run(Attempted, Base):
@@ -109,7 +141,7 @@ class Run(Attempted, Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_STATUS_VALUES})", name="status_known"),
+        RunStatus.check_constraint(),
         CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
         Index("ix_runs_status_created_at", "status", "created_at"),
@@ -142,26 +174,22 @@ class Run(Attempted, Base):
     study_cell: Mapped[int | None]
     study_repetition: Mapped[int | None]
 
+    def record_error(self, error: str) -> None:
+        self.error = error
 
-class StudyStatus(StrEnum):
+
+class StudyStatus(LifecycleStatus):
     RUNNING = "running"  # its runs are queued or running, or it awaits aggregation
     SUCCEEDED = "succeeded"  # every run ended and the statistics are stored
     CANCELLED = "cancelled"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in (StudyStatus.SUCCEEDED, StudyStatus.CANCELLED)
 
-
-_STUDY_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in StudyStatus)
-
-
-class Study(Base):
+class Study(Work, Base):
     """A grid of runs and, once every run ended, their statistics (aggregated exactly once)."""
 
     __tablename__ = "studies"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_STUDY_STATUS_VALUES})", name="status_known"),
+        StudyStatus.check_constraint(),
         CheckConstraint("priority BETWEEN 0 AND 9", name="priority_range"),
         Index("ix_studies_created_at", "created_at"),
         Index("ix_studies_status_updated_at", "status", "updated_at"),
@@ -180,13 +208,6 @@ class Study(Base):
     request_digest: Mapped[str] = mapped_column(String(64))
     # Per cell x policy x metric (app/studies/statistics.py); None until aggregated.
     statistics: Mapped[dict[str, Any] | None]
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=utcnow
-    )
-    # When its runs' messages were handed to the broker (the fan-out); None: not yet.
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RunResult(Base):
@@ -267,19 +288,12 @@ class TrainingSample(Base):
     oracle_share: Mapped[float | None]  # GPU share oracle gave the task, if it ran and split it
 
 
-class JobStatus(StrEnum):
+class JobStatus(LifecycleStatus):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     SKIPPED = "skipped"
     FAILED = "failed"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.SKIPPED, JobStatus.FAILED)
-
-
-_JOB_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in JobStatus)
 
 
 class TrainingJob(Attempted, Base):
@@ -288,7 +302,7 @@ class TrainingJob(Attempted, Base):
 
     __tablename__ = "training_jobs"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_JOB_STATUS_VALUES})", name="status_known"),
+        JobStatus.check_constraint(),
         Index("ix_training_jobs_created_at", "created_at"),
     )
 
@@ -300,6 +314,9 @@ class TrainingJob(Attempted, Base):
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     message: Mapped[str | None] = mapped_column(Text)  # the outcome, or the error
     model_version: Mapped[int | None]
+
+    def record_error(self, error: str) -> None:
+        self.message = error
 
 
 class ModelVersion(Base):

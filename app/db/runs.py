@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Run, RunResult, RunStatus, TrainingSample
@@ -79,18 +79,6 @@ def list_runs(
         .offset(offset)
     ).all()
     return list(page), total
-
-
-def set_progress(session: Session, run_id: uuid.UUID, progress: float) -> str | None:
-    """Record progress of a running run; returns the run's status (None if it does not exist).
-
-    Only a run still `running` is touched, so a cancelled run is never revived."""
-    session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.RUNNING)
-        .values(progress=progress)
-    )
-    return session.scalar(select(Run.status).where(Run.id == run_id))
 
 
 #: Keys of a result document that are not stored per result: the run keeps `rank_by`, and

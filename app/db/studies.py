@@ -11,11 +11,18 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
-from app.db.models import Run, RunResult, RunStatus, Study, StudyStatus, TrainingSample, utcnow
+from app.db.models import (
+    UNFINISHED,
+    Run,
+    RunResult,
+    RunStatus,
+    Study,
+    StudyStatus,
+    TrainingSample,
+    utcnow,
+)
 from app.db.scope import visible_to
 from app.tenancy import Tenant
-
-UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 def add_study(session: Session, **fields: Any) -> Study:
@@ -99,10 +106,6 @@ def unsent_run_ids(session: Session, study_id: uuid.UUID) -> list[uuid.UUID]:
         Run.study_id == study_id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None)
     )
     return list(session.scalars(query.order_by(Run.study_cell, Run.study_repetition)))
-
-
-def mark_runs_enqueued(session: Session, run_ids: Sequence[uuid.UUID]) -> None:
-    session.execute(update(Run).where(Run.id.in_(run_ids)).values(enqueued_at=utcnow()))
 
 
 def cancel_unfinished_runs(session: Session, study_id: uuid.UUID) -> int:

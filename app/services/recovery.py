@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
-from app.db import lifecycle
+from app.db import lifecycle as db_lifecycle
 from app.db.models import Run, TrainingJob, utcnow
 from app.db.session import session_scope
-from app.services import studies
+from app.services import lifecycle, studies
 from app.services.ports import WorkQueue
 from app.settings import get_settings
 
@@ -39,18 +40,14 @@ def sweep(queue: WorkQueue) -> SweepReport:
         "silent_before": now - timedelta(seconds=settings.stale_running_after_s),
     }
     with session_scope() as session:
-        runs = lifecycle.stuck(session, Run, **cutoffs)
-        jobs = lifecycle.stuck(session, TrainingJob, **cutoffs)
+        runs = db_lifecycle.stuck(session, Run, **cutoffs)
+        jobs = db_lifecycle.stuck(session, TrainingJob, **cutoffs)
     report = SweepReport()
     for run in runs:
-        queue.enqueue_run(run.id, run.priority)
-        with session_scope() as session:
-            lifecycle.mark_enqueued(session, Run, run.id)
+        lifecycle.send(run, partial(queue.enqueue_run, run.id, run.priority), "run")
         report.runs.append(str(run.id))
     for job in jobs:
-        queue.enqueue_retrain(job.id)
-        with session_scope() as session:
-            lifecycle.mark_enqueued(session, TrainingJob, job.id)
+        lifecycle.send(job, partial(queue.enqueue_retrain, job.id), "retraining job")
         report.retrains.append(str(job.id))
     report.studies = studies.aggregate_due()
     return report

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
-from app.db import lifecycle, policy_states, schedules
+from app.db import lifecycle as db_lifecycle
+from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
 from app.db.models import Run, RunResult, RunStatus, utcnow
@@ -35,7 +36,7 @@ from app.errors import (
 from app.ml import registry
 from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem
-from app.services import studies
+from app.services import lifecycle, studies
 from app.services.idempotency import find_by_key, request_digest
 from app.services.ports import ProgressSink, RunQueue
 from app.services.simulation import Simulation, result_documents, simulate_spec
@@ -95,14 +96,7 @@ def submit_run(
 def _send(run: Run, queue: RunQueue) -> None:
     """Enqueue a committed run and note when. If the broker is down the run stays queued, unsent,
     and the recovery sweep sends it later (or the client's retry with the same key does)."""
-    try:
-        queue.enqueue_run(run.id, run.priority)
-    except TransientStoreError as exc:
-        note = f"run {run.id} is recorded and will be sent when the broker is back"
-        raise TransientStoreError(exc.dependency, exc.detail, note) from exc
-    with session_scope() as session:
-        lifecycle.mark_enqueued(session, Run, run.id)
-    run.enqueued_at = utcnow()
+    lifecycle.send(run, lambda: queue.enqueue_run(run.id, run.priority), "run")
 
 
 def _check_submittable(spec: RunSpec) -> None:
@@ -138,14 +132,6 @@ class ExecutionOutcome(StrEnum):
     SKIPPED = "skipped"  # already terminal when the message arrived (e.g. a redelivery)
 
 
-class _Cancelled(Exception):
-    """The run was cancelled while it executed."""
-
-
-class _OutOfTime(Exception):
-    """The run went past run_time_limit_s."""
-
-
 def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
     outcome = _execute(run_id, sink)
     # Ended now, or found ended (a redelivery after a crash that may have come between the run's
@@ -159,16 +145,15 @@ def _execute(run_id: uuid.UUID, sink: ProgressSink | None) -> ExecutionOutcome:
     if document is None:
         return ExecutionOutcome.SKIPPED
     settings = get_settings()
-    reporter = _ProgressReporter(
-        run_id, sink, settings.progress_interval_s, time.monotonic() + settings.run_time_limit_s
-    )
+    deadline = time.monotonic() + settings.run_time_limit_s
+    reporter = lifecycle.ProgressReporter(Run, run_id, sink, deadline)
     try:
         spec = RunSpec.model_validate(document)
         rl_state, rl_version = _rl_start(spec)
         simulation = simulate_spec(spec, reporter, rl_state, _performance_model(spec))
-    except _Cancelled:
+    except lifecycle.Cancelled:
         return ExecutionOutcome.CANCELLED
-    except _OutOfTime:
+    except lifecycle.OutOfTime:
         fail_run(run_id, f"exceeded its time limit of {settings.run_time_limit_s:g} s")
         return ExecutionOutcome.FAILED
     except TransientStoreError:
@@ -180,21 +165,9 @@ def _execute(run_id: uuid.UUID, sink: ProgressSink | None) -> ExecutionOutcome:
 
 
 def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
-    with session_scope() as session:
-        run = run_store.get_run(session, run_id, lock=True)
-        if run is None:
-            raise RunNotFound(run_id)
-        if RunStatus(run.status).is_terminal:
-            return None
-        if run.attempts >= get_settings().max_run_attempts:
-            run.status = RunStatus.FAILED
-            run.error = (
-                f"gave up after {run.attempts} attempts: the worker running it was lost each time"
-            )
-            run.finished_at = utcnow()
-            return None
-        run.begin_attempt()
-        return dict(run.spec)
+    """The spec of the run, claimed now; None if it is not to be executed (lifecycle.claim)."""
+    run = lifecycle.claim(Run, run_id, RunNotFound)
+    return None if run is None else dict(run.spec)
 
 
 def _rl_start(spec: RunSpec) -> tuple[dict[str, Any] | None, int | None]:
@@ -229,10 +202,11 @@ def _complete(
         np.random.default_rng(stream),
     )
     with session_scope() as session:
-        run = run_store.get_run(session, run_id, lock=True)
-        if run is None or run.status != RunStatus.RUNNING:
+        run = db_lifecycle.lock_running(session, Run, run_id)
+        if run is None:
             # Cancelled meanwhile, or another delivery of the same message finished first.
             return ExecutionOutcome.SKIPPED
+        run.end(RunStatus.SUCCEEDED)
         run_store.add_results(session, run_id, result_documents(simulation))
         for outcome in simulation.outcomes:
             if keep_schedules:
@@ -244,20 +218,13 @@ def _complete(
         run.model_version = simulation.model_version
         run.rl_state_version = rl_version
         run.rank_by = simulation.rank_by
-        run.status = RunStatus.SUCCEEDED
         run.progress = 1.0
-        run.finished_at = utcnow()
     return ExecutionOutcome.SUCCEEDED
 
 
 def fail_run(run_id: uuid.UUID, error: str) -> None:
     """Record that a running run failed (once: no retry will follow)."""
-    with session_scope() as session:
-        run = run_store.get_run(session, run_id, lock=True)
-        if run is not None and run.status == RunStatus.RUNNING:
-            run.status = RunStatus.FAILED
-            run.error = error
-            run.finished_at = utcnow()
+    lifecycle.fail(Run, run_id, error)
 
 
 def _describe(exc: Exception) -> str:
@@ -269,35 +236,6 @@ def _describe(exc: Exception) -> str:
     message = str(exc)
     own = message and message != repr(exc) and not message.startswith(type(exc).__name__)
     return f"{name}: {message}" if own else name
-
-
-class _ProgressReporter:
-    """Throttles progress to one database write (and one sink call) per `interval_s`, and stops
-    the work by raising `_Cancelled` once the run is no longer running, `_OutOfTime` once it is
-    past its deadline. Its writes also tell the recovery sweep the run is alive."""
-
-    def __init__(
-        self, run_id: uuid.UUID, sink: ProgressSink | None, interval_s: float, deadline: float
-    ) -> None:
-        self.run_id = run_id
-        self.sink = sink
-        self.interval_s = interval_s
-        self.deadline = deadline
-        self.last = time.monotonic()
-
-    def __call__(self, progress: float, stage: str) -> None:
-        now = time.monotonic()
-        if now > self.deadline:
-            raise _OutOfTime
-        if now - self.last < self.interval_s:
-            return
-        self.last = now
-        with session_scope() as session:
-            status = run_store.set_progress(session, self.run_id, min(progress, 1.0))
-        if status != RunStatus.RUNNING:
-            raise _Cancelled
-        if self.sink is not None:
-            self.sink(progress, stage)
 
 
 def cancel_run(tenant: Tenant, run_id: uuid.UUID, queue: RunQueue) -> Run:

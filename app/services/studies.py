@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.db import lifecycle as db_lifecycle
 from app.db import studies as store
 from app.db.models import Run, RunStatus, Study, StudyStatus, utcnow
 from app.db.session import session_scope
@@ -33,8 +34,8 @@ from app.errors import (
     StudyNotDeletable,
     StudyNotFound,
     StudyNotReady,
-    TransientStoreError,
 )
+from app.services import lifecycle
 from app.services.idempotency import find_by_key, request_digest
 from app.services.ports import StudyQueue
 from app.settings import get_settings
@@ -121,16 +122,8 @@ def submit_study(
 
 
 def _send_fan_out(study: Study, queue: StudyQueue) -> None:
-    try:
-        queue.enqueue_fan_out(study.id)
-    except TransientStoreError as exc:
-        note = f"study {study.id} is recorded; its runs will be sent when the broker is back"
-        raise TransientStoreError(exc.dependency, exc.detail, note) from exc
-    with session_scope() as session:
-        recorded = store.get_study(session, study.id)
-        if recorded is not None:
-            recorded.enqueued_at = utcnow()
-    study.enqueued_at = utcnow()
+    """If the broker is down, the recovery sweep sends the study's runs (unsent queued runs)."""
+    lifecycle.send(study, lambda: queue.enqueue_fan_out(study.id), "study")
 
 
 def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
@@ -145,15 +138,15 @@ def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
         batch = run_ids[start : start + FAN_OUT_BATCH]
         queue.enqueue_runs(batch, priority)
         with session_scope() as session:
-            store.mark_runs_enqueued(session, batch)
+            db_lifecycle.mark_enqueued(session, Run, batch)
     return len(run_ids)
 
 
 def aggregate_if_done(study_id: uuid.UUID) -> bool:
     """Aggregate the study if its last run has ended and nobody has yet; True if this call did."""
     with session_scope() as session:
-        study = store.get_study(session, study_id, lock=True)
-        if study is None or study.status != StudyStatus.RUNNING:
+        study = db_lifecycle.lock_running(session, Study, study_id)
+        if study is None:
             return False
         if store.unfinished_count(session, study_id) > 0:
             study.updated_at = utcnow()  # a run just ended: the study is alive
@@ -162,8 +155,7 @@ def aggregate_if_done(study_id: uuid.UUID) -> bool:
         study.statistics = study_statistics(
             _records(session, study_id), spec.cells(), _rank_by(session, study_id, spec)
         )
-        study.status = StudyStatus.SUCCEEDED
-        study.finished_at = utcnow()
+        study.end(StudyStatus.SUCCEEDED)
         return True
 
 

@@ -1,7 +1,8 @@
 """Retraining the `learned` policy's performance model: request, execute, activate, read.
 
-`execute_retrain` is the whole story of a retrain: claim the job (skip it if already terminal), read
-the newest `training_window` samples, stop as "skipped" if there are too few, fit on four fifths,
+`execute_retrain` is the whole story of a retrain: claim the job (app/services/lifecycle.py:
+skip it if already terminal, fail it once its worker was lost HMS_MAX_ATTEMPTS times), read the
+newest `training_window` samples, stop as "skipped" if there are too few, fit on four fifths,
 score the candidate and the active model on the same holdout fifth, and register the candidate
 as a new version — promoted (and activated) only if it beats the active one — in one transaction.
 
@@ -20,9 +21,8 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
-from app.db import lifecycle
 from app.db import training as store
-from app.db.models import JobStatus, ModelVersion, TrainingJob, utcnow
+from app.db.models import JobStatus, ModelVersion, TrainingJob
 from app.db.session import session_scope
 from app.errors import JobNotFound, TransientStoreError, VersionNotFound
 from app.ml import artifacts
@@ -37,6 +37,7 @@ from app.ml.training import (
     promotion_verdict,
     skip_reason,
 )
+from app.services import lifecycle
 from app.services.ports import ProgressSink, RetrainQueue
 from app.settings import get_settings
 from app.tenancy import Tenant, require_admin
@@ -51,10 +52,7 @@ def request_retrain(tenant: Tenant, queue: RetrainQueue) -> TrainingJob:
             id=uuid.uuid4(), trigger="manual", status=JobStatus.QUEUED, tenant=tenant.name
         )
         session.add(job)
-    queue.enqueue_retrain(job.id)
-    with session_scope() as session:
-        lifecycle.mark_enqueued(session, TrainingJob, job.id)
-    job.enqueued_at = utcnow()
+    lifecycle.send(job, lambda: queue.enqueue_retrain(job.id), "retraining job")
     return job
 
 
@@ -90,10 +88,12 @@ class RetrainOutcome:
 
 
 def execute_retrain(job_id: uuid.UUID, sink: ProgressSink | None = None) -> RetrainOutcome:
-    if not _claim(job_id):
+    if lifecycle.claim(TrainingJob, job_id, JobNotFound) is None:
         return RetrainOutcome(JobStatus.SKIPPED, "already finished")
     try:
-        outcome = _retrain(job_id, _JobProgress(job_id, sink))
+        outcome = _retrain(job_id, lifecycle.ProgressReporter(TrainingJob, job_id, sink))
+    except lifecycle.Cancelled:
+        return RetrainOutcome(JobStatus.SKIPPED, "ended while it ran")
     except TransientStoreError:
         raise
     except Exception as exc:  # a failed retrain is recorded once, not retried forever
@@ -101,7 +101,7 @@ def execute_retrain(job_id: uuid.UUID, sink: ProgressSink | None = None) -> Retr
     return _finish(job_id, outcome)
 
 
-def _retrain(job_id: uuid.UUID, report: _JobProgress) -> RetrainOutcome:
+def _retrain(job_id: uuid.UUID, report: ProgressSink) -> RetrainOutcome:
     settings = get_settings()
     started = time.monotonic()
     with session_scope() as session:
@@ -169,48 +169,21 @@ def register(
     )
 
 
-def _claim(job_id: uuid.UUID) -> bool:
-    with session_scope() as session:
-        job = store.get_job(session, job_id, lock=True)
-        if job is None:
-            raise JobNotFound(job_id)
-        if JobStatus(job.status).is_terminal:
-            return False
-        job.begin_attempt()
-        return True
-
-
 def fail_job(job_id: uuid.UUID, reason: str) -> None:
-    """Record that a retrain failed (once: no retry will follow)."""
+    """Record that a running retrain failed (once: no retry will follow)."""
     _finish(job_id, RetrainOutcome(JobStatus.FAILED, reason))
 
 
 def _finish(job_id: uuid.UUID, outcome: RetrainOutcome) -> RetrainOutcome:
-    with session_scope() as session:
-        job = store.get_job(session, job_id, lock=True)
-        if job is not None:
-            job.status = outcome.status
-            job.message = outcome.message
-            job.model_version = outcome.model_version
-            job.progress = 1.0
-            job.finished_at = utcnow()
+    """Record the outcome, only if the job is still running (lifecycle.finish)."""
+
+    def record(job: TrainingJob) -> None:
+        job.message = outcome.message
+        job.model_version = outcome.model_version
+        job.progress = 1.0
+
+    lifecycle.finish(TrainingJob, job_id, outcome.status, record)
     return outcome
-
-
-class _JobProgress:
-    """Progress of a retrain: the job's `progress` column and the worker's sink."""
-
-    def __init__(self, job_id: uuid.UUID, sink: ProgressSink | None) -> None:
-        self.job_id = job_id
-        self.sink = sink
-
-    def __call__(self, progress: float, stage: str) -> None:
-        with session_scope() as session:
-            job = store.get_job(session, self.job_id)
-            if job is not None:
-                job.progress = min(progress, 1.0)
-        if self.sink is not None:
-            self.sink(progress, stage)
 
 
 def activate_version(tenant: Tenant, version: int) -> ModelVersion:

@@ -41,3 +41,9 @@ def test_a_visibility_timeout_below_the_time_limit_is_refused():
 def test_missing_urls_explain_how_to_start():
     with pytest.raises(RuntimeError, match="make run"):
         Settings(DATABASE_URL=None).require_database_url()
+
+
+@pytest.mark.parametrize("variable", ["HMS_MAX_ATTEMPTS", "HMS_MAX_RUN_ATTEMPTS"])
+def test_the_attempt_cap_is_read_under_its_name_and_its_older_one(monkeypatch, variable):
+    monkeypatch.setenv(variable, "7")
+    assert Settings().max_attempts == 7

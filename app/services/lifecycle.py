@@ -1,0 +1,124 @@
+"""The life of work a worker executes, written once for runs, retraining jobs and studies.
+
+- `send`: after the commit, send the work's message, then note when (`enqueued_at`). A message is
+  never sent for an uncommitted row; if the broker is down the row stays unsent, the recovery
+  sweep sends it later, and the error says so.
+- `claim`: lock the row, skip it if it already ended (a redelivered message must not redo it),
+  fail it if its workers were lost `max_attempts` times, else begin one more attempt.
+- `ProgressReporter`: throttled progress writes while the work is running; raises `Cancelled`
+  once it no longer is, `OutOfTime` past an optional deadline.
+- `finish` / `fail`: give running work its terminal status — only from running, so a second
+  delivery, a cancel or a late failure report never overwrites how it ended.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from app.db import lifecycle as store
+from app.db.models import FAILED, RUNNING, Attempted, Work, utcnow
+from app.db.session import session_scope
+from app.errors import TransientStoreError
+from app.services.ports import ProgressSink
+from app.settings import get_settings
+
+A = TypeVar("A", bound=Attempted)
+
+
+class Cancelled(Exception):
+    """The work stopped running while it executed (cancelled, or ended by another delivery)."""
+
+
+class OutOfTime(Exception):
+    """The work went past its deadline."""
+
+
+def send(row: Work, send_message: Callable[[], None], kind: str) -> None:
+    """Send the message of a committed row (`kind` names it in the error, e.g. "run"), then note
+    when. Raises TransientStoreError, noting that the work is recorded, if the broker is down."""
+    try:
+        send_message()
+    except TransientStoreError as exc:
+        note = f"{kind} {row.id} is recorded and will be sent when the broker is back"
+        raise TransientStoreError(exc.dependency, exc.detail, note) from exc
+    with session_scope() as session:
+        store.mark_enqueued(session, type(row), [row.id])
+    row.enqueued_at = utcnow()
+
+
+def claim(
+    model: type[A], row_id: uuid.UUID, not_found: Callable[[uuid.UUID], Exception]
+) -> A | None:
+    """Begin an attempt at the work and return its row, or None if there is nothing to do: it
+    already ended, or it was claimed `max_attempts` times before — each claim that did not end
+    it lost its worker — and is failed now instead of being tried again."""
+    max_attempts = get_settings().max_attempts
+    with session_scope() as session:
+        row = store.lock(session, model, row_id)
+        if row is None:
+            raise not_found(row_id)
+        if row.ended:
+            return None
+        if row.attempts >= max_attempts:
+            row.end(FAILED)
+            row.record_error(
+                f"gave up after {row.attempts} attempts: the worker running it was lost each time"
+            )
+            return None
+        row.begin_attempt()
+        return row
+
+
+def finish(model: type[A], row_id: uuid.UUID, status: str, record: Callable[[A], None]) -> bool:
+    """End running work with `status`; `record` fills in the rest of its row in the same
+    transaction. False (and nothing written) if it was not running: it ended already."""
+    with session_scope() as session:
+        row = store.lock_running(session, model, row_id)
+        if row is None:
+            return False
+        row.end(status)
+        record(row)
+        return True
+
+
+def fail(model: type[Attempted], row_id: uuid.UUID, error: str) -> bool:
+    """Record that running work failed (once: no retry follows)."""
+    return finish(model, row_id, FAILED, lambda row: row.record_error(error))
+
+
+class ProgressReporter:
+    """Throttles progress to one database write (and one sink call) per `progress_interval_s`,
+    and stops the work by raising `Cancelled` once it is no longer running, `OutOfTime` once it
+    is past `deadline` (a time.monotonic() value; None: none). Its writes also tell the recovery
+    sweep the work is alive."""
+
+    def __init__(
+        self,
+        model: type[Attempted],
+        row_id: uuid.UUID,
+        sink: ProgressSink | None,
+        deadline: float | None = None,
+    ) -> None:
+        self.model = model
+        self.row_id = row_id
+        self.sink = sink
+        self.interval_s = get_settings().progress_interval_s
+        self.deadline = deadline
+        self.last = time.monotonic()
+
+    def __call__(self, progress: float, stage: str) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            raise OutOfTime
+        if now - self.last < self.interval_s:
+            return
+        self.last = now
+        with session_scope() as session:
+            status = store.set_progress(session, self.model, self.row_id, min(progress, 1.0))
+        if status != RUNNING:
+            raise Cancelled
+        if self.sink is not None:
+            self.sink(progress, stage)
