@@ -13,7 +13,7 @@ import redis
 
 from app.runspec import RunSpec
 from app.services import runs, training
-from tests.conftest import EXAMPLE_SPEC
+from tests.conftest import ADMIN, EXAMPLE_SPEC
 from tests.processes import Worker, wait_until
 
 #: Enough samples from one run for a retrain (1,000 tasks sampled x 2 device models), and so many
@@ -53,22 +53,24 @@ def worker(clean_state):
 
 
 def test_a_retrain_whose_worker_keeps_dying_is_failed_after_max_attempts(clean_state, worker):
-    run_id = runs.submit_run(RunSpec.model_validate(EXAMPLE_SPEC), celery_queue()).run.id
-    wait_until(lambda: runs.get_run(run_id).status == "succeeded", 120, "the samples' run")
-    job_id = training.request_retrain(celery_queue()).id
+    run_id = runs.submit_run(ADMIN, RunSpec.model_validate(EXAMPLE_SPEC), celery_queue()).run.id
+    wait_until(lambda: runs.get_run(ADMIN, run_id).status == "succeeded", 120, "the samples' run")
+    job_id = training.request_retrain(ADMIN, celery_queue()).id
 
     for attempt in (1, 2):
 
         def claimed(attempt: int = attempt) -> bool:
-            job = training.get_job(job_id)
+            job = training.get_job(ADMIN, job_id)
             return job.status == "running" and job.attempts == attempt
 
         wait_until(claimed, 120, f"attempt {attempt} of the retrain running", every_s=0.05)
         (pool_process,) = worker.pool_pids()
         os.kill(pool_process, signal.SIGKILL)
 
-    wait_until(lambda: training.get_job(job_id).status != "running", 120, "the retrain to end")
-    job = training.get_job(job_id)
+    wait_until(
+        lambda: training.get_job(ADMIN, job_id).status != "running", 120, "the retrain to end"
+    )
+    job = training.get_job(ADMIN, job_id)
     print(f"\nretrain ended {job.status} after {job.attempts} attempts: {job.message}")
     assert (job.status, job.attempts) == ("failed", 2)
     assert job.message == "gave up after 2 attempts: the worker running it was lost each time"
@@ -82,4 +84,4 @@ def test_a_retrain_whose_worker_keeps_dying_is_failed_after_max_attempts(clean_s
     )
     assert messages_of(redis.Redis.from_url(clean_state.redis_url), job_id) == []
     assert worker.alive() and worker.log().count("WorkerLostError") >= 2
-    assert training.get_job(job_id).attempts == 2
+    assert training.get_job(ADMIN, job_id).attempts == 2

@@ -209,23 +209,23 @@ def test_a_retrain_before_any_run_is_skipped_with_zero_samples():
 
 def test_a_retrain_whose_worker_was_lost_max_attempts_times_is_failed_on_claim(monkeypatch):
     monkeypatch.setattr(get_settings(), "max_attempts", 2)
-    job = training.request_retrain(Recorder())
+    job = training.request_retrain(ADMIN, Recorder())
     with session_scope() as session:  # two claims, each worker lost: left running
         session.execute(
             update(TrainingJob).where(TrainingJob.id == job.id).values(status="running", attempts=2)
         )
     training.execute_retrain(job.id)  # the third delivery
-    failed = training.get_job(job.id)
+    failed = training.get_job(ADMIN, job.id)
     assert (failed.status, failed.attempts) == ("failed", 2)
     assert failed.message == "gave up after 2 attempts: the worker running it was lost each time"
     assert failed.finished_at is not None
     training.execute_retrain(job.id)  # any later delivery does nothing
-    assert training.get_job(job.id).attempts == 2
+    assert training.get_job(ADMIN, job.id).attempts == 2
 
 
 def test_a_late_failure_report_does_not_overwrite_how_a_retrain_ended():
     job = retrain()
     assert job.status == "skipped"
     training.fail_job(job.id, "killed at the hard time limit of 960 s")
-    assert training.get_job(job.id).status == "skipped"
-    assert training.get_job(job.id).message == job.message
+    assert training.get_job(ADMIN, job.id).status == "skipped"
+    assert training.get_job(ADMIN, job.id).message == job.message
