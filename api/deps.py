@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security, status
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyCookie, APIKeyHeader
 
 from app.errors import AdminRequired
 from app.services import keys
@@ -13,11 +13,19 @@ from app.tenancy import Tenant
 from workers.queue import CeleryQueue
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+#: The dashboard's login keeps the key in this cookie (HttpOnly, SameSite=Strict), so a
+#: browser's own requests (pages, EventSource) authenticate without script access to the key.
+SESSION_COOKIE = "hms_key"
+_api_key_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False)
 
 
-def current_tenant(key: Annotated[str | None, Security(_api_key_header)]) -> Tenant:
-    """Every /api/v1 endpoint depends on this: 401 without a key, 403 with an unknown or
-    revoked one."""
+def current_tenant(
+    header: Annotated[str | None, Security(_api_key_header)],
+    cookie: Annotated[str | None, Security(_api_key_cookie)],
+) -> Tenant:
+    """Every /api/v1 endpoint depends on this: the key from the X-API-Key header, else from the
+    dashboard's cookie; 401 without one, 403 with an unknown or revoked one."""
+    key = header or cookie
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

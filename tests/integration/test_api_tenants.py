@@ -171,3 +171,13 @@ def test_a_revoked_key_is_refused_at_once_and_a_rotated_key_keeps_the_work(clien
     assert client.get(f"/api/v1/runs/{run['id']}", headers={"X-API-Key": new}).status_code == 200
     listed = [k for k in client.get("/api/v1/keys", headers=ADMIN).json() if k["name"] == "team-d"]
     assert [k["revoked_at"] is None for k in listed] == [True, False]  # active first
+
+
+def test_the_dashboards_cookie_is_a_key_too(client):
+    run = submit(client, A)
+    client.cookies.set("hms_key", TEAM_A_KEY)
+    assert client.get(f"/api/v1/runs/{run['id']}").status_code == 200
+    client.cookies.set("hms_key", TEAM_B_KEY)  # another tenant's cookie sees nothing of A's
+    assert client.get(f"/api/v1/runs/{run['id']}").status_code == 404
+    client.cookies.set("hms_key", "hms_not-a-key")
+    assert client.get("/api/v1/runs").status_code == 403
