@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +112,24 @@ class Settings(BaseSettings):
     # When beat applies the retention (UTC crontab), and how many rows one transaction deletes.
     retention_cron: str = "30 3 * * *"
     retention_batch: int = Field(default=500, gt=0)
+
+    # Operating it (README "Operating it"). /metrics answers only a scraper presenting
+    # `Authorization: Bearer <metrics_token>`; empty: /metrics does not exist (404).
+    metrics_token: str = ""
+    # Each worker's Prometheus exporter (0: none); its pool processes write their samples to
+    # files in `worker_metrics_dir` (default `<data_dir>/metrics/<worker hostname>`), emptied
+    # when the worker starts.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_dir: Path | None = None
+    # "text" (human-readable, the default) or "json" (one JSON object per line).
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # OpenTelemetry traces go to this OTLP/HTTP endpoint; unset: no tracing.
+    otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "HMS_OTLP_ENDPOINT"),
+    )
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:
