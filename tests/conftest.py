@@ -91,9 +91,7 @@ def servers() -> Iterator[Servers]:
     servers.postgres.stop()
 
 
-@pytest.fixture
-def clean_database(servers: Servers) -> Servers:
-    """Empty tables before the test."""
+def empty_tables() -> None:
     from sqlalchemy import text
 
     from app.db.session import get_engine
@@ -104,17 +102,28 @@ def clean_database(servers: Servers) -> Servers:
             "training_jobs, studies, api_keys"
         )
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def empty_queues(redis_url: str) -> None:
+    """Only the queues' message lists go: kombu's exchange bindings stay, or publishes would be
+    dropped."""
+    import redis
+
+    broker = redis.Redis.from_url(redis_url)
+    for pattern in ("simulations*", "training*", "unacked*", "celery-task-meta-*"):
+        for key in broker.scan_iter(match=pattern):
+            broker.delete(key)
+
+
+@pytest.fixture
+def clean_database(servers: Servers) -> Servers:
+    """Empty tables before the test."""
+    empty_tables()
     return servers
 
 
 @pytest.fixture
 def clean_state(clean_database: Servers) -> Servers:
-    """Empty tables and empty queues before the test. Only the queues' message lists go:
-    kombu's exchange bindings stay, or publishes would be dropped."""
-    import redis
-
-    broker = redis.Redis.from_url(clean_database.redis_url)
-    for pattern in ("simulations*", "training*", "unacked*", "celery-task-meta-*"):
-        for key in broker.scan_iter(match=pattern):
-            broker.delete(key)
+    """Empty tables and empty queues before the test."""
+    empty_queues(clean_database.redis_url)
     return clean_database

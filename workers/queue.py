@@ -12,8 +12,10 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
+from app.logs import current_request_id
 from celeryconfig import API_PRIORITY_MAX, broker_priority
 from workers.celery_app import app
+from workers.logs import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,13 @@ _publisher.conf.result_backend = None
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
+def _headers() -> dict[str, str]:
+    """What travels with a message besides its arguments: the id of the API request (or of the
+    task) that sent it, for the worker's log lines (workers/logs.py)."""
+    request_id = current_request_id()
+    return {REQUEST_ID_HEADER: request_id} if request_id else {}
+
+
 class CeleryQueue:
     def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
         try:
@@ -39,12 +48,14 @@ class CeleryQueue:
                 priority=broker_priority(priority),
                 retry=True,
                 retry_policy=_PUBLISH_RETRY,
+                headers=_headers(),
             )
         except (BrokerError, RedisError, OSError) as exc:
             raise TransientStoreError("broker", str(exc)) from exc
 
     def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
         """One producer (one connection) for the whole batch: no connection checkout per run."""
+        headers = _headers()
         try:
             with _publisher.producer_or_acquire() as producer:
                 for run_id in run_ids:
@@ -57,6 +68,7 @@ class CeleryQueue:
                         producer=producer,
                         retry=True,
                         retry_policy=_PUBLISH_RETRY,
+                        headers=headers,
                     )
         except (BrokerError, RedisError, OSError) as exc:
             raise TransientStoreError("broker", str(exc)) from exc
@@ -70,6 +82,7 @@ class CeleryQueue:
                 priority=broker_priority(API_PRIORITY_MAX),  # ahead of queued runs: it is short
                 retry=True,
                 retry_policy=_PUBLISH_RETRY,
+                headers=_headers(),
             )
         except (BrokerError, RedisError, OSError) as exc:
             raise TransientStoreError("broker", str(exc)) from exc
@@ -83,6 +96,7 @@ class CeleryQueue:
                 queue="training",
                 retry=True,
                 retry_policy=_PUBLISH_RETRY,
+                headers=_headers(),
             )
         except (BrokerError, RedisError, OSError) as exc:
             raise TransientStoreError("broker", str(exc)) from exc
