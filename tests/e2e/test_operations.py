@@ -177,6 +177,18 @@ def test_metric_names_are_read_from_promql():
     assert metric_names(expr) == {"x_bucket", "y"}
 
 
+def test_compose_mounts_the_ops_files_and_logs_json():
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for service in ("prometheus", "grafana"):
+        for volume in services[service]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (PROJECT_ROOT / source).exists(), source
+    assert services["api"]["environment"]["HMS_LOG_FORMAT"] == "json"
+    assert services["worker"]["environment"]["HMS_WORKER_METRICS_PORT"] == "9808"
+
+
 def test_the_dashboard_queries_only_metrics_we_expose(observed, finished_runs):
     ops = PROJECT_ROOT / "ops"
     prometheus = yaml.safe_load((ops / "prometheus.yml").read_text())
