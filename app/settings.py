@@ -125,11 +125,6 @@ class Settings(BaseSettings):
     # "text" (human-readable, the default) or "json" (one JSON object per line).
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
-    # OpenTelemetry traces go to this OTLP/HTTP endpoint; unset: no tracing.
-    otlp_endpoint: str = Field(
-        default="",
-        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "HMS_OTLP_ENDPOINT"),
-    )
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:
