@@ -11,6 +11,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import current_tenant
@@ -77,7 +78,8 @@ class RequestTelemetry:
                 access_log.exception("unhandled error")
                 if response_started:
                     raise
-                await _internal_error(send_with_id)
+                error = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+                await error(scope, receive, send_with_id)
             finally:
                 seconds = time.perf_counter() - started
                 route = route_template(scope)
@@ -88,21 +90,6 @@ class RequestTelemetry:
                     extra={"route": route, "status": status_code,
                            "duration_ms": round(seconds * 1000, 3)},
                 )  # fmt: skip
-
-
-async def _internal_error(send: Send) -> None:
-    body = b'{"detail":"Internal Server Error"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def note_tenant(tenant: Annotated[Tenant, Depends(current_tenant)]) -> None:

@@ -130,3 +130,19 @@ def test_the_access_log_line_names_request_route_and_tenant(client, clean_state,
     [record] = [r for r in caplog.records if r.name == "api.access"]
     assert record.route == "/api/v1/runs" and record.status == 200
     assert record.request_id == "req-7" and record.tenant == "team-a"
+
+
+def test_an_unhandled_error_is_a_500_with_the_request_id_and_is_counted(monkeypatch):
+    monkeypatch.setattr(get_settings(), "metrics_token", TOKEN)
+    app = create_app()
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"X-Request-ID": "r-500"})
+        assert response.status_code == 500 and response.headers["X-Request-ID"] == "r-500"
+        assert response.json() == {"detail": "Internal Server Error"}
+        samples = scrape(client)
+    assert value(samples, "hms_http_requests_total", method="GET", route="/boom", status="500") == 1
