@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     # "text" (human-readable, the default) or "json" (one JSON object per line).
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
+    # OpenTelemetry traces go to this OTLP/HTTP collector (its base URL, `http://host:4318`: the
+    # spans go to `/v1/traces` under it); empty: no tracing. The standard variable works too.
+    otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("HMS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    # The spans' `service.name`; empty: `hms-api` for the API, `hms-worker` for workers.
+    otel_service_name: str = ""
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:
