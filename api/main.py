@@ -11,6 +11,7 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import health, keys, models, policies, runs, studies
 from api.telemetry import RequestTelemetry, configure_api_logging, note_tenant
+from api.tracing import RequestTracing, configure_api_tracing, flush_spans_at_shutdown
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -19,10 +20,12 @@ log = logging.getLogger(__name__)
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_api_logging(settings.log_format, settings.log_level)
+    traced = configure_api_tracing()
     app = FastAPI(
         title="Hybrid ML Scheduler",
         version="0.1.0",
         description="Submit simulation runs that compare placement policies on CPU/GPU clusters.",
+        lifespan=flush_spans_at_shutdown if traced else None,
     )
     with_tenant = [Depends(note_tenant)]  # log lines name the key's tenant
     for router in (runs.router, studies.router, policies.router, models.router, keys.router):
@@ -31,6 +34,8 @@ def create_app() -> FastAPI:
     app.include_router(metrics.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if traced:
+        app.add_middleware(RequestTracing)  # inside RequestTelemetry: the log context is bound
     app.state.metrics_registry, http_metrics = metrics.api_registry()
     app.add_middleware(RequestTelemetry, metrics=http_metrics)  # outermost: sees every answer
     if not settings.bootstrap_keys:

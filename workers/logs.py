@@ -53,9 +53,11 @@ def task_context(task: Task, task_id: str, args: Any) -> LogContext:
     return context
 
 
-def begin_task(task: Task, task_id: str, args: Any) -> None:
+def begin_task(task: Task, task_id: str, args: Any) -> LogContext:
     """task_prerun: the task's log lines carry its context until task_postrun."""
-    set_context(task_context(task, task_id, args))
+    context = task_context(task, task_id, args)
+    set_context(context)
+    return context
 
 
 def end_task() -> None:

@@ -1,5 +1,5 @@
-"""Worker lifecycle hooks, and the logging and metrics adapters' receivers (workers/logs.py,
-workers/metrics.py)."""
+"""Worker lifecycle hooks, and the logging, metrics and tracing adapters' receivers
+(workers/logs.py, workers/metrics.py, workers/tracing.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from app.services.training import fail_job
 from app.settings import get_settings
 from app.sim.engine import warm_up
 from app.threads import available_cores, limit_native_threads
-from workers import logs, metrics
+from app.tracing import shut_down as shut_down_tracing
+from workers import logs, metrics, tracing
 
 #: How many pool processes share the cores (set in the main process, inherited by the pool).
 _pool_processes = 1
@@ -54,9 +55,11 @@ def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     """A forked pool process must not share its parent's pooled database connections, and its
-    native threads x the pool's processes must not exceed the cores (app/threads.py)."""
+    native threads x the pool's processes must not exceed the cores (app/threads.py). Tracing
+    starts here, in each pool process: its exporter's thread would not survive the fork."""
     dispose_engines()
     limit_native_threads(_pool_processes)
+    tracing.configure_worker_tracing()
 
 
 @task_failure.connect
@@ -85,6 +88,7 @@ def _serve_metrics(sender: Any = None, **_: Any) -> None:
 @worker_process_shutdown.connect
 def _pool_process_exits(**_: Any) -> None:
     metrics.process_exited()
+    shut_down_tracing()  # sends the spans still batched
 
 
 @after_setup_logger.connect
@@ -96,15 +100,22 @@ def _log_format(logger: Any = None, **_: Any) -> None:
 
 @task_prerun.connect
 def _task_starts(sender: Any = None, task_id: str = "", args: Any = None, **_: Any) -> None:
-    logs.begin_task(sender, task_id, args)
+    context = logs.begin_task(sender, task_id, args)
+    tracing.begin_task(sender, task_id, context)
     metrics.task_started(sender)
 
 
 @task_postrun.connect
 def _task_ends(
-    sender: Any = None, args: Any = None, retval: Any = None, state: Any = None, **_: Any
+    sender: Any = None,
+    task_id: str = "",
+    args: Any = None,
+    retval: Any = None,
+    state: Any = None,
+    **_: Any,
 ) -> None:
     metrics.task_ended(sender, args, retval, state)
+    tracing.end_task(task_id, state)
     logs.end_task()
 
 
@@ -114,5 +125,6 @@ def _task_retries(sender: Any = None, **_: Any) -> None:
 
 
 @task_failure.connect
-def _count_failure(sender: Any = None, **_: Any) -> None:
+def _count_failure(sender: Any = None, task_id: str = "", exception: Any = None, **_: Any) -> None:
     metrics.task_failed(sender)
+    tracing.task_failed(task_id, exception)
