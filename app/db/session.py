@@ -18,6 +18,7 @@ from app.errors import TransientStoreError
 from app.settings import get_settings
 
 _engines: dict[str, Engine] = {}
+_ASYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def get_engine() -> Engine:
@@ -50,10 +51,19 @@ def is_transient(exc: BaseException) -> bool:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction: commits when the block ends, rolls back if it raises."""
+def session_scope(*, durable: bool = True) -> Iterator[Session]:
+    """One transaction: commits when the block ends, rolls back if it raises.
+
+    `durable=False` commits without waiting for the WAL flush (PostgreSQL's asynchronous commit,
+    `synchronous_commit = off` for this transaction): about 1 ms instead of 3.7 ms on this
+    project's VM, where each durable commit waits for an fsync. The commit is atomic and visible
+    at once, and flushed within about 0.6 s (3 x wal_writer_delay) or by the next durable commit
+    of any session, whichever is first; only a crash of the database server in between loses it.
+    Use it only for writes whose loss something else makes good (the recovery sweep, a retry)."""
     session = Session(get_engine(), expire_on_commit=False)
     try:
+        if not durable:
+            session.execute(_ASYNCHRONOUS_COMMIT)
         yield session
         session.commit()
     except DBAPIError as exc:

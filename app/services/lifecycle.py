@@ -38,13 +38,17 @@ class OutOfTime(Exception):
 
 def send(row: Work, send_message: Callable[[], None], kind: str) -> None:
     """Send the message of a committed row (`kind` names it in the error, e.g. "run"), then note
-    when. Raises TransientStoreError, noting that the work is recorded, if the broker is down."""
+    when. Raises TransientStoreError, noting that the work is recorded, if the broker is down.
+
+    The note is not waited for (an asynchronous commit, 1 ms instead of an fsync's 3.7 ms): if a
+    database crash loses it, the row looks unsent and the recovery sweep sends it again, a second
+    message for the same work that its claim and finish make harmless."""
     try:
         send_message()
     except TransientStoreError as exc:
         note = f"{kind} {row.id} is recorded and will be sent when the broker is back"
         raise TransientStoreError(exc.dependency, exc.detail, note) from exc
-    with session_scope() as session:
+    with session_scope(durable=False) as session:
         store.mark_enqueued(session, type(row), [row.id])
     row.enqueued_at = utcnow()
 
