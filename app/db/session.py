@@ -23,7 +23,7 @@ _engines: dict[str, Engine] = {}
 _ASYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 #: A pooled connection unused for longer than this (seconds) is pinged before it is handed out.
 #: pool_pre_ping pinged at every checkout: one more round trip per transaction (2 of a POST's
-#: 8, 1 of a GET's 3), each one more wake-up of a PostgreSQL backend on a loaded machine. A
+#: 7, 1 of a GET's 3), each one more wake-up of a PostgreSQL backend on a loaded machine. A
 #: connection used within the last second is handed out as it is: if the server went away
 #: meanwhile, its first statement fails, which invalidates the whole pool (one 503 or one task
 #: retry per process) — the same one failure a request in flight at the crash gets anyway.
