@@ -74,7 +74,7 @@ def test_progress_moves_between_0_and_1_while_running(http):
 
     wait_until(partway, 60, "progress strictly between 0 and 1")
     state = AsyncResult(run_id, app=celery_app)
-    wait_until(lambda: state.state == "PROGRESS", 10, "Celery state PROGRESS")
+    wait_until(lambda: state.state == "PROGRESS", 60, "Celery state PROGRESS")
     assert 0 <= state.info["progress"] <= 1 and state.info["stage"] in LONG_SPEC["policies"]
     run = wait_for_status(http, run_id, {"succeeded"}, timeout_s=120)
     assert run["progress"] == 1.0
