@@ -63,21 +63,26 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
         assert f"API docs:  {api}/docs" in launcher.log()
         credentials = json.loads((data_dir / "credentials.json").read_text())
         response = httpx.post(
-            f"{api}/api/v1/runs", json=EXAMPLE, headers={"X-API-Key": credentials["api_key"]}
+            f"{api}/api/v1/runs",
+            json=EXAMPLE,
+            headers={"X-API-Key": credentials["api_key"]},
+            timeout=30,
         )
         assert response.status_code == 202, response.text
         run_id = response.json()["id"]
 
         def succeeded() -> bool:
-            return httpx.get(f"{api}/api/v1/runs/{run_id}").json()["status"] == "succeeded"
+            return (
+                httpx.get(f"{api}/api/v1/runs/{run_id}", timeout=30).json()["status"] == "succeeded"
+            )
 
         wait_until(succeeded, 60, "the run to succeed", every_s=0.2)
         flower = f"http://127.0.0.1:{ports['flower']}"
         wait_until(lambda: listening(ports["flower"]), 30, "Flower listening")
         user, password = credentials["flower_basic_auth"].split(":", 1)
-        assert httpx.get(flower, timeout=5).status_code == 401
-        assert httpx.get(flower, auth=(user, password), timeout=5).status_code == 200
-        listed = {run["id"] for run in httpx.get(f"{api}/api/v1/runs").json()["items"]}
+        assert httpx.get(flower, timeout=30).status_code == 401
+        assert httpx.get(flower, auth=(user, password), timeout=30).status_code == 200
+        listed = {run["id"] for run in httpx.get(f"{api}/api/v1/runs", timeout=30).json()["items"]}
     finally:
         launcher.ctrl_c()
     log = launcher.log()

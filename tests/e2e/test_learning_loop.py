@@ -28,7 +28,7 @@ def learner(servers, clean_state):
 
 @pytest.fixture
 def http(api):
-    with httpx.Client(base_url=api.url, headers=AUTH, timeout=10) as client:
+    with httpx.Client(base_url=api.url, headers=AUTH, timeout=30) as client:
         yield client
 
 
