@@ -84,10 +84,12 @@ class Limits:
 
     @classmethod
     def below(cls, seconds: float) -> Limits:
-        """Limits that stop any run longer than `seconds` on its own limit, at a `SLOWDOWN`th of
-        it; Celery's (whole seconds) 1 and 2 s after that, the visibility timeout 2 s later."""
+        """Limits that stop a run of `seconds` on its own limit, at 1/SLOWDOWN of it. The run only
+        checks its limit at progress reports (the first one after building the workload), so
+        Celery's soft limit comes another 1/SLOWDOWN of it later, whole seconds, and a second
+        more; the hard limit 1 s after that, the visibility timeout 2 s later."""
         run = max(0.1, round(seconds / SLOWDOWN, 1))
-        soft = math.floor(run) + 1
+        soft = math.ceil(2 * run) + 1
         return cls(run, soft, soft + 1, soft + 3)
 
     def env(self) -> dict[str, str]:
