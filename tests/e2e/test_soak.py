@@ -71,6 +71,7 @@ def tally() -> dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # its own deadline is 600 s; pytest's default 300 s is shorter
 def test_soak_every_run_ends_exactly_once_under_repeated_kills(soak_env, clean_state):
     rng = random.Random(7)
     workers = [Worker(concurrency=POOL_PROCESSES, env=soak_env) for _ in range(WORKERS)]
