@@ -26,7 +26,7 @@ def long_run(priority: int = 5) -> dict:
 
 @pytest.fixture
 def http(api, worker, clean_state):
-    with httpx.Client(base_url=api.url, headers=AUTH, timeout=10) as client:
+    with httpx.Client(base_url=api.url, headers=AUTH, timeout=30) as client:
         yield client
 
 
@@ -74,7 +74,7 @@ def test_progress_moves_between_0_and_1_while_running(http):
 
     wait_until(partway, 60, "progress strictly between 0 and 1")
     state = AsyncResult(run_id, app=celery_app)
-    wait_until(lambda: state.state == "PROGRESS", 10, "Celery state PROGRESS")
+    wait_until(lambda: state.state == "PROGRESS", 60, "Celery state PROGRESS")
     assert 0 <= state.info["progress"] <= 1 and state.info["stage"] in LONG_SPEC["policies"]
     run = wait_for_status(http, run_id, {"succeeded"}, timeout_s=120)
     assert run["progress"] == 1.0
@@ -125,17 +125,21 @@ def test_the_hms_cli_submits_and_waits_for_a_run(http, api, tmp_path):
         [hms, "submit", str(spec), "--wait", "--idempotency-key", "cli-1", *common],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         check=True,
     )
     run = json.loads(done.stdout)
     assert run["status"] == "succeeded"
     results = subprocess.run(
-        [hms, "results", run["id"], *common], capture_output=True, text=True, timeout=30, check=True
+        [hms, "results", run["id"], *common],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert len(json.loads(results.stdout)["results"]) == 3
     refused = subprocess.run(
-        [hms, "cancel", run["id"], *common], capture_output=True, text=True, timeout=30
+        [hms, "cancel", run["id"], *common], capture_output=True, text=True, timeout=120
     )
     assert refused.returncode != 0 and "409" in refused.stderr
     deleted = subprocess.run(
