@@ -84,8 +84,8 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
         launcher.ctrl_c()
     log = launcher.log()
     assert "stopping PostgreSQL" in log and "stopping Valkey" in log, log[-3000:]
-    for name, port in ports.items():
-        assert not listening(port), f"{name} still listens on {port} after Ctrl-C"
+    for name, port in ports.items():  # a loaded machine may take a while to close sockets
+        wait_until(lambda p=port: not listening(p), 60, f"{name} to stop listening on {port}")
     leftovers = [
         process.pid
         for process in psutil.process_iter(["cmdline"])
