@@ -28,6 +28,11 @@ from tests.conftest import ADMIN
 #: measurement stops it: the load can change during the session (another suite starts beside this
 #: one), and a worker competes with the API, beat and the test process for the same cores.
 SLOWDOWN = 4
+#: The least a limit that runs must never reach gets (s). A run measured at 0.17 s on a quiet
+#: moment gave limits of 3/4/5 s, and a later burst of load (another suite, a restarting worker
+#: beside it) stalled one run past 5 s between two progress reports: the soak failed it. Only the
+#: redelivery waits grow with it.
+MIN_LIMIT_S = 10
 
 _seconds: dict[str, float] = {}
 
@@ -78,9 +83,10 @@ class Limits:
 
     @classmethod
     def above(cls, seconds: float) -> Limits:
-        """Limits no run shorter than `seconds` reaches: its own limit at `seconds` (rounded up),
-        Celery's 1 and 2 s later, the visibility timeout 2 s after the hard limit."""
-        run = math.ceil(seconds)
+        """Limits no run shorter than `seconds` reaches: its own limit at `seconds` (rounded up,
+        at least MIN_LIMIT_S), Celery's 1 and 2 s later, the visibility timeout 2 s after the
+        hard limit."""
+        run = max(MIN_LIMIT_S, math.ceil(seconds))
         return cls(run, run + 1, run + 2, run + 4)
 
     @classmethod
