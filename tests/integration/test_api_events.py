@@ -23,8 +23,7 @@ from app.db.models import Run, RunStatus
 from app.db.session import session_scope
 from app.errors import RunNotFound
 from app.services import events, lifecycle, runs
-from tests.conftest import ADMIN, TEAM_A_KEY, TEAM_B_KEY, Servers
-from tests.processes import Api
+from tests.conftest import ADMIN, TEAM_A_KEY, TEAM_B_KEY
 
 A = {"X-API-Key": TEAM_A_KEY}
 B = {"X-API-Key": TEAM_B_KEY}
@@ -61,13 +60,6 @@ def parse(lines: Iterator[str]) -> Iterator[Sse | str]:
             event_id = int(fields["id"]) if "id" in fields else None
             yield Sse(fields["event"], event_id, json.loads(fields["data"]))
             fields = {}
-
-
-@pytest.fixture(scope="module")
-def api(servers: Servers) -> Iterator[Api]:
-    process = Api()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -19,18 +19,11 @@ from app.cli_events import follow
 from app.db.models import Run
 from app.errors import RunNotFound
 from app.services import lifecycle, runs, training
-from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY, Servers
-from tests.processes import Api, wait_until
+from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
+from tests.processes import wait_until
 
 AUTH = {"X-API-Key": TEST_API_KEY}
 SPEC = {**EXAMPLE_SPEC, "workload": {"kind": "synthetic", "num_tasks": 300, "seed": 7}}
-
-
-@pytest.fixture(scope="module")
-def api(servers: Servers) -> Iterator[Api]:
-    process = Api()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -17,8 +17,8 @@ from app.cli import main
 from app.db.models import Run, RunStatus, Study, StudyStatus
 from app.db.session import session_scope
 from app.services import runs
-from tests.conftest import TEST_API_KEY, Servers
-from tests.processes import Api, wait_until
+from tests.conftest import TEST_API_KEY
+from tests.processes import wait_until
 
 STUDY = {
     "name": "gpus",
@@ -30,13 +30,6 @@ STUDY = {
     "grid": {"cluster.gpus": [1, 2]},
     "repetitions": 2,
 }
-
-
-@pytest.fixture(scope="module")
-def api(servers: Servers) -> Iterator[Api]:
-    process = Api()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
