@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, keys, models, policies, runs, studies
+from api.routes import events, health, keys, models, policies, runs, studies
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(runs.router)
     app.include_router(studies.router)
+    app.include_router(events.router)
     app.include_router(policies.router)
     app.include_router(models.router)
     app.include_router(keys.router)
