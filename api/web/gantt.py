@@ -82,9 +82,13 @@ def _lanes_trace(devices: list[str]) -> dict[str, Any]:
 def _category_trace(
     devices: list[str], schedule: Schedule, tasks: np.ndarray, name: str, code: int
 ) -> dict[str, Any]:
-    split = tasks[schedule.partner[tasks] >= 0]
-    rows = np.concatenate([tasks, split])
-    lanes = np.concatenate([schedule.device[tasks], schedule.partner[split]])
+    is_split = schedule.partner[tasks] >= 0
+    whole, split = tasks[~is_split], tasks[is_split]
+    # Whole tasks first: the legend draws a trace's first bar (plain, not hatched).
+    rows = np.concatenate([whole, split, split])
+    lanes = np.concatenate(
+        [schedule.device[whole], schedule.device[split], schedule.partner[split]]
+    )
     names = np.asarray(devices, dtype=object)
     return {
         "type": "bar",

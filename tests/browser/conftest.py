@@ -30,20 +30,26 @@ def install_chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    command = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    if os.geteuid() != 0:
-        command = ["sudo", "-n", *command]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.fail(f"chromium is missing and `{' '.join(command)}` could not run: {exc}")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    install = [*sudo, "apt-get", "install", "-y", "chromium"]
+    done = _run(install)
+    if done.returncode != 0:  # perhaps no package lists yet
+        _run([*sudo, "apt-get", "update"])
+        done = _run(install)
     found = shutil.which("chromium")
     if done.returncode != 0 or not found:
         pytest.fail(
-            f"chromium is missing and `{' '.join(command)}` failed (exit {done.returncode}); "
+            f"chromium is missing and `{' '.join(install)}` failed (exit {done.returncode}); "
             f"install Debian's chromium package by hand.\n{done.stderr[-2000:]}"
         )
     return found
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"chromium is missing and `{' '.join(command)}` could not run: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -114,10 +120,12 @@ class Page:
         if message.type == "error" and not any(text in message.text for text in self.expected):
             self.errors.append(f"console: {message.text}")
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, full_page: bool = True) -> Path:
+        """Saved under .artifacts/browser/; the README's docs/*.png are viewport shots
+        (`full_page=False`) copied from there by hand."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 

@@ -88,6 +88,10 @@ def test_the_run_page_shows_the_leaderboard_of_the_api_and_one_gantt_lane_per_de
         assert drawn == 2000 + splits // 2 and splits % 2 == 0
         assert page.page.wait_for_selector(f"#utilization-{policy} .heatmaplayer")
     page.screenshot("run-page")
+    for result in api_results["results"][1:]:  # the README's shot: the best policy's charts
+        page.page.click(f"#policy-{result['policy']} summary")
+    page.page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot("readme-run-page", full_page=False)
 
     link = page.page.get_attribute("#policy-heft a[download]", "href")
     schedule = page.page.request.get(link)
@@ -132,6 +136,8 @@ def test_the_study_page_shows_one_interval_per_policy_in_every_cell(new_page, te
                 assert difference == compared["mean_difference"]
                 assert plus == pytest.approx(compared["ci_high"] - compared["mean_difference"])
     page.screenshot("study-page")
+    page.page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot("readme-study-page", full_page=False)
 
     page.page.goto("/studies")
     assert page.page.get_attribute(f"tr[data-study='{study_id}'] .live", "data-status") == (
