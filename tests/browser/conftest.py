@@ -70,8 +70,11 @@ def browser() -> Iterator[Any]:
 def _serves_event_streams() -> bool:
     from api.main import app
 
-    paths = {getattr(route, "path", "") for route in app.routes}
-    return any(path.startswith("/api/v1/runs/{") and path.endswith("}/events") for path in paths)
+    return any(_is_run_events(path) for path in app.openapi()["paths"])
+
+
+def _is_run_events(path: str) -> bool:
+    return path.startswith("/api/v1/runs/{") and path.endswith("}/events")
 
 
 class DashboardApi(Api):

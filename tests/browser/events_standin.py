@@ -26,7 +26,7 @@ POLL_S = 0.2
 
 
 def has_event_routes() -> bool:
-    paths = {getattr(route, "path", "") for route in app.routes}
+    paths = app.openapi()["paths"]
     return "/api/v1/runs/{run_id}/events" in paths or "/api/v1/runs/{id}/events" in paths
 
 
