@@ -78,7 +78,7 @@ def _runs_page(
         "total": total,
         "offset": offset,
         "page": PAGE,
-        "status_filter": status_filter.value if status_filter else "",
+        "current_status": status_filter.value if status_filter else "",
         "statuses": [s.value for s in RunStatus],
         "form": form,
         "choices": CHOICES,

@@ -36,7 +36,7 @@ def studies_page(
         "total": total,
         "offset": offset,
         "page": PAGE,
-        "status_filter": status_filter.value if status_filter else "",
+        "current_status": status_filter.value if status_filter else "",
         "statuses": [s.value for s in StudyStatus],
     }
     return render(request, "studies.html", context)

@@ -163,6 +163,12 @@ def test_another_tenants_run_is_not_visible(new_page, team_a, worker):
     admin = new_page()
     log_in(admin, TEST_API_KEY)
     assert admin.page.query_selector(f"tr[data-run='{run_id}']") is not None
+    admin.page.select_option("select[name=status]", "failed")  # the filter applies on change
+    admin.page.wait_for_url("**/?status=failed")
+    assert admin.page.query_selector(f"tr[data-run='{run_id}']") is None
+    admin.page.select_option("select[name=status]", "succeeded")
+    admin.page.wait_for_url("**/?status=succeeded")
+    assert admin.page.query_selector(f"tr[data-run='{run_id}']") is not None
 
 
 def test_the_models_and_queues_pages_show_versions_jobs_queues_and_workers(new_page, http, worker):
