@@ -119,7 +119,10 @@ def run_charts(run_id: uuid.UUID, policy: str, tenant: Viewer) -> Response:
         "gantt": gantt_figure(devices, schedule, categories),
         "utilization": utilization_figure(devices, schedule),
     }
-    return JSONResponse(charts.clean(figures))
+    note = ""
+    if schedule.num_tasks > MAX_GANTT_TASKS:
+        note = f"Gantt chart: the first {MAX_GANTT_TASKS:,} of {schedule.num_tasks:,} tasks."
+    return JSONResponse({"figures": charts.clean(figures), "note": note})
 
 
 def not_found(request: Request, tenant: Tenant, what: str) -> Response:

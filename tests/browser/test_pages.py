@@ -87,6 +87,7 @@ def test_the_run_page_shows_the_leaderboard_of_the_api_and_one_gantt_lane_per_de
         # The first 2,000 tasks, plus a second bar for each split task (hatched on both lanes).
         assert drawn == 2000 + splits // 2 and splits % 2 == 0
         assert page.page.wait_for_selector(f"#utilization-{policy} .heatmaplayer")
+        assert "first 2,000 of 3,000 tasks" in page.page.inner_text(f"#policy-{policy}")
     page.screenshot("run-page")
     for result in api_results["results"][1:]:  # the README's shot: the best policy's charts
         page.page.click(f"#policy-{result['policy']} summary")

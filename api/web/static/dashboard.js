@@ -84,8 +84,8 @@ function loadCharts(details) {
     .then((response) => response.json().then((body) => ({ ok: response.ok, body })))
     .then(({ ok, body }) => {
       if (!ok) throw new Error(body.detail || "not available");
-      note.textContent = "";
-      for (const [part, figure] of Object.entries(body)) {
+      note.textContent = body.note;
+      for (const [part, figure] of Object.entries(body.figures)) {
         draw(details.querySelector(`[data-part=${part}]`), figure);
       }
       details.dataset.drawn = "1";
