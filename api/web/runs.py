@@ -109,11 +109,14 @@ def run_page(request: Request, run_id: uuid.UUID, tenant: Viewer) -> Response:
 
 @router.get("/runs/{run_id}/charts/{policy}")
 def run_charts(run_id: uuid.UUID, policy: str, tenant: Viewer) -> Response:
-    """A policy's Gantt chart and utilization heatmap (fetched when its section is opened)."""
+    """A policy's Gantt chart and utilization heatmap (fetched when its section is opened), and
+    a note on what they leave out."""
     try:
         devices, schedule = runs.get_schedule(tenant, run_id, policy)
-    except (RunNotFound, ScheduleNotFound) as exc:
+    except RunNotFound as exc:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    except ScheduleNotFound as exc:  # e.g. a run too large to keep schedules: say why
+        return JSONResponse({"figures": {}, "note": f"No schedule: {exc}."})
     categories = _categories(tenant, run_id, schedule.num_tasks)
     figures = {
         "gantt": gantt_figure(devices, schedule, categories),

@@ -121,7 +121,7 @@ class Page:
 
     def _console(self, message: Any) -> None:
         if message.type == "error" and not any(text in message.text for text in self.expected):
-            self.errors.append(f"console: {message.text}")
+            self.errors.append(f"console: {message.text} ({message.location.get('url')})")
 
     def screenshot(self, name: str, full_page: bool = True) -> Path:
         """Saved under .artifacts/browser/; the README's docs/*.png are viewport shots

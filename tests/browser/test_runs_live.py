@@ -52,7 +52,7 @@ def test_the_form_shows_each_validation_error_next_to_its_field(new_page, http):
     page.page.fill("input[name='workload.num_tasks']", "many")
     page.page.fill("input[name='cluster.gpus']", "-1")
     page.page.uncheck("input[name=policies]:checked >> nth=0")
-    page.page.click("#run-form button[type=submit]")
+    submit(page)
     errors = _errors(page)
     assert "Input should be a number" in errors["workload.num_tasks"]
     assert "greater than or equal to 0" in errors["cluster.gpus"]
@@ -63,15 +63,21 @@ def test_the_form_shows_each_validation_error_next_to_its_field(new_page, http):
     page.page.fill("input[name='workload.num_tasks']", "100")
     page.page.fill("input[name='cluster.gpus']", "0")
     page.page.fill("input[name='cluster.cpus']", "0")
-    page.page.click("#run-form button[type=submit]")
+    submit(page)
     assert "needs at least one CPU core or GPU" in _errors(page)["cluster"]
 
     page.page.fill("textarea[name=spec]", '{"workload": {"kind": "synthetic"}, "policies": []}')
-    page.page.click("#run-form button[type=submit]")
+    submit(page)
     message = _errors(page)["spec"]
     assert "workload.synthetic.num_tasks: Field required" in message
     assert "policies: List should have at least 1 item" in message
     assert http.get("/api/v1/runs").json()["total"] == 0
+
+
+def submit(page: Any) -> None:
+    """Submit the run form and wait for the page the server answers with."""
+    with page.page.expect_navigation():
+        page.page.click("#run-form button[type=submit]")
 
 
 def _errors(page: Any) -> dict[str, str]:
@@ -91,22 +97,35 @@ def test_a_run_submitted_from_the_form_shows_its_progress_live_until_100_percent
     page.page.fill("input[name='workload.num_tasks']", "200000")
     for policy in ("round_robin", "random", "learned", "oracle"):
         page.page.uncheck(f"input[name=policies][value={policy}]")
-    page.page.click("#run-form button[type=submit]")
+    submit(page)
     page.page.wait_for_selector("#submitted")
     run_id = page.page.get_attribute("#submitted a", "href").rsplit("/", 1)[1]
     row = f"tr[data-run='{run_id}'] .live"
     assert page.page.get_attribute(row, "data-status") == "queued"
     assert page.page.inner_text(f"{row} [data-field=progress]") == "0 %"
     page.page.evaluate("window.notReloaded = true")
+    # The run's own page, open meanwhile, follows it too and reloads once to show the results.
+    run_tab = new_page()
+    log_in(run_tab, TEAM_A_KEY)
+    run_page = run_tab.page
+    run_page.goto(f"/runs/{run_id}")
+    assert run_page.get_attribute(".summary .live", "data-status") == "queued"
+    assert run_page.query_selector("#leaderboard") is None
 
     worker = Worker(concurrency=1)
     try:
         page.page.wait_for_selector(f"{row}[data-status=succeeded]", timeout=180_000)
+        run_page.wait_for_selector("#leaderboard", timeout=180_000)
     finally:
         worker.stop()
     assert page.page.inner_text(f"{row} [data-field=progress]") == "100 %"
     assert page.page.get_attribute(f"{row} [data-field=bar]", "style") == "width: 100%;"
     assert page.page.evaluate("window.notReloaded === true")
+    # 200,000 tasks: more than runs keep schedules of (HMS_SCHEDULE_MAX_TASKS); the page says so.
+    if run_page.get_attribute("#policy-heft", "open") is None:
+        run_page.click("#policy-heft summary")
+    run_page.wait_for_selector("#policy-heft .chart-status:has-text('No schedule')")
+    assert "too large to keep per-task schedules" in run_page.inner_text("#policy-heft")
     page.screenshot("runs-list")
     run = http.get(f"/api/v1/runs/{run_id}").json()
     assert (run["status"], run["tenant"], run["spec"]["workload"]["num_tasks"]) == (
