@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import events, health, keys, models, policies, runs, studies
+from api.web import install as install_dashboard
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def create_app() -> FastAPI:
     app.include_router(models.router)
     app.include_router(keys.router)
     app.include_router(health.router)
+    install_dashboard(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
     if not get_settings().bootstrap_keys:

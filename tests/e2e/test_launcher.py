@@ -61,6 +61,8 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
         wait_until(lambda: "ready after" in launcher.log() or not launcher.alive(), 120, "ready")
         assert launcher.alive(), launcher.log()[-3000:]
         assert f"API docs:  {api}/docs" in launcher.log()
+        assert f"Dashboard: {api}/  (log in with the API key below)" in launcher.log()
+        assert httpx.get(f"{api}/login").status_code == 200
         credentials = json.loads((data_dir / "credentials.json").read_text())
         assert "(admin key of tenant 'dev')" in launcher.log()
         key = {"X-API-Key": credentials["api_key"]}
