@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-busy lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ run: $(VENV)/.installed
 
 ## test: the whole suite against embedded PostgreSQL and Valkey and real workers
 test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-busy: `make test` beside a CPU-bound busy loop on every core (BUSY_LOOPS=n for another count),
+## the condition the suite must pass in too; the loops are stopped afterwards, whatever the outcome
+BUSY_LOOPS ?= $(shell $(PYTHON) -c 'import os; print(os.cpu_count())')
+test-busy: $(VENV)/.installed-dev
+	@loops=""; \
+	trap 'kill $$loops 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq $(BUSY_LOOPS)); do $(PYTHON) -c 'while 1: pass' & loops="$$loops $$!"; done; \
+	echo "busy loops (pids):$$loops"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff check, ruff format --check, mypy

@@ -9,9 +9,10 @@ from fastapi import Depends, FastAPI
 from api import metrics
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, keys, models, policies, runs, studies
+from api.routes import events, health, keys, models, policies, runs, studies
 from api.telemetry import RequestTelemetry, configure_api_logging, note_tenant
 from api.tracing import RequestTracing, configure_api_tracing, flush_spans_at_shutdown
+from api.web import install as install_dashboard
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,12 @@ def create_app() -> FastAPI:
         lifespan=flush_spans_at_shutdown if traced else None,
     )
     with_tenant = [Depends(note_tenant)]  # log lines name the key's tenant
-    for router in (runs.router, studies.router, policies.router, models.router, keys.router):
+    api_routers = (runs.router, studies.router, events.router, policies.router, models.router)
+    for router in (*api_routers, keys.router):
         app.include_router(router, dependencies=with_tenant)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    install_dashboard(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if traced:

@@ -5,18 +5,26 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 
+from app import cli_tables
+from app.cli_events import LiveBar, error_detail, follow
 from app.cli_simulate import load_spec, simulate
-from app.cli_study import StudyProgress, results_table, wait_for_study
+from app.cli_study import STUDY_ENDED, progress_text, results_table
 from app.launcher import up as launch
 from app.settings import get_settings
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+#: The run statuses after which nothing changes.
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+#: The retrain job statuses after which nothing changes.
+JOB_ENDED = frozenset({"succeeded", "skipped", "failed"})
+#: Seconds between two polls of a retrain job by `hms retrain --wait` (jobs have no event stream).
+JOB_POLL_S = 0.5
 
 
 @click.group()
@@ -52,17 +60,24 @@ class _Api:
                 f"cannot reach the API at {self.client.base_url}: {exc}"
             ) from exc
         if response.status_code >= 400:
-            raise click.ClickException(f"HTTP {response.status_code}: {_detail(response)}")
+            raise click.ClickException(f"HTTP {response.status_code}: {error_detail(response)}")
         return response
 
-
-def _detail(response: httpx.Response) -> str:
-    """The `detail` of an error answer when it is a message, else the whole body."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    return detail if isinstance(detail, str) else response.text
+    def follow(
+        self,
+        path: str,
+        ended: Callable[[Mapping[str, Any]], bool],
+        describe: Callable[[Mapping[str, Any]], str],
+    ) -> dict[str, Any]:
+        """Follow the event stream at `path` until a state has `ended`, with one progress bar
+        on stderr (on a terminal); that state."""
+        try:
+            with LiveBar(describe) as bar:
+                return follow(self.client, path, ended, bar)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(
+                f"cannot reach the API at {self.client.base_url}: {exc}"
+            ) from exc
 
 
 _api_options = [
@@ -81,29 +96,62 @@ def _show(document: Any) -> None:
     click.echo(json.dumps(document, indent=2))
 
 
+def _show_as(document: Any, as_json: bool, table: Callable[[Any], str]) -> None:
+    """The API's JSON document with --json, else its table."""
+    if as_json:
+        _show(document)
+    else:
+        click.echo(table(document))
+
+
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the API's JSON document instead of a table."
+)
+
+
 @main.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--idempotency-key", help="Repeat a submission safely: same key, same run.")
-@click.option("--wait/--no-wait", default=False, help="Poll until the run is terminal.")
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    help="Follow the run (a progress bar on a terminal) until it ends, then print its leaderboard.",
+)
+@_json_option
 @_with_api
 def submit(
     spec_file: Path,
     idempotency_key: str | None,
     wait: bool,
+    as_json: bool,
     api_url: str | None,
     api_key: str | None,
 ) -> None:
-    """Submit the RunSpec in SPEC_FILE (JSON) and print the run. A workload `path` (relative to
-    SPEC_FILE) is read here and sent inline."""
+    """Submit the RunSpec in SPEC_FILE (JSON) and print the run's id (--json: the run). A
+    workload `path` (relative to SPEC_FILE) is read here and sent inline. With --wait, follow it
+    live, then print its leaderboard (--json: the ended run); exit 1 unless it succeeded."""
     api = _Api(api_url, api_key)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     document = _inline_files(load_spec(spec_file))
     run = api.call("POST", "/api/v1/runs", json=document, headers=headers)
-    while wait and run["status"] not in TERMINAL:
-        click.echo(f"{run['status']} {run['progress']:.0%}", err=True)
-        time.sleep(1)
-        run = api.call("GET", f"/api/v1/runs/{run['id']}")
-    _show(run)
+    if not wait:
+        _show_as(run, as_json, lambda r: str(r["id"]))
+        return
+    if not as_json:
+        click.echo(run["id"])
+    api.follow(
+        f"/api/v1/runs/{run['id']}/events",
+        lambda state: state["status"] in TERMINAL,
+        lambda state: f"run {str(state['id'])[:8]} {state['status']}",
+    )
+    run = api.call("GET", f"/api/v1/runs/{run['id']}")
+    if as_json:
+        _show(run)
+    elif run["status"] == "succeeded":
+        click.echo(cli_tables.run_results(api.call("GET", f"/api/v1/runs/{run['id']}/results")))
+    if run["status"] != "succeeded":
+        reason = f": {run['error']}" if run["error"] else ""
+        raise click.ClickException(f"run {run['id']} {run['status']}{reason}")
 
 
 def _inline_files(document: dict[str, Any]) -> dict[str, Any]:
@@ -121,33 +169,45 @@ def _inline_files(document: dict[str, Any]) -> dict[str, Any]:
 
 @main.command()
 @click.argument("run_id")
+@_json_option
 @_with_api
-def status(run_id: str, api_url: str | None, api_key: str | None) -> None:
+def status(run_id: str, as_json: bool, api_url: str | None, api_key: str | None) -> None:
     """Show a run: status, progress, attempts, error, timestamps."""
-    _show(_Api(api_url, api_key).call("GET", f"/api/v1/runs/{run_id}"))
+    run = _Api(api_url, api_key).call("GET", f"/api/v1/runs/{run_id}")
+    _show_as(run, as_json, cli_tables.run_fields)
 
 
 @main.command()
 @click.argument("run_id")
+@_json_option
 @_with_api
-def results(run_id: str, api_url: str | None, api_key: str | None) -> None:
-    """Show a succeeded run's per-policy results, best first by the run's rank metric."""
-    _show(_Api(api_url, api_key).call("GET", f"/api/v1/runs/{run_id}/results"))
+def results(run_id: str, as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """Show a succeeded run's leaderboard: per policy every metric, best first by the run's
+    rank metric."""
+    document = _Api(api_url, api_key).call("GET", f"/api/v1/runs/{run_id}/results")
+    _show_as(document, as_json, cli_tables.run_results)
 
 
 @main.command()
 @click.option("--status", "status_filter", help="Only runs in this status.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--offset", default=0, show_default=True)
+@_json_option
 @_with_api
 def runs(
-    status_filter: str | None, limit: int, offset: int, api_url: str | None, api_key: str | None
+    status_filter: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+    api_url: str | None,
+    api_key: str | None,
 ) -> None:
     """List runs, newest first."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if status_filter:
         params["status"] = status_filter
-    _show(_Api(api_url, api_key).call("GET", "/api/v1/runs", params=params))
+    page = _Api(api_url, api_key).call("GET", "/api/v1/runs", params=params)
+    _show_as(page, as_json, cli_tables.run_page)
 
 
 @main.command()
@@ -165,6 +225,42 @@ def delete(run_id: str, api_url: str | None, api_key: str | None) -> None:
     """Delete a run that ended, with its results, schedules and training samples."""
     _Api(api_url, api_key).request("DELETE", f"/api/v1/runs/{run_id}")
     click.echo(f"deleted run {run_id}")
+
+
+@main.command()
+@_json_option
+@_with_api
+def models(as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """List the performance model versions `learned` uses, newest first, the active one marked."""
+    versions = _Api(api_url, api_key).call("GET", "/api/v1/models")
+    _show_as(versions, as_json, cli_tables.model_versions)
+
+
+@main.command()
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    help="Follow the job (a progress bar on a terminal) until it ends, then print its outcome.",
+)
+@_json_option
+@_with_api
+def retrain(wait: bool, as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """Retrain the performance model now (admin keys only) and print the job's id (--json: the
+    job). With --wait, follow it, then print its outcome; exit 1 if it failed."""
+    api = _Api(api_url, api_key)
+    job = api.call("POST", "/api/v1/models/retrain")
+    if not wait:
+        _show_as(job, as_json, lambda j: str(j["id"]))
+        return
+    with LiveBar(lambda j: f"retrain {str(j['id'])[:8]} {j['status']}") as bar:
+        bar(job)
+        while job["status"] not in JOB_ENDED:
+            time.sleep(JOB_POLL_S)
+            job = api.call("GET", f"/api/v1/models/retrains/{job['id']}")
+            bar(job)
+    _show_as(job, as_json, cli_tables.retrain_job)
+    if job["status"] == "failed":
+        raise click.ClickException(f"retrain {job['id']} failed: {job['message']}")
 
 
 @main.group("keys")
@@ -215,7 +311,9 @@ def study_group() -> None:
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--idempotency-key", help="Repeat a submission safely: same key, same study.")
 @click.option(
-    "--wait/--no-wait", default=False, help="Poll until the study ends, then print its results."
+    "--wait/--no-wait",
+    default=False,
+    help="Follow the study (a progress bar on a terminal) until it ends, then print its results.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON, not the id or tables.")
 @_with_api
@@ -227,8 +325,9 @@ def submit_study(
     api_url: str | None,
     api_key: str | None,
 ) -> None:
-    """Submit the StudySpec in SPEC_FILE (JSON) and print the study's id. With --wait, show its
-    progress on stderr, then print its results (exit 1 if it was cancelled)."""
+    """Submit the StudySpec in SPEC_FILE (JSON) and print the study's id (--json: the study).
+    With --wait, follow it live, then print its results tables (--json: the results document;
+    exit 1 if it was cancelled)."""
     api = _Api(api_url, api_key)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     study = api.call("POST", "/api/v1/studies", json=_study_document(spec_file), headers=headers)
@@ -242,12 +341,12 @@ def submit_study(
 
 
 def _wait_then_show_results(api: _Api, study: dict[str, Any], as_json: bool) -> None:
-    progress = StudyProgress()
-    try:
-        path = f"/api/v1/studies/{study['id']}"
-        study = wait_for_study(study, lambda: api.call("GET", path), progress)
-    finally:
-        progress.close()
+    api.follow(
+        f"/api/v1/studies/{study['id']}/events",
+        lambda state: state["status"] in STUDY_ENDED,
+        progress_text,
+    )
+    study = api.call("GET", f"/api/v1/studies/{study['id']}")
     if study["status"] == "cancelled":
         if as_json:
             _show(study)
@@ -278,25 +377,34 @@ def _show_results(api: _Api, study_id: str, as_json: bool) -> None:
 
 @study_group.command("status")
 @click.argument("study_id")
+@_json_option
 @_with_api
-def study_status(study_id: str, api_url: str | None, api_key: str | None) -> None:
-    """Show a study: status, runs finished of all, runs by status, its spec, timestamps."""
-    _show(_Api(api_url, api_key).call("GET", f"/api/v1/studies/{study_id}"))
+def study_status(study_id: str, as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """Show a study: status, runs finished of all, runs by status, its grid, timestamps."""
+    study = _Api(api_url, api_key).call("GET", f"/api/v1/studies/{study_id}")
+    _show_as(study, as_json, cli_tables.study_fields)
 
 
 @study_group.command("list")
 @click.option("--status", "status_filter", help="Only studies in this status.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--offset", default=0, show_default=True)
+@_json_option
 @_with_api
 def list_studies(
-    status_filter: str | None, limit: int, offset: int, api_url: str | None, api_key: str | None
+    status_filter: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+    api_url: str | None,
+    api_key: str | None,
 ) -> None:
     """List studies, newest first."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if status_filter:
         params["status"] = status_filter
-    _show(_Api(api_url, api_key).call("GET", "/api/v1/studies", params=params))
+    page = _Api(api_url, api_key).call("GET", "/api/v1/studies", params=params)
+    _show_as(page, as_json, cli_tables.study_page)
 
 
 @study_group.command("cancel")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
+from app import cli_tables
 from app.errors import InvalidSpec
 from app.runspec import RunSpec
 from app.services.schedule_export import schedule_csv
@@ -114,56 +114,10 @@ def run_locally(spec: RunSpec, rl_state_file: Path | None) -> Simulation:
     return simulation
 
 
-#: A metric's column: its key in the result document, its header, how a value is shown.
-Column = tuple[str, str, Callable[[float], str]]
-
-#: The metrics a run can be ranked by, in the table's order after the rank metric.
-RANKABLE: tuple[Column, ...] = (
-    ("makespan", "makespan s", lambda v: f"{v:.3f}"),
-    ("mean_flow_time", "mean flow s", lambda v: f"{v:.4f}"),
-    ("p95_flow_time", "p95 flow s", lambda v: f"{v:.4f}"),
-    ("mean_slowdown", "slowdown", lambda v: f"{v:.2f}"),
-    ("energy", "energy kJ", lambda v: f"{v / 1000:.2f}"),
-    ("cost", "cost", lambda v: f"{v:.4f}"),
-)
-TRAILING_HEADER = ("util", "SLR", "speedup", "vs bound", "vs oracle")
-
-
 def leaderboard(simulation: Simulation) -> str:
     """A text table in the outcomes' order (best first by the run's rank metric), the rank
     metric leading after the policy."""
-    columns = sorted(RANKABLE, key=lambda column: column[0] != simulation.rank_by)
-    header = ("#", "policy", *(title for _, title, _ in columns), *TRAILING_HEADER)
-    documents = result_documents(simulation)
-    rows = [header] + [_row(document, columns) for document in documents]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in pairs)
-
-    return "\n".join([line(rows[0]), line(tuple("-" * w for w in widths)), *map(line, rows[1:])])
-
-
-def _row(r: dict[str, Any], columns: Sequence[Column]) -> tuple[str, ...]:
-    return (
-        str(r["rank"]),
-        r["policy"],
-        *("" if r[key] is None else show(r[key]) for key, _, show in columns),
-        f"{r['mean_utilization']:.1%}",
-        _number(r["slr"]),
-        _number(r["speedup"]),
-        _percent(r["gap_to_bound"]),
-        _percent(r["gap_to_oracle"]),
-    )
-
-
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value:+.1%}"
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+    return cli_tables.leaderboard(result_documents(simulation), simulation.rank_by)
 
 
 def write_schedules(simulation: Simulation, path: Path) -> None:

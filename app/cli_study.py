@@ -1,7 +1,7 @@
 """How a study reads on a terminal: its progress while it runs, its statistics as tables.
 
 The `hms study` commands (app/cli.py) fetch the documents from the API; this module turns them
-into text and waits for a study to end. The statistics document is the one
+into text. The statistics document is the one
 `app.studies.statistics.study_statistics` builds (its docstring for the fields).
 """
 
@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
-from time import sleep
+from collections.abc import Mapping
 from typing import Any
 
-from app.cli_simulate import ProgressBar
+from app.cli_tables import text_table
 
-#: Seconds between two polls of a study by `hms study submit --wait`.
-POLL_S = 0.5
 #: The study statuses after which nothing changes.
 STUDY_ENDED = frozenset({"succeeded", "cancelled"})
 
@@ -25,44 +22,13 @@ _STATUS_ORDER = ("succeeded", "failed", "cancelled", "running", "queued")
 
 
 def progress_text(study: Mapping[str, Any]) -> str:
-    """'3/12 runs: succeeded 2, failed 1, queued 9' for a StudyOut document."""
+    """'3/12 runs: succeeded 2, failed 1, queued 9' for a StudyOut document or a study's event."""
     counts: Mapping[str, int] = study["counts"]
     statuses = sorted(
         counts, key=lambda s: (_STATUS_ORDER.index(s) if s in _STATUS_ORDER else 99, s)
     )
     by_status = ", ".join(f"{status} {counts[status]}" for status in statuses)
     return f"{study['finished_runs']}/{study['total_runs']} runs: {by_status}"
-
-
-class StudyProgress:
-    """One progress line on stderr, redrawn in place; silent when stderr is not a terminal."""
-
-    def __init__(self) -> None:
-        self.bar = ProgressBar()
-        self.width = 0  # the widest text so far: a shorter one is padded to erase it
-
-    def __call__(self, study: Mapping[str, Any]) -> None:
-        text = progress_text(study)
-        self.width = max(self.width, len(text))
-        self.bar(study["progress"], text.ljust(self.width))
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def wait_for_study(
-    study: dict[str, Any],
-    fetch: Callable[[], dict[str, Any]],
-    show: Callable[[Mapping[str, Any]], None],
-) -> dict[str, Any]:
-    """Poll `fetch` (the study's StudyOut) every POLL_S seconds, `show`ing each, until the study
-    has ended; return the last document."""
-    show(study)
-    while study["status"] not in STUDY_ENDED:
-        sleep(POLL_S)
-        study = fetch()
-        show(study)
-    return study
 
 
 def results_table(statistics: Mapping[str, Any]) -> str:
@@ -78,20 +44,6 @@ def results_table(statistics: Mapping[str, Any]) -> str:
         parts.append(f"{_cell_title(cell)}\n{table}")
     footer = f"ranked by {rank_by}, lower is better; vs best: paired difference to the cell's best"
     return "\n\n".join([*parts, footer])
-
-
-def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell, the first left-aligned, the others right-aligned,
-    under a header and a rule."""
-    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
-    lines = [header, ["-" * width for width in widths], *rows]
-    return "\n".join(
-        "  ".join(
-            text.ljust(width) if i == 0 else text.rjust(width)
-            for i, (text, width) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in lines
-    )
 
 
 def _cell_title(cell: Mapping[str, Any]) -> str:

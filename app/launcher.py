@@ -126,6 +126,7 @@ def _announce_when_ready(
     flower_user = env["FLOWER_BASIC_AUTH"]
     lines = [
         f"ready after {time.monotonic() - started:.1f} s",
+        f"Dashboard: {api}/  (log in with the API key below)",
         f"API docs:  {api}/docs",
         f"Flower:    http://127.0.0.1:{settings.flower_port}  (basic auth {flower_user})",
         f"API key:   X-API-Key: {first.key}  ({role} of tenant {first.name!r})",

@@ -40,6 +40,17 @@ def wait_until(
     raise TimeoutError(f"{what} not reached within {timeout_s} s")
 
 
+def broker_idle() -> bool:
+    """No message queued or handed out and unacknowledged: none can come back."""
+    import redis
+
+    from app.settings import get_settings
+
+    broker = redis.Redis.from_url(get_settings().require_redis_url())
+    queued = sum(broker.llen(key) for key in broker.scan_iter(match="simulations*"))
+    return queued == 0 and broker.hlen("unacked") == 0
+
+
 class Process:
     """A subprocess in its own process group, with its output in a log file."""
 

@@ -2,8 +2,9 @@
 between commit and enqueue, poison input, time limits. After each: every run ends, exactly once
 (one set of results, one set of training samples), with its attempts counted.
 
-The workers and beat here run with recovery timings in seconds (FAST); production uses the
-defaults documented in the README's Guarantees section.
+The workers and beat here run with recovery timings in seconds (RECOVERY) and time limits derived
+from how long a run takes on this machine now (tests/timing.py); production uses the defaults
+documented in the README's Guarantees section.
 """
 
 from __future__ import annotations
@@ -24,13 +25,10 @@ from app.errors import TransientStoreError
 from app.runspec import RunSpec
 from app.services import runs, training
 from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
-from tests.processes import ProcfileProcess, Worker, wait_until
+from tests.processes import ProcfileProcess, Worker, broker_idle, wait_until
+from tests.timing import SLOWDOWN, Limits, seconds_to_execute
 
-FAST = {
-    "HMS_RUN_TIME_LIMIT_S": "8",
-    "HMS_TASK_SOFT_TIME_LIMIT_S": "9",
-    "HMS_TASK_TIME_LIMIT_S": "10",
-    "HMS_VISIBILITY_TIMEOUT_S": "12",
+RECOVERY = {
     "HMS_UNACKED_RESTORE_INTERVAL_S": "1",
     "HMS_UNACKED_RESTORE_THROTTLE": "1",
     "HMS_SWEEP_INTERVAL_S": "1",
@@ -99,13 +97,26 @@ def assert_finished_once(run_id: uuid.UUID, attempts: int) -> None:
     assert counts(run_id) == (3, 100 * 2)  # one result per policy; 100 tasks x 2 device models
 
 
+@pytest.fixture(scope="module")
+def limits(servers) -> Limits:
+    """Limits that a run of CRASH_SPEC, or a shorter one, reaches only if it gets SLOWDOWN times
+    slower than it is now."""
+    return Limits.above(SLOWDOWN * seconds_to_execute(CRASH_SPEC))
+
+
 @pytest.fixture
-def fresh(clean_state):
+def fresh(limits, clean_state):
     return clean_state
 
 
-def test_a_killed_pool_process_is_redelivered_and_finishes_exactly_once(fresh):
-    worker = Worker(concurrency=1, env=FAST)
+@pytest.fixture
+def fast(limits) -> dict[str, str]:
+    """The workers' and beat's environment: recovery in seconds, time limits from `limits`."""
+    return {**RECOVERY, **limits.env()}
+
+
+def test_a_killed_pool_process_is_redelivered_and_finishes_exactly_once(fresh, fast):
+    worker = Worker(concurrency=1, env=fast)
     try:
         run_id = submit(CRASH_SPEC)
         wait_running(run_id)
@@ -118,24 +129,26 @@ def test_a_killed_pool_process_is_redelivered_and_finishes_exactly_once(fresh):
         worker.stop()
 
 
-def test_a_killed_worker_is_redelivered_to_another_after_the_visibility_timeout(fresh):
-    first = Worker(concurrency=1, env=FAST)
+def test_a_killed_worker_is_redelivered_to_another_after_the_visibility_timeout(
+    fresh, fast, limits
+):
+    first = Worker(concurrency=1, env=fast)
     run_id = submit(CRASH_SPEC)
     wait_running(run_id)
     first.kill()  # the whole worker, main process included: nothing acks or rejects
     killed_at = time.monotonic()
-    second = Worker(concurrency=1, env=FAST)
+    second = Worker(concurrency=1, env=fast)
     try:
-        wait_status(run_id, {"succeeded", "failed"}, timeout_s=60)
+        wait_status(run_id, {"succeeded", "failed"}, timeout_s=limits.visibility_s + 60)
         print(f"\nredelivered and finished {time.monotonic() - killed_at:.1f} s after the kill")
         assert_finished_once(run_id, attempts=2)
     finally:
         second.stop()
 
 
-def test_a_broker_restart_loses_no_queued_or_running_run(fresh, api):
-    worker = Worker(concurrency=1, env=FAST)
-    beat = ProcfileProcess("beat", FAST)
+def test_a_broker_restart_loses_no_queued_or_running_run(fresh, fast, limits, api):
+    worker = Worker(concurrency=1, env=fast)
+    beat = ProcfileProcess("beat", fast)
     try:
         running = submit(CRASH_SPEC)
         queued = [
@@ -148,12 +161,12 @@ def test_a_broker_restart_loses_no_queued_or_running_run(fresh, api):
         assert outage.status_code == 503
         assert outage.json()["detail"]["dependency"] == "broker"
         assert "recorded" in outage.json()["detail"]["message"]
-        time.sleep(2)  # an outage the worker notices
+        wait_until(lambda: "Connection to broker lost" in worker.log(), 60, "the worker to notice")
         fresh.valkey.start()
         during = runs.list_runs(ADMIN, None, 100, 0)[0]
         submitted_during_outage = next(r.id for r in during if r.id not in {running, *queued})
         for run_id in (running, *queued, submitted_during_outage):
-            wait_status(run_id, {"succeeded", "failed"}, timeout_s=90)
+            wait_status(run_id, {"succeeded", "failed"}, timeout_s=limits.visibility_s + 90)
         for run_id in (running, *queued):
             assert runs.get_run(ADMIN, run_id).status == "succeeded"
             assert counts(run_id) == (3, 200)
@@ -166,10 +179,10 @@ def test_a_broker_restart_loses_no_queued_or_running_run(fresh, api):
             fresh.valkey.start()
 
 
-def test_a_database_outage_backs_off_then_succeeds_and_the_api_answers_503(fresh, api):
+def test_a_database_outage_backs_off_then_succeeds_and_the_api_answers_503(fresh, fast, api):
     run_id = submit({**EXAMPLE_SPEC, "policies": ["greedy", "heft", "oracle"]})
     fresh.postgres.stop()
-    worker = Worker(concurrency=1, env=FAST)
+    worker = Worker(concurrency=1, env=fast)
     try:
         listing = httpx.get(f"{api.url}/api/v1/runs", headers=AUTH, timeout=30)
         assert listing.status_code == 503 and listing.headers["Retry-After"]
@@ -193,9 +206,9 @@ def test_a_database_outage_backs_off_then_succeeds_and_the_api_answers_503(fresh
             fresh.postgres.start()
 
 
-def test_a_crash_between_commit_and_enqueue_is_swept_up(fresh):
-    worker = Worker(concurrency=1, env=FAST)
-    beat = ProcfileProcess("beat", FAST)
+def test_a_crash_between_commit_and_enqueue_is_swept_up(fresh, fast):
+    worker = Worker(concurrency=1, env=fast)
+    beat = ProcfileProcess("beat", fast)
     try:
         with pytest.raises(TransientStoreError):
             submit(EXAMPLE_SPEC, NoBroker())
@@ -223,8 +236,8 @@ def test_a_crash_between_commit_and_enqueue_is_swept_up(fresh):
         worker.stop()
 
 
-def test_poison_input_fails_once_with_a_readable_error(fresh):
-    worker = Worker(concurrency=1, env=FAST)
+def test_poison_input_fails_once_with_a_readable_error(fresh, fast):
+    worker = Worker(concurrency=1, env=fast)
     try:
         tiny_gpu = {**EXAMPLE_SPEC, "cluster": {"cpus": 0, "gpus": 1, "gpu": {"memory": 1}}}
         run_id = submit(tiny_gpu)  # valid JSON, but no task fits the only device
@@ -239,20 +252,26 @@ def test_poison_input_fails_once_with_a_readable_error(fresh):
 
 
 def test_a_run_past_its_time_limits_is_failed_and_not_redelivered(fresh):
-    limits = {**FAST, "HMS_RUN_TIME_LIMIT_S": "1", "HMS_TASK_SOFT_TIME_LIMIT_S": "2",
-              "HMS_TASK_TIME_LIMIT_S": "3", "HMS_VISIBILITY_TIMEOUT_S": "5"}  # fmt: skip
-    worker = Worker(concurrency=1, env=limits)
+    # 1/SLOWDOWN of what CRASH_SPEC takes here now: it and the larger silent run go well past.
+    short = Limits.below(seconds_to_execute(CRASH_SPEC))
+    worker = Worker(concurrency=1, env={**RECOVERY, **short.env()})
     try:
-        stepping = submit(CRASH_SPEC)  # reports progress: stops itself after 1 s
+        stepping = submit(CRASH_SPEC)  # reports progress: stops itself at its own limit
         wait_status(stepping, {"succeeded", "failed"})
         run = runs.get_run(ADMIN, stepping)
-        assert (run.status, run.error) == ("failed", "exceeded its time limit of 1 s")
+        assert (run.status, run.error) == (
+            "failed",
+            f"exceeded its time limit of {short.run_s:g} s",
+        )
         # Predicting 1M tasks' times is one long call with no progress report in between:
         # Celery's limits stop it instead (the hard one kills the pool process).
         million = {**CRASH_SPEC["workload"], "num_tasks": 1_000_000}
         silent = submit({**CRASH_SPEC, "workload": million, "policies": ["learned"]})
         wait_status(silent, {"succeeded", "failed"}, timeout_s=60)
-        time.sleep(7)  # past the visibility timeout: a requeued message would have come back
+        # Past the visibility timeout and the next look for unacknowledged messages, and with
+        # nothing queued or handed out: a requeued message would have come back and been handled.
+        time.sleep(short.visibility_s + 2 * int(RECOVERY["HMS_UNACKED_RESTORE_INTERVAL_S"]))
+        wait_until(broker_idle, 60, "every message handled")
         for run_id in (stepping, silent):
             run = runs.get_run(ADMIN, run_id)
             assert run.status == "failed" and run.attempts == 1, (
@@ -267,8 +286,8 @@ def test_a_run_past_its_time_limits_is_failed_and_not_redelivered(fresh):
         worker.stop()
 
 
-def test_a_run_whose_worker_keeps_dying_is_failed_after_max_attempts(fresh):
-    worker = Worker(concurrency=1, env={**FAST, "HMS_MAX_RUN_ATTEMPTS": "2"})
+def test_a_run_whose_worker_keeps_dying_is_failed_after_max_attempts(fresh, fast):
+    worker = Worker(concurrency=1, env={**fast, "HMS_MAX_RUN_ATTEMPTS": "2"})
     try:
         run_id = submit(CRASH_SPEC)
         for attempt in (1, 2):

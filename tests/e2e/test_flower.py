@@ -47,9 +47,9 @@ def test_flower_refuses_to_start_without_credentials(servers):
 def test_flower_needs_basic_auth_and_shows_worker_queues_and_tasks(
     flower, worker, api, clean_state
 ):
-    assert httpx.get(f"{flower}/api/workers", timeout=5).status_code == 401
-    assert httpx.get(flower, auth=("watcher", "wrong"), timeout=5).status_code == 401
-    with httpx.Client(base_url=flower, auth=CREDENTIALS, timeout=10) as client:
+    assert httpx.get(f"{flower}/api/workers", timeout=30).status_code == 401
+    assert httpx.get(flower, auth=("watcher", "wrong"), timeout=30).status_code == 401
+    with httpx.Client(base_url=flower, auth=CREDENTIALS, timeout=30) as client:
         assert client.get("/").status_code == 200
         workers = client.get("/api/workers", params={"refresh": "true"}).json()
         assert worker.hostname in workers
@@ -60,6 +60,7 @@ def test_flower_needs_basic_auth_and_shows_worker_queues_and_tasks(
             f"{api.url}/api/v1/runs",
             headers={"X-API-Key": TEST_API_KEY},
             json={"workload": {"kind": "synthetic", "num_tasks": 500}, "policies": ["greedy"]},
+            timeout=30,
         ).json()
 
         def task_seen() -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -26,7 +28,7 @@ def long_run(priority: int = 5) -> dict:
 
 @pytest.fixture
 def http(api, worker, clean_state):
-    with httpx.Client(base_url=api.url, headers=AUTH, timeout=10) as client:
+    with httpx.Client(base_url=api.url, headers=AUTH, timeout=30) as client:
         yield client
 
 
@@ -74,7 +76,7 @@ def test_progress_moves_between_0_and_1_while_running(http):
 
     wait_until(partway, 60, "progress strictly between 0 and 1")
     state = AsyncResult(run_id, app=celery_app)
-    wait_until(lambda: state.state == "PROGRESS", 10, "Celery state PROGRESS")
+    wait_until(lambda: state.state == "PROGRESS", 60, "Celery state PROGRESS")
     assert 0 <= state.info["progress"] <= 1 and state.info["stage"] in LONG_SPEC["policies"]
     run = wait_for_status(http, run_id, {"succeeded"}, timeout_s=120)
     assert run["progress"] == 1.0
@@ -122,28 +124,32 @@ def test_the_hms_cli_submits_and_waits_for_a_run(http, api, tmp_path):
     hms = str(Path(sys.executable).parent / "hms")
     common = ["--api", api.url, "--key", TEST_API_KEY]
     done = subprocess.run(
-        [hms, "submit", str(spec), "--wait", "--idempotency-key", "cli-1", *common],
+        [hms, "submit", str(spec), "--wait", "--json", "--idempotency-key", "cli-1", *common],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         check=True,
     )
     run = json.loads(done.stdout)
     assert run["status"] == "succeeded"
     results = subprocess.run(
-        [hms, "results", run["id"], *common], capture_output=True, text=True, timeout=30, check=True
+        [hms, "results", run["id"], "--json", *common],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert len(json.loads(results.stdout)["results"]) == 3
     refused = subprocess.run(
-        [hms, "cancel", run["id"], *common], capture_output=True, text=True, timeout=30
+        [hms, "cancel", run["id"], *common], capture_output=True, text=True, timeout=120
     )
     assert refused.returncode != 0 and "409" in refused.stderr
     deleted = subprocess.run(
-        [hms, "delete", run["id"], *common], capture_output=True, text=True, timeout=30, check=True
+        [hms, "delete", run["id"], *common], capture_output=True, text=True, timeout=120, check=True
     )
     assert deleted.stdout.strip() == f"deleted run {run['id']}"
     gone = subprocess.run(
-        [hms, "status", run["id"], *common], capture_output=True, text=True, timeout=30
+        [hms, "status", run["id"], *common], capture_output=True, text=True, timeout=120
     )
     assert gone.returncode != 0 and "404" in gone.stderr
 
@@ -153,17 +159,54 @@ def test_hms_keys_create_list_and_revoke_a_tenants_key(http, api):
     admin = ["--api", api.url, "--key", TEST_API_KEY]
 
     def hms_run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([hms, *args], capture_output=True, text=True, timeout=30)
+        return subprocess.run([hms, *args], capture_output=True, text=True, timeout=120)
 
     created = hms_run("keys", "create", "team-x", *admin)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("hms_") and "cannot be shown again" in created.stderr
     mine = ["--api", api.url, "--key", key]
-    assert json.loads(hms_run("runs", *mine).stdout)["total"] == 0  # sees only its own
+    assert json.loads(hms_run("runs", "--json", *mine).stdout)["total"] == 0  # only its own
     listed = hms_run("keys", "list", *admin).stdout
     assert "team-x" in listed and "active" in listed and key not in listed
     assert hms_run("keys", "list", *mine).returncode != 0  # not an admin
     assert hms_run("keys", "revoke", "team-x", *admin).returncode == 0
-    refused = hms_run("runs", *mine)
+    refused = hms_run("runs", "--json", *mine)
     assert refused.returncode != 0 and "403" in refused.stderr and "revoked" in refused.stderr
+
+
+def test_a_runs_event_stream_delivers_its_progress_and_terminal_state_live(http, capsys):
+    """Each state event after the first carries the worker's write time (`updated_at`); the
+    delay to its arrival here is printed (the API polls every 0.25 s; the issue asks for <= 1 s),
+    not asserted: this suite runs on busy machines. Asserted are order and completeness."""
+    run_id = submit(http, long_run())
+    arrivals: list[tuple[float, dict]] = []
+    with http.stream("GET", f"/api/v1/runs/{run_id}/events", timeout=120) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                arrivals.append((time.time(), json.loads(line.removeprefix("data: "))))
+    states = [state for _, state in arrivals]
+    statuses = [state["status"] for state in states]
+    assert statuses[-1] == "succeeded" and statuses.count("succeeded") == 1
+    assert "running" in statuses
+    assert statuses == sorted(statuses, key=["queued", "running", "succeeded"].index)
+    progress = [state["progress"] for state in states if state["status"] == "running"]
+    assert len(set(progress)) >= 3 and progress == sorted(progress)  # several live reports
+    assert states[-1] == {
+        **states[-1],
+        "progress": 1.0,
+        "attempts": 1,
+        "error": None,
+    }
+    # The first event is the state at connect, written before the stream opened: not a delay.
+    delays = sorted(
+        arrived - datetime.fromisoformat(state["updated_at"]).timestamp()
+        for arrived, state in arrivals[1:]
+    )
+    with capsys.disabled():
+        print(
+            f"\nSSE delay, worker write -> client event, {len(delays)} events: "
+            f"min {delays[0] * 1000:.0f} ms, median {delays[len(delays) // 2] * 1000:.0f} ms, "
+            f"max {delays[-1] * 1000:.0f} ms"
+        )

@@ -16,12 +16,33 @@ from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import runs
 from tests.conftest import ADMIN, EXAMPLE_SPEC
-from tests.e2e.test_faults import FAST, DirectQueue
+from tests.e2e.test_faults import RECOVERY, DirectQueue
 from tests.processes import ProcfileProcess, Worker
+from tests.timing import SLOWDOWN, Limits, seconds_to_execute
 
 RUNS = 300
 KILL_EVERY_S = 1.5
-SOAK_ENV = {**FAST, "HMS_SAMPLES_PER_RUN": "20", "HMS_MAX_RUN_ATTEMPTS": "5"}
+#: 2 workers x 2 pool processes: four runs at a time.
+WORKERS, POOL_PROCESSES = 2, 2
+BODY = {
+    **EXAMPLE_SPEC,
+    "workload": {"kind": "synthetic", "num_tasks": 15000},
+    "policies": ["greedy", "heft", "oracle"],
+}
+
+
+@pytest.fixture(scope="module")
+def soak_env(servers) -> dict[str, str]:
+    """Time limits SLOWDOWN times what a run takes here now, measured alone, times the number
+    of runs that execute at once (they share the cores)."""
+    at_once = WORKERS * POOL_PROCESSES
+    limits = Limits.above(SLOWDOWN * at_once * seconds_to_execute(BODY))
+    return {
+        **RECOVERY,
+        **limits.env(),
+        "HMS_SAMPLES_PER_RUN": "20",
+        "HMS_MAX_RUN_ATTEMPTS": "5",
+    }
 
 
 def tally() -> dict[str, int]:
@@ -50,15 +71,12 @@ def tally() -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_soak_every_run_ends_exactly_once_under_repeated_kills(clean_state):
+@pytest.mark.timeout(900)  # its own deadline is 600 s; pytest's default 300 s is shorter
+def test_soak_every_run_ends_exactly_once_under_repeated_kills(soak_env, clean_state):
     rng = random.Random(7)
-    workers = [Worker(concurrency=2, env=SOAK_ENV) for _ in range(2)]
-    beat = ProcfileProcess("beat", SOAK_ENV)
-    body = {
-        **EXAMPLE_SPEC,
-        "workload": {"kind": "synthetic", "num_tasks": 15000},
-        "policies": ["greedy", "heft", "oracle"],
-    }
+    workers = [Worker(concurrency=POOL_PROCESSES, env=soak_env) for _ in range(WORKERS)]
+    beat = ProcfileProcess("beat", soak_env)
+    body = BODY
     started = time.monotonic()
     for seed in range(RUNS):
         runs.submit_run(ADMIN, RunSpec.model_validate({**body, "seed": seed}), DirectQueue())
@@ -73,7 +91,7 @@ def test_soak_every_run_ends_exactly_once_under_repeated_kills(clean_state):
             if sum(kills.values()) % 4 == 3:
                 victim = rng.randrange(len(workers))
                 workers[victim].kill()
-                workers[victim] = Worker(concurrency=2, env=SOAK_ENV)
+                workers[victim] = Worker(concurrency=POOL_PROCESSES, env=soak_env)
                 kills["whole worker"] += 1
             else:
                 children = [pid for worker in workers for pid in worker.pool_pids()]

@@ -16,39 +16,37 @@ import os
 import signal
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import pytest
-import redis
 from celery.result import AsyncResult
 from scipy import stats
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from app.db.models import Run, RunResult, Study, TrainingSample
 from app.db.session import session_scope
 from app.services import studies
+from app.settings import get_settings
 from tests.conftest import TEST_API_KEY
-from tests.e2e.test_faults import FAST
-from tests.processes import Worker, wait_until
+from tests.e2e.test_faults import RECOVERY
+from tests.processes import Worker, broker_idle, wait_until
+from tests.timing import SLOWDOWN, Limits, seconds_to_execute
 from workers.celery_app import app as celery_app
 from workers.queue import CeleryQueue
 
 AUTH = {"X-API-Key": TEST_API_KEY}
 SAMPLES = 20
-#: Runs here last well under a second, so the limits can be short: a whole worker's unfinished
-#: message comes back 7 s after it was handed out (the visibility timeout).
-ENV = {
-    **FAST,
-    "HMS_RUN_TIME_LIMIT_S": "4",
-    "HMS_TASK_SOFT_TIME_LIMIT_S": "5",
-    "HMS_TASK_TIME_LIMIT_S": "6",
-    "HMS_VISIBILITY_TIMEOUT_S": "7",
-    "HMS_SAMPLES_PER_RUN": str(SAMPLES),
-    "HMS_MAX_RUN_ATTEMPTS": "5",
-}
 POLICIES = ["greedy", "heft", "oracle"]
+#: The longest run of these studies (the cancelled one's): about 0.5 s on an idle 2-core machine.
+LONGEST_RUN: dict[str, Any] = {
+    "workload": {"kind": "synthetic", "num_tasks": 150_000},
+    "cluster": {"cpus": 4, "gpus": 1},
+    "policies": POLICIES,
+}
 #: 2 x 2 cells x 5 repetitions = 20 runs of about 0.1 s each (20k tasks: long enough for a kill
 #: to land while a run executes, no longer).
 STUDY: dict[str, Any] = {
@@ -72,8 +70,21 @@ METRICS = (
 _undisturbed: dict[str, Any] = {}
 
 
+@pytest.fixture(scope="module")
+def env(servers) -> dict[str, str]:
+    """Runs here last under a second, so the limits can be short (a whole worker's unfinished
+    message comes back after the visibility timeout): SLOWDOWN times what LONGEST_RUN takes now."""
+    limits = Limits.above(SLOWDOWN * seconds_to_execute(LONGEST_RUN))
+    return {
+        **RECOVERY,
+        **limits.env(),
+        "HMS_SAMPLES_PER_RUN": str(SAMPLES),
+        "HMS_MAX_RUN_ATTEMPTS": "5",
+    }
+
+
 @pytest.fixture
-def http(api, clean_state):
+def http(env, api, clean_state):
     with httpx.Client(base_url=api.url, headers=AUTH, timeout=30) as client:
         yield client
 
@@ -84,7 +95,7 @@ def submit(http: httpx.Client, body: dict) -> uuid.UUID:
     return uuid.UUID(response.json()["id"])
 
 
-def wait_ended(http: httpx.Client, study_id: uuid.UUID, timeout_s: float = 90) -> dict:
+def wait_ended(http: httpx.Client, study_id: uuid.UUID, timeout_s: float = 180) -> dict:
     study: dict = {}
 
     def ended() -> bool:
@@ -265,9 +276,9 @@ def _check_metrics(summaries: dict, results: dict, cell: int, reps: list[int], p
 # --- The tests ----------------------------------------------------------------------------------
 
 
-def run_undisturbed(http: httpx.Client) -> dict[str, Any]:
+def run_undisturbed(http: httpx.Client, env: dict[str, str]) -> dict[str, Any]:
     """The study on one worker nobody disturbs; its figures are kept for the other tests."""
-    worker = Worker(concurrency=1, env=ENV)
+    worker = Worker(concurrency=1, env=env)
     try:
         study_id = submit(http, STUDY)
         assert wait_ended(http, study_id)["status"] == "succeeded"
@@ -286,8 +297,8 @@ def run_undisturbed(http: httpx.Client) -> dict[str, Any]:
     return figures
 
 
-def test_a_study_runs_every_cell_and_repetition_once_and_aggregates_once(http):
-    figures = run_undisturbed(http)
+def test_a_study_runs_every_cell_and_repetition_once_and_aggregates_once(http, env):
+    figures = run_undisturbed(http, env)
     study_id, statistics = figures["study_id"], figures["statistics"]
     assert len(figures["results"]) == RUNS
     assert_statistics_match(statistics, study_id, STUDY)
@@ -315,7 +326,8 @@ def freeze_mid_run(worker: Worker, study_id: uuid.UUID, spare: set[uuid.UUID]) -
         ]
         if running:
             os.kill(pool_process, signal.SIGSTOP)
-            time.sleep(0.05)  # a commit already sent lands meanwhile
+            # A commit already sent lands meanwhile, however long PostgreSQL takes to get to it.
+            wait_until(lambda: database_quiet(pool_process), 30, "its statements answered", 0.01)
             (run,) = [r for r in study_runs(study_id) if r.id == running[0]]
             if run.status == "running":
                 return run.id
@@ -324,11 +336,43 @@ def freeze_mid_run(worker: Worker, study_id: uuid.UUID, spare: set[uuid.UUID]) -
     raise TimeoutError("no run of the study caught executing")
 
 
-def test_workers_killed_mid_study_change_nothing(http):
-    undisturbed = _undisturbed or run_undisturbed(http)
+def database_quiet(pid: int) -> bool:
+    """Every statement process `pid` (stopped) sent to PostgreSQL was read and answered: no byte
+    left unread on the server's side of its connections, no backend of them active."""
+    pg_port = make_url(get_settings().require_database_url()).port
+    ports = {
+        c.laddr.port
+        for c in psutil.Process(pid).net_connections("tcp")
+        if c.raddr and c.raddr.port == pg_port
+    }
+    with session_scope() as session:
+        active = session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE client_port = ANY(:ports) AND state = 'active'"
+            ),
+            {"ports": sorted(ports)},
+        )
+    return active == 0 and _unread_by_server(pg_port, ports) == 0
+
+
+def _unread_by_server(server_port: int, client_ports: set[int]) -> int:
+    """Bytes waiting in the receive queues of the server's ends of these TCP connections (Linux:
+    /proc/net/tcp lists `local remote state tx_queue:rx_queue`, ports in hex)."""
+    unread = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if local == server_port and remote in client_ports:
+            unread += int(fields[4].split(":")[1], 16)
+    return unread
+
+
+def test_workers_killed_mid_study_change_nothing(http, env):
+    undisturbed = _undisturbed or run_undisturbed(http, env)
     # The first worker never scans for unacknowledged messages (that is the second's job), so
     # it cannot die holding the transport's restore lock (kept 300 s after a crash).
-    first = Worker(concurrency=1, env={**ENV, "HMS_UNACKED_RESTORE_INTERVAL_S": "3600"})
+    first = Worker(concurrency=1, env={**env, "HMS_UNACKED_RESTORE_INTERVAL_S": "3600"})
     second = None
     try:
         study_id = submit(http, STUDY)
@@ -338,13 +382,13 @@ def test_workers_killed_mid_study_change_nothing(http):
         wait_until(lambda: succeeded(study_id) >= 10, 60, "ten runs succeeded", every_s=0.02)
         in_worker = freeze_mid_run(first, study_id, spare={in_pool_process})
         first.kill()  # the whole worker: its message comes back after the visibility timeout
-        second = Worker(concurrency=1, env=ENV)
+        second = Worker(concurrency=1, env=env)
         assert wait_ended(http, study_id)["status"] == "succeeded"
         runs = assert_every_run_succeeded_once(study_id)
         attempts = {run.id: run.attempts for run in runs}
         assert attempts[in_pool_process] == attempts[in_worker] == 2
         assert sum(attempts.values()) == RUNS + 2
-        wait_until(_broker_idle, 30, "every message handled")
+        wait_until(broker_idle, 30, "every message handled")
         finished = study_row(study_id)
         assert_aggregated_once_more_is_nothing(study_id, in_worker)
     finally:
@@ -358,15 +402,6 @@ def test_workers_killed_mid_study_change_nothing(http):
 
 def succeeded(study_id: uuid.UUID) -> int:
     return sum(run.status == "succeeded" for run in study_runs(study_id))
-
-
-def _broker_idle() -> bool:
-    """No message queued or handed out and unacknowledged."""
-    from app.settings import get_settings
-
-    broker = redis.Redis.from_url(get_settings().require_redis_url())
-    queued = sum(broker.llen(key) for key in broker.scan_iter(match="simulations*"))
-    return queued == 0 and broker.hlen("unacked") == 0
 
 
 def test_a_worker_killed_while_aggregating_leaves_it_to_the_sweep(http, servers):
@@ -435,18 +470,14 @@ def test_a_worker_killed_while_aggregating_leaves_it_to_the_sweep(http, servers)
         worker.stop()
 
 
-def test_cancel_stops_the_rest_of_a_study(http):
+def test_cancel_stops_the_rest_of_a_study(http, env):
     body = {
         "name": "cancelled",
-        "base": {
-            "workload": {"kind": "synthetic", "num_tasks": 150_000},  # ~0.5 s a run
-            "cluster": {"cpus": 4, "gpus": 1},
-            "policies": POLICIES,
-        },
+        "base": LONGEST_RUN,
         "grid": {"cluster.gpus": [1, 2, 3]},
         "repetitions": 10,
     }
-    worker = Worker(concurrency=1, env=ENV)
+    worker = Worker(concurrency=1, env=env)
     try:
         study_id = submit(http, body)
         wait_until(lambda: succeeded(study_id) >= 3, 60, "three runs succeeded")

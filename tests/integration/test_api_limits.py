@@ -1,9 +1,13 @@
 """Abuse limits: body size (413) and submissions per API key per minute (429, Redis-backed)."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from api import limits
 from api.main import app, create_app
 from app.settings import get_settings
 from tests.conftest import EXAMPLE_SPEC, TEAM_A_KEY, TEST_API_KEY
@@ -49,6 +53,9 @@ def test_submissions_past_the_per_key_limit_get_429_with_retry_after(monkeypatch
     for key in broker.scan_iter(match="hms:submissions:*"):
         broker.delete(key)
     monkeypatch.setattr(get_settings(), "submissions_per_minute", 3)
+    # Counters are per clock minute: on a slow machine the requests could straddle two windows.
+    frozen = time.time()
+    monkeypatch.setattr(limits, "time", SimpleNamespace(time=lambda: frozen))
     with TestClient(app) as client:
         codes = [
             client.post(

@@ -17,7 +17,11 @@ What no request here can show:
   that a 422 whose every error is a rule the schema cannot state passes (see RULES_BEYOND_SCHEMA).
   Any other refusal of schema-valid data still fails, as a workload without `kind` did.
 
-No worker runs here, so runs and studies stay queued.
+No worker runs here, so runs and studies stay queued: their event streams
+(`GET .../runs/{run_id}/events`, `.../studies/{study_id}/events`) would stay open until their
+`timeout_s` (300 s by default). Every generated request sets that documented parameter to
+STREAM_TIMEOUT_S, so a stream of queued work sends its current state and ends, and its answer can
+be checked like any other.
 """
 
 from __future__ import annotations
@@ -79,6 +83,10 @@ class AdminKey:
     def set(self, case, data, ctx):
         case.headers = {**(case.headers or {}), "X-API-Key": data}
 
+
+#: Seconds a generated request lets an event stream stay open (its `timeout_s` query parameter).
+STREAM_TIMEOUT_S = 0.3
+schema.config.parameters = {"query.timeout_s": STREAM_TIMEOUT_S}
 
 schema.config.checks.update(
     included_check_names=["all"], excluded_check_names=["positive_data_acceptance"]

@@ -1,23 +1,24 @@
-"""`hms study` against the API under uvicorn, the real database and broker. No worker runs: the
-test executes a study's runs itself, one each time `--wait` pauses between two polls, so the
-study advances exactly one run per poll whatever the machine's speed."""
+"""`hms study` against the API under uvicorn, the real database and broker. No worker runs: while
+`--wait` follows the study's event stream, a thread of the test executes its runs (or cancels
+it) through the services."""
 
 import csv
 import io
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from app import cli_study
 from app.cli import main
 from app.db.models import Run, RunStatus, Study, StudyStatus
 from app.db.session import session_scope
 from app.services import runs
-from tests.conftest import TEST_API_KEY, Servers
-from tests.processes import Api
+from tests.conftest import TEST_API_KEY
+from tests.processes import wait_until
 
 STUDY = {
     "name": "gpus",
@@ -29,13 +30,6 @@ STUDY = {
     "grid": {"cluster.gpus": [1, 2]},
     "repetitions": 2,
 }
-
-
-@pytest.fixture(scope="module")
-def api(servers: Servers) -> Iterator[Api]:
-    process = Api()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
@@ -63,31 +57,35 @@ def queued_runs(study_id: str) -> list:
         )
 
 
-def the_running_study() -> str:
-    with session_scope() as session:
-        (study_id,) = session.scalars(select(Study.id).where(Study.status == StudyStatus.RUNNING))
-    return str(study_id)
-
-
 def run_all(study_id: str) -> None:
     for run_id in queued_runs(study_id):
         runs.execute_run(run_id)
 
 
-def test_submit_wait_polls_until_every_run_ended_then_prints_the_tables(hms, monkeypatch):
-    pauses: list[float] = []
+def beside(action: Callable[[str], None]) -> threading.Thread:
+    """A thread that waits for the study being submitted, then does `action` with its id."""
 
-    def one_run_per_pause(seconds: float) -> None:
-        pending = queued_runs(the_running_study())
-        assert pending, "polled again after the study had ended"
-        pauses.append(seconds)
-        runs.execute_run(pending[0])
+    def act() -> None:
+        wait_until(lambda: bool(running_studies()), 30, "the study submitted")
+        action(running_studies()[0])
 
-    monkeypatch.setattr(cli_study, "sleep", one_run_per_pause)
+    thread = threading.Thread(target=act)
+    thread.start()
+    return thread
+
+
+def running_studies() -> list[str]:
+    with session_scope() as session:
+        query = select(Study.id).where(Study.status == StudyStatus.RUNNING)
+        return [str(study_id) for study_id in session.scalars(query)]
+
+
+def test_submit_wait_follows_the_study_until_every_run_ended_then_prints_the_tables(hms):
+    executing = beside(run_all)
     result = hms("submit", "SPEC", "--wait")
+    executing.join()
     assert result.exit_code == 0, result.output
     study_id, *table = result.stdout.splitlines()
-    assert pauses == [0.5] * 4  # 2 cells x 2 repetitions, one run per poll
     text = "\n".join(table)
     assert text.startswith("cell 0  cluster.gpus=1\nruns: 2 succeeded, 0 failed, 0 cancelled")
     assert "cell 1  cluster.gpus=2" in text
@@ -95,20 +93,32 @@ def test_submit_wait_polls_until_every_run_ended_then_prints_the_tables(hms, mon
         "oracle",
         "greedy",
     ] * 2
-    assert result.stderr == ""  # not a terminal: no progress lines
+    assert result.stderr == ""  # not a terminal: no progress bar
     assert hms("results", study_id).stdout.splitlines() == table
 
 
-def test_submit_wait_exits_1_when_the_study_is_cancelled(hms, monkeypatch):
-    def cancel(seconds: float) -> None:
-        assert hms("cancel", the_running_study()).exit_code == 0
-
-    monkeypatch.setattr(cli_study, "sleep", cancel)
+def test_submit_wait_json_prints_only_the_results_document(hms):
+    executing = beside(run_all)
     result = hms("submit", "SPEC", "--wait", "--json")
+    executing.join()
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document == json.loads(hms("results", document["study_id"], "--json").stdout)
+    assert document["status"] == "succeeded"
+
+
+def test_submit_wait_exits_1_when_the_study_is_cancelled(hms):
+    cancelling = beside(lambda study_id: runs_cancelled(hms, study_id))
+    result = hms("submit", "SPEC", "--wait", "--json")
+    cancelling.join()
     assert result.exit_code == 1
     study = json.loads(result.stdout)
     assert (study["status"], study["counts"]) == ("cancelled", {"cancelled": 4})
     assert "was cancelled" in result.stderr
+
+
+def runs_cancelled(hms, study_id: str) -> None:
+    assert hms("cancel", study_id).exit_code == 0
 
 
 def test_results_exit_1_with_the_api_message_until_the_study_ended(hms):
@@ -128,15 +138,32 @@ def test_results_exit_1_with_the_api_message_until_the_study_ended(hms):
     }
 
 
-def test_status_list_and_cancel_show_the_api_documents(hms):
+def test_status_list_and_cancel_show_the_api_documents(hms, api):
     submitted = json.loads(hms("submit", "SPEC", "--json").stdout)
     assert (submitted["total_runs"], submitted["counts"]) == (4, {"queued": 4})
-    status = json.loads(hms("status", submitted["id"]).stdout)
-    assert (status["id"], status["finished_runs"]) == (submitted["id"], 0)
-    running = json.loads(hms("list", "--status", "running").stdout)
+    status = json.loads(hms("status", submitted["id"], "--json").stdout)
+    auth = {"X-API-Key": TEST_API_KEY}
+    assert status == httpx.get(f"{api.url}/api/v1/studies/{submitted['id']}", headers=auth).json()
+    running = json.loads(hms("list", "--status", "running", "--json").stdout)
     assert [s["id"] for s in running["items"]] == [submitted["id"]]
     cancelled = json.loads(hms("cancel", submitted["id"]).stdout)
     assert cancelled["status"] == "cancelled"
-    assert json.loads(hms("list", "--status", "running").stdout)["total"] == 0
+    assert json.loads(hms("list", "--status", "running", "--json").stdout)["total"] == 0
     again = hms("cancel", submitted["id"])
     assert again.exit_code == 1 and again.stderr.startswith("Error: HTTP 409: ")
+
+
+def test_status_and_list_print_tables(hms):
+    study_id = hms("submit", "SPEC").stdout.strip()
+    status = hms("status", study_id).stdout.splitlines()
+    assert status[:4] == [
+        f"id              {study_id}",
+        "name            gpus",
+        "status          running",
+        "runs ended      0/4 (0%)",
+    ]
+    assert "runs by status  queued 4" in status
+    header, _rule, row, footer = hms("list").stdout.splitlines()
+    assert header.split() == ["id", "name", "status", "runs", "ended", "created"]
+    assert row.split()[:4] == [study_id, "gpus", "running", "0/4"]
+    assert footer == "1-1 of 1 studies"

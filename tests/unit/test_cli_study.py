@@ -1,13 +1,11 @@
-"""`hms study`'s text: the results tables from a real statistics document, the progress line,
-the wait loop (no servers; the commands against the API: tests/integration/test_cli_study.py)."""
+"""`hms study`'s text: the results tables from a real statistics document and the progress
+text (no servers; the commands against the API: tests/integration/test_cli_study.py)."""
 
-import io
 import re
 
 import pytest
 
-from app import cli_study
-from app.cli_study import StudyProgress, progress_text, results_table, text_table, wait_for_study
+from app.cli_study import progress_text, results_table, text_table
 from app.studies.statistics import RunRecord, study_statistics
 
 FLOWS = {"oracle": [10.0, 11.0, 12.5], "heft": [12.0, 12.5, 15.0], "greedy": [20.0, 18.0, 26.0]}
@@ -116,44 +114,3 @@ def test_progress_names_finished_of_total_runs_and_the_counts_by_status():
     assert progress_text({**STUDY, "counts": counts}) == (
         "3/12 runs: succeeded 2, failed 1, running 1, queued 8"
     )
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_redraws_one_line_in_place_on_a_terminal(monkeypatch):
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)
-    progress = StudyProgress()
-    progress({**STUDY, "counts": {"queued": 9, "running": 1, "succeeded": 2}})
-    progress({**STUDY, "progress": 1.0, "finished_runs": 12, "counts": {"succeeded": 12}})
-    progress.close()
-    written = terminal.getvalue()
-    assert written.count("\r") == 2 and written.count("\n") == 1 and written.endswith("\n")
-    first, second = written.strip("\n").split("\r")[1:]
-    assert len(first) == len(second)  # the shorter text is padded over the longer one
-    assert "12/12 runs: succeeded 12" in second and "100.0%" in second
-
-
-def test_progress_writes_nothing_when_stderr_is_not_a_terminal(monkeypatch):
-    captured = io.StringIO()
-    monkeypatch.setattr("sys.stderr", captured)
-    progress = StudyProgress()
-    progress({**STUDY, "counts": {"queued": 12}})
-    progress.close()
-    assert captured.getvalue() == ""
-
-
-def test_wait_polls_every_half_second_until_the_study_ended(monkeypatch):
-    pauses: list[float] = []
-    monkeypatch.setattr(cli_study, "sleep", pauses.append)
-    answers = iter([{"status": "running"}, {"status": "running"}, {"status": "cancelled"}])
-    shown: list[str] = []
-    last = wait_for_study(
-        {"status": "running"}, lambda: next(answers), lambda s: shown.append(s["status"])
-    )
-    assert last == {"status": "cancelled"}
-    assert pauses == [0.5, 0.5, 0.5]
-    assert shown == ["running", "running", "running", "cancelled"]

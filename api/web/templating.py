@@ -1,0 +1,43 @@
+"""The dashboard's Jinja2 environment and the filters its templates format numbers with."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+#: What a missing value shows as.
+MISSING = "\N{EN DASH}"
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """A metric as people read it: 4 significant digits, a dash for a missing value."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}"
+
+
+def percent(value: Any) -> str:
+    return MISSING if value is None else f"{100 * value:.1f} %"
+
+
+def when(value: datetime | None) -> str:
+    return MISSING if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+TEMPLATES.env.filters.update(number=number, percent=percent, when=when)
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> Response:
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,156 @@
+"""Browser tests: the API under uvicorn (it serves the dashboard), real workers, and a headless
+Chromium driven by Playwright.
+
+Chromium is Debian's `chromium` package (Playwright's own browser download needs the internet):
+the session installs it with apt-get when it is missing and fails with the reason when it
+cannot. Screenshots go to .artifacts/browser/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_API_KEY, Servers
+from tests.processes import PROJECT_ROOT, Api, Worker, wait_until
+
+ARTIFACTS = PROJECT_ROOT / ".artifacts" / "browser"
+
+
+def install_chromium() -> str:
+    """The path of a chromium executable, installed with apt-get if need be."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    install = [*sudo, "apt-get", "install", "-y", "chromium"]
+    done = _run(install)
+    if done.returncode != 0:  # perhaps no package lists yet
+        _run([*sudo, "apt-get", "update"])
+        done = _run(install)
+    found = shutil.which("chromium")
+    if done.returncode != 0 or not found:
+        pytest.fail(
+            f"chromium is missing and `{' '.join(install)}` failed (exit {done.returncode}); "
+            f"install Debian's chromium package by hand.\n{done.stderr[-2000:]}"
+        )
+    return found
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"chromium is missing and `{' '.join(command)}` could not run: {exc}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    executable = install_chromium()
+    with sync_playwright() as playwright:
+        # --no-sandbox: the tests may run as root (containers, CI), where Chromium's sandbox
+        # refuses to start.
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def api(servers: Servers) -> Iterator[Api]:
+    process = Api()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def http(api: Api, clean_state: Servers) -> Iterator[httpx.Client]:
+    """The JSON API as the admin key; the database and queues are emptied first."""
+    with httpx.Client(base_url=api.url, headers={"X-API-Key": TEST_API_KEY}, timeout=30) as client:
+        yield client
+
+
+class Page:
+    """A browser page that records console errors and uncaught exceptions."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.expected: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+
+    def expect_error(self, text: str) -> None:
+        """A console error containing `text` is expected (e.g. a page answered 404 on purpose)."""
+        self.expected.append(text)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not any(text in message.text for text in self.expected):
+            self.errors.append(f"console: {message.text} ({message.location.get('url')})")
+
+    def screenshot(self, name: str, full_page: bool = True) -> Path:
+        """Saved under .artifacts/browser/; the README's docs/*.png are viewport shots
+        (`full_page=False`) copied from there by hand."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+@pytest.fixture
+def new_page(browser: Any, api: Api) -> Iterator[Any]:
+    """Opens pages in a fresh browser context (no cookies); every page must end without a
+    console error or an uncaught exception."""
+    opened: list[Page] = []
+    contexts: list[Any] = []
+
+    def open_page() -> Page:
+        context = browser.new_context(base_url=api.url, viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = Page(context.new_page())
+        page.page.set_default_timeout(60_000)
+        opened.append(page)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    errors = [error for page in opened for error in page.errors]
+    assert not errors, "\n".join(errors)
+
+
+def log_in(page: Page, key: str) -> None:
+    page.page.goto("/login")
+    page.page.fill("input[name=key]", key)
+    page.page.click("form[action='/login'] button[type=submit]")
+    page.page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture(scope="module")
+def worker(servers: Servers) -> Iterator[Worker]:
+    process = Worker(concurrency=1)
+    yield process
+    process.stop()
+
+
+def wait_run(http: httpx.Client, run_id: str, timeout_s: float = 180) -> dict[str, Any]:
+    """The run once it ended (states, not seconds: the bound is generous for a loaded machine)."""
+    run: dict[str, Any] = {}
+
+    def ended() -> bool:
+        nonlocal run
+        run = http.get(f"/api/v1/runs/{run_id}").json()
+        return run["status"] in ("succeeded", "failed", "cancelled")
+
+    wait_until(ended, timeout_s, f"run {run_id} to end", every_s=0.2)
+    return run

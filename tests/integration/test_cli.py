@@ -1,0 +1,186 @@
+"""`hms` run and model commands against the API under uvicorn, the real database and broker: each
+prints a table by default and exactly the API's JSON with `--json`; `--wait` follows the event
+stream, reconnecting with Last-Event-ID. No worker runs: the tests execute runs and retrains
+through the services, in a thread beside the command when it waits."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from app.cli import main
+from app.cli_events import follow
+from app.db.models import Run
+from app.errors import RunNotFound
+from app.services import lifecycle, runs, training
+from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
+from tests.processes import wait_until
+
+AUTH = {"X-API-Key": TEST_API_KEY}
+SPEC = {**EXAMPLE_SPEC, "workload": {"kind": "synthetic", "num_tasks": 300, "seed": 7}}
+
+
+@pytest.fixture
+def http(api):
+    with httpx.Client(base_url=api.url, headers=AUTH, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def hms(api, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+
+    def invoke(*args: str) -> Result:
+        argv = [str(spec) if a == "SPEC" else a for a in args]
+        flags = ["--api", api.url, "--key", TEST_API_KEY]
+        return CliRunner().invoke(main, [*argv, *flags], catch_exceptions=False)
+
+    return invoke
+
+
+def succeeded_run(http) -> str:
+    run_id = http.post("/api/v1/runs", json=SPEC).json()["id"]
+    runs.execute_run(uuid.UUID(run_id))
+    return run_id
+
+
+def test_results_prints_the_leaderboard_and_json_the_apis_document(hms, http):
+    run_id = succeeded_run(http)
+    document = http.get(f"/api/v1/runs/{run_id}/results").json()
+    assert json.loads(hms("results", run_id, "--json").stdout) == document
+    lines = hms("results", run_id).stdout.splitlines()
+    header = lines[0].split()
+    assert header[:3] == ["#", "policy", "mean"]  # the rank metric leads: mean flow time
+    rows = [line.split() for line in lines[2 : 2 + len(document["results"])]]
+    assert [(row[0], row[1]) for row in rows] == [
+        (str(r["rank"]), r["policy"]) for r in document["results"]
+    ]
+    best = document["results"][0]
+    assert rows[0][2] == f"{best['mean_flow_time']:.4f}"
+    assert rows[0][3] == f"{best['makespan']:.3f}"
+    assert f"ranked by {document['rank_by']} (lower is better)" in lines
+
+
+def test_status_and_runs_print_tables_and_json_the_apis_documents(hms, http):
+    run_id = succeeded_run(http)
+    run = http.get(f"/api/v1/runs/{run_id}").json()
+    assert json.loads(hms("status", run_id, "--json").stdout) == run
+    status = hms("status", run_id).stdout.splitlines()
+    assert status[:4] == [
+        f"id             {run_id}",
+        "status         succeeded",
+        "progress       100%",
+        "attempts       1",
+    ]
+    assert "policies       round_robin, random, greedy" in status
+    page = http.get("/api/v1/runs", params={"limit": 20, "offset": 0}).json()
+    assert json.loads(hms("runs", "--json").stdout) == page
+    header, _, row, footer = hms("runs").stdout.splitlines()
+    assert header.split() == ["id", "status", "progress", "priority", "policies", "created"]
+    assert row.split()[:5] == [run_id, "succeeded", "100%", "5", "round_robin,random,greedy"]
+    assert footer == "1-1 of 1 runs"
+
+
+def test_submit_wait_follows_the_run_then_prints_its_id_and_leaderboard(hms, http):
+    executing = threading.Thread(target=execute_when_submitted, args=(http,))
+    executing.start()
+    result = hms("submit", "SPEC", "--wait")
+    executing.join()
+    assert result.exit_code == 0, result.output
+    run_id, *table = result.stdout.splitlines()
+    assert http.get(f"/api/v1/runs/{run_id}").json()["status"] == "succeeded"
+    policies = [line.split()[1] for line in table[2:5]]
+    assert sorted(policies) == ["greedy", "random", "round_robin"]
+    assert result.stderr == ""  # not a terminal: no bar
+
+
+def test_submit_wait_json_prints_only_the_ended_run(hms, http):
+    executing = threading.Thread(target=execute_when_submitted, args=(http,))
+    executing.start()
+    result = hms("submit", "SPEC", "--wait", "--json")
+    executing.join()
+    run = json.loads(result.stdout)
+    assert run == http.get(f"/api/v1/runs/{run['id']}").json()
+    assert run["status"] == "succeeded"
+
+
+def execute_when_submitted(http) -> None:
+    def submitted() -> bool:
+        return http.get("/api/v1/runs").json()["total"] > 0
+
+    wait_until(submitted, 30, "a run submitted")
+    runs.execute_run(uuid.UUID(http.get("/api/v1/runs").json()["items"][0]["id"]))
+
+
+def test_following_a_stream_resumes_after_the_server_closes_it_with_nothing_seen_twice(http):
+    """The server closes each stream after 0.3 s (timeout_s); `follow` reconnects with
+    Last-Event-ID until the run ended, while the test moves the run along."""
+    run_id = http.post("/api/v1/runs", json=SPEC).json()["id"]
+    shown: list[dict] = []
+
+    def advance() -> None:
+        for change in (claim, lambda: set_progress(0.5), lambda: runs.cancel_run(*cancel)):
+            wait_until(more_than(len(shown)), 30, "the next state shown")
+            change()
+
+    def more_than(count: int) -> Callable[[], bool]:
+        return lambda: len(shown) > count
+
+    def claim() -> None:
+        lifecycle.claim(Run, uuid.UUID(run_id), RunNotFound)
+
+    def set_progress(progress: float) -> None:
+        reporter = lifecycle.ProgressReporter(Run, uuid.UUID(run_id), None)
+        reporter.last = float("-inf")
+        reporter(progress, "greedy")
+
+    cancel = (ADMIN, uuid.UUID(run_id), NoQueue())
+    mover = threading.Thread(target=advance)
+    mover.start()
+    last = follow(
+        http,
+        f"/api/v1/runs/{run_id}/events",
+        lambda state: state["status"] in {"succeeded", "failed", "cancelled"},
+        shown.append,
+        params={"timeout_s": 0.3},
+    )
+    mover.join()
+    assert [(s["status"], s["progress"]) for s in shown] == [
+        ("queued", 0.0),
+        ("running", 0.0),
+        ("running", 0.5),
+        ("cancelled", 0.5),
+    ]
+    assert last == shown[-1]
+
+
+class NoQueue:
+    def revoke_run(self, run_id):
+        pass
+
+
+def test_models_and_retrain_print_tables_and_json_the_apis_documents(hms, http):
+    assert json.loads(hms("models", "--json").stdout) == http.get("/api/v1/models").json() == []
+    assert hms("models").stdout.splitlines()[0].split()[:3] == ["version", "active", "status"]
+
+    def execute_the_job() -> None:
+        wait_until(lambda: http.get("/api/v1/models/retrains").json()["total"] > 0, 30, "a job")
+        (job,) = http.get("/api/v1/models/retrains").json()["items"]
+        training.execute_retrain(uuid.UUID(job["id"]))
+
+    executing = threading.Thread(target=execute_the_job)
+    executing.start()
+    waited = hms("retrain", "--wait", "--json")
+    executing.join()
+    job = json.loads(waited.stdout)
+    assert job == http.get(f"/api/v1/models/retrains/{job['id']}").json()
+    assert job["status"] == "skipped" and job["message"].startswith("skipped: 0 samples")
+    table = hms("retrain").stdout.strip()
+    assert uuid.UUID(table)  # without --wait: the job's id
