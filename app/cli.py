@@ -109,6 +109,41 @@ _json_option = click.option(
 )
 
 
+def _page_options(what: str) -> Any:
+    """The options of a listing: --status, --limit, --offset, --json, and the API's."""
+
+    def decorate(command: Any) -> Any:
+        for option in reversed(
+            [
+                click.option("--status", "status_filter", help=f"Only {what} in this status."),
+                click.option("--limit", default=20, show_default=True),
+                click.option("--offset", default=0, show_default=True),
+                _json_option,
+            ]
+        ):
+            command = option(command)
+        return _with_api(command)
+
+    return decorate
+
+
+def _show_page(
+    path: str,
+    render: Any,
+    status_filter: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+    api_url: str | None,
+    api_key: str | None,
+) -> None:
+    """GET a page of `path` (filtered by status) and show it as JSON or as `render`'s table."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status_filter:
+        params["status"] = status_filter
+    _show_as(_Api(api_url, api_key).call("GET", path, params=params), as_json, render)
+
+
 @main.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--idempotency-key", help="Repeat a submission safely: same key, same run.")
@@ -189,25 +224,10 @@ def results(run_id: str, as_json: bool, api_url: str | None, api_key: str | None
 
 
 @main.command()
-@click.option("--status", "status_filter", help="Only runs in this status.")
-@click.option("--limit", default=20, show_default=True)
-@click.option("--offset", default=0, show_default=True)
-@_json_option
-@_with_api
-def runs(
-    status_filter: str | None,
-    limit: int,
-    offset: int,
-    as_json: bool,
-    api_url: str | None,
-    api_key: str | None,
-) -> None:
+@_page_options("runs")
+def runs(**options: Any) -> None:
     """List runs, newest first."""
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if status_filter:
-        params["status"] = status_filter
-    page = _Api(api_url, api_key).call("GET", "/api/v1/runs", params=params)
-    _show_as(page, as_json, cli_tables.run_page)
+    _show_page("/api/v1/runs", cli_tables.run_page, **options)
 
 
 @main.command()
@@ -386,25 +406,10 @@ def study_status(study_id: str, as_json: bool, api_url: str | None, api_key: str
 
 
 @study_group.command("list")
-@click.option("--status", "status_filter", help="Only studies in this status.")
-@click.option("--limit", default=20, show_default=True)
-@click.option("--offset", default=0, show_default=True)
-@_json_option
-@_with_api
-def list_studies(
-    status_filter: str | None,
-    limit: int,
-    offset: int,
-    as_json: bool,
-    api_url: str | None,
-    api_key: str | None,
-) -> None:
+@_page_options("studies")
+def list_studies(**options: Any) -> None:
     """List studies, newest first."""
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if status_filter:
-        params["status"] = status_filter
-    page = _Api(api_url, api_key).call("GET", "/api/v1/studies", params=params)
-    _show_as(page, as_json, cli_tables.study_page)
+    _show_page("/api/v1/studies", cli_tables.study_page, **options)
 
 
 @study_group.command("cancel")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -110,9 +110,12 @@ class Attempted(Work):
         self.progress = 0.0
         self.started_at = self.started_at or utcnow()
 
+    #: The column that says why it failed (runs: `error`; retraining jobs: `message`).
+    ERROR_COLUMN: ClassVar[str]
+
     def record_error(self, error: str) -> None:
-        """Store why it failed (each table names its own column)."""
-        raise NotImplementedError
+        """Store why it failed."""
+        setattr(self, self.ERROR_COLUMN, error)
 
     @classmethod
     def stuck(
@@ -174,8 +177,7 @@ class Run(Attempted, Base):
     study_cell: Mapped[int | None]
     study_repetition: Mapped[int | None]
 
-    def record_error(self, error: str) -> None:
-        self.error = error
+    ERROR_COLUMN = "error"
 
 
 class StudyStatus(LifecycleStatus):
@@ -315,8 +317,7 @@ class TrainingJob(Attempted, Base):
     message: Mapped[str | None] = mapped_column(Text)  # the outcome, or the error
     model_version: Mapped[int | None]
 
-    def record_error(self, error: str) -> None:
-        self.message = error
+    ERROR_COLUMN = "message"
 
 
 class ModelVersion(Base):
