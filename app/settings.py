@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     retention_cron: str = "30 3 * * *"
     retention_batch: int = Field(default=500, gt=0)
 
+    # Connections each process keeps open to PostgreSQL (SQLAlchemy's pool_size), and how many
+    # more it may open for a burst (closed again when returned). The API runs its endpoints in
+    # up to 40 threads: with 5, as before, 8 concurrent POSTs opened and closed a connection
+    # per request (a PostgreSQL backend started each time) and queued for the rest.
+    db_pool_size: int = Field(default=20, gt=0)
+    db_max_overflow: int = Field(default=20, ge=0)
+
     # Operating it (README "Operating it"). /metrics answers only a scraper presenting
     # `Authorization: Bearer <metrics_token>`; empty: /metrics does not exist (404).
     metrics_token: str = ""

@@ -32,13 +32,14 @@ PING_IDLE_S = 1.0
 
 def get_engine() -> Engine:
     """The process's engine for the configured DATABASE_URL, created on first use."""
-    url = get_settings().require_database_url()
+    settings = get_settings()
+    url = settings.require_database_url()
     engine = _engines.get(url)
     if engine is None:
         engine = _engines[url] = create_engine(
             url,
-            pool_size=5,
-            max_overflow=5,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
             pool_timeout=10,
             connect_args={"connect_timeout": 5},
         )

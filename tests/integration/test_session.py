@@ -1,6 +1,10 @@
-"""app/db/session.py: pooled connections are pinged before use only after being idle."""
+"""app/db/session.py: pooled connections are pinged before use only after being idle, and
+kept for reuse by as many threads as the API runs."""
 
 from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -43,3 +47,24 @@ def test_a_recently_used_dropped_connection_fails_once_then_the_pool_is_fresh(mo
     with pytest.raises(TransientStoreError):
         backend_pid()  # not pinged: its first statement finds it gone
     assert backend_pid() != dropped
+
+
+def test_concurrent_threads_reuse_pooled_connections_instead_of_opening_new_ones():
+    """As many threads as the API may run endpoints in at once keep their connections: none is
+    closed on return and opened again (a new PostgreSQL backend each time)."""
+    get_engine().dispose()
+    threads, rounds = 10, 5
+    together = threading.Barrier(threads, timeout=60)
+
+    def work() -> set[int]:
+        pids = set()
+        for _ in range(rounds):
+            with session_scope() as session:
+                pids.add(int(session.scalar(text("SELECT pg_backend_pid()"))))
+                together.wait()  # all threads hold a connection at once
+            together.wait()  # and all have given it back
+        return pids
+
+    with ThreadPoolExecutor(threads) as pool:
+        pids = set().union(*pool.map(lambda _: work(), range(threads)))
+    assert len(pids) == threads
