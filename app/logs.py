@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 LogFormat = Literal["text", "json"]
@@ -103,11 +104,14 @@ class TextFormatter(logging.Formatter):
 
 def json_formatter() -> logging.Formatter:
     """One JSON object per line: level, time (ISO 8601, UTC), logger, message, then the context
-    fields and any `extra` the caller passed (exc_info as a `exc_info` string)."""
+    fields and any `extra` the caller passed (exc_info as a `exc_info` string), except uvicorn's
+    coloured duplicate of the message."""
     return JsonFormatter(
         "{levelname}{name}{message}",
         style="{",
         rename_fields={"levelname": "level", "name": "logger"},
+        # uvicorn's copy of each message with terminal colour codes, for its own formatter
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         timestamp="time",
         json_ensure_ascii=False,
     )

@@ -44,6 +44,13 @@ def test_json_lines_have_level_time_logger_message_and_context():
     assert line["request_id"] == "r-3" and line["run_id"] == "abc"
 
 
+def test_json_lines_leave_out_uvicorns_coloured_copy_of_the_message():
+    started = record("Started server process [%d]")
+    started.color_message = "Started server process [\x1b[36m%d\x1b[0m]"  # uvicorn's extra
+    line = json.loads(json_formatter().format(started))
+    assert "color_message" not in line and line["message"] == "Started server process [%d]"
+
+
 def test_text_lines_end_with_the_context():
     with bound(LogContext(request_id="r-4", tenant="team-a")):
         text = TextFormatter().format(record())
