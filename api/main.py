@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api import metrics
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import events, health, keys, models, policies, runs, studies
+from api.telemetry import RequestTelemetry, configure_api_logging, note_tenant
+from api.tracing import RequestTracing, configure_api_tracing, flush_spans_at_shutdown
 from api.web import install as install_dashboard
 from app.settings import get_settings
 
@@ -16,22 +19,29 @@ log = logging.getLogger(__name__)
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_api_logging(settings.log_format, settings.log_level)
+    traced = configure_api_tracing()
     app = FastAPI(
         title="Hybrid ML Scheduler",
         version="0.1.0",
         description="Submit simulation runs that compare placement policies on CPU/GPU clusters.",
+        lifespan=flush_spans_at_shutdown if traced else None,
     )
-    app.include_router(runs.router)
-    app.include_router(studies.router)
-    app.include_router(events.router)
-    app.include_router(policies.router)
-    app.include_router(models.router)
-    app.include_router(keys.router)
+    with_tenant = [Depends(note_tenant)]  # log lines name the key's tenant
+    api_routers = (runs.router, studies.router, events.router, policies.router, models.router)
+    for router in (*api_routers, keys.router):
+        app.include_router(router, dependencies=with_tenant)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     install_dashboard(app)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
-    if not get_settings().bootstrap_keys:
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if traced:
+        app.add_middleware(RequestTracing)  # inside RequestTelemetry: the log context is bound
+    app.state.metrics_registry, http_metrics = metrics.api_registry()
+    app.add_middleware(RequestTelemetry, metrics=http_metrics)  # outermost: sees every answer
+    if not settings.bootstrap_keys:
         log.warning(
             "HMS_API_KEYS is empty: only keys made with `hms keys create` are accepted, and "
             "creating one needs an admin key"

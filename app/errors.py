@@ -3,6 +3,8 @@ retry / no-retry (workers/tasks.py)."""
 
 from __future__ import annotations
 
+import uuid
+
 
 class HmsError(Exception):
     """Base class of every error the domain raises on purpose."""
@@ -117,3 +119,12 @@ class TransientStoreError(HmsError):
         self.dependency = dependency
         self.detail = detail
         self.note = note
+
+
+class ClaimLost(TransientStoreError):
+    """Work found queued again when it reports progress or finishes: its claim, an asynchronous
+    commit (app/services/lifecycle.py), was lost in a crash of the database server. Retried like
+    any transient fault; the retry claims it again."""
+
+    def __init__(self, row_id: uuid.UUID) -> None:
+        super().__init__("database", f"the claim of {row_id} was lost (did the database crash?)")

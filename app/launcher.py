@@ -3,10 +3,13 @@
 Starts the embedded PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL are set, runs
 `alembic upgrade head`, then runs the Procfile's processes under honcho. Ctrl-C stops every
 process, then the servers this launcher started (or adopted from a killed earlier launcher).
+One launcher per data folder: a second one, which would adopt the first one's servers and stop
+them when its own processes fail to bind their ports, refuses to start.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -16,6 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -24,6 +28,7 @@ from app.embedded import DevCredentials, EmbeddedPostgres, EmbeddedValkey
 from app.settings import Settings, get_settings, parse_bootstrap_keys
 
 HONCHO_INTERRUPTED = 130
+LOCK_FILE = "up.lock"
 
 
 def up() -> int:
@@ -31,8 +36,16 @@ def up() -> int:
     settings = get_settings()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_data_dir(data_dir)
+    if lock is None:
+        holder = (data_dir / LOCK_FILE).read_text().strip() or "?"
+        _say(
+            f"another `hms up` (pid {holder}) is running with {data_dir}: stop it first, or "
+            "give this one its own HMS_DATA_DIR and ports"
+        )
+        return 1
     credentials = DevCredentials.load_or_create(data_dir)
-    with ExitStack() as servers:
+    with lock, ExitStack() as servers:
         database_url = settings.database_url
         if not database_url:
             postgres = EmbeddedPostgres(
@@ -57,6 +70,22 @@ def up() -> int:
         upgrade(database_url)
         env = _child_environment(settings, credentials, database_url, redis_url)
         return _run_procfile(env, settings, started)
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str] | None:
+    """The data folder's lock file, locked for as long as it stays open and holding this
+    process's pid; None if another process holds it. The kernel releases the lock when its
+    holder exits, however it exits; the file is not inherited by the launched processes."""
+    lock = (data_dir / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 def _child_environment(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +112,34 @@ class Settings(BaseSettings):
     # When beat applies the retention (UTC crontab), and how many rows one transaction deletes.
     retention_cron: str = "30 3 * * *"
     retention_batch: int = Field(default=500, gt=0)
+
+    # Connections each process keeps open to PostgreSQL (SQLAlchemy's pool_size), and how many
+    # more it may open for a burst (closed again when returned). The API runs its endpoints in
+    # up to 40 threads: with 5, as before, 8 concurrent POSTs opened and closed a connection
+    # per request (a PostgreSQL backend started each time) and queued for the rest.
+    db_pool_size: int = Field(default=20, gt=0)
+    db_max_overflow: int = Field(default=20, ge=0)
+
+    # Operating it (README "Operating it"). /metrics answers only a scraper presenting
+    # `Authorization: Bearer <metrics_token>`; empty: /metrics does not exist (404).
+    metrics_token: str = ""
+    # Each worker's Prometheus exporter (0: none); its pool processes write their samples to
+    # files in `worker_metrics_dir` (default `<data_dir>/metrics/<worker hostname>`), emptied
+    # when the worker starts.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_dir: Path | None = None
+    # "text" (human-readable, the default) or "json" (one JSON object per line).
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # OpenTelemetry traces go to this OTLP/HTTP collector (its base URL, `http://host:4318`: the
+    # spans go to `/v1/traces` under it); empty: no tracing. The standard variable works too.
+    otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("HMS_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    # The spans' `service.name`; empty: `hms-api` for the API, `hms-worker` for workers.
+    otel_service_name: str = ""
 
     @model_validator(mode="after")
     def _limits_are_ordered(self) -> Settings:

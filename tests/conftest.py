@@ -12,8 +12,12 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
 def _free_port() -> int:
@@ -91,9 +95,7 @@ def servers() -> Iterator[Servers]:
     servers.postgres.stop()
 
 
-@pytest.fixture
-def clean_database(servers: Servers) -> Servers:
-    """Empty tables before the test."""
+def empty_tables() -> None:
     from sqlalchemy import text
 
     from app.db.session import get_engine
@@ -104,17 +106,46 @@ def clean_database(servers: Servers) -> Servers:
             "training_jobs, studies, api_keys"
         )
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def empty_queues(redis_url: str) -> None:
+    """Only the queues' message lists go: kombu's exchange bindings stay, or publishes would be
+    dropped."""
+    import redis
+
+    broker = redis.Redis.from_url(redis_url)
+    for pattern in ("simulations*", "training*", "unacked*", "celery-task-meta-*"):
+        for key in broker.scan_iter(match=pattern):
+            broker.delete(key)
+
+
+@pytest.fixture
+def clean_database(servers: Servers) -> Servers:
+    """Empty tables before the test."""
+    empty_tables()
     return servers
 
 
 @pytest.fixture
 def clean_state(clean_database: Servers) -> Servers:
-    """Empty tables and empty queues before the test. Only the queues' message lists go:
-    kombu's exchange bindings stay, or publishes would be dropped."""
-    import redis
-
-    broker = redis.Redis.from_url(clean_database.redis_url)
-    for pattern in ("simulations*", "training*", "unacked*", "celery-task-meta-*"):
-        for key in broker.scan_iter(match=pattern):
-            broker.delete(key)
+    """Empty tables and empty queues before the test."""
+    empty_queues(clean_database.redis_url)
     return clean_database
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for the test, into memory: a span is in `spans.get_finished_spans()` as soon
+    as it ends (SimpleSpanProcessor exports in the caller's thread)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from app import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    yield exporter
+    tracing.shut_down()

@@ -1,4 +1,5 @@
-"""Worker lifecycle hooks."""
+"""Worker lifecycle hooks, and the logging, metrics and tracing adapters' receivers
+(workers/logs.py, workers/metrics.py, workers/tracing.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import uuid
 from typing import Any
 
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, worker_init, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 from threadpoolctl import threadpool_limits
 
 from app.db.session import dispose_engines
@@ -17,6 +29,8 @@ from app.services.training import fail_job
 from app.settings import get_settings
 from app.sim.engine import warm_up
 from app.threads import available_cores, limit_native_threads
+from app.tracing import shut_down as shut_down_tracing
+from workers import logs, metrics, tracing
 
 #: How many pool processes share the cores (set in the main process, inherited by the pool).
 _pool_processes = 1
@@ -32,6 +46,7 @@ def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
     concurrency = getattr(sender, "concurrency", None)
     # `--concurrency auto` is resolved after this signal, to the cores: one process per core.
     _pool_processes = concurrency if isinstance(concurrency, int) else available_cores()
+    metrics.prepare(getattr(sender, "hostname", None) or "worker")
     warm_up()
     with threadpool_limits(limits=1):
         bootstrap_model()
@@ -40,9 +55,11 @@ def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     """A forked pool process must not share its parent's pooled database connections, and its
-    native threads x the pool's processes must not exceed the cores (app/threads.py)."""
+    native threads x the pool's processes must not exceed the cores (app/threads.py). Tracing
+    starts here, in each pool process: its exporter's thread would not survive the fork."""
     dispose_engines()
     limit_native_threads(_pool_processes)
+    tracing.configure_worker_tracing()
 
 
 @task_failure.connect
@@ -60,3 +77,54 @@ def _record_hard_time_limit(
         studies.after_run_ended(uuid.UUID(args[0]))  # the last run of a study aggregates it
     elif sender.name == "hms.retrain_model":
         fail_job(uuid.UUID(args[0]), reason)
+
+
+@worker_ready.connect
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    app = sender.app
+    metrics.serve(sorted(name for name in app.tasks if name.startswith("hms.")))
+
+
+@worker_process_shutdown.connect
+def _pool_process_exits(**_: Any) -> None:
+    metrics.process_exited()
+    shut_down_tracing()  # sends the spans still batched
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _log_format(logger: Any = None, **_: Any) -> None:
+    """Workers and beat: JSON lines with HMS_LOG_FORMAT=json, the task's context either way."""
+    logs.format_handlers(logger)
+
+
+@task_prerun.connect
+def _task_starts(sender: Any = None, task_id: str = "", args: Any = None, **_: Any) -> None:
+    context = logs.begin_task(sender, task_id, args)
+    tracing.begin_task(sender, task_id, context)
+    metrics.task_started(sender)
+
+
+@task_postrun.connect
+def _task_ends(
+    sender: Any = None,
+    task_id: str = "",
+    args: Any = None,
+    retval: Any = None,
+    state: Any = None,
+    **_: Any,
+) -> None:
+    metrics.task_ended(sender, args, retval, state)
+    tracing.end_task(task_id, state)
+    logs.end_task()
+
+
+@task_retry.connect
+def _task_retries(sender: Any = None, **_: Any) -> None:
+    metrics.task_retried(sender)
+
+
+@task_failure.connect
+def _count_failure(sender: Any = None, task_id: str = "", exception: Any = None, **_: Any) -> None:
+    metrics.task_failed(sender)
+    tracing.task_failed(task_id, exception)

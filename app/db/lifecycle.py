@@ -11,7 +11,8 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import RUNNING, Attempted, Work, utcnow
+from app.db.models import QUEUED, RUNNING, Attempted, Work, utcnow
+from app.errors import ClaimLost
 
 W = TypeVar("W", bound=Work)
 A = TypeVar("A", bound=Attempted)
@@ -24,8 +25,11 @@ def lock(session: Session, model: type[W], row_id: uuid.UUID) -> W | None:
 
 def lock_running(session: Session, model: type[W], row_id: uuid.UUID) -> W | None:
     """The row, locked, if it is still running; None if it is gone or already ended (cancelled,
-    or finished by another delivery of the same message)."""
+    or finished by another delivery of the same message). Raises ClaimLost if it is queued: the
+    claim that made it running was lost."""
     row = lock(session, model, row_id)
+    if row is not None and row.status == QUEUED:
+        raise ClaimLost(row_id)
     return row if row is not None and row.status == RUNNING else None
 
 

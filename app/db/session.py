@@ -6,11 +6,13 @@ which the API maps to 503 and the workers to a retry with backoff.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
@@ -18,22 +20,49 @@ from app.errors import TransientStoreError
 from app.settings import get_settings
 
 _engines: dict[str, Engine] = {}
+_ASYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+#: A pooled connection unused for longer than this (seconds) is pinged before it is handed out.
+#: pool_pre_ping pinged at every checkout: one more round trip per transaction (2 of a POST's
+#: 7, 1 of a GET's 3), each one more wake-up of a PostgreSQL backend on a loaded machine. A
+#: connection used within the last second is handed out as it is: if the server went away
+#: meanwhile, its first statement fails, which invalidates the whole pool (one 503 or one task
+#: retry per process) — the same one failure a request in flight at the crash gets anyway.
+PING_IDLE_S = 1.0
 
 
 def get_engine() -> Engine:
     """The process's engine for the configured DATABASE_URL, created on first use."""
-    url = get_settings().require_database_url()
+    settings = get_settings()
+    url = settings.require_database_url()
     engine = _engines.get(url)
     if engine is None:
         engine = _engines[url] = create_engine(
             url,
-            pool_pre_ping=True,
-            pool_size=5,
-            max_overflow=5,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
             pool_timeout=10,
             connect_args={"connect_timeout": 5},
         )
+        _ping_idle_connections(engine)
     return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a connection before use if it was idle for PING_IDLE_S or more (or is new); a
+    failed ping makes the pool discard it and hand out a fresh one."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in", float("-inf")) < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(str(exc)) from exc
 
 
 def dispose_engines() -> None:
@@ -50,10 +79,19 @@ def is_transient(exc: BaseException) -> bool:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction: commits when the block ends, rolls back if it raises."""
+def session_scope(*, durable: bool = True) -> Iterator[Session]:
+    """One transaction: commits when the block ends, rolls back if it raises.
+
+    `durable=False` commits without waiting for the WAL flush (PostgreSQL's asynchronous commit,
+    `synchronous_commit = off` for this transaction): about 1 ms instead of 3.7 ms on this
+    project's VM, where each durable commit waits for an fsync. The commit is atomic and visible
+    at once, and flushed within about 0.6 s (3 x wal_writer_delay) or by the next durable commit
+    of any session, whichever is first; only a crash of the database server in between loses it.
+    Use it only for writes whose loss something else makes good (the recovery sweep, a retry)."""
     session = Session(get_engine(), expire_on_commit=False)
     try:
+        if not durable:
+            session.execute(_ASYNCHRONOUS_COMMIT)
         yield session
         session.commit()
     except DBAPIError as exc:

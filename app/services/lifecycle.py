@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from app.db import lifecycle as store
-from app.db.models import FAILED, RUNNING, Attempted, Work, utcnow
+from app.db.models import FAILED, QUEUED, RUNNING, Attempted, Work, utcnow
 from app.db.session import session_scope
-from app.errors import TransientStoreError
+from app.errors import ClaimLost, TransientStoreError
 from app.services.ports import ProgressSink
 from app.settings import get_settings
 
@@ -38,13 +38,17 @@ class OutOfTime(Exception):
 
 def send(row: Work, send_message: Callable[[], None], kind: str) -> None:
     """Send the message of a committed row (`kind` names it in the error, e.g. "run"), then note
-    when. Raises TransientStoreError, noting that the work is recorded, if the broker is down."""
+    when. Raises TransientStoreError, noting that the work is recorded, if the broker is down.
+
+    The note is not waited for (an asynchronous commit, 1 ms instead of an fsync's 3.7 ms): if a
+    database crash loses it, the row looks unsent and the recovery sweep sends it again, a second
+    message for the same work that its claim and finish make harmless."""
     try:
         send_message()
     except TransientStoreError as exc:
         note = f"{kind} {row.id} is recorded and will be sent when the broker is back"
         raise TransientStoreError(exc.dependency, exc.detail, note) from exc
-    with session_scope() as session:
+    with session_scope(durable=False) as session:
         store.mark_enqueued(session, type(row), [row.id])
     row.enqueued_at = utcnow()
 
@@ -54,9 +58,13 @@ def claim(
 ) -> A | None:
     """Begin an attempt at the work and return its row, or None if there is nothing to do: it
     already ended, or it was claimed `max_attempts` times before — each claim that did not end
-    it lost its worker — and is failed now instead of being tried again."""
+    it lost its worker — and is failed now instead of being tried again.
+
+    The claim is not waited for (an asynchronous commit): the work's finish, a durable commit,
+    flushes it too, and if a database crash loses it first, that crash also broke the worker's
+    connection, so the finish fails, the task is retried and claims again."""
     max_attempts = get_settings().max_attempts
-    with session_scope() as session:
+    with session_scope(durable=False) as session:
         row = store.lock(session, model, row_id)
         if row is None:
             raise not_found(row_id)
@@ -118,6 +126,8 @@ class ProgressReporter:
         self.last = now
         with session_scope() as session:
             status = store.set_progress(session, self.model, self.row_id, min(progress, 1.0))
+        if status == QUEUED:
+            raise ClaimLost(self.row_id)
         if status != RUNNING:
             raise Cancelled
         if self.sink is not None:

@@ -133,17 +133,22 @@ class ExecutionOutcome(StrEnum):
 
 
 def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
-    outcome = _execute(run_id, sink)
-    # Ended now, or found ended (a redelivery after a crash that may have come between the run's
-    # commit and its study's aggregation): the last run of a study aggregates it.
-    studies.after_run_ended(run_id)
+    run = lifecycle.claim(Run, run_id, RunNotFound)
+    if run is None:
+        # Found ended: a redelivery after a crash may have come between the run's commit and its
+        # study's aggregation, so look its study up.
+        studies.after_run_ended(run_id)
+        return ExecutionOutcome.SKIPPED
+    outcome = _execute(run_id, dict(run.spec), sink)
+    if run.study_id is not None:  # the claim read it: a lone run needs no look-up
+        studies.aggregate_if_done(run.study_id)  # the last run of a study aggregates it
     return outcome
 
 
-def _execute(run_id: uuid.UUID, sink: ProgressSink | None) -> ExecutionOutcome:
-    document = _claim(run_id)
-    if document is None:
-        return ExecutionOutcome.SKIPPED
+def _execute(
+    run_id: uuid.UUID, document: dict[str, Any], sink: ProgressSink | None
+) -> ExecutionOutcome:
+    """Simulate the claimed run's spec (`document`) and record how it ended."""
     settings = get_settings()
     deadline = time.monotonic() + settings.run_time_limit_s
     reporter = lifecycle.ProgressReporter(Run, run_id, sink, deadline)
@@ -162,12 +167,6 @@ def _execute(run_id: uuid.UUID, sink: ProgressSink | None) -> ExecutionOutcome:
         fail_run(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
     return _complete(run_id, spec, simulation, rl_version)
-
-
-def _claim(run_id: uuid.UUID) -> dict[str, Any] | None:
-    """The spec of the run, claimed now; None if it is not to be executed (lifecycle.claim)."""
-    run = lifecycle.claim(Run, run_id, RunNotFound)
-    return None if run is None else dict(run.spec)
 
 
 def _rl_start(spec: RunSpec) -> tuple[dict[str, Any] | None, int | None]:

@@ -1,5 +1,6 @@
 """`hms up` (what `make run` runs) as a new user would: no URLs set, embedded servers, the whole
-Procfile under honcho; Ctrl-C stops everything; a second start works and finds the data."""
+Procfile under honcho; a second launcher on the same data refuses to start; Ctrl-C stops
+everything; a second start works and finds the data."""
 
 from __future__ import annotations
 
@@ -75,6 +76,10 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
             return run["status"] == "succeeded"
 
         wait_until(succeeded, 60, "the run to succeed", every_s=0.2)
+        second = Launcher(data_dir, ports)  # the same folder: it must leave this one alone
+        assert second.popen.wait(60) == 1
+        assert f"another `hms up` (pid {launcher.pid}) is running with" in second.log()
+        assert httpx.get(f"{api}/api/v1/runs/{run_id}", headers=key).status_code == 200
         flower = f"http://127.0.0.1:{ports['flower']}"
         wait_until(lambda: listening(ports["flower"]), 30, "Flower listening")
         user, password = credentials["flower_basic_auth"].split(":", 1)

@@ -8,7 +8,13 @@ from sqlalchemy import create_engine, select
 from app.db import runs as run_store
 from app.db.models import Run, RunResult, RunStatus
 from app.db.session import session_scope
-from app.errors import IdempotencyConflict, RunNotCancellable, RunNotFound, ScheduleNotFound
+from app.errors import (
+    ClaimLost,
+    IdempotencyConflict,
+    RunNotCancellable,
+    RunNotFound,
+    ScheduleNotFound,
+)
 from app.runspec import RunSpec
 from app.services import runs
 from app.services.runs import ExecutionOutcome
@@ -102,6 +108,28 @@ def test_a_run_left_running_by_a_crashed_worker_is_executed_again(queue):
         run.status, run.attempts = RunStatus.RUNNING, 1
     assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
     assert runs.get_run(ADMIN, run_id).attempts == 2
+    assert len(results_of(run_id)) == 3
+
+
+def test_a_run_whose_claim_was_lost_is_retried_not_skipped(queue, monkeypatch):
+    """The claim is an asynchronous commit: a database crash can undo it while the run executes.
+    Finding the run queued again at the end is then a transient fault (retry, claim again), not
+    "ended by another delivery" (acknowledged, and the run left queued)."""
+    run_id = submit(queue).run.id
+    simulate = runs.simulate_spec
+
+    def claim_lost_meanwhile(*args):
+        with session_scope() as session:
+            run = run_store.get_run(session, run_id)
+            run.status, run.attempts, run.started_at = RunStatus.QUEUED, 0, None
+        return simulate(*args)
+
+    monkeypatch.setattr(runs, "simulate_spec", claim_lost_meanwhile)
+    with pytest.raises(ClaimLost):
+        runs.execute_run(run_id)
+    assert runs.get_run(ADMIN, run_id).status == "queued" and results_of(run_id) == []
+    monkeypatch.setattr(runs, "simulate_spec", simulate)
+    assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED  # the retry
     assert len(results_of(run_id)) == 3
 
 

@@ -1,0 +1,355 @@
+"""The API and queue path against bare Celery on the same machine, broker and worker shape, in
+one run (issue 12's table):
+
+1. Round trip: bare `apply_async(noop).get()` against POST a 10-task run (policy greedy) and
+   GET it until it succeeded, `--trials` sequential trials each (after 20 untimed ones);
+   p50 and p95. Goal: ours <= 3x bare (p50).
+2. Throughput with `--in-flight` messages in flight: that many noops sent at once and all
+   results awaited (tasks/s), against that many runs POSTed by 8 client threads until the
+   last one succeeded, read from the database (runs/s: first run's insert to last run's
+   finish). Goal: ours >= 1/3 of bare.
+3. The API at `--clients` concurrent HTTP clients (asyncio + httpx), each sending
+   `--requests` requests in a row, after a warm-up: p95 of `/health/live` (the peer), of
+   `GET /api/v1/runs/{id}` and of `POST /api/v1/runs`. Goals: GET <= 1.3x and
+   POST <= 2x the peer's p95. Both workers are stopped first: this measures the API alone.
+
+Starts its own PostgreSQL (durable, as `make run` does) and Valkey in a temporary folder, one
+uvicorn API process, one `celery worker` of ours with 2 pool processes, and a bare Celery app
+(this module's `bare`, a no-op task, the same broker, the same reliability settings: late acks,
+prefetch 1, priority steps) with a worker of the same shape. Markdown to stdout, progress to
+stderr; nothing is kept.
+
+    .venv/bin/python bench/system.py [--trials 200] [--in-flight 300] [--clients 50]
+                                     [--requests 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from celery import Celery
+
+# Siblings: bench/ is on sys.path when this file runs as a script (and for the bare worker,
+# whose PYTHONPATH names it).
+from study import Process, cpu_model, free_port, log, start_api, start_worker
+
+ROOT = Path(__file__).resolve().parents[1]
+#: A run whose simulation takes well under a millisecond: what is measured is the path.
+TINY_RUN = {
+    "workload": {"kind": "synthetic", "num_tasks": 10, "seed": 1},
+    "cluster": {"cpus": 2, "gpus": 1},
+    "policies": ["greedy"],
+}
+ROUND_TRIP_GOAL = 3.0
+THROUGHPUT_GOAL = 1 / 3
+GET_GOAL, POST_GOAL = 1.3, 2.0
+WARM_UP = 20
+
+# --- the bare peer -------------------------------------------------------------------------------
+bare = Celery("bare", set_as_current=False)
+
+
+@bare.task(name="bare.noop")
+def noop() -> None:
+    return None
+
+
+def configure_bare(redis_url: str) -> None:
+    """Our worker's reliability settings (celeryconfig.py), nothing else of ours."""
+    bare.conf.update(
+        broker_url=redis_url,
+        result_backend=redis_url,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="bare",
+        broker_transport_options={
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+        },
+    )
+
+
+if "BENCH_BARE_REDIS_URL" in os.environ:  # imported by the bare worker
+    configure_bare(os.environ["BENCH_BARE_REDIS_URL"])
+
+
+def start_bare_worker(logs: Path, redis_url: str) -> Process:
+    command = [sys.executable, "-m", "celery", "-A", "system:bare", "worker", "--queues", "bare",
+               "--concurrency", "2", "--hostname", f"bare-{secrets.token_hex(3)}@localhost",
+               "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
+    env = {"BENCH_BARE_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT / "bench")}
+    return Process("bare-worker", command, logs, " ready.", env)
+
+
+# --- measurements --------------------------------------------------------------------------------
+def p(values: list[float], percent: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def timed(action: Callable[[], Any], trials: int) -> list[float]:
+    for _ in range(WARM_UP):
+        action()
+    times = []
+    for _ in range(trials):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def bare_round_trip() -> None:
+    noop.apply_async().get(timeout=30)
+
+
+def our_round_trip(http: httpx.Client) -> Callable[[], None]:
+    def once() -> None:
+        response = http.post("/api/v1/runs", json=TINY_RUN)
+        response.raise_for_status()
+        location = response.headers["Location"]
+        deadline = time.monotonic() + 30
+        while (status := http.get(location).json()["status"]) != "succeeded":
+            if status in ("failed", "cancelled") or time.monotonic() > deadline:
+                raise RuntimeError(f"run {location} ended {status}")
+            time.sleep(0.001)
+
+    return once
+
+
+def bare_throughput(in_flight: int) -> float:
+    started = time.perf_counter()
+    results = [noop.apply_async() for _ in range(in_flight)]
+    for result in results:
+        result.get(timeout=120)
+    return in_flight / (time.perf_counter() - started)
+
+
+def our_throughput(http: httpx.Client, in_flight: int) -> float:
+    """Runs/s from the first run's insert to the last run's finish (database clocks)."""
+    from sqlalchemy import func, select
+
+    from app.db.models import Run
+    from app.db.session import session_scope
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: _submit(http), range(in_flight)))
+    deadline = time.monotonic() + 300
+    while True:
+        with session_scope() as session:
+            done, first, last = session.execute(
+                select(func.count(), func.min(Run.created_at), func.max(Run.finished_at)).where(
+                    Run.id.in_(ids), Run.status == "succeeded"
+                )
+            ).one()
+        if done == in_flight:
+            return in_flight / (last - first).total_seconds()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {done} of {in_flight} runs succeeded")
+        time.sleep(0.05)
+
+
+def _submit(http: httpx.Client) -> str:
+    response = http.post("/api/v1/runs", json=TINY_RUN)
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+async def concurrent_latencies(
+    url: str, key: str, method: str, path: str, clients: int, requests: int
+) -> tuple[list[float], float]:
+    """`clients` coroutines each sending `requests` requests in a row: every latency (s), and
+    the time they all took (s)."""
+    headers = {"X-API-Key": key}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+
+        async def client(count: int, into: list[float]) -> None:
+            for _ in range(count):
+                started = time.perf_counter()
+                if method == "POST":
+                    response = await http.post(path, json=TINY_RUN)
+                else:
+                    response = await http.get(path)
+                if response.status_code >= 400:
+                    raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+                into.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(client(2, []) for _ in range(clients)))  # warm-up
+        latencies: list[float] = []
+        started = time.perf_counter()
+        await asyncio.gather(*(client(requests, latencies) for _ in range(clients)))
+        return latencies, time.perf_counter() - started
+
+
+# --- the report ----------------------------------------------------------------------------------
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**NOT met**"
+
+
+def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
+    bare_rt, ours_rt = figures["bare_rt"], figures["ours_rt"]
+    rt_ratio = statistics.median(ours_rt) / statistics.median(bare_rt)
+    tp_ratio = figures["ours_tp"] / figures["bare_tp"]
+    health, get, post = (p(figures[k], 95) for k in ("health", "get", "post"))
+    clients = f"p95 at {args.clients} clients: `GET /health/live` vs"
+    rows = [
+        (
+            "round trip p50: `apply_async(noop).get()` vs POST 10-task run → GET until succeeded",
+            ms(statistics.median(bare_rt)),
+            ms(statistics.median(ours_rt)),
+            f"**{rt_ratio:.1f}x**",
+            f"≤ {ROUND_TRIP_GOAL:.0f}x",
+            verdict(rt_ratio <= ROUND_TRIP_GOAL),
+        ),
+        (
+            "round trip p95",
+            ms(p(bare_rt, 95)),
+            ms(p(ours_rt, 95)),
+            f"{p(ours_rt, 95) / p(bare_rt, 95):.1f}x",
+            "",
+            "",
+        ),
+        (
+            f"throughput, {args.in_flight} in flight",
+            f"{figures['bare_tp']:.0f} tasks/s",
+            f"{figures['ours_tp']:.1f} runs/s",
+            f"**{tp_ratio:.2f}x** (1/{1 / tp_ratio:.1f})",
+            "≥ 1/3",
+            verdict(tp_ratio >= THROUGHPUT_GOAL),
+        ),
+        (
+            f"{clients} `GET /runs/{{id}}`",
+            ms(health),
+            ms(get),
+            f"**{get / health:.2f}x**",
+            f"≤ {GET_GOAL}x",
+            verdict(get / health <= GET_GOAL),
+        ),
+        (
+            f"{clients} `POST /runs`",
+            ms(health),
+            ms(post),
+            f"**{post / health:.2f}x**",
+            f"≤ {POST_GOAL:.0f}x",
+            verdict(post / health <= POST_GOAL),
+        ),
+    ]
+    print(
+        f"\n## System: API and queue path vs bare Celery ({args.trials} trials, "
+        f"{args.in_flight} in flight, {args.clients} clients x {args.requests} requests)\n"
+    )
+    print("| what | bare / peer | ours | ratio | goal | |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+    for name, what in (("health", "/health/live"), ("get", "GET /runs/{id}"), ("post", "POST")):
+        values, took = figures[name], figures[name + "_s"]
+        print(
+            f"- {what} at {args.clients} clients: p50 {ms(statistics.median(values))}, "
+            f"p95 {ms(p(values, 95))}, p99 {ms(p(values, 99))}; {len(values)} requests "
+            f"in {took:.1f} s ({len(values) / took:.0f}/s)"
+        )
+    load = ", ".join(f"{value:.1f}" for value in figures["load"])
+    print(
+        f"\nMachine: {os.cpu_count()} cores, {cpu_model()}; Python "
+        f"{platform.python_version()}; load average before / after: {load}; "
+        f"total {figures['total_s']:.0f} s."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=200, help="sequential round trips each")
+    parser.add_argument("--in-flight", type=int, default=300, help="messages / runs at once")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent HTTP clients")
+    parser.add_argument("--requests", type=int, default=20, help="requests per client")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="hms-bench-system-"))
+    pg_port, redis_port, api_port = free_port(), free_port(), free_port()
+    pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
+    api_key = "bench-" + secrets.token_hex(4)
+    redis_url = f"redis://:{redis_password}@127.0.0.1:{redis_port}/0"
+    os.environ.update(
+        {
+            "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
+            "REDIS_URL": redis_url,
+            "HMS_API_KEYS": f"bench:{api_key}",
+            "HMS_DATA_DIR": str(root / "data"),
+            "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
+        }
+    )
+    configure_bare(redis_url)
+    figures: dict[str, Any] = {"load": [os.getloadavg()[0]]}
+    from app.db.migrate import upgrade
+    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+
+    started = time.monotonic()
+    with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+        log(f"starting PostgreSQL and Valkey under {root}")
+        postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)
+        postgres.start()
+        cleanup.callback(postgres.stop)
+        valkey = EmbeddedValkey(root / "valkey", redis_port, redis_password)
+        valkey.start()
+        cleanup.callback(valkey.stop)
+        upgrade(postgres.url)
+        logs = root / "logs"
+        logs.mkdir()
+        cleanup.callback(start_api(api_port, logs).stop)
+        worker = start_worker(2, logs, {})
+        cleanup.callback(worker.stop)
+        bare_worker = start_bare_worker(logs, redis_url)
+        cleanup.callback(bare_worker.stop)
+        url = f"http://127.0.0.1:{api_port}"
+        with httpx.Client(base_url=url, headers={"X-API-Key": api_key}, timeout=60) as http:
+            log(f"round trips: {args.trials} bare, {args.trials} ours")
+            figures["bare_rt"] = timed(bare_round_trip, args.trials)
+            figures["ours_rt"] = timed(our_round_trip(http), args.trials)
+            log(f"throughput: {args.in_flight} in flight")
+            figures["bare_tp"] = bare_throughput(args.in_flight)
+            figures["ours_tp"] = our_throughput(http, args.in_flight)
+            run_id = _submit(http)
+        worker.stop()  # the API alone from here on
+        bare_worker.stop()
+        for name, method, path in (
+            ("health", "GET", "/health/live"),
+            ("get", "GET", f"/api/v1/runs/{run_id}"),
+            ("post", "POST", "/api/v1/runs"),
+        ):
+            log(f"{args.clients} clients: {method} {path}")
+            figures[name], figures[name + "_s"] = asyncio.run(
+                concurrent_latencies(url, api_key, method, path, args.clients, args.requests)
+            )
+        figures["total_s"] = time.monotonic() - started
+        figures["load"].append(os.getloadavg()[0])
+        report(figures, args)
+
+
+if __name__ == "__main__":
+    main()
