@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TypeVar
 
 from app.db import lifecycle as store
@@ -53,10 +54,17 @@ def send(row: Work, send_message: Callable[[], None], kind: str) -> None:
     row.enqueued_at = utcnow()
 
 
+class Unclaimed(StrEnum):
+    """Why claim() found nothing to do."""
+
+    ENDED = "ended"  # it ended already (another delivery, a cancel)
+    GAVE_UP = "gave up"  # failed now: the workers of its `max_attempts` claims were all lost
+
+
 def claim(
     model: type[A], row_id: uuid.UUID, not_found: Callable[[uuid.UUID], Exception]
-) -> A | None:
-    """Begin an attempt at the work and return its row, or None if there is nothing to do: it
+) -> A | Unclaimed:
+    """Begin an attempt at the work and return its row, or say why there is nothing to do: it
     already ended, or it was claimed `max_attempts` times before — each claim that did not end
     it lost its worker — and is failed now instead of being tried again.
 
@@ -69,13 +77,13 @@ def claim(
         if row is None:
             raise not_found(row_id)
         if row.ended:
-            return None
+            return Unclaimed.ENDED
         if row.attempts >= max_attempts:
             row.end(FAILED)
             row.record_error(
                 f"gave up after {row.attempts} attempts: the worker running it was lost each time"
             )
-            return None
+            return Unclaimed.GAVE_UP
         row.begin_attempt()
         return row
 

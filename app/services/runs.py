@@ -134,11 +134,12 @@ class ExecutionOutcome(StrEnum):
 
 def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
     run = lifecycle.claim(Run, run_id, RunNotFound)
-    if run is None:
-        # Found ended: a redelivery after a crash may have come between the run's commit and its
-        # study's aggregation, so look its study up.
+    if isinstance(run, lifecycle.Unclaimed):
+        # Found ended, or failed now: a redelivery after a crash may have come between the run's
+        # commit and its study's aggregation, so look its study up.
         studies.after_run_ended(run_id)
-        return ExecutionOutcome.SKIPPED
+        gave_up = run is lifecycle.Unclaimed.GAVE_UP
+        return ExecutionOutcome.FAILED if gave_up else ExecutionOutcome.SKIPPED
     outcome = _execute(run_id, dict(run.spec), sink)
     if run.study_id is not None:  # the claim read it: a lone run needs no look-up
         studies.aggregate_if_done(run.study_id)  # the last run of a study aggregates it

@@ -88,7 +88,10 @@ class RetrainOutcome:
 
 
 def execute_retrain(job_id: uuid.UUID, sink: ProgressSink | None = None) -> RetrainOutcome:
-    if lifecycle.claim(TrainingJob, job_id, JobNotFound) is None:
+    claimed = lifecycle.claim(TrainingJob, job_id, JobNotFound)
+    if claimed is lifecycle.Unclaimed.GAVE_UP:
+        return RetrainOutcome(JobStatus.FAILED, "its workers were lost too many times")
+    if claimed is lifecycle.Unclaimed.ENDED:
         return RetrainOutcome(JobStatus.SKIPPED, "already finished")
     try:
         outcome = _retrain(job_id, lifecycle.ProgressReporter(TrainingJob, job_id, sink))

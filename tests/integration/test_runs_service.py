@@ -18,6 +18,7 @@ from app.errors import (
 from app.runspec import RunSpec
 from app.services import runs
 from app.services.runs import ExecutionOutcome
+from app.settings import get_settings
 from tests.conftest import ADMIN, EXAMPLE_SPEC, LONG_SPEC
 
 EXAMPLE = EXAMPLE_SPEC
@@ -109,6 +110,19 @@ def test_a_run_left_running_by_a_crashed_worker_is_executed_again(queue):
     assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
     assert runs.get_run(ADMIN, run_id).attempts == 2
     assert len(results_of(run_id)) == 3
+
+
+def test_a_run_whose_worker_was_lost_max_attempts_times_ends_failed_not_skipped(queue, monkeypatch):
+    monkeypatch.setattr(get_settings(), "max_attempts", 2)
+    run_id = submit(queue).run.id
+    with session_scope() as session:  # two claims, each worker lost: left running
+        run = run_store.get_run(session, run_id)
+        run.status, run.attempts = RunStatus.RUNNING, 2
+    assert runs.execute_run(run_id) == ExecutionOutcome.FAILED  # the third delivery
+    failed = runs.get_run(ADMIN, run_id)
+    assert (failed.status, failed.attempts) == ("failed", 2)
+    assert failed.error == "gave up after 2 attempts: the worker running it was lost each time"
+    assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED  # a later delivery: ended
 
 
 def test_a_run_whose_claim_was_lost_is_retried_not_skipped(queue, monkeypatch):

@@ -214,12 +214,13 @@ def test_a_retrain_whose_worker_was_lost_max_attempts_times_is_failed_on_claim(m
         session.execute(
             update(TrainingJob).where(TrainingJob.id == job.id).values(status="running", attempts=2)
         )
-    training.execute_retrain(job.id)  # the third delivery
+    outcome = training.execute_retrain(job.id)  # the third delivery
+    assert outcome.status == "failed"
     failed = training.get_job(ADMIN, job.id)
     assert (failed.status, failed.attempts) == ("failed", 2)
     assert failed.message == "gave up after 2 attempts: the worker running it was lost each time"
     assert failed.finished_at is not None
-    training.execute_retrain(job.id)  # any later delivery does nothing
+    assert training.execute_retrain(job.id).status == "skipped"  # a later one does nothing
     assert training.get_job(ADMIN, job.id).attempts == 2
 
 
