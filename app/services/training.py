@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 
+from app.db import lifecycle as db_lifecycle
 from app.db import training as store
 from app.db.models import JobStatus, ModelVersion, TrainingJob
 from app.db.session import session_scope
@@ -131,11 +132,17 @@ def register(
     duration_s: float,
 ) -> RetrainOutcome:
     """Score `estimator` and the active model on the holdout, store the estimator as a new
-    version, promote and activate it if it is better. One transaction."""
+    version, promote and activate it if it is better, and end the job (`job_id`; None for a
+    model trained outside a job). One transaction, and only while the job is still running: a
+    job that ended meanwhile (its time limit, another delivery of its message) registers
+    nothing."""
     holdout_samples = samples.subset(holdout)
     candidate = evaluate(estimator, holdout_samples)
     data, digest = artifacts.dumps(estimator)
     with session_scope() as session:
+        job = None if job_id is None else db_lifecycle.lock_running(session, TrainingJob, job_id)
+        if job_id is not None and job is None:
+            return RetrainOutcome(JobStatus.SKIPPED, "ended while it ran")
         active = store.active_version(session)
         active_metrics = None
         if active is not None:
@@ -166,10 +173,14 @@ def register(
         if verdict.promote:
             store.activate(session, version.version)
         number = version.version
-    outcome = "promoted" if verdict.promote else "rejected"
-    return RetrainOutcome(
-        JobStatus.SUCCEEDED, f"{version_name(number)} {outcome}: {verdict.reason}", number
-    )
+        judged = "promoted" if verdict.promote else "rejected"
+        outcome = RetrainOutcome(
+            JobStatus.SUCCEEDED, f"{version_name(number)} {judged}: {verdict.reason}", number
+        )
+        if job is not None:
+            job.end(outcome.status)
+            _record(job, outcome)
+    return outcome
 
 
 def fail_job(job_id: uuid.UUID, reason: str) -> None:
@@ -178,15 +189,16 @@ def fail_job(job_id: uuid.UUID, reason: str) -> None:
 
 
 def _finish(job_id: uuid.UUID, outcome: RetrainOutcome) -> RetrainOutcome:
-    """Record the outcome, only if the job is still running (lifecycle.finish)."""
-
-    def record(job: TrainingJob) -> None:
-        job.message = outcome.message
-        job.model_version = outcome.model_version
-        job.progress = 1.0
-
-    lifecycle.finish(TrainingJob, job_id, outcome.status, record)
+    """Record the outcome, only if the job is still running (lifecycle.finish); a job that
+    register() ended is left as it recorded it."""
+    lifecycle.finish(TrainingJob, job_id, outcome.status, lambda job: _record(job, outcome))
     return outcome
+
+
+def _record(job: TrainingJob, outcome: RetrainOutcome) -> None:
+    job.message = outcome.message
+    job.model_version = outcome.model_version
+    job.progress = 1.0
 
 
 def activate_version(tenant: Tenant, version: int) -> ModelVersion:

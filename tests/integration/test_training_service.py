@@ -128,6 +128,27 @@ def test_a_worse_model_is_rejected_and_the_active_one_stays(small_training):
     assert training.get_version(1).is_active
 
 
+def test_a_retrain_that_ended_while_it_fitted_registers_no_version(small_training, monkeypatch):
+    """Its time limit failed it meanwhile (or another delivery finished it): the late estimator
+    is not stored, and the job keeps the end it was given."""
+    run_family(3)
+    job = training.request_retrain(ADMIN, Recorder())
+    real_fit = training.fit
+
+    def failed_meanwhile(*args, **kwargs):
+        estimator = real_fit(*args, **kwargs)
+        training.fail_job(job.id, "killed at the hard time limit of 960 s")
+        return estimator
+
+    monkeypatch.setattr(training, "fit", failed_meanwhile)
+    outcome = training.execute_retrain(job.id)
+    assert (outcome.status, outcome.message) == ("skipped", "ended while it ran")
+    assert training.list_versions() == []
+    ended = training.get_job(ADMIN, job.id)
+    assert (ended.status, ended.message) == ("failed", "killed at the hard time limit of 960 s")
+    assert ended.model_version is None
+
+
 def test_rollback_activates_any_registered_version_through_the_api(small_training):
     run_family(3)
     retrain()
