@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Run, RunResult, RunStatus, TrainingSample
-from app.db.scope import visible_to
+from app.db.scope import get_visible, visible_to
 from app.tenancy import Tenant
 
 
@@ -44,10 +44,7 @@ def get_run(
     session: Session, run_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
 ) -> Run | None:
     """The run; with `tenant`, only if that tenant may see it (None: a worker's own lookup)."""
-    if tenant is None:
-        return session.get(Run, run_id, with_for_update=lock)
-    query = select(Run).where(Run.id == run_id, visible_to(Run, tenant))
-    return session.scalars(query.with_for_update() if lock else query).one_or_none()
+    return get_visible(session, Run, run_id, lock=lock, tenant=tenant)
 
 
 def get_run_by_idempotency_key(session: Session, tenant: str, key: str) -> Run | None:

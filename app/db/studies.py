@@ -21,7 +21,7 @@ from app.db.models import (
     TrainingSample,
     utcnow,
 )
-from app.db.scope import visible_to
+from app.db.scope import get_visible, visible_to
 from app.tenancy import Tenant
 
 
@@ -48,12 +48,7 @@ def get_study(
     session: Session, study_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
 ) -> Study | None:
     """The study; with `tenant`, only if that tenant may see it (None: a worker's own lookup)."""
-    statement = select(Study).where(Study.id == study_id)
-    if tenant is not None:
-        statement = statement.where(visible_to(Study, tenant))
-    if lock:
-        statement = statement.with_for_update()
-    return session.scalars(statement).one_or_none()
+    return get_visible(session, Study, study_id, lock=lock, tenant=tenant)
 
 
 def get_study_by_idempotency_key(session: Session, tenant: str, key: str) -> Study | None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
 from app.db.models import ModelVersion, TrainingJob, TrainingSample
-from app.db.scope import visible_to
+from app.db.scope import get_visible, visible_to
 from app.ml.features import FEATURE_NAMES
 from app.ml.training import Samples
 from app.tenancy import Tenant
@@ -114,10 +114,7 @@ def get_job(
     session: Session, job_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
 ) -> TrainingJob | None:
     """The job; with `tenant`, only if that tenant may see it (None: a worker's own lookup)."""
-    if tenant is None:
-        return session.get(TrainingJob, job_id, with_for_update=lock)
-    query = select(TrainingJob).where(TrainingJob.id == job_id, visible_to(TrainingJob, tenant))
-    return session.scalars(query).one_or_none()
+    return get_visible(session, TrainingJob, job_id, lock=lock, tenant=tenant)
 
 
 def list_jobs(
