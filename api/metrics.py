@@ -11,8 +11,6 @@ import hmac
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated
 
 import redis
@@ -32,6 +30,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.web import broker
 from app.db.models import (
     JobStatus,
     LifecycleStatus,
@@ -45,12 +44,9 @@ from app.db.models import (
 from app.db.session import session_scope
 from app.errors import TransientStoreError
 from app.settings import get_settings
-from celeryconfig import API_PRIORITY_MAX, broker_priority, broker_transport_options
 
 log = logging.getLogger(__name__)
 
-#: The queues whose depth is exported (celeryconfig.task_queues).
-QUEUES = ("simulations", "training")
 #: Request latency buckets (s): the API's answers take milliseconds; the top ones catch a stall.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: The route label of a request no route matched (a scanner's path must not become a series).
@@ -77,30 +73,6 @@ class HttpMetrics:
         labels = (method, route, str(status_code))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
-
-
-@dataclass(frozen=True)
-class QueueStep:
-    """One of the broker's lists: kombu's Redis transport keeps one per priority step."""
-
-    queue: str
-    priority: int  # the API's convention: 9 the most urgent
-
-    @property
-    def key(self) -> str:
-        step = broker_priority(self.priority)
-        return f"{self.queue}{broker_transport_options['sep']}{step}" if step else self.queue
-
-
-def queue_steps() -> list[QueueStep]:
-    return [
-        QueueStep(queue, priority) for queue in QUEUES for priority in range(API_PRIORITY_MAX + 1)
-    ]
-
-
-@lru_cache(maxsize=2)
-def _broker(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
 
 class StoreCollector(Collector):
@@ -157,18 +129,14 @@ class StoreCollector(Collector):
         return [*families, age]
 
     def _queue_depth(self) -> Metric:
-        steps = queue_steps()
-        pipeline = _broker(get_settings().require_redis_url()).pipeline(transaction=False)
-        for step in steps:
-            pipeline.llen(step.key)
-        depths = pipeline.execute()
         family = GaugeMetricFamily(
             "hms_queue_depth",
             "Messages waiting in a queue at a priority (0..9, 9 the most urgent).",
             labels=["queue", "priority"],
         )
-        for step, depth in zip(steps, depths, strict=True):
-            family.add_metric([step.queue, str(step.priority)], depth)
+        for queue in broker.broker_state().queues:
+            for priority, depth in queue.by_priority.items():
+                family.add_metric([queue.queue, str(priority)], depth)
         return family
 
 

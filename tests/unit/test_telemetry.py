@@ -3,8 +3,10 @@ task-count buckets."""
 
 import pytest
 
-from api.metrics import UNMATCHED, QueueStep, queue_steps
+from api.metrics import UNMATCHED
 from api.telemetry import request_id_from, route_template
+from api.web.broker import QUEUES, STEPS, step_key
+from celeryconfig import broker_priority
 from workers.metrics import task_bucket
 
 
@@ -30,10 +32,11 @@ def test_the_route_label_is_the_matched_path_format_or_unmatched():
 
 def test_queue_keys_follow_kombus_priority_lists():
     # The API's priority 9 is the broker's step 0, the list named like the queue.
-    assert QueueStep("simulations", 9).key == "simulations"
-    assert QueueStep("simulations", 5).key == "simulations:4"
-    assert QueueStep("training", 0).key == "training:9"
-    assert len(queue_steps()) == 20 and len({step.key for step in queue_steps()}) == 20
+    assert step_key("simulations", broker_priority(9)) == "simulations"
+    assert step_key("simulations", broker_priority(5)) == "simulations:4"
+    assert step_key("training", broker_priority(0)) == "training:9"
+    keys = [step_key(queue, step) for queue in QUEUES for step in STEPS]
+    assert len(keys) == 20 and len(set(keys)) == 20
 
 
 @pytest.mark.parametrize(
