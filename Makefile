@@ -34,11 +34,12 @@ test-busy: $(VENV)/.installed-dev
 	echo "busy loops (pids):$$loops"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## lint: ruff check, ruff format --check, mypy
+## lint: ruff check, ruff format --check, mypy, the import contracts (pyproject.toml)
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app workers api celeryconfig.py
+	$(BIN)/lint-imports
 
 ## bench: the benchmarks under bench/ (ratios against a peer measured in the same run)
 bench: $(VENV)/.installed-dev

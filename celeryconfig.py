@@ -5,10 +5,10 @@ Values that differ between machines (URLs, limits) come from app.settings.
 
 from __future__ import annotations
 
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from app.settings import get_settings
-from workers.slots import parse_crontab
 
 _settings = get_settings()
 
@@ -95,6 +95,24 @@ task_send_sent_event = True
 # --- Beat ----------------------------------------------------------------------------------------
 timezone = "UTC"
 enable_utc = True
+
+
+def parse_crontab(expression: str) -> crontab:
+    """ "minute hour day-of-month month day-of-week", as in cron (HMS_RETRAIN_CRON and
+    HMS_RETENTION_CRON are written so)."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"a crontab has 5 fields, got {expression!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+    )
+
+
 beat_schedule: dict[str, dict[str, object]] = {
     # Exactly one retrain per slot, however many beats fire it (workers/slots.py).
     "nightly-retrain": {

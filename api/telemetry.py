@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import current_tenant
 from api.metrics import UNMATCHED, HttpMetrics
-from app.logs import LogContext, LogFormat, bound, configure_logging, current_context
+from app.runtime.logs import LogContext, LogFormat, bound, configure_logging, current_context
 from app.tenancy import Tenant
 
 access_log = logging.getLogger("api.access")

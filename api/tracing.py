@@ -1,5 +1,5 @@
 """The API's spans: one SERVER span per request, named by its route template, the parent of what
-the request does (its database statements, the messages it publishes: app/tracing.py,
+the request does (its database statements, the messages it publishes: app/runtime/tracing.py,
 workers/tracing.py). Installed by create_app only when tracing is on."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.telemetry import route_template
-from app.logs import current_context
-from app.tracing import configure_tracing, flush, tracer
+from app.runtime.logs import current_context
+from app.runtime.tracing import configure_tracing, flush, tracer
 
 
 def configure_api_tracing() -> bool:

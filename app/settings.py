@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     # `<data_dir>/cache`. Safe to delete; an unwritable folder only means training in memory.
     model_cache_dir: Path | None = None
     # Native threads (OpenMP, BLAS) per process; 0 sizes them so that a worker's pool processes
-    # x threads fit the cores (app/threads.py). On 2 cores, 2 OpenMP threads beside another
+    # x threads fit the cores (app/runtime/threads.py). On 2 cores, 2 OpenMP threads beside another
     # process's OpenMP threads made a 0.05 s `learned` prediction take 1-12 s.
     native_threads: int = Field(default=0, ge=0)
 

@@ -3,7 +3,8 @@ against peers measured in the same run.
 
 Every measurement is a fresh `python` process (this file with `--child`), as `hms simulate` or a
 worker's pool process is: it imports the project, limits its native threads as `hms simulate`
-does (`app.threads.limit_native_threads`), and times `simulate_spec(SPEC)`, policies ["learned"].
+does (`app.runtime.threads.limit_native_threads`), and times `simulate_spec(SPEC)`, policies
+["learned"].
 An untimed process first fills numba's cache and the model cache.
 
 1. Cold start. With an empty model cache (the bootstrap model is trained, then cached) and with a
@@ -101,9 +102,9 @@ def child(mode: str) -> None:
     from app.ml import model_cache
     from app.ml.bootstrap import CACHE_NAME, cache_key
     from app.runspec import RunSpec
+    from app.runtime.threads import limit_native_threads
     from app.services.simulation import simulate_spec
     from app.settings import get_settings
-    from app.threads import limit_native_threads
 
     if mode == "pool":
         _become_a_pool_process()

@@ -225,9 +225,9 @@ def run_parts(runs: list[Any]) -> dict[str, float]:
     from app.db.schedules import pack
     from app.ml.training import samples_from_run
     from app.runspec import RunSpec
+    from app.runtime.threads import limit_native_threads
     from app.services.simulation import simulate_spec
     from app.settings import get_settings
-    from app.threads import limit_native_threads
 
     limit_native_threads()
     specs = [RunSpec.model_validate(run.spec) for run in runs]
@@ -377,7 +377,8 @@ def main() -> None:
         }
     )
     from app.db.migrate import upgrade
-    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+    from app.devstack.postgres import EmbeddedPostgres
+    from app.devstack.valkey import EmbeddedValkey
 
     started = time.monotonic()
     postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)

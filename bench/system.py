@@ -306,7 +306,8 @@ def main() -> None:
     configure_bare(redis_url)
     figures: dict[str, Any] = {"load": [os.getloadavg()[0]]}
     from app.db.migrate import upgrade
-    from app.embedded import EmbeddedPostgres, EmbeddedValkey
+    from app.devstack.postgres import EmbeddedPostgres
+    from app.devstack.valkey import EmbeddedValkey
 
     started = time.monotonic()
     with ExitStack() as cleanup:

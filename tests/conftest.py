@@ -61,7 +61,8 @@ os.environ.update(
     }
 )
 
-from app.embedded import EmbeddedPostgres, EmbeddedValkey  # noqa: E402
+from app.devstack.postgres import EmbeddedPostgres  # noqa: E402
+from app.devstack.valkey import EmbeddedValkey  # noqa: E402
 from app.tenancy import Tenant  # noqa: E402
 
 #: The tenant of TEST_API_KEY, for tests that call the services directly.
@@ -141,7 +142,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from app import tracing
+    from app.runtime import tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Task
 
-from app.logs import LogContext, set_context, use_format
+from app.runtime.logs import LogContext, set_context, use_format
 from app.settings import get_settings
 
 #: The message header that carries the API request's id to the worker (workers/queue.py).

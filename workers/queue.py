@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
-from app.logs import current_request_id
+from app.runtime.logs import current_request_id
 from celeryconfig import API_PRIORITY_MAX, broker_priority
 from workers.celery_app import app
 from workers.logs import REQUEST_ID_HEADER

@@ -23,13 +23,13 @@ from threadpoolctl import threadpool_limits
 
 from app.db.session import dispose_engines
 from app.ml.bootstrap import bootstrap_model
+from app.runtime.threads import available_cores, limit_native_threads
+from app.runtime.tracing import shut_down as shut_down_tracing
 from app.services import studies
 from app.services.runs import fail_run
 from app.services.training import fail_job
 from app.settings import get_settings
 from app.sim.engine import warm_up
-from app.threads import available_cores, limit_native_threads
-from app.tracing import shut_down as shut_down_tracing
 from workers import logs, metrics, tracing
 
 #: How many pool processes share the cores (set in the main process, inherited by the pool).
@@ -55,8 +55,8 @@ def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     """A forked pool process must not share its parent's pooled database connections, and its
-    native threads x the pool's processes must not exceed the cores (app/threads.py). Tracing
-    starts here, in each pool process: its exporter's thread would not survive the fork."""
+    native threads x the pool's processes must not exceed the cores (app/runtime/threads.py).
+    Tracing starts here, in each pool process: its exporter's thread would not survive the fork."""
     dispose_engines()
     limit_native_threads(_pool_processes)
     tracing.configure_worker_tracing()

@@ -1,6 +1,7 @@
 """Which schedule slot a beat-sent message belongs to: the latest time at or before now that the
 crontab fires. Two beat processes, or a redelivery of the message later that day, compute the
-same slot, so the slot's unique key in the database lets exactly one retrain through."""
+same slot, so the slot's unique key in the database lets exactly one retrain through. (The
+crontab itself is parsed where the beat schedule is: celeryconfig.parse_crontab.)"""
 
 from __future__ import annotations
 
@@ -10,21 +11,6 @@ from celery.schedules import crontab
 
 #: How far back to look for the latest fire time (a weekly crontab fires within 8 days).
 LOOK_BACK = timedelta(days=8)
-
-
-def parse_crontab(expression: str) -> crontab:
-    """ "minute hour day-of-month month day-of-week", as in cron."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"a crontab has 5 fields, got {expression!r}")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    return crontab(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-    )
 
 
 def latest_fire(schedule: crontab, now: datetime) -> datetime:

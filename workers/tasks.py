@@ -15,9 +15,10 @@ from app.errors import TransientStoreError
 from app.services import recovery, retention, studies, training
 from app.services.runs import execute_run
 from app.settings import get_settings
+from celeryconfig import parse_crontab
 from workers.celery_app import app
 from workers.queue import CeleryQueue
-from workers.slots import latest_fire, parse_crontab
+from workers.slots import latest_fire
 
 _settings = get_settings()
 log = get_task_logger(__name__)

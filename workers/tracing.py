@@ -17,8 +17,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from app.logs import LogContext
-from app.tracing import configure_tracing, tracer
+from app.runtime.logs import LogContext
+from app.runtime.tracing import configure_tracing, tracer
 from workers.logs import header
 
 #: The spans of the tasks executing in this process, by task id, and the token that restores

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
-from app.logs import ContextFilter
+from app.runtime.logs import ContextFilter
 from app.settings import get_settings
 from tests.conftest import EXAMPLE_SPEC, TEAM_A_KEY, TEST_API_KEY
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from app.cli import main
-from app.cli_events import follow
+from app.cli.follow import follow
+from app.cli.main import main
 from app.db.models import Run
 from app.errors import RunNotFound
 from app.services import lifecycle, runs, training

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from app.cli import main
+from app.cli.main import main
 from app.db.models import Run, RunStatus, Study, StudyStatus
 from app.db.session import session_scope
 from app.services import runs

@@ -4,7 +4,7 @@ tests/integration/test_cli.py."""
 
 import io
 
-from app.cli_events import LiveBar, ServerEvent, parse_events
+from app.cli.follow import LiveBar, ServerEvent, parse_events
 
 BODY = """id: 17
 event: state

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.cli import main
+from app.cli.main import main
 from tests.conftest import EXAMPLE_SPEC
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app.cli_study import progress_text, results_table, text_table
+from app.cli.tables import progress_text, results_table, text_table
 from app.studies.statistics import RunRecord, study_statistics
 
 FLOWS = {"oracle": [10.0, 11.0, 12.5], "heft": [12.0, 12.5, 15.0], "greedy": [20.0, 18.0, 26.0]}

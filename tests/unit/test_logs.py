@@ -1,9 +1,16 @@
-"""app/logs.py: the context on log records, the text and JSON formats."""
+"""app/runtime/logs.py: the context on log records, the text and JSON formats."""
 
 import json
 import logging
 
-from app.logs import ContextFilter, LogContext, TextFormatter, bound, json_formatter, set_context
+from app.runtime.logs import (
+    ContextFilter,
+    LogContext,
+    TextFormatter,
+    bound,
+    json_formatter,
+    set_context,
+)
 
 
 def record(message: str = "hello") -> logging.LogRecord:

@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workers.slots import latest_fire, parse_crontab
+from celeryconfig import parse_crontab
+from workers.slots import latest_fire
 
 
 def at(text: str) -> datetime:

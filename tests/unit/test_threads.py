@@ -1,8 +1,8 @@
 import pytest
 from threadpoolctl import threadpool_info
 
+from app.runtime.threads import available_cores, limit_native_threads, native_threads
 from app.settings import get_settings
-from app.threads import available_cores, limit_native_threads, native_threads
 
 
 @pytest.mark.parametrize(

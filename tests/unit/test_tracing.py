@@ -8,7 +8,7 @@ from sqlalchemy import Engine, event
 
 from api.main import create_app
 from api.tracing import RequestTracing
-from app import tracing
+from app.runtime import tracing
 from app.settings import Settings, get_settings
 from tests.otlp import Collector
 from workers.tracing import publishing

@@ -10,13 +10,13 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from app import cli_tables
+from app.cli import tables
 from app.errors import InvalidSpec
 from app.runspec import RunSpec
+from app.runtime.threads import limit_native_threads
 from app.services.schedule_export import schedule_csv
 from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.sim.policies import POLICY_NAMES
-from app.threads import limit_native_threads
 
 
 def load_spec(spec_file: Path) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def run_locally(spec: RunSpec, rl_state_file: Path | None) -> Simulation:
 def leaderboard(simulation: Simulation) -> str:
     """A text table in the outcomes' order (best first by the run's rank metric), the rank
     metric leading after the policy."""
-    return cli_tables.leaderboard(result_documents(simulation), simulation.rank_by)
+    return tables.leaderboard(result_documents(simulation), simulation.rank_by)
 
 
 def write_schedules(simulation: Simulation, path: Path) -> None:
