@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-busy lint bench clean
+.PHONY: run test test-busy lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,16 +34,22 @@ test-busy: $(VENV)/.installed-dev
 	echo "busy loops (pids):$$loops"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## lint: ruff check, ruff format --check, mypy, the import contracts (pyproject.toml)
+## lint: ruff check, ruff format --check, mypy, the import contracts (pyproject.toml), the docs
+## site built strictly (a broken link fails)
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app workers api celeryconfig.py
 	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict
+
+## docs: build the documentation site (docs/, mkdocs.yml) into site/
+docs: $(VENV)/.installed-dev
+	$(BIN)/mkdocs build --strict
 
 ## bench: the benchmarks under bench/ (ratios against a peer measured in the same run)
 bench: $(VENV)/.installed-dev
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site
