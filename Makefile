@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-busy lint docs bench clean
+.PHONY: run test test-unit test-busy chromium lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,35 @@ run: $(VENV)/.installed
 	$(BIN)/hms up
 
 ## test: the whole suite against embedded PostgreSQL and Valkey and real workers
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-unit: the unit tests only (tests/unit): no servers, no workers, well under a minute
+test-unit: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+## chromium: Debian's chromium for tests/browser (Playwright drives it; Playwright's own browser
+## download needs the internet). Installed when missing and the machine allows it (root or
+## passwordless sudo); otherwise says what to run and goes on: tests/browser then fail, naming it.
+CHROMIUM_INSTALL := apt-get install -y -q chromium
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else \
+		echo "chromium is missing and installing it needs root: run \`sudo $(CHROMIUM_INSTALL)\`"; \
+		echo "(the browser tests in tests/browser fail until it is installed)"; \
+		exit 0; \
+	fi; \
+	echo "installing Debian's chromium for the browser tests: $${sudo:+$$sudo }$(CHROMIUM_INSTALL)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo $(CHROMIUM_INSTALL) || { $$sudo apt-get update -q && $$sudo $(CHROMIUM_INSTALL); } || \
+		echo "installing chromium failed: the browser tests in tests/browser fail until it is installed"
 
 ## test-busy: `make test` beside a CPU-bound busy loop on every core (BUSY_LOOPS=n for another count),
 ## the condition the suite must pass in too; the loops are stopped afterwards, whatever the outcome
 BUSY_LOOPS ?= $(shell $(PYTHON) -c 'import os; print(os.cpu_count())')
-test-busy: $(VENV)/.installed-dev
+test-busy: $(VENV)/.installed-dev chromium
 	@loops=""; \
 	trap 'kill $$loops 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq $(BUSY_LOOPS)); do $(PYTHON) -c 'while 1: pass' & loops="$$loops $$!"; done; \

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import runs
 from tests.conftest import ADMIN
+from tests.fakes import RecordingQueue
 
 #: How much slower than when it was measured a run may get before a limit derived from the
 #: measurement stops it: the load can change during the session (another suite starts beside this
@@ -35,13 +35,6 @@ SLOWDOWN = 4
 MIN_LIMIT_S = 10
 
 _seconds: dict[str, float] = {}
-
-
-class _Unsent:
-    """A RunQueue that sends nothing: the measuring process executes the run itself."""
-
-    def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
-        pass
 
 
 def seconds_to_execute(spec: dict[str, Any]) -> float:
@@ -60,7 +53,7 @@ def seconds_to_execute(spec: dict[str, Any]) -> float:
 
 
 def _execute(spec: dict[str, Any]) -> float:
-    run_id = runs.submit_run(ADMIN, RunSpec.model_validate(spec), _Unsent()).run.id
+    run_id = runs.submit_run(ADMIN, RunSpec.model_validate(spec), RecordingQueue()).run.id
     started = time.perf_counter()
     runs.execute_run(run_id)
     elapsed = time.perf_counter() - started

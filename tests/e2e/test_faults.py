@@ -25,8 +25,10 @@ from app.errors import TransientStoreError
 from app.runspec import RunSpec
 from app.services import runs, training
 from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
+from tests.fakes import RecordingQueue
 from tests.processes import ProcfileProcess, Worker, broker_idle, wait_until
 from tests.timing import SLOWDOWN, Limits, seconds_to_execute
+from workers.queue import CeleryQueue
 
 RECOVERY = {
     "HMS_UNACKED_RESTORE_INTERVAL_S": "1",
@@ -44,28 +46,8 @@ CRASH_SPEC = {
 }
 
 
-class NoBroker:
-    """A RunQueue / RetrainQueue whose broker is unreachable: what a crash right after the commit
-    looks like from the database's side."""
-
-    def enqueue_run(self, run_id, priority):
-        raise TransientStoreError("broker", "connection refused")
-
-    def enqueue_retrain(self, job_id):
-        raise TransientStoreError("broker", "connection refused")
-
-
-class DirectQueue:
-    """Enqueue through Celery, from the test process."""
-
-    def enqueue_run(self, run_id, priority):
-        from workers.queue import CeleryQueue
-
-        CeleryQueue().enqueue_run(run_id, priority)
-
-
 def submit(body: dict, queue=None) -> uuid.UUID:
-    return runs.submit_run(ADMIN, RunSpec.model_validate(body), queue or DirectQueue()).run.id
+    return runs.submit_run(ADMIN, RunSpec.model_validate(body), queue or CeleryQueue()).run.id
 
 
 def wait_status(run_id: uuid.UUID, wanted: set[str], timeout_s: float = 60) -> None:
@@ -211,11 +193,11 @@ def test_a_crash_between_commit_and_enqueue_is_swept_up(fresh, fast):
     beat = ProcfileProcess("beat", fast)
     try:
         with pytest.raises(TransientStoreError):
-            submit(EXAMPLE_SPEC, NoBroker())
+            submit(EXAMPLE_SPEC, RecordingQueue(broker_down=True))
         (orphan,) = runs.list_runs(ADMIN, None, 10, 0)[0]
         assert orphan.status == "queued" and orphan.enqueued_at is None
         with pytest.raises(TransientStoreError):
-            training.request_retrain(ADMIN, NoBroker())
+            training.request_retrain(ADMIN, RecordingQueue(broker_down=True))
         (job,) = training.list_jobs(ADMIN, 10, 0)[0]
         wait_status(orphan.id, {"succeeded", "failed"}, timeout_s=60)
         assert (

@@ -16,9 +16,10 @@ from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import runs
 from tests.conftest import ADMIN, EXAMPLE_SPEC
-from tests.e2e.test_faults import RECOVERY, DirectQueue
+from tests.e2e.test_faults import RECOVERY
 from tests.processes import ProcfileProcess, Worker
 from tests.timing import SLOWDOWN, Limits, seconds_to_execute
+from workers.queue import CeleryQueue
 
 RUNS = 300
 KILL_EVERY_S = 1.5
@@ -79,7 +80,7 @@ def test_soak_every_run_ends_exactly_once_under_repeated_kills(soak_env, clean_s
     body = BODY
     started = time.monotonic()
     for seed in range(RUNS):
-        runs.submit_run(ADMIN, RunSpec.model_validate({**body, "seed": seed}), DirectQueue())
+        runs.submit_run(ADMIN, RunSpec.model_validate({**body, "seed": seed}), CeleryQueue())
     kills = {"pool process": 0, "whole worker": 0}
     try:
         deadline = time.monotonic() + 600

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from api.main import app
 from app.sim.policies import POLICY_NAMES
 from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.fakes import RecordingQueue
 
 EXAMPLE = EXAMPLE_SPEC
 AUTH = {"X-API-Key": TEST_API_KEY}
@@ -209,13 +210,8 @@ def test_health(client):
 
 def test_readiness_names_the_dependency_that_is_down(servers):
     from api.deps import get_queue
-    from app.errors import TransientStoreError
 
-    class UnreachableBroker:
-        def ping(self):
-            raise TransientStoreError("broker", "Connection refused")
-
-    app.dependency_overrides[get_queue] = UnreachableBroker
+    app.dependency_overrides[get_queue] = lambda: RecordingQueue(broker_down=True)
     try:
         with TestClient(app) as client:
             response = client.get("/health/ready")

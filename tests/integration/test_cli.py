@@ -20,6 +20,7 @@ from app.db.models import Run
 from app.errors import RunNotFound
 from app.services import lifecycle, runs, training
 from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
+from tests.fakes import RecordingQueue
 from tests.processes import wait_until
 
 AUTH = {"X-API-Key": TEST_API_KEY}
@@ -141,7 +142,7 @@ def test_following_a_stream_resumes_after_the_server_closes_it_with_nothing_seen
         reporter.last = float("-inf")
         reporter(progress, "greedy")
 
-    cancel = (ADMIN, uuid.UUID(run_id), NoQueue())
+    cancel = (ADMIN, uuid.UUID(run_id), RecordingQueue())
     mover = threading.Thread(target=advance)
     mover.start()
     last = follow(
@@ -159,11 +160,6 @@ def test_following_a_stream_resumes_after_the_server_closes_it_with_nothing_seen
         ("cancelled", 0.5),
     ]
     assert last == shown[-1]
-
-
-class NoQueue:
-    def revoke_run(self, run_id):
-        pass
 
 
 def test_models_and_retrain_print_tables_and_json_the_apis_documents(hms, http):

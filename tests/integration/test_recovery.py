@@ -11,21 +11,7 @@ from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import recovery, runs, training
 from tests.conftest import ADMIN, EXAMPLE_SPEC
-
-
-class Recorder:
-    def __init__(self, fail: bool = False):
-        self.runs, self.retrains, self.fail = [], [], fail
-
-    def enqueue_run(self, run_id, priority):
-        if self.fail:
-            from app.errors import TransientStoreError
-
-            raise TransientStoreError("broker", "down")
-        self.runs.append(run_id)
-
-    def enqueue_retrain(self, job_id):
-        self.retrains.append(job_id)
+from tests.fakes import RecordingQueue
 
 
 def new_run(queue) -> uuid.UUID:
@@ -45,17 +31,17 @@ def age(model, row_id, **ago):
 
 
 def test_the_sweep_resends_unsent_and_silent_work_and_leaves_the_rest(clean_state):
-    unsent = new_run(Recorder(fail=True))  # committed, never sent
-    waiting = new_run(Recorder())  # sent, waiting in the queue
-    silent = new_run(Recorder())
+    unsent = new_run(RecordingQueue(broker_down=True))  # committed, never sent
+    waiting = new_run(RecordingQueue())  # sent, waiting in the queue
+    silent = new_run(RecordingQueue())
     with session_scope() as session:
         session.execute(update(Run).where(Run.id == silent).values(status="running", attempts=1))
-    fresh_unsent = new_run(Recorder(fail=True))
+    fresh_unsent = new_run(RecordingQueue(broker_down=True))
     for run_id in (unsent, waiting, silent):
         age(Run, run_id, hours=1)  # older than every threshold but the lost-message one
     with session_scope() as session:
         session.execute(update(Run).where(Run.id == waiting).values(enqueued_at=utcnow()))
-    job = training.request_retrain(ADMIN, Recorder())
+    job = training.request_retrain(ADMIN, RecordingQueue())
     age(TrainingJob, job.id, hours=1)
     with session_scope() as session:
         session.execute(
@@ -67,7 +53,7 @@ def test_the_sweep_resends_unsent_and_silent_work_and_leaves_the_rest(clean_stat
             .values(updated_at=utcnow() - timedelta(hours=1))
         )
 
-    queue = Recorder()
+    queue = RecordingQueue()
     report = recovery.sweep(queue)
     assert set(queue.runs) == {unsent, silent}
     assert fresh_unsent not in queue.runs and waiting not in queue.runs
@@ -75,14 +61,14 @@ def test_the_sweep_resends_unsent_and_silent_work_and_leaves_the_rest(clean_stat
     assert sorted(report.runs) == sorted(map(str, (unsent, silent)))
     assert runs.get_run(ADMIN, unsent).enqueued_at is not None
     # Sent again just now: the next sweep leaves them alone.
-    assert recovery.sweep(Recorder()).runs == []
+    assert recovery.sweep(RecordingQueue()).runs == []
 
 
 def test_a_run_killed_at_the_hard_time_limit_is_recorded_as_failed(clean_state):
     from workers.signals import _record_hard_time_limit
     from workers.tasks import run_simulation
 
-    run_id = new_run(Recorder())
+    run_id = new_run(RecordingQueue())
     with session_scope() as session:
         session.execute(update(Run).where(Run.id == run_id).values(status="running", attempts=1))
     task = run_simulation
@@ -90,6 +76,6 @@ def test_a_run_killed_at_the_hard_time_limit_is_recorded_as_failed(clean_state):
     run = runs.get_run(ADMIN, run_id)
     assert run.status == "failed" and run.error.startswith("killed at the hard time limit")
     # Other failures are left to the task itself.
-    other = new_run(Recorder())
+    other = new_run(RecordingQueue())
     _record_hard_time_limit(sender=task, exception=ValueError("x"), args=[str(other)])
     assert runs.get_run(ADMIN, other).status == "queued"

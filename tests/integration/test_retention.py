@@ -14,6 +14,7 @@ from app.services import retention, runs, studies
 from app.settings import get_settings
 from app.studies.spec import StudySpec
 from tests.conftest import ADMIN
+from tests.fakes import RecordingQueue
 
 SMALL = {
     "workload": {"kind": "synthetic", "num_tasks": 50, "seed": 1},
@@ -22,35 +23,21 @@ SMALL = {
 }
 
 
-class Recorder:
-    def enqueue_run(self, run_id, priority):
-        pass
-
-    def enqueue_runs(self, run_ids, priority):
-        pass
-
-    def enqueue_fan_out(self, study_id):
-        pass
-
-    def revoke_run(self, run_id):
-        pass
-
-
 def executed_run(seed: int) -> uuid.UUID:
     run_id = runs.submit_run(
-        ADMIN, RunSpec.model_validate({**SMALL, "seed": seed}), Recorder()
+        ADMIN, RunSpec.model_validate({**SMALL, "seed": seed}), RecordingQueue()
     ).run.id
     runs.execute_run(run_id)
     return run_id
 
 
 def queued_run() -> uuid.UUID:
-    return runs.submit_run(ADMIN, RunSpec.model_validate(SMALL), Recorder()).run.id
+    return runs.submit_run(ADMIN, RunSpec.model_validate(SMALL), RecordingQueue()).run.id
 
 
 def two_run_study() -> tuple[Study, list[uuid.UUID]]:
     spec = {"name": "s", "base": SMALL, "grid": {"cluster.gpus": [1, 2]}, "repetitions": 1}
-    study = studies.submit_study(ADMIN, StudySpec.model_validate(spec), Recorder()).study
+    study = studies.submit_study(ADMIN, StudySpec.model_validate(spec), RecordingQueue()).study
     with session_scope() as session:
         query = select(Run.id).where(Run.study_id == study.id).order_by(Run.study_cell)
         return study, list(session.scalars(query))

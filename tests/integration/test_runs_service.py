@@ -3,10 +3,10 @@
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 from app.db import runs as run_store
-from app.db.models import Run, RunResult, RunStatus
+from app.db.models import RunResult, RunStatus
 from app.db.session import session_scope
 from app.errors import (
     ClaimLost,
@@ -20,37 +20,15 @@ from app.services import runs
 from app.services.runs import ExecutionOutcome
 from app.settings import get_settings
 from tests.conftest import ADMIN, EXAMPLE_SPEC, LONG_SPEC
+from tests.fakes import RecordingQueue
 
 EXAMPLE = EXAMPLE_SPEC
 LONG = LONG_SPEC
 
 
-class CommittedCheckQueue:
-    """A RunQueue that, when asked to enqueue, looks the run up from another connection: it
-    only sees the row if submit_run committed before enqueueing."""
-
-    def __init__(self, database_url: str) -> None:
-        self.engine = create_engine(database_url)
-        self.enqueued: list[tuple[uuid.UUID, int, bool]] = []
-        self.revoked: list[uuid.UUID] = []
-
-    def enqueue_run(self, run_id, priority):
-        with self.engine.connect() as connection:
-            visible = connection.execute(select(Run.id).where(Run.id == run_id)).first() is not None
-        self.enqueued.append((run_id, priority, visible))
-
-    def revoke_run(self, run_id):
-        self.revoked.append(run_id)
-
-    def ping(self):
-        pass
-
-
 @pytest.fixture
 def queue(servers):
-    queue = CommittedCheckQueue(servers.database_url)
-    yield queue
-    queue.engine.dispose()
+    return RecordingQueue()
 
 
 def submit(queue, body=EXAMPLE, key=None):
@@ -65,7 +43,9 @@ def results_of(run_id):
 def test_submit_commits_the_run_before_enqueueing_it(queue):
     submission = submit(queue)
     assert submission.created
-    assert queue.enqueued == [(submission.run.id, 5, True)]
+    run_id = submission.run.id
+    assert queue.runs == [run_id] and queue.priority == {run_id: 5}
+    assert queue.committed == {run_id: True}
     assert runs.get_run(ADMIN, submission.run.id).status == RunStatus.QUEUED
 
 
@@ -73,7 +53,7 @@ def test_the_same_idempotency_key_returns_the_same_run(queue):
     first = submit(queue, key="abc")
     again = submit(queue, key="abc")
     assert again.run.id == first.run.id and not again.created
-    assert len(queue.enqueued) == 1
+    assert len(queue.runs) == 1
     with pytest.raises(IdempotencyConflict):
         submit(queue, {**EXAMPLE, "seed": 1}, key="abc")
 

@@ -1,9 +1,7 @@
 """The study use cases against the real database (no worker: runs are executed directly)."""
 
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 from app.db.models import Run, Study
 from app.db.session import session_scope
@@ -11,6 +9,7 @@ from app.errors import IdempotencyConflict, InvalidSpec, StudyNotCancellable, St
 from app.services import runs, studies
 from app.studies.spec import StudySpec
 from tests.conftest import ADMIN
+from tests.fakes import RecordingQueue
 
 BASE = {
     "workload": {"kind": "synthetic", "num_tasks": 60},
@@ -25,34 +24,9 @@ STUDY = {
 }
 
 
-class RecordingStudyQueue:
-    """A StudyQueue that records what it is asked to send, checking from another connection
-    that the rows were committed first."""
-
-    def __init__(self, database_url: str) -> None:
-        self.engine = create_engine(database_url)
-        self.fan_outs: list[tuple[uuid.UUID, bool]] = []
-        self.sent: list[uuid.UUID] = []
-
-    def enqueue_fan_out(self, study_id):
-        with self.engine.connect() as connection:
-            committed = connection.execute(
-                select(Run.id).where(Run.study_id == study_id).limit(1)
-            ).first()
-        self.fan_outs.append((study_id, committed is not None))
-
-    def enqueue_runs(self, run_ids, priority):
-        self.sent.extend(run_ids)
-
-    def revoke_run(self, run_id):
-        pass
-
-
 @pytest.fixture
 def queue(clean_database):
-    queue = RecordingStudyQueue(clean_database.database_url)
-    yield queue
-    queue.engine.dispose()
+    return RecordingQueue()
 
 
 def submit(queue, body=STUDY, key=None):
@@ -62,9 +36,9 @@ def submit(queue, body=STUDY, key=None):
 def test_a_study_commits_every_run_then_sends_one_fan_out(queue):
     study = submit(queue).study
     assert study.total_runs == 12
-    assert queue.fan_outs == [(study.id, True)]
+    assert queue.fan_outs == [study.id] and queue.committed == {study.id: True}
     assert studies.fan_out_study(study.id, queue) == 12
-    assert len(set(queue.sent)) == 12
+    assert len(set(queue.runs)) == 12
     assert studies.fan_out_study(study.id, queue) == 0  # all marked sent: nothing twice
     view = studies.get_study(ADMIN, study.id)
     assert view.counts == {"queued": 12} and view.progress == 0.0

@@ -18,26 +18,10 @@ from app.runspec import RunSpec
 from app.services import runs, training
 from app.settings import get_settings
 from tests.conftest import ADMIN, EXAMPLE_SPEC, TEAM_A_KEY, TEST_API_KEY
+from tests.fakes import RecordingQueue
 
 AUTH = {"X-API-Key": TEST_API_KEY}
 FAMILY = {**EXAMPLE_SPEC, "policies": ["greedy", "oracle", "learned"]}
-
-
-class Recorder:
-    def __init__(self):
-        self.retrains = []
-
-    def enqueue_run(self, run_id, priority):
-        pass
-
-    def enqueue_retrain(self, job_id):
-        self.retrains.append(job_id)
-
-    def revoke_run(self, run_id):
-        pass
-
-    def ping(self):
-        pass
 
 
 @pytest.fixture
@@ -53,7 +37,7 @@ def run_family(count, seed=0):
     ids = []
     for k in range(count):
         body = {**FAMILY, "workload": {**FAMILY["workload"], "seed": seed + k}}
-        run_id = runs.submit_run(ADMIN, RunSpec.model_validate(body), Recorder()).run.id
+        run_id = runs.submit_run(ADMIN, RunSpec.model_validate(body), RecordingQueue()).run.id
         runs.execute_run(run_id)
         ids.append(run_id)
     return ids
@@ -66,7 +50,7 @@ def sample_count():
 
 def retrain():
     """A manual retrain, executed here; returns the finished job."""
-    job = training.request_retrain(ADMIN, Recorder())
+    job = training.request_retrain(ADMIN, RecordingQueue())
     training.execute_retrain(job.id)
     return training.get_job(ADMIN, job.id)
 
@@ -132,7 +116,7 @@ def test_a_retrain_that_ended_while_it_fitted_registers_no_version(small_trainin
     """Its time limit failed it meanwhile (or another delivery finished it): the late estimator
     is not stored, and the job keeps the end it was given."""
     run_family(3)
-    job = training.request_retrain(ADMIN, Recorder())
+    job = training.request_retrain(ADMIN, RecordingQueue())
     real_fit = training.fit
 
     def failed_meanwhile(*args, **kwargs):
@@ -169,10 +153,10 @@ def test_rollback_activates_any_registered_version_through_the_api(small_trainin
 
 
 def test_the_retrain_endpoint_queues_a_job_whose_progress_is_readable(small_training):
-    recorder = Recorder()
+    queue = RecordingQueue()
     from api.deps import get_queue
 
-    app.dependency_overrides[get_queue] = lambda: recorder
+    app.dependency_overrides[get_queue] = lambda: queue
     try:
         with TestClient(app) as client:
             assert client.post("/api/v1/models/retrain").status_code == 401
@@ -180,7 +164,7 @@ def test_the_retrain_endpoint_queues_a_job_whose_progress_is_readable(small_trai
             assert response.status_code == 202
             job = response.json()
             assert job["status"] == "queued" and job["trigger"] == "manual"
-            assert recorder.retrains == [uuid.UUID(job["id"])]
+            assert queue.retrains == [uuid.UUID(job["id"])]
             assert job["tenant"] == "tests"
             location = response.headers["Location"]
             assert client.get(location, headers=AUTH).json()["id"] == job["id"]
@@ -230,7 +214,7 @@ def test_a_retrain_before_any_run_is_skipped_with_zero_samples():
 
 def test_a_retrain_whose_worker_was_lost_max_attempts_times_is_failed_on_claim(monkeypatch):
     monkeypatch.setattr(get_settings(), "max_attempts", 2)
-    job = training.request_retrain(ADMIN, Recorder())
+    job = training.request_retrain(ADMIN, RecordingQueue())
     with session_scope() as session:  # two claims, each worker lost: left running
         session.execute(
             update(TrainingJob).where(TrainingJob.id == job.id).values(status="running", attempts=2)
