@@ -33,10 +33,9 @@ from app.errors import (
     ScheduleNotFound,
     TransientStoreError,
 )
-from app.ml import registry
 from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem
-from app.services import lifecycle, studies
+from app.services import lifecycle, registry, studies
 from app.services.idempotency import find_by_key, request_digest
 from app.services.ports import ProgressSink, RunQueue
 from app.services.simulation import Simulation, result_documents, simulate_spec

@@ -27,7 +27,6 @@ from app.db.models import JobStatus, ModelVersion, TrainingJob
 from app.db.session import session_scope
 from app.errors import JobNotFound, TransientStoreError, VersionNotFound
 from app.ml import artifacts
-from app.ml.registry import version_name
 from app.ml.training import (
     ALGORITHM,
     FitParams,
@@ -40,6 +39,7 @@ from app.ml.training import (
 )
 from app.services import lifecycle
 from app.services.ports import ProgressSink, RetrainQueue
+from app.services.registry import version_name
 from app.settings import get_settings
 from app.tenancy import Tenant, require_admin
 
