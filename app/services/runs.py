@@ -30,6 +30,7 @@ from app.errors import (
     RunNotCancellable,
     RunNotDeletable,
     RunNotFound,
+    RunNotReady,
     ScheduleNotFound,
     TransientStoreError,
 )
@@ -288,10 +289,13 @@ def list_runs(
 
 
 def get_results(tenant: Tenant, run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:
+    """A succeeded run and its results, best first; RunNotReady until it succeeded."""
     with session_scope() as session:
         run = run_store.get_run(session, run_id, tenant=tenant)
         if run is None:
             raise RunNotFound(run_id)
+        if run.status != RunStatus.SUCCEEDED:
+            raise RunNotReady(run_id, run.status, run.error)
         return run, run_store.results_of(session, run_id)
 
 

@@ -13,6 +13,7 @@ from app.errors import (
     IdempotencyConflict,
     RunNotCancellable,
     RunNotFound,
+    RunNotReady,
     ScheduleNotFound,
 )
 from app.runspec import RunSpec
@@ -174,6 +175,17 @@ def test_a_spec_the_core_rejects_fails_once_with_a_readable_error(queue):
     assert "fit on no device" in run.error
     assert results_of(run_id) == []
     assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
+    with pytest.raises(RunNotReady, match=r"it is failed: invalid spec: .*fit on no device"):
+        runs.get_results(ADMIN, run_id)
+
+
+def test_results_are_not_ready_until_the_run_succeeded(queue):
+    run_id = submit(queue).run.id
+    with pytest.raises(RunNotReady, match=f"^run {run_id} has no results, it is queued$"):
+        runs.get_results(ADMIN, run_id)
+    runs.execute_run(run_id)
+    run, results = runs.get_results(ADMIN, run_id)
+    assert run.status == "succeeded" and len(results) == len(EXAMPLE["policies"])
 
 
 def test_progress_is_recorded_while_running_and_cancel_stops_the_run(queue):
@@ -294,7 +306,8 @@ def test_results_come_by_rank_then_makespan_with_unranked_results_last(queue):
         "mean_flow_time": 1.0, "energy": 1.0, "cost": 1.0, "mean_utilization": 0.5,
         "utilization": {}, "rank_by": "energy", "rank_value": 1.0,
     }  # fmt: skip
-    with session_scope() as session:
+    with session_scope() as session:  # a run that succeeded, some results recorded unranked
+        run_store.get_run(session, run_id).status = RunStatus.SUCCEEDED
         run_store.add_results(
             session,
             run_id,
