@@ -1,8 +1,8 @@
 """The life of work a worker executes, written once for runs, retraining jobs and studies.
 
 - `send`: after the commit, send the work's message, then note when (`enqueued_at`). A message is
-  never sent for an uncommitted row; if the broker is down the row stays unsent, the recovery
-  sweep sends it later, and the error says so.
+  never sent for an uncommitted row; if the broker is down the row stays unsent (`never_sent`),
+  the recovery sweep or a replay of its submission sends it later, and the error says so.
 - `claim`: lock the row, skip it if it already ended (a redelivered message must not redo it),
   fail it if its workers were lost `max_attempts` times, else begin one more attempt.
 - `ProgressReporter`: throttled progress writes while the work is running; raises `Cancelled`
@@ -16,8 +16,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from app.db import lifecycle as store
 from app.db.models import FAILED, QUEUED, RUNNING, Attempted, Work, utcnow
@@ -52,6 +53,28 @@ def send(row: Work, send_message: Callable[[], None], kind: str) -> None:
     with session_scope(durable=False) as session:
         store.mark_enqueued(session, type(row), [row.id])
     row.enqueued_at = utcnow()
+
+
+class Submitted(Protocol):
+    """Work a request created (a run, a study): a `Work` row with its request's digest."""
+
+    @property
+    def request_digest(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def enqueued_at(self) -> datetime | None: ...
+    @property
+    def ended(self) -> bool: ...
+
+
+def never_sent(row: Submitted) -> bool:
+    """Whether committed work still waits for its first message: it has not ended, no send was
+    noted, and no worker claimed it (a claim, which makes work executed in attempts `running`,
+    proves a message arrived; a study is `running` from the start and never claimed)."""
+    if row.ended or row.enqueued_at is not None:
+        return False
+    return not (isinstance(row, Attempted) and row.status == RUNNING)
 
 
 class Unclaimed(StrEnum):

@@ -15,9 +15,10 @@ from app.errors import (
     RunNotFound,
     RunNotReady,
     ScheduleNotFound,
+    TransientStoreError,
 )
 from app.runspec import RunSpec
-from app.services import runs
+from app.services import lifecycle, runs
 from app.services.runs import ExecutionOutcome
 from app.settings import get_settings
 from tests.conftest import ADMIN, EXAMPLE_SPEC, LONG_SPEC
@@ -77,6 +78,39 @@ def test_the_same_idempotency_key_returns_the_same_run(queue):
     assert len(queue.enqueued) == 1
     with pytest.raises(IdempotencyConflict):
         submit(queue, {**EXAMPLE, "seed": 1}, key="abc")
+
+
+def broker_down(*args):
+    raise TransientStoreError("broker", "connection refused")
+
+
+def test_a_replay_sends_a_run_whose_first_send_failed(queue, monkeypatch):
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue_run", broker_down)
+        with pytest.raises(TransientStoreError) as refused:
+            submit(queue, key="abc")
+    assert "will be sent when the broker is back" in refused.value.note
+    assert queue.enqueued == []
+    replay = submit(queue, key="abc")
+    assert not replay.created and queue.enqueued == [(replay.run.id, 5, True)]
+    assert runs.get_run(ADMIN, replay.run.id).enqueued_at is not None
+    submit(queue, key="abc")  # sent now: a further replay sends nothing
+    assert len(queue.enqueued) == 1
+
+
+@pytest.mark.parametrize("then", ["claimed", "cancelled"])
+def test_a_replay_does_not_send_a_run_a_worker_claimed_or_that_ended(queue, monkeypatch, then):
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue_run", broker_down)
+        with pytest.raises(TransientStoreError):
+            submit(queue, key="abc")
+    (run,), _ = runs.list_runs(ADMIN, None, 10, 0)
+    if then == "claimed":  # its message arrived after all (the send's note was lost)
+        lifecycle.claim(Run, run.id, RunNotFound)
+    else:
+        runs.cancel_run(ADMIN, run.id, queue)
+    assert submit(queue, key="abc").run.status == ("running" if then == "claimed" else "cancelled")
+    assert queue.enqueued == []
 
 
 def test_execute_run_writes_one_result_per_policy_and_succeeds(queue):
