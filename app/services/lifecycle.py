@@ -20,6 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from sqlalchemy.orm import Session
+
 from app.db import lifecycle as store
 from app.db.models import FAILED, QUEUED, RUNNING, Attempted, Work, utcnow
 from app.db.session import session_scope
@@ -111,21 +113,24 @@ def claim(
         return row
 
 
-def finish(model: type[A], row_id: uuid.UUID, status: str, record: Callable[[A], None]) -> bool:
-    """End running work with `status`; `record` fills in the rest of its row in the same
-    transaction. False (and nothing written) if it was not running: it ended already."""
+def finish(
+    model: type[A], row_id: uuid.UUID, status: str, record: Callable[[Session, A], None]
+) -> bool:
+    """End running work with `status`; `record(session, row)` fills in the rest of its row, and
+    what the work produced, in the same transaction. False (and nothing written) if it was not
+    running: it ended already (a cancel, another delivery of the same message)."""
     with session_scope() as session:
         row = store.lock_running(session, model, row_id)
         if row is None:
             return False
         row.end(status)
-        record(row)
+        record(session, row)
         return True
 
 
 def fail(model: type[Attempted], row_id: uuid.UUID, error: str) -> bool:
     """Record that running work failed (once: no retry follows)."""
-    return finish(model, row_id, FAILED, lambda row: row.record_error(error))
+    return finish(model, row_id, FAILED, lambda _, row: row.record_error(error))
 
 
 class ProgressReporter:

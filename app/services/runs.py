@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from app.db import lifecycle as db_lifecycle
 from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
@@ -177,6 +176,8 @@ def _performance_model(spec: RunSpec) -> PerformanceModel | None:
 def _complete(
     run_id: uuid.UUID, spec: RunSpec, simulation: Simulation, rl_version: int | None
 ) -> ExecutionOutcome:
+    """Write every result, the schedules, what learning policies learned, the training samples
+    and `succeeded` in one transaction, if the run is still running (lifecycle.finish)."""
     settings = get_settings()
     keep_schedules = simulation.problem.num_tasks <= settings.schedule_max_tasks
     devices = simulation.problem.cluster.names()
@@ -187,12 +188,8 @@ def _complete(
         settings.samples_per_run,
         np.random.default_rng(stream),
     )
-    with session_scope() as session:
-        run = db_lifecycle.lock_running(session, Run, run_id)
-        if run is None:
-            # Cancelled meanwhile, or another delivery of the same message finished first.
-            return ExecutionOutcome.SKIPPED
-        run.end(RunStatus.SUCCEEDED)
+
+    def record(session: Session, run: Run) -> None:
         run_store.add_results(session, run_id, result_documents(simulation))
         for outcome in simulation.outcomes:
             if keep_schedules:
@@ -205,6 +202,10 @@ def _complete(
         run.rl_state_version = rl_version
         run.rank_by = simulation.rank_by
         run.progress = 1.0
+
+    if not lifecycle.finish(Run, run_id, RunStatus.SUCCEEDED, record):
+        # Cancelled meanwhile, or another delivery of the same message finished first.
+        return ExecutionOutcome.SKIPPED
     return ExecutionOutcome.SUCCEEDED
 
 

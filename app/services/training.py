@@ -191,7 +191,7 @@ def fail_job(job_id: uuid.UUID, reason: str) -> None:
 def _finish(job_id: uuid.UUID, outcome: RetrainOutcome) -> RetrainOutcome:
     """Record the outcome, only if the job is still running (lifecycle.finish); a job that
     register() ended is left as it recorded it."""
-    lifecycle.finish(TrainingJob, job_id, outcome.status, lambda job: _record(job, outcome))
+    lifecycle.finish(TrainingJob, job_id, outcome.status, lambda _, job: _record(job, outcome))
     return outcome
 
 

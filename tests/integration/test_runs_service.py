@@ -137,6 +137,22 @@ def test_redelivered_run_is_not_executed_twice(queue):
     assert runs.get_run(ADMIN, run_id).attempts == 1
 
 
+def test_a_run_cancelled_after_its_last_progress_report_records_nothing(queue, monkeypatch):
+    run_id = submit(queue).run.id
+    simulate = runs.simulate_spec
+
+    def simulate_then_cancel(*args):
+        simulation = simulate(*args)
+        runs.cancel_run(ADMIN, run_id, queue)
+        return simulation
+
+    monkeypatch.setattr(runs, "simulate_spec", simulate_then_cancel)
+    assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
+    run = runs.get_run(ADMIN, run_id)
+    assert (run.status, run.rank_by) == ("cancelled", None)
+    assert results_of(run_id) == []
+
+
 def test_a_run_left_running_by_a_crashed_worker_is_executed_again(queue):
     run_id = submit(queue).run.id
     with session_scope() as session:
