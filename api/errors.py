@@ -15,24 +15,12 @@ from starlette.routing import Match
 from api.limits import RateLimited
 from api.schemas import ErrorOut, UnavailableOut
 from app.errors import (
-    AdminRequired,
-    HmsError,
-    IdempotencyConflict,
-    InvalidSpec,
-    JobNotFound,
-    KeyConflict,
-    KeyNotFound,
-    RunNotCancellable,
-    RunNotDeletable,
-    RunNotFound,
-    ScheduleNotFound,
-    StudyNotCancellable,
-    StudyNotDeletable,
-    StudyNotFound,
-    StudyNotReady,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    NotReady,
     TransientStoreError,
-    UnknownKey,
-    VersionNotFound,
 )
 
 log = logging.getLogger(__name__)
@@ -65,8 +53,53 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 AUTH = (401, 403)
 
 
-def _detail(status_code: int, detail: object, **headers: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers or None)
+#: The one table from a kind of error to its HTTP status; an error's class is looked up along
+#: its bases, so a new error of a known kind needs no entry.
+STATUS: dict[type[Exception], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    Conflict: status.HTTP_409_CONFLICT,
+    NotReady: status.HTTP_409_CONFLICT,
+    Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    RateLimited: status.HTTP_429_TOO_MANY_REQUESTS,
+    TransientStoreError: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def status_of(error: type[Exception]) -> int:
+    """The status of the nearest of the error class's bases (itself first) in STATUS."""
+    return next(STATUS[kind] for kind in error.__mro__ if kind in STATUS)
+
+
+def _detail(exc: Exception) -> object:
+    """The body's `detail`: the message; for a refused part of the request, pydantic's shape
+    (a list naming where it is); for an unavailable dependency, which one."""
+    if isinstance(exc, Invalid):
+        return [{"loc": list(exc.location), "msg": str(exc), "type": exc.kind}]
+    if isinstance(exc, TransientStoreError):
+        message = f"{exc.dependency} is unavailable, retry later"
+        return {
+            "dependency": exc.dependency,
+            "message": f"{message}; {exc.note}" if exc.note else message,
+        }
+    return str(exc)
+
+
+def _headers(exc: Exception) -> dict[str, str] | None:
+    """When to retry: a rate limit says; an unavailable dependency gets RETRY_AFTER_S."""
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, TransientStoreError):
+        return {"Retry-After": str(RETRY_AFTER_S)}
+    return None
+
+
+async def _render(_: Request, exc: Exception) -> JSONResponse:
+    """The one handler of every error in STATUS."""
+    code = status_of(type(exc))
+    if code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        log.warning("answering 503: %s", exc)
+    return JSONResponse({"detail": _detail(exc)}, status_code=code, headers=_headers(exc))
 
 
 def _allowed_methods(request: Request) -> set[str]:
@@ -90,63 +123,5 @@ def install_error_handlers(app: FastAPI) -> None:
             exc = StarletteHTTPException(exc.status_code, exc.detail, {"Allow": allow})
         return await http_exception_handler(request, exc)
 
-    @app.exception_handler(RunNotFound)
-    @app.exception_handler(ScheduleNotFound)
-    @app.exception_handler(JobNotFound)
-    @app.exception_handler(StudyNotFound)
-    @app.exception_handler(VersionNotFound)
-    @app.exception_handler(KeyNotFound)
-    async def _not_found(_: Request, exc: HmsError) -> JSONResponse:
-        return _detail(status.HTTP_404_NOT_FOUND, str(exc))
-
-    @app.exception_handler(RunNotCancellable)
-    @app.exception_handler(StudyNotCancellable)
-    @app.exception_handler(StudyNotReady)
-    @app.exception_handler(RunNotDeletable)
-    @app.exception_handler(StudyNotDeletable)
-    @app.exception_handler(KeyConflict)
-    async def _not_cancellable(_: Request, exc: HmsError) -> JSONResponse:
-        return _detail(status.HTTP_409_CONFLICT, str(exc))
-
-    @app.exception_handler(UnknownKey)
-    @app.exception_handler(AdminRequired)
-    async def _forbidden(_: Request, exc: HmsError) -> JSONResponse:
-        return _detail(status.HTTP_403_FORBIDDEN, str(exc))
-
-    @app.exception_handler(InvalidSpec)
-    async def _invalid_spec(_: Request, exc: InvalidSpec) -> JSONResponse:
-        return _detail(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": list(exc.location), "msg": str(exc), "type": "invalid_spec"}],
-        )
-
-    @app.exception_handler(IdempotencyConflict)
-    async def _idempotency_conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return _detail(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                {
-                    "loc": ["header", "Idempotency-Key"],
-                    "msg": str(exc),
-                    "type": "idempotency_conflict",
-                }
-            ],
-        )
-
-    @app.exception_handler(RateLimited)
-    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
-        return _detail(
-            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), **{"Retry-After": str(exc.retry_after_s)}
-        )
-
-    @app.exception_handler(TransientStoreError)
-    async def _unavailable(_: Request, exc: TransientStoreError) -> JSONResponse:
-        log.warning("answering 503: %s", exc)
-        message = f"{exc.dependency} is unavailable, retry later"
-        if exc.note:
-            message = f"{message}; {exc.note}"
-        return _detail(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            {"dependency": exc.dependency, "message": message},
-            **{"Retry-After": str(RETRY_AFTER_S)},
-        )
+    for kind in STATUS:
+        app.add_exception_handler(kind, _render)

@@ -1,43 +1,82 @@
 """The domain's exceptions, mapped once to HTTP codes (api/errors.py) and once to Celery
-retry / no-retry (workers/tasks.py)."""
+retry / no-retry (workers/tasks.py).
+
+Each error derives from one of a few kinds, and the kind decides the HTTP status: `NotFound`
+(404), `Conflict` (409: not possible in the state the thing is in), `NotReady` (409: not yet),
+`Forbidden` (403), `Invalid` (422: a part of the request is refused) and `TransientStoreError`
+(503: retry later)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 
 class HmsError(Exception):
     """Base class of every error the domain raises on purpose."""
 
 
-class InvalidSpec(HmsError):
-    """A run spec (or an imported workload) cannot be simulated; retrying will not help.
-    `location` names the offending part of the request, as pydantic's error locations do."""
+class NotFound(HmsError):
+    """The thing asked for does not exist (or belongs to another tenant)."""
+
+
+class Conflict(HmsError):
+    """Not possible in the state the thing is in (e.g. cancelling a run that ended)."""
+
+
+class NotReady(HmsError):
+    """Not available yet: the work it comes from has not succeeded (e.g. a queued run's results)."""
+
+
+class Forbidden(HmsError):
+    """The caller may not do this."""
+
+
+class Invalid(HmsError):
+    """A part of the request cannot be accepted as it is; retrying it unchanged will not help.
+    `location` names that part as pydantic's error locations do; `kind` is the error's type."""
+
+    kind: ClassVar[str] = "invalid"
 
     def __init__(self, message: str, location: tuple[str | int, ...] = ("body",)) -> None:
         super().__init__(message)
         self.location = location
 
 
-class RunNotFound(HmsError):
+class InvalidSpec(Invalid):
+    """A run spec (or an imported workload) cannot be simulated."""
+
+    kind = "invalid_spec"
+
+
+class IdempotencyConflict(Invalid):
+    """The same Idempotency-Key was used before with a different request body."""
+
+    kind = "idempotency_conflict"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ("header", "Idempotency-Key"))
+
+
+class RunNotFound(NotFound):
     def __init__(self, run_id: object) -> None:
         super().__init__(f"run {run_id} does not exist")
         self.run_id = run_id
 
 
-class RunNotCancellable(HmsError):
+class RunNotCancellable(Conflict):
     def __init__(self, run_id: object, status: str) -> None:
         super().__init__(f"run {run_id} is already {status} and cannot be cancelled")
         self.run_id = run_id
         self.status = status
 
 
-class RunNotDeletable(HmsError):
+class RunNotDeletable(Conflict):
     def __init__(self, run_id: object, reason: str) -> None:
         super().__init__(f"run {run_id} cannot be deleted: {reason}")
 
 
-class ScheduleNotFound(HmsError):
+class ScheduleNotFound(NotFound):
     def __init__(self, run_id: object, policy: str, status: str, available: list[str]) -> None:
         if available:
             reason = f"stored schedules: {', '.join(sorted(available))}"
@@ -48,24 +87,24 @@ class ScheduleNotFound(HmsError):
         super().__init__(f"run {run_id} has no schedule for policy {policy!r} ({reason})")
 
 
-class StudyNotFound(HmsError):
+class StudyNotFound(NotFound):
     def __init__(self, study_id: object) -> None:
         super().__init__(f"study {study_id} does not exist")
 
 
-class StudyNotCancellable(HmsError):
+class StudyNotCancellable(Conflict):
     def __init__(self, study_id: object, status: str) -> None:
         super().__init__(f"study {study_id} is already {status} and cannot be cancelled")
 
 
-class StudyNotDeletable(HmsError):
+class StudyNotDeletable(Conflict):
     def __init__(self, study_id: object, status: str) -> None:
         super().__init__(
             f"study {study_id} is {status}: cancel it (POST .../cancel) before deleting it"
         )
 
 
-class StudyNotReady(HmsError):
+class StudyNotReady(NotReady):
     """A study's statistics exist only once every run ended and it was aggregated."""
 
     def __init__(self, study_id: object, status: str, finished: int, total: int) -> None:
@@ -75,39 +114,43 @@ class StudyNotReady(HmsError):
         )
 
 
-class JobNotFound(HmsError):
+class RunNotReady(NotReady):
+    """A run's results exist only once it succeeded."""
+
+    def __init__(self, run_id: object, status: str, error: str | None) -> None:
+        reason = f": {error}" if error else ""
+        super().__init__(f"run {run_id} has no results, it is {status}{reason}")
+
+
+class JobNotFound(NotFound):
     def __init__(self, job_id: object) -> None:
         super().__init__(f"retraining job {job_id} does not exist")
 
 
-class VersionNotFound(HmsError):
+class VersionNotFound(NotFound):
     def __init__(self, version: int) -> None:
         super().__init__(f"model version {version} does not exist")
 
 
-class UnknownKey(HmsError):
+class UnknownKey(Forbidden):
     """An API key that is not known, or was revoked."""
 
 
-class AdminRequired(HmsError):
+class AdminRequired(Forbidden):
     """Only an admin key may do this (shared state: the model, other tenants' keys)."""
 
     def __init__(self, action: str) -> None:
         super().__init__(f"only an admin API key may {action}")
 
 
-class KeyNotFound(HmsError):
+class KeyNotFound(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__(f"no active API key is named {name!r}")
 
 
-class KeyConflict(HmsError):
+class KeyConflict(Conflict):
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"API key {name!r}: {reason}")
-
-
-class IdempotencyConflict(HmsError):
-    """The same Idempotency-Key was used before with a different request body."""
 
 
 class TransientStoreError(HmsError):

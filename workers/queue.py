@@ -1,19 +1,24 @@
-"""The queue ports (RunQueue, RetrainQueue) implemented with Celery: how the API hands work to
-workers."""
+"""The queue ports (RunQueue, StudyQueue, RetrainQueue) implemented with Celery: how the API
+hands work to workers. Every message goes through `_publish`, by a name from
+workers/task_names.py."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from celery import Celery
+from kombu import Producer
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
 from app.runtime.logs import current_request_id
 from celeryconfig import API_PRIORITY_MAX, broker_priority
+from workers import task_names as names
 from workers.celery_app import app
 from workers.logs import REQUEST_ID_HEADER
 from workers.tracing import publishing
@@ -39,75 +44,85 @@ def _headers() -> dict[str, str]:
     return {REQUEST_ID_HEADER: request_id} if request_id else {}
 
 
+@contextmanager
+def _reaching_broker() -> Iterator[None]:
+    """Turns the broker's being unreachable into TransientStoreError (retry later)."""
+    try:
+        yield
+    except (BrokerError, RedisError, OSError) as exc:
+        raise TransientStoreError("broker", str(exc)) from exc
+
+
+def _publish(
+    task: str,
+    work_id: uuid.UUID,
+    *,
+    queue: str,
+    task_id: str | None,
+    priority: int | None = None,
+    producer: Producer | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Send one message of `task` (a name from workers/task_names.py) for the work `work_id`,
+    retrying the connection briefly; raises TransientStoreError if the broker is unreachable.
+
+    `task_id` None lets Celery pick one; `priority` is the API's 0..9 (None: the default);
+    `producer` reuses one connection for a batch; `headers` defaults to `_headers()`."""
+    options: dict[str, Any] = {} if priority is None else {"priority": broker_priority(priority)}
+    with (
+        _reaching_broker(),
+        publishing(task, queue, task_id, _headers() if headers is None else headers) as sent,
+    ):
+        _publisher.send_task(
+            task,
+            args=[str(work_id)],
+            task_id=task_id,
+            queue=queue,
+            producer=producer,
+            retry=True,
+            retry_policy=_PUBLISH_RETRY,
+            headers=sent,
+            **options,
+        )
+
+
 class CeleryQueue:
     def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
-        try:
-            with publishing("hms.run_simulation", "simulations", str(run_id), _headers()) as sent:
-                _publisher.send_task(
-                    "hms.run_simulation",
-                    args=[str(run_id)],
-                    task_id=str(run_id),  # one task per run: a duplicate message is harmless
-                    queue="simulations",
-                    priority=broker_priority(priority),
-                    retry=True,
-                    retry_policy=_PUBLISH_RETRY,
-                    headers=sent,
-                )
-        except (BrokerError, RedisError, OSError) as exc:
-            raise TransientStoreError("broker", str(exc)) from exc
+        # One task per run (its id is the run's): a duplicate message is harmless.
+        _publish(
+            names.RUN_SIMULATION,
+            run_id,
+            queue="simulations",
+            task_id=str(run_id),
+            priority=priority,
+        )
 
     def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
         """One producer (one connection) for the whole batch: no connection checkout per run."""
         headers = _headers()
-        try:
-            with _publisher.producer_or_acquire() as producer:
-                for run_id in run_ids:
-                    with publishing(
-                        "hms.run_simulation", "simulations", str(run_id), headers
-                    ) as sent:
-                        _publisher.send_task(
-                            "hms.run_simulation",
-                            args=[str(run_id)],
-                            task_id=str(run_id),
-                            queue="simulations",
-                            priority=broker_priority(priority),
-                            producer=producer,
-                            retry=True,
-                            retry_policy=_PUBLISH_RETRY,
-                            headers=sent,
-                        )
-        except (BrokerError, RedisError, OSError) as exc:
-            raise TransientStoreError("broker", str(exc)) from exc
+        with _reaching_broker(), _publisher.producer_or_acquire() as producer:
+            for run_id in run_ids:
+                _publish(
+                    names.RUN_SIMULATION,
+                    run_id,
+                    queue="simulations",
+                    task_id=str(run_id),
+                    priority=priority,
+                    producer=producer,
+                    headers=headers,
+                )
 
     def enqueue_fan_out(self, study_id: uuid.UUID) -> None:
-        try:
-            with publishing("hms.fan_out_study", "simulations", None, _headers()) as sent:
-                _publisher.send_task(
-                    "hms.fan_out_study",
-                    args=[str(study_id)],
-                    queue="simulations",
-                    priority=broker_priority(API_PRIORITY_MAX),  # ahead of queued runs: short
-                    retry=True,
-                    retry_policy=_PUBLISH_RETRY,
-                    headers=sent,
-                )
-        except (BrokerError, RedisError, OSError) as exc:
-            raise TransientStoreError("broker", str(exc)) from exc
+        _publish(
+            names.FAN_OUT_STUDY,
+            study_id,
+            queue="simulations",
+            task_id=None,
+            priority=API_PRIORITY_MAX,  # ahead of queued runs: it is short
+        )
 
     def enqueue_retrain(self, job_id: uuid.UUID) -> None:
-        try:
-            with publishing("hms.retrain_model", "training", str(job_id), _headers()) as sent:
-                _publisher.send_task(
-                    "hms.retrain_model",
-                    args=[str(job_id)],
-                    task_id=str(job_id),
-                    queue="training",
-                    retry=True,
-                    retry_policy=_PUBLISH_RETRY,
-                    headers=sent,
-                )
-        except (BrokerError, RedisError, OSError) as exc:
-            raise TransientStoreError("broker", str(exc)) from exc
+        _publish(names.RETRAIN_MODEL, job_id, queue="training", task_id=str(job_id))
 
     def revoke_run(self, run_id: uuid.UUID) -> None:
         try:
@@ -117,8 +132,5 @@ class CeleryQueue:
             log.warning("could not broadcast revoke for run %s", run_id, exc_info=True)
 
     def ping(self) -> None:
-        try:
-            with app.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=3)
-        except (BrokerError, RedisError, OSError) as exc:
-            raise TransientStoreError("broker", str(exc)) from exc
+        with _reaching_broker(), app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)

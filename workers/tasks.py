@@ -16,6 +16,7 @@ from app.services import recovery, retention, studies, training
 from app.services.runs import execute_run
 from app.settings import get_settings
 from celeryconfig import parse_crontab
+from workers import task_names as names
 from workers.celery_app import app
 from workers.queue import CeleryQueue
 from workers.slots import latest_fire
@@ -49,25 +50,25 @@ class _CeleryProgress:
             log.warning("could not publish progress of %s", self.task.request.id, exc_info=True)
 
 
-@app.task(name="hms.run_simulation", bind=True, **_RETRIES)
+@app.task(name=names.RUN_SIMULATION, bind=True, **_RETRIES)
 def run_simulation(self: Task, run_id: str) -> dict[str, Any]:
     outcome = execute_run(uuid.UUID(run_id), _CeleryProgress(self))
     return {"run_id": run_id, "outcome": outcome.value}
 
 
-@app.task(name="hms.fan_out_study", bind=True, **_RETRIES)
+@app.task(name=names.FAN_OUT_STUDY, bind=True, **_RETRIES)
 def fan_out_study(self: Task, study_id: str) -> dict[str, Any]:
     sent = studies.fan_out_study(uuid.UUID(study_id), CeleryQueue())
     return {"study_id": study_id, "sent": sent}
 
 
-@app.task(name="hms.retrain_model", bind=True, **_RETRIES)
+@app.task(name=names.RETRAIN_MODEL, bind=True, **_RETRIES)
 def retrain_model(self: Task, job_id: str) -> dict[str, Any]:
     outcome = training.execute_retrain(uuid.UUID(job_id), _CeleryProgress(self))
     return {"job_id": job_id, "status": outcome.status.value, "message": outcome.message}
 
 
-@app.task(name="hms.nightly_retrain", bind=True, **_RETRIES)
+@app.task(name=names.NIGHTLY_RETRAIN, bind=True, **_RETRIES)
 def nightly_retrain(self: Task, cron: str) -> dict[str, Any]:
     """Fired by beat with its crontab: one retrain per schedule slot, however many beats fire
     it and however late a redelivered message arrives that day."""
@@ -75,7 +76,7 @@ def nightly_retrain(self: Task, cron: str) -> dict[str, Any]:
     return _retrain_slot(self, "nightly", f"nightly:{fired:%Y-%m-%dT%H:%M}Z")
 
 
-@app.task(name="hms.retrain_if_due", bind=True, **_RETRIES)
+@app.task(name=names.RETRAIN_IF_DUE, bind=True, **_RETRIES)
 def retrain_if_due(self: Task) -> dict[str, Any]:
     """Fired by beat every 30 s when automatic retraining is on."""
     slot = training.due_auto_slot()
@@ -93,7 +94,7 @@ def _retrain_slot(task: Task, trigger: str, slot: str) -> dict[str, Any]:
     return {"slot": slot, "job_id": str(job.id), "status": outcome.status.value}
 
 
-@app.task(name="hms.sweep", bind=True, **_RETRIES)
+@app.task(name=names.SWEEP, bind=True, **_RETRIES)
 def sweep(self: Task) -> dict[str, Any]:
     """Fired by beat: send again what a crash left behind (app/services/recovery.py)."""
     report = recovery.sweep(CeleryQueue())
@@ -105,7 +106,7 @@ def sweep(self: Task) -> dict[str, Any]:
     return {"runs": report.runs, "retrains": report.retrains, "studies": report.studies}
 
 
-@app.task(name="hms.apply_retention", bind=True, **_RETRIES)
+@app.task(name=names.APPLY_RETENTION, bind=True, **_RETRIES)
 def apply_retention(self: Task) -> dict[str, Any]:
     """Fired by beat nightly when HMS_RETENTION_DAYS is set (app/services/retention.py)."""
     report = retention.apply_retention()

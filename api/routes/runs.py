@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from api.deps import Caller, Queue
 from api.errors import AUTH, responses
@@ -80,12 +80,6 @@ def get_run(run_id: uuid.UUID, tenant: Caller) -> RunOut:
 def get_results(run_id: uuid.UUID, tenant: Caller) -> RunResultsOut:
     """The leaderboard: one result per policy, best first by the run's `rank_by` metric."""
     run, results = runs.get_results(tenant, run_id)
-    if run.status != RunStatus.SUCCEEDED:
-        reason = f": {run.error}" if run.error else ""
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"run {run_id} has no results, it is {run.status}{reason}",
-        )
     return RunResultsOut(
         run_id=run.id,
         status=run.status,

@@ -90,16 +90,19 @@ def _runs_page(
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: uuid.UUID, tenant: Viewer) -> Response:
     try:
-        run, stored = runs.get_results(tenant, run_id)
+        run = runs.get_run(tenant, run_id)
+        # Results exist once it succeeded (for good: succeeded is terminal); until then the
+        # page shows its status.
+        stored = runs.get_results(tenant, run_id)[1] if run.status == RunStatus.SUCCEEDED else []
     except RunNotFound:
         return not_found(request, tenant, f"run {run_id}")
     results = [PolicyResultOut.ranked(result, run.rank_by) for result in stored]
     context = {
         "tenant": tenant,
         "run": run,
-        "results": results if run.status == RunStatus.SUCCEEDED else [],
+        "results": results,
         "metrics": _columns(run.rank_by),
-        "bars": charts.metric_bars(results) if run.status == RunStatus.SUCCEEDED else [],
+        "bars": charts.metric_bars(results),
         "model_note": model_note(run.model_version),
         "num_tasks": _num_tasks(run),
         "max_gantt_tasks": MAX_GANTT_TASKS,

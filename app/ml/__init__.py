@@ -1,1 +1,2 @@
-"""The learning loop: features, performance models (scikit-learn), training, the registry."""
+"""The learning loop: features, performance models (scikit-learn), training, evaluation — pure,
+no database (serving the active version from the database is app/services/registry.py)."""

@@ -1,8 +1,8 @@
 """The life of work a worker executes, written once for runs, retraining jobs and studies.
 
 - `send`: after the commit, send the work's message, then note when (`enqueued_at`). A message is
-  never sent for an uncommitted row; if the broker is down the row stays unsent, the recovery
-  sweep sends it later, and the error says so.
+  never sent for an uncommitted row; if the broker is down the row stays unsent (`never_sent`),
+  the recovery sweep or a replay of its submission sends it later, and the error says so.
 - `claim`: lock the row, skip it if it already ended (a redelivered message must not redo it),
   fail it if its workers were lost `max_attempts` times, else begin one more attempt.
 - `ProgressReporter`: throttled progress writes while the work is running; raises `Cancelled`
@@ -16,8 +16,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+from sqlalchemy.orm import Session
 
 from app.db import lifecycle as store
 from app.db.models import FAILED, QUEUED, RUNNING, Attempted, Work, utcnow
@@ -54,6 +57,28 @@ def send(row: Work, send_message: Callable[[], None], kind: str) -> None:
     row.enqueued_at = utcnow()
 
 
+class Submitted(Protocol):
+    """Work a request created (a run, a study): a `Work` row with its request's digest."""
+
+    @property
+    def request_digest(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def enqueued_at(self) -> datetime | None: ...
+    @property
+    def ended(self) -> bool: ...
+
+
+def never_sent(row: Submitted) -> bool:
+    """Whether committed work still waits for its first message: it has not ended, no send was
+    noted, and no worker claimed it (a claim, which makes work executed in attempts `running`,
+    proves a message arrived; a study is `running` from the start and never claimed)."""
+    if row.ended or row.enqueued_at is not None:
+        return False
+    return not (isinstance(row, Attempted) and row.status == RUNNING)
+
+
 class Unclaimed(StrEnum):
     """Why claim() found nothing to do."""
 
@@ -88,21 +113,24 @@ def claim(
         return row
 
 
-def finish(model: type[A], row_id: uuid.UUID, status: str, record: Callable[[A], None]) -> bool:
-    """End running work with `status`; `record` fills in the rest of its row in the same
-    transaction. False (and nothing written) if it was not running: it ended already."""
+def finish(
+    model: type[A], row_id: uuid.UUID, status: str, record: Callable[[Session, A], None]
+) -> bool:
+    """End running work with `status`; `record(session, row)` fills in the rest of its row, and
+    what the work produced, in the same transaction. False (and nothing written) if it was not
+    running: it ended already (a cancel, another delivery of the same message)."""
     with session_scope() as session:
         row = store.lock_running(session, model, row_id)
         if row is None:
             return False
         row.end(status)
-        record(row)
+        record(session, row)
         return True
 
 
 def fail(model: type[Attempted], row_id: uuid.UUID, error: str) -> bool:
     """Record that running work failed (once: no retry follows)."""
-    return finish(model, row_id, FAILED, lambda row: row.record_error(error))
+    return finish(model, row_id, FAILED, lambda _, row: row.record_error(error))
 
 
 class ProgressReporter:

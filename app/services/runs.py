@@ -17,9 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from app.db import lifecycle as db_lifecycle
 from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
@@ -30,14 +29,14 @@ from app.errors import (
     RunNotCancellable,
     RunNotDeletable,
     RunNotFound,
+    RunNotReady,
     ScheduleNotFound,
     TransientStoreError,
 )
-from app.ml import registry
 from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem
-from app.services import lifecycle, studies
-from app.services.idempotency import find_by_key, request_digest
+from app.services import lifecycle, registry, studies
+from app.services.idempotency import submit_once
 from app.services.ports import ProgressSink, RunQueue
 from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.settings import get_settings
@@ -61,36 +60,30 @@ def submit_run(
 
     An imported workload (a file's content, explicit costs) is parsed first, so a malformed DAG
     or file is refused here, with the reason, instead of failing later on a worker. The same
-    idempotency key (of the same tenant) with the same spec returns the existing run; with
-    another spec it is a conflict. If the broker is down the run stays queued and the error is
-    raised."""
+    idempotency key (of the same tenant) with the same spec returns the existing run, sending it
+    if it was never sent (idempotency.submit_once); with another spec it is a conflict. If the
+    broker is down the run stays queued and the error is raised."""
     _check_submittable(spec)
     document = spec.model_dump(mode="json")
-    digest = request_digest(document)
-    if idempotency_key is not None:
-        existing = _find_by_key(tenant, idempotency_key, digest)
-        if existing is not None:
-            if existing.status == RunStatus.QUEUED and existing.enqueued_at is None:
-                _send(existing, queue)  # the first attempt committed but could not send it
-            return Submission(existing, created=False)
-    try:
-        with session_scope() as session:
-            run = run_store.add_run(
-                session,
-                spec=document,
-                priority=spec.priority,
-                tenant=tenant.name,
-                idempotency_key=idempotency_key,
-                request_digest=digest,
-            )
-    except IntegrityError:
-        # Another request with the same key committed first.
-        existing = _find_by_key(tenant, idempotency_key or "", digest)
-        if existing is None:
-            raise
-        return Submission(existing, created=False)
-    _send(run, queue)
-    return Submission(run, created=True)
+
+    def create(session: Session, digest: str) -> Run:
+        return run_store.add_run(
+            session,
+            spec=document,
+            priority=spec.priority,
+            tenant=tenant.name,
+            idempotency_key=idempotency_key,
+            request_digest=digest,
+        )
+
+    run, created = submit_once(
+        idempotency_key,
+        document,
+        lookup=lambda session, key: run_store.get_run_by_idempotency_key(session, tenant.name, key),
+        create=create,
+        send=lambda run: _send(run, queue),
+    )
+    return Submission(run, created)
 
 
 def _send(run: Run, queue: RunQueue) -> None:
@@ -111,14 +104,6 @@ def _check_submittable(spec: RunSpec) -> None:
             build_problem(spec)
         except InvalidSpec as exc:
             raise InvalidSpec(str(exc), ("body", "workload")) from exc
-
-
-def _find_by_key(tenant: Tenant, key: str, digest: str) -> Run | None:
-    return find_by_key(
-        lambda session, k: run_store.get_run_by_idempotency_key(session, tenant.name, k),
-        key,
-        digest,
-    )
 
 
 #: Random stream (besides the policies') that picks which tasks of a run become samples.
@@ -191,6 +176,8 @@ def _performance_model(spec: RunSpec) -> PerformanceModel | None:
 def _complete(
     run_id: uuid.UUID, spec: RunSpec, simulation: Simulation, rl_version: int | None
 ) -> ExecutionOutcome:
+    """Write every result, the schedules, what learning policies learned, the training samples
+    and `succeeded` in one transaction, if the run is still running (lifecycle.finish)."""
     settings = get_settings()
     keep_schedules = simulation.problem.num_tasks <= settings.schedule_max_tasks
     devices = simulation.problem.cluster.names()
@@ -201,12 +188,8 @@ def _complete(
         settings.samples_per_run,
         np.random.default_rng(stream),
     )
-    with session_scope() as session:
-        run = db_lifecycle.lock_running(session, Run, run_id)
-        if run is None:
-            # Cancelled meanwhile, or another delivery of the same message finished first.
-            return ExecutionOutcome.SKIPPED
-        run.end(RunStatus.SUCCEEDED)
+
+    def record(session: Session, run: Run) -> None:
         run_store.add_results(session, run_id, result_documents(simulation))
         for outcome in simulation.outcomes:
             if keep_schedules:
@@ -219,6 +202,10 @@ def _complete(
         run.rl_state_version = rl_version
         run.rank_by = simulation.rank_by
         run.progress = 1.0
+
+    if not lifecycle.finish(Run, run_id, RunStatus.SUCCEEDED, record):
+        # Cancelled meanwhile, or another delivery of the same message finished first.
+        return ExecutionOutcome.SKIPPED
     return ExecutionOutcome.SUCCEEDED
 
 
@@ -289,10 +276,13 @@ def list_runs(
 
 
 def get_results(tenant: Tenant, run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:
+    """A succeeded run and its results, best first; RunNotReady until it succeeded."""
     with session_scope() as session:
         run = run_store.get_run(session, run_id, tenant=tenant)
         if run is None:
             raise RunNotFound(run_id)
+        if run.status != RunStatus.SUCCEEDED:
+            raise RunNotReady(run_id, run.status, run.error)
         return run, run_store.results_of(session, run_id)
 
 

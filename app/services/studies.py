@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.db import lifecycle as db_lifecycle
 from app.db import studies as store
@@ -36,7 +36,7 @@ from app.errors import (
     StudyNotReady,
 )
 from app.services import lifecycle
-from app.services.idempotency import find_by_key, request_digest
+from app.services.idempotency import submit_once
 from app.services.ports import StudyQueue
 from app.settings import get_settings
 from app.studies.spec import StudySpec, plan_runs
@@ -73,52 +73,52 @@ class StudyView:
 def submit_study(
     tenant: Tenant, spec: StudySpec, queue: StudyQueue, idempotency_key: str | None = None
 ) -> StudySubmission:
-    """Record the tenant's study and all its runs, commit, then send the fan-out message."""
+    """Record the tenant's study and all its runs, commit, then send the fan-out message. The
+    same idempotency key with the same spec returns the existing study, sending its fan-out if
+    that was never sent (idempotency.submit_once)."""
     document = spec.model_dump(mode="json")
-    digest = request_digest(document)
-    if idempotency_key is not None:
-        existing = _find_by_key(tenant, idempotency_key, digest)
-        if existing is not None:
-            return StudySubmission(existing, created=False)
-    planned = list(plan_runs(spec))  # raises InvalidSpec naming a bad grid key or value
-    try:
-        with session_scope() as session:
-            study = store.add_study(
-                session,
-                name=spec.name,
-                spec=document,
-                priority=spec.priority,
-                total_runs=len(planned),
-                tenant=tenant.name,
-                idempotency_key=idempotency_key,
-                request_digest=digest,
-            )
-            store.add_study_runs(
-                session,
-                (
-                    {
-                        "id": uuid.uuid4(),
-                        "status": RunStatus.QUEUED.value,
-                        "spec": run.spec,
-                        "priority": spec.priority,
-                        "tenant": tenant.name,
-                        "request_digest": digest,
-                        "progress": 0.0,
-                        "attempts": 0,
-                        "study_id": study.id,
-                        "study_cell": run.cell,
-                        "study_repetition": run.repetition,
-                    }
-                    for run in planned
-                ),
-            )
-    except IntegrityError:
-        existing = _find_by_key(tenant, idempotency_key or "", digest)
-        if existing is None:
-            raise
-        return StudySubmission(existing, created=False)
-    _send_fan_out(study, queue)
-    return StudySubmission(study, created=True)
+
+    def create(session: Session, digest: str) -> Study:
+        planned = list(plan_runs(spec))  # raises InvalidSpec naming a bad grid key or value
+        study = store.add_study(
+            session,
+            name=spec.name,
+            spec=document,
+            priority=spec.priority,
+            total_runs=len(planned),
+            tenant=tenant.name,
+            idempotency_key=idempotency_key,
+            request_digest=digest,
+        )
+        store.add_study_runs(
+            session,
+            (
+                {
+                    "id": uuid.uuid4(),
+                    "status": RunStatus.QUEUED.value,
+                    "spec": run.spec,
+                    "priority": spec.priority,
+                    "tenant": tenant.name,
+                    "request_digest": digest,
+                    "progress": 0.0,
+                    "attempts": 0,
+                    "study_id": study.id,
+                    "study_cell": run.cell,
+                    "study_repetition": run.repetition,
+                }
+                for run in planned
+            ),
+        )
+        return study
+
+    study, created = submit_once(
+        idempotency_key,
+        document,
+        lookup=lambda session, key: store.get_study_by_idempotency_key(session, tenant.name, key),
+        create=create,
+        send=lambda study: _send_fan_out(study, queue),
+    )
+    return StudySubmission(study, created)
 
 
 def _send_fan_out(study: Study, queue: StudyQueue) -> None:
@@ -261,11 +261,3 @@ def _rank_by(session: Any, study_id: uuid.UUID, spec: StudySpec) -> str:
     query = select(Run.rank_by).where(Run.study_id == study_id, Run.rank_by.is_not(None))
     resolved = [value for value in session.scalars(query)]
     return max(set(resolved), key=resolved.count) if resolved else "makespan"
-
-
-def _find_by_key(tenant: Tenant, key: str, digest: str) -> Study | None:
-    return find_by_key(
-        lambda session, k: store.get_study_by_idempotency_key(session, tenant.name, k),
-        key,
-        digest,
-    )

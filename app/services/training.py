@@ -27,7 +27,6 @@ from app.db.models import JobStatus, ModelVersion, TrainingJob
 from app.db.session import session_scope
 from app.errors import JobNotFound, TransientStoreError, VersionNotFound
 from app.ml import artifacts
-from app.ml.registry import version_name
 from app.ml.training import (
     ALGORITHM,
     FitParams,
@@ -40,6 +39,7 @@ from app.ml.training import (
 )
 from app.services import lifecycle
 from app.services.ports import ProgressSink, RetrainQueue
+from app.services.registry import version_name
 from app.settings import get_settings
 from app.tenancy import Tenant, require_admin
 
@@ -191,7 +191,7 @@ def fail_job(job_id: uuid.UUID, reason: str) -> None:
 def _finish(job_id: uuid.UUID, outcome: RetrainOutcome) -> RetrainOutcome:
     """Record the outcome, only if the job is still running (lifecycle.finish); a job that
     register() ended is left as it recorded it."""
-    lifecycle.finish(TrainingJob, job_id, outcome.status, lambda job: _record(job, outcome))
+    lifecycle.finish(TrainingJob, job_id, outcome.status, lambda _, job: _record(job, outcome))
     return outcome
 
 

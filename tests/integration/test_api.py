@@ -188,7 +188,8 @@ def test_delete_refuses_a_queued_run_and_removes_an_ended_one(client):
 def test_results_of_a_run_without_results_are_a_conflict(client):
     run_id = submit(client).json()["id"]
     response = client.get(f"/api/v1/runs/{run_id}/results")
-    assert response.status_code == 409 and "queued" in response.json()["detail"]
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"run {run_id} has no results, it is queued"}
 
 
 def test_submission_lands_on_the_simulations_queue_with_the_mapped_priority(client, servers):

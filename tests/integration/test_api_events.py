@@ -87,7 +87,7 @@ def set_progress(run_id: str, progress: float) -> None:
 
 def succeed(run_id: str) -> None:
     assert lifecycle.finish(
-        Run, uuid.UUID(run_id), RunStatus.SUCCEEDED, lambda run: setattr(run, "progress", 1.0)
+        Run, uuid.UUID(run_id), RunStatus.SUCCEEDED, lambda _, run: setattr(run, "progress", 1.0)
     )
 
 

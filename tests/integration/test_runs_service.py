@@ -6,17 +6,19 @@ import pytest
 from sqlalchemy import select
 
 from app.db import runs as run_store
-from app.db.models import RunResult, RunStatus
+from app.db.models import Run, RunResult, RunStatus
 from app.db.session import session_scope
 from app.errors import (
     ClaimLost,
     IdempotencyConflict,
     RunNotCancellable,
     RunNotFound,
+    RunNotReady,
     ScheduleNotFound,
+    TransientStoreError,
 )
 from app.runspec import RunSpec
-from app.services import runs
+from app.services import lifecycle, runs
 from app.services.runs import ExecutionOutcome
 from app.settings import get_settings
 from tests.conftest import ADMIN, EXAMPLE_SPEC, LONG_SPEC
@@ -58,6 +60,39 @@ def test_the_same_idempotency_key_returns_the_same_run(queue):
         submit(queue, {**EXAMPLE, "seed": 1}, key="abc")
 
 
+def broker_down(*args):
+    raise TransientStoreError("broker", "connection refused")
+
+
+def test_a_replay_sends_a_run_whose_first_send_failed(queue, monkeypatch):
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue_run", broker_down)
+        with pytest.raises(TransientStoreError) as refused:
+            submit(queue, key="abc")
+    assert "will be sent when the broker is back" in refused.value.note
+    assert queue.enqueued == []
+    replay = submit(queue, key="abc")
+    assert not replay.created and queue.enqueued == [(replay.run.id, 5, True)]
+    assert runs.get_run(ADMIN, replay.run.id).enqueued_at is not None
+    submit(queue, key="abc")  # sent now: a further replay sends nothing
+    assert len(queue.enqueued) == 1
+
+
+@pytest.mark.parametrize("then", ["claimed", "cancelled"])
+def test_a_replay_does_not_send_a_run_a_worker_claimed_or_that_ended(queue, monkeypatch, then):
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue_run", broker_down)
+        with pytest.raises(TransientStoreError):
+            submit(queue, key="abc")
+    (run,), _ = runs.list_runs(ADMIN, None, 10, 0)
+    if then == "claimed":  # its message arrived after all (the send's note was lost)
+        lifecycle.claim(Run, run.id, RunNotFound)
+    else:
+        runs.cancel_run(ADMIN, run.id, queue)
+    assert submit(queue, key="abc").run.status == ("running" if then == "claimed" else "cancelled")
+    assert queue.enqueued == []
+
+
 def test_execute_run_writes_one_result_per_policy_and_succeeds(queue):
     run_id = submit(queue).run.id
     assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
@@ -80,6 +115,22 @@ def test_redelivered_run_is_not_executed_twice(queue):
     assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
     assert {row.policy: row.makespan for row in results_of(run_id)} == first
     assert runs.get_run(ADMIN, run_id).attempts == 1
+
+
+def test_a_run_cancelled_after_its_last_progress_report_records_nothing(queue, monkeypatch):
+    run_id = submit(queue).run.id
+    simulate = runs.simulate_spec
+
+    def simulate_then_cancel(*args):
+        simulation = simulate(*args)
+        runs.cancel_run(ADMIN, run_id, queue)
+        return simulation
+
+    monkeypatch.setattr(runs, "simulate_spec", simulate_then_cancel)
+    assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
+    run = runs.get_run(ADMIN, run_id)
+    assert (run.status, run.rank_by) == ("cancelled", None)
+    assert results_of(run_id) == []
 
 
 def test_a_run_left_running_by_a_crashed_worker_is_executed_again(queue):
@@ -154,6 +205,17 @@ def test_a_spec_the_core_rejects_fails_once_with_a_readable_error(queue):
     assert "fit on no device" in run.error
     assert results_of(run_id) == []
     assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED
+    with pytest.raises(RunNotReady, match=r"it is failed: invalid spec: .*fit on no device"):
+        runs.get_results(ADMIN, run_id)
+
+
+def test_results_are_not_ready_until_the_run_succeeded(queue):
+    run_id = submit(queue).run.id
+    with pytest.raises(RunNotReady, match=f"^run {run_id} has no results, it is queued$"):
+        runs.get_results(ADMIN, run_id)
+    runs.execute_run(run_id)
+    run, results = runs.get_results(ADMIN, run_id)
+    assert run.status == "succeeded" and len(results) == len(EXAMPLE["policies"])
 
 
 def test_progress_is_recorded_while_running_and_cancel_stops_the_run(queue):
@@ -274,7 +336,8 @@ def test_results_come_by_rank_then_makespan_with_unranked_results_last(queue):
         "mean_flow_time": 1.0, "energy": 1.0, "cost": 1.0, "mean_utilization": 0.5,
         "utilization": {}, "rank_by": "energy", "rank_value": 1.0,
     }  # fmt: skip
-    with session_scope() as session:
+    with session_scope() as session:  # a run that succeeded, some results recorded unranked
+        run_store.get_run(session, run_id).status = RunStatus.SUCCEEDED
         run_store.add_results(
             session,
             run_id,

@@ -5,7 +5,13 @@ from sqlalchemy import select
 
 from app.db.models import Run, Study
 from app.db.session import session_scope
-from app.errors import IdempotencyConflict, InvalidSpec, StudyNotCancellable, StudyNotReady
+from app.errors import (
+    IdempotencyConflict,
+    InvalidSpec,
+    StudyNotCancellable,
+    StudyNotReady,
+    TransientStoreError,
+)
 from app.services import runs, studies
 from app.studies.spec import StudySpec
 from tests.conftest import ADMIN
@@ -129,3 +135,32 @@ def test_same_key_same_study_other_body_conflict_and_bad_grid_names_its_key(queu
     assert info.value.location == ("body", "grid", "cluster.gpus")
     with session_scope() as session:  # the refused study left nothing behind
         assert [s.total_runs for s in session.scalars(select(Study))] == [12]
+
+
+def broker_down(*args):
+    raise TransientStoreError("broker", "connection refused")
+
+
+def test_a_replay_sends_the_fan_out_of_a_study_whose_first_send_failed(queue, monkeypatch):
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue_fan_out", broker_down)
+        with pytest.raises(TransientStoreError) as refused:
+            submit(queue, key="k1")
+    assert "will be sent when the broker is back" in refused.value.note
+    assert queue.fan_outs == []
+    replay = submit(queue, key="k1")
+    assert not replay.created and queue.fan_outs == [(replay.study.id, True)]
+    assert studies.get_study(ADMIN, replay.study.id).study.enqueued_at is not None
+    submit(queue, key="k1")  # sent now: a further replay sends nothing
+    assert len(queue.fan_outs) == 1
+
+
+def test_a_replay_does_not_send_a_cancelled_study(queue, monkeypatch):
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue_fan_out", broker_down)
+        with pytest.raises(TransientStoreError):
+            submit(queue, key="k1")
+    study_id = studies.list_studies(ADMIN, None, 10, 0)[0][0].study.id
+    studies.cancel_study(ADMIN, study_id)
+    assert submit(queue, key="k1").study.status == "cancelled"
+    assert queue.fan_outs == []

@@ -1,0 +1,56 @@
+"""The one table from domain errors to HTTP statuses (api/errors.py)."""
+
+import inspect
+
+import pytest
+
+from api.errors import STATUS, status_of
+from api.limits import RateLimited
+from app import errors
+from app.errors import HmsError
+
+#: What the API answers today for each domain error (pinned by tests/integration/test_api*.py).
+EXPECTED = {
+    errors.RunNotFound: 404,
+    errors.ScheduleNotFound: 404,
+    errors.StudyNotFound: 404,
+    errors.JobNotFound: 404,
+    errors.VersionNotFound: 404,
+    errors.KeyNotFound: 404,
+    errors.UnknownKey: 403,
+    errors.AdminRequired: 403,
+    errors.RunNotCancellable: 409,
+    errors.RunNotDeletable: 409,
+    errors.StudyNotCancellable: 409,
+    errors.StudyNotDeletable: 409,
+    errors.KeyConflict: 409,
+    errors.RunNotReady: 409,
+    errors.StudyNotReady: 409,
+    errors.InvalidSpec: 422,
+    errors.IdempotencyConflict: 422,
+    RateLimited: 429,
+    errors.TransientStoreError: 503,
+    errors.ClaimLost: 503,
+}
+
+KINDS = {errors.NotFound, errors.Conflict, errors.NotReady, errors.Forbidden, errors.Invalid}
+
+
+@pytest.mark.parametrize("error", sorted(EXPECTED, key=lambda error: error.__name__))
+def test_each_domain_error_keeps_its_status(error):
+    assert status_of(error) == EXPECTED[error]
+
+
+def test_every_domain_error_is_of_a_kind_in_the_table():
+    defined = {
+        value
+        for value in vars(errors).values()
+        if inspect.isclass(value) and issubclass(value, HmsError) and value is not HmsError
+    }
+    assert defined - KINDS <= set(EXPECTED)  # a new error is added to EXPECTED with its status
+    for error in defined:
+        assert status_of(error) in STATUS.values()
+
+
+def test_the_table_names_kinds_not_single_errors():
+    assert set(STATUS) == KINDS | {RateLimited, errors.TransientStoreError}

@@ -1,0 +1,72 @@
+"""What the Celery queue sends, recorded instead of sent (no broker)."""
+
+import uuid
+from contextlib import nullcontext
+
+import pytest
+from kombu.exceptions import OperationalError
+
+import celeryconfig
+from app.errors import TransientStoreError
+from workers import queue, task_names, tasks
+from workers.celery_app import app
+from workers.queue import CeleryQueue
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    messages = []
+
+    def send_task(name, **options):
+        messages.append((name, options))
+
+    monkeypatch.setattr(queue._publisher, "send_task", send_task)
+    return messages
+
+
+def test_each_message_names_its_task_with_its_queue_id_and_priority(sent):
+    run_id, study_id, job_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    CeleryQueue().enqueue_run(run_id, 9)
+    CeleryQueue().enqueue_fan_out(study_id)
+    CeleryQueue().enqueue_retrain(job_id)
+    assert [
+        (name, options["args"], options["task_id"], options["queue"], options.get("priority"))
+        for name, options in sent
+    ] == [
+        (tasks.run_simulation.name, [str(run_id)], str(run_id), "simulations", 0),
+        (tasks.fan_out_study.name, [str(study_id)], None, "simulations", 0),
+        (tasks.retrain_model.name, [str(job_id)], str(job_id), "training", None),
+    ]
+    assert "priority" not in sent[2][1]  # the default (celeryconfig.task_default_priority)
+    assert all(options["retry"] and options["producer"] is None for _, options in sent)
+
+
+def test_a_batch_of_runs_shares_one_producer(sent, monkeypatch):
+    producer = object()
+    monkeypatch.setattr(queue._publisher, "producer_or_acquire", lambda: nullcontext(producer))
+    run_ids = [uuid.uuid4() for _ in range(3)]
+    CeleryQueue().enqueue_runs(run_ids, 0)
+    assert [(name, options["task_id"]) for name, options in sent] == [
+        (tasks.run_simulation.name, str(run_id)) for run_id in run_ids
+    ]
+    assert all(options["producer"] is producer and options["priority"] == 9 for _, options in sent)
+
+
+def test_an_unreachable_broker_is_a_transient_error(monkeypatch):
+    def refuse(name, **options):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(queue._publisher, "send_task", refuse)
+    with pytest.raises(TransientStoreError, match="broker unavailable: connection refused"):
+        CeleryQueue().enqueue_run(uuid.uuid4(), 5)
+    with pytest.raises(TransientStoreError, match="broker unavailable"):
+        CeleryQueue().enqueue_fan_out(uuid.uuid4())
+
+
+def test_every_task_has_its_name_from_the_registry_and_a_route():
+    registry = {
+        value for key, value in vars(task_names).items() if key.isupper() and isinstance(value, str)
+    }
+    declared = {name for name in app.tasks if name.startswith("hms.")}
+    assert declared == registry
+    assert registry <= set(celeryconfig.task_routes)
