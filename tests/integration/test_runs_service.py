@@ -60,37 +60,34 @@ def test_the_same_idempotency_key_returns_the_same_run(queue):
         submit(queue, {**EXAMPLE, "seed": 1}, key="abc")
 
 
-def broker_down(*args):
-    raise TransientStoreError("broker", "connection refused")
-
-
-def test_a_replay_sends_a_run_whose_first_send_failed(queue, monkeypatch):
-    with monkeypatch.context() as patched:
-        patched.setattr(queue, "enqueue_run", broker_down)
-        with pytest.raises(TransientStoreError) as refused:
-            submit(queue, key="abc")
+def test_a_replay_sends_a_run_whose_first_send_failed(queue):
+    queue.broker_down = True
+    with pytest.raises(TransientStoreError) as refused:
+        submit(queue, key="abc")
     assert "will be sent when the broker is back" in refused.value.note
-    assert queue.enqueued == []
+    assert queue.runs == []
+    queue.broker_down = False
     replay = submit(queue, key="abc")
-    assert not replay.created and queue.enqueued == [(replay.run.id, 5, True)]
+    assert not replay.created and queue.runs == [replay.run.id]
+    assert queue.priority[replay.run.id] == 5 and queue.committed[replay.run.id]
     assert runs.get_run(ADMIN, replay.run.id).enqueued_at is not None
     submit(queue, key="abc")  # sent now: a further replay sends nothing
-    assert len(queue.enqueued) == 1
+    assert len(queue.runs) == 1
 
 
 @pytest.mark.parametrize("then", ["claimed", "cancelled"])
-def test_a_replay_does_not_send_a_run_a_worker_claimed_or_that_ended(queue, monkeypatch, then):
-    with monkeypatch.context() as patched:
-        patched.setattr(queue, "enqueue_run", broker_down)
-        with pytest.raises(TransientStoreError):
-            submit(queue, key="abc")
+def test_a_replay_does_not_send_a_run_a_worker_claimed_or_that_ended(queue, then):
+    queue.broker_down = True
+    with pytest.raises(TransientStoreError):
+        submit(queue, key="abc")
+    queue.broker_down = False
     (run,), _ = runs.list_runs(ADMIN, None, 10, 0)
     if then == "claimed":  # its message arrived after all (the send's note was lost)
         lifecycle.claim(Run, run.id, RunNotFound)
     else:
         runs.cancel_run(ADMIN, run.id, queue)
     assert submit(queue, key="abc").run.status == ("running" if then == "claimed" else "cancelled")
-    assert queue.enqueued == []
+    assert queue.runs == []
 
 
 def test_execute_run_writes_one_result_per_policy_and_succeeds(queue):
