@@ -12,23 +12,22 @@ device runs one task at a time, a task never starts before its data arrived, nev
 data does not fit, and, for policies that ask for `insertion`, may fill an idle gap left earlier
 on a device.
 
-A policy says *how* it decides by returning a `Decision`: one of a few rules (kernel.py) and the
-arrays it needs — its priorities, the execution times it believes, the devices it prefers, its
-split tables, its random draws. The loop itself is compiled (numba), so the engine spends well
-under a microsecond per decision on independent tasks.
+A policy says *how* it decides by returning a `Decision` (decision.py): one of a few rules
+(kernel.py) and the arrays it needs — its priorities, the execution times it believes, the
+devices it prefers, its split tables, its random draws. The loop itself is compiled (numba),
+so the engine spends well under a microsecond per decision on independent tasks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.sim import kernel
 from app.sim.cluster import Cluster, DeviceKind
+from app.sim.decision import Decision, Rule
 from app.sim.knowledge import Scenario
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
@@ -45,54 +44,6 @@ PROGRESS_EVERY = 4096
 
 class PolicyError(RuntimeError):
     """A policy broke the engine's contract (e.g. chose a device the task does not fit on)."""
-
-
-class Rule(IntEnum):
-    FIXED = kernel.FIXED
-    ROUND_ROBIN = kernel.ROUND_ROBIN
-    UNIFORM = kernel.UNIFORM
-    FASTEST = kernel.FASTEST
-    EFT = kernel.EFT
-    BANDIT = kernel.BANDIT
-
-
-@dataclass(frozen=True)
-class SplitTables:
-    """For each pair of device models (a GPU group and a CPU-core group, as CSR over
-    `group_devices`), each task's best GPU share and split time (inf: no split fits)."""
-
-    group_ptr: np.ndarray
-    group_devices: np.ndarray
-    pair_gpu_group: np.ndarray
-    pair_cpu_group: np.ndarray
-    share: np.ndarray  # (pairs, tasks)
-    time: np.ndarray  # (pairs, tasks), seconds
-
-
-@dataclass(frozen=True)
-class BanditArrays:
-    """The rl agent's inputs; the kernel updates `weights` and `covariance` in place."""
-
-    features: np.ndarray  # (tasks, k)
-    explore_draws: np.ndarray  # (tasks,) uniforms for the explore-or-exploit test
-    action_draws: np.ndarray  # (tasks,) uniforms picking the action when exploring
-    weights: np.ndarray  # (3, k): cpu, gpu, split
-    covariance: np.ndarray  # (3, k, k)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """How a policy decides; only the fields its rule uses need filling."""
-
-    rule: Rule
-    insertion: bool = False
-    priority: np.ndarray | None = None  # (tasks,): larger first among tasks released together
-    estimate: np.ndarray | None = None  # (tasks, devices) seconds it believes; default: true
-    allowed: np.ndarray | None = None  # (devices,) bool: EFT prefers these, others if none fit
-    draws: np.ndarray | None = None  # (tasks,) uniforms for UNIFORM
-    fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # device, partner, share
-    splits: SplitTables | None = None
-    bandit: BanditArrays | None = None
 
 
 _ERRORS = {

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from app.sim.cluster import Cluster
-from app.sim.engine import Decision, PolicyError, Rule, simulate
+from app.sim.decision import Decision, Rule
+from app.sim.engine import PolicyError, simulate
 from app.sim.invariants import violations
 from app.sim.policies import make_policy
 from app.sim.policies.base import Policy
