@@ -10,11 +10,12 @@ reads, whole, so two arrays of the same type cannot be swapped by position.
 What a group costs (measured December 2026, numba 0.68, bench/README.md): numba counts a
 reference for every array handed to a compiled function or read out of a tuple, so a helper
 called per decision with whole groups paid a dozen more reference counts than one called with
-the arrays it reads: bench/sim.py ran 1.1-1.5x slower. The helpers are therefore
-inlined by numba (`inline="always"`), where no call boundary counts references: the kernel runs
-as fast as with positional arrays and compiles in the same ~13 s. At the boundary, each call
-from Python types and unboxes every array of the three tuples, about 15 µs per `advance` call
-(10 µs with the flat tuples before), once per 4,096 decisions.
+the arrays it reads: the engine ran 1.17x slower. The helpers are therefore inlined by numba
+(`inline="always"`), where no call boundary counts references, and a loop reads a group's
+arrays once, before it: the kernel runs as fast as with positional arrays (0.94-1.00 of their
+time) and compiles in the same ~13 s. At the boundary, each call from Python types and
+unboxes every array of the three tuples: about 15 µs per `advance` call (10 µs with the flat
+tuples before), once per 4,096 decisions.
 
 Decision rules (a policy picks one and fills its arrays, see policies/):
 FIXED replays given placements; ROUND_ROBIN takes devices in turn; UNIFORM picks a random
@@ -467,6 +468,7 @@ def _bandit(
 ) -> tuple[int, int, float, int]:  # fmt: skip
     """The agent's placement: (device, partner, share, action)."""
     x, feasible, weights = bandit.features[task], tasks.feasible, bandit.weights
+    cpus, gpus, latency, memory = platform.cpus, platform.gpus, platform.latency, platform.memory
     predicted = np.empty(3)
     for action in range(3):
         predicted[action] = np.exp(min(max(weights[action] @ x, -30.0), 30.0))
@@ -474,17 +476,14 @@ def _bandit(
     finish = np.full(3, np.inf)
     for action in (CPU_ACTION, GPU_ACTION):
         best_available = np.inf
-        for d in platform.cpus if action == CPU_ACTION else platform.gpus:
+        for d in cpus if action == CPU_ACTION else gpus:
             available = max(ready[d], free_at[d])
             if feasible[task, d] and available < best_available:
                 device_of[action], best_available = d, available
         finish[action] = best_available + predicted[action]
     cpu, gpu, share = device_of[CPU_ACTION], device_of[GPU_ACTION], 0.0
     if cpu >= 0 and gpu >= 0 and tasks.splittable:
-        share = _own_share(
-            tasks.memory[task], platform.memory[gpu], platform.memory[cpu], predicted,
-            platform.latency[gpu],
-        )  # fmt: skip
+        share = _own_share(tasks.memory[task], memory[gpu], memory[cpu], predicted, latency[gpu])
         data_there = max(ready[gpu], ready[cpu])
         start = max(data_there, max(free_at[gpu], free_at[cpu]))
         if 0.0 < share < 1.0 and start <= data_there:
