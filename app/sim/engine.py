@@ -12,23 +12,22 @@ device runs one task at a time, a task never starts before its data arrived, nev
 data does not fit, and, for policies that ask for `insertion`, may fill an idle gap left earlier
 on a device.
 
-A policy says *how* it decides by returning a `Decision`: one of a few rules (kernel.py) and the
-arrays it needs — its priorities, the execution times it believes, the devices it prefers, its
-split tables, its random draws. The loop itself is compiled (numba), so the engine spends well
-under a microsecond per decision on independent tasks.
+A policy says *how* it decides by returning a `Decision` (decision.py): one of a few rules
+(kernel.py) and the arrays it needs — its priorities, the execution times it believes, the
+devices it prefers, its split tables, its random draws. The loop itself is compiled (numba),
+so the engine spends well under a microsecond per decision on independent tasks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.sim import kernel
 from app.sim.cluster import Cluster, DeviceKind
+from app.sim.decision import Decision, Rule
 from app.sim.knowledge import Scenario
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
@@ -45,54 +44,6 @@ PROGRESS_EVERY = 4096
 
 class PolicyError(RuntimeError):
     """A policy broke the engine's contract (e.g. chose a device the task does not fit on)."""
-
-
-class Rule(IntEnum):
-    FIXED = kernel.FIXED
-    ROUND_ROBIN = kernel.ROUND_ROBIN
-    UNIFORM = kernel.UNIFORM
-    FASTEST = kernel.FASTEST
-    EFT = kernel.EFT
-    BANDIT = kernel.BANDIT
-
-
-@dataclass(frozen=True)
-class SplitTables:
-    """For each pair of device models (a GPU group and a CPU-core group, as CSR over
-    `group_devices`), each task's best GPU share and split time (inf: no split fits)."""
-
-    group_ptr: np.ndarray
-    group_devices: np.ndarray
-    pair_gpu_group: np.ndarray
-    pair_cpu_group: np.ndarray
-    share: np.ndarray  # (pairs, tasks)
-    time: np.ndarray  # (pairs, tasks), seconds
-
-
-@dataclass(frozen=True)
-class BanditArrays:
-    """The rl agent's inputs; the kernel updates `weights` and `covariance` in place."""
-
-    features: np.ndarray  # (tasks, k)
-    explore_draws: np.ndarray  # (tasks,) uniforms for the explore-or-exploit test
-    action_draws: np.ndarray  # (tasks,) uniforms picking the action when exploring
-    weights: np.ndarray  # (3, k): cpu, gpu, split
-    covariance: np.ndarray  # (3, k, k)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """How a policy decides; only the fields its rule uses need filling."""
-
-    rule: Rule
-    insertion: bool = False
-    priority: np.ndarray | None = None  # (tasks,): larger first among tasks released together
-    estimate: np.ndarray | None = None  # (tasks, devices) seconds it believes; default: true
-    allowed: np.ndarray | None = None  # (devices,) bool: EFT prefers these, others if none fit
-    draws: np.ndarray | None = None  # (tasks,) uniforms for UNIFORM
-    fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # device, partner, share
-    splits: SplitTables | None = None
-    bandit: BanditArrays | None = None
 
 
 _ERRORS = {
@@ -115,6 +66,9 @@ def simulate(
         scenario = Scenario.exact(scenario)
     problem, view = scenario.truth, scenario.view(policy)
     decision = policy.decide(view, rng)
+    broken = _contract_broken(decision, problem.num_tasks, problem.num_devices)
+    if broken:
+        raise PolicyError(f"{policy.name} decided badly: {broken}")
     model, rules = _model(problem), _rules(view, decision)
     state = _state(problem, rules.rank, decision.insertion)
     n = problem.num_tasks
@@ -132,66 +86,127 @@ def simulate(
     policy.finished(view)
     if on_progress is not None:
         on_progress(1.0)
+    placed = state.placements
     return Schedule(
-        device=state.device,
-        partner=state.partner,
-        gpu_fraction=state.fraction,
-        start=state.start,
-        end=state.end,
+        device=placed.device,
+        partner=placed.partner,
+        gpu_fraction=placed.fraction,
+        start=placed.start,
+        end=placed.end,
     )
+
+
+def _contract_broken(decision: Decision, n: int, m: int) -> str | None:
+    """What is wrong with the arrays of `decision` for n tasks on m devices, or None. The kernel
+    does not check bounds: an array of the wrong shape would read memory it does not own."""
+    shapes: list[tuple[str, np.ndarray | None, tuple[int, ...]]] = [
+        ("priority", decision.priority, (n,)),
+        ("estimate", decision.estimate, (n, m)),
+        ("allowed", decision.allowed, (m,)),
+    ]
+    needed = {
+        Rule.UNIFORM: decision.draws,
+        Rule.FIXED: decision.fixed,
+        Rule.BANDIT: decision.bandit,
+    }
+    if decision.rule in needed and needed[decision.rule] is None:
+        return f"rule {decision.rule.name} needs its arrays"
+    if decision.rule == Rule.UNIFORM:
+        shapes.append(("draws", decision.draws, (n,)))
+    if decision.rule == Rule.FIXED and decision.fixed is not None:
+        shapes += [(f"fixed[{i}]", array, (n,)) for i, array in enumerate(decision.fixed)]
+    if decision.rule == Rule.BANDIT and decision.bandit is not None:
+        bandit = decision.bandit
+        k = np.shape(bandit.features)[-1]
+        shapes += [
+            ("features", bandit.features, (n, k)),
+            ("explore_draws", bandit.explore_draws, (n,)),
+            ("action_draws", bandit.action_draws, (n,)),
+            ("weights", bandit.weights, (3, k)),
+            ("covariance", bandit.covariance, (3, k, k)),
+        ]
+    if decision.splits is not None:
+        splits = decision.splits
+        pairs, groups = len(splits.pair_gpu_group), len(splits.group_ptr) - 1
+        shapes += [
+            ("splits.pair_cpu_group", splits.pair_cpu_group, (pairs,)),
+            ("splits.share", splits.share, (pairs, n)),
+            ("splits.time", splits.time, (pairs, n)),
+            ("splits.group_devices", splits.group_devices, (int(splits.group_ptr[-1]),)),
+        ]
+        pair_groups = np.concatenate([splits.pair_gpu_group, splits.pair_cpu_group])
+        if not np.all((pair_groups >= 0) & (pair_groups < groups)):
+            return "split tables name a group that does not exist"
+        if not np.all((splits.group_devices >= 0) & (splits.group_devices < m)):
+            return "split tables name a device that does not exist"
+    for name, array, shape in shapes:
+        if array is not None and np.shape(array) != shape:
+            return f"{name} has shape {np.shape(array)}, expected {shape}"
+    return None
 
 
 def _model(problem: Problem) -> kernel.Model:
     workload, cluster = problem.workload, problem.cluster
     child_ptr, child_idx, _ = workload.children
-    return kernel.Model(
+    tasks = kernel.Tasks(
         arrival=workload.arrival.astype(np.float64),
+        memory=workload.memory.astype(np.float64),
+        exec_time=np.ascontiguousarray(problem.exec_time, dtype=np.float64),
+        feasible=np.ascontiguousarray(problem.feasible, dtype=np.bool_),
+        splittable=problem.splittable,
+    )
+    dag = kernel.Dag(
         parent_ptr=workload.parent_ptr.astype(np.int64),
         parent_idx=workload.parent_idx.astype(np.int64),
         edge_data=workload.edge_data.astype(np.float64),
         edge_cost=_floats(workload.edge_cost, 1),
         explicit_edges=workload.edge_cost is not None,
-        splittable=problem.splittable,
-        exec_time=np.ascontiguousarray(problem.exec_time, dtype=np.float64),
-        feasible=np.ascontiguousarray(problem.feasible, dtype=np.bool_),
-        memory=workload.memory.astype(np.float64),
-        is_gpu=cluster.kind == DeviceKind.GPU,
-        latency=cluster.latency.astype(np.float64),
-        bandwidth=cluster.bandwidth.astype(np.float64),
-        device_memory=cluster.memory.astype(np.float64),
         child_ptr=child_ptr.astype(np.int64),
         child_idx=child_idx.astype(np.int64),
     )
+    platform = kernel.Platform(
+        is_gpu=cluster.kind == DeviceKind.GPU,
+        latency=cluster.latency.astype(np.float64),
+        bandwidth=cluster.bandwidth.astype(np.float64),
+        memory=cluster.memory.astype(np.float64),
+        cpus=cluster.cpus.astype(np.int64),
+        gpus=cluster.gpus.astype(np.int64),
+    )
+    return kernel.Model(tasks, dag, platform)
 
 
 def _rules(view: Problem, decision: Decision) -> kernel.Rules:
-    """The policy's rule and arrays; times it does not give are those of its view."""
-    problem = view
-    n, m = problem.num_tasks, problem.num_devices
+    """The policy's rule and arrays (checked by _contract_broken); times it does not give are
+    those of its view. What the rule does not use is left zero-size."""
+    n, m = view.num_tasks, view.num_devices
     splits, bandit, fixed = decision.splits, decision.bandit, decision.fixed
     return kernel.Rules(
         rule=int(decision.rule),
-        insertion=decision.insertion,
         rank=_rank(n, decision.priority),
-        estimate=problem.exec_time if decision.estimate is None else decision.estimate,
+        estimate=view.exec_time if decision.estimate is None else decision.estimate,
         allowed=np.ones(m, np.bool_) if decision.allowed is None else decision.allowed,
         draws=_floats(decision.draws, 1),
-        fixed_device=_ints(None if fixed is None else fixed[0]),
-        fixed_partner=_ints(None if fixed is None else fixed[1]),
-        fixed_fraction=_floats(None if fixed is None else fixed[2], 1),
-        group_ptr=_ints(None if splits is None else splits.group_ptr),
-        group_devices=_ints(None if splits is None else splits.group_devices),
-        pair_gpu_group=_ints(None if splits is None else splits.pair_gpu_group),
-        pair_cpu_group=_ints(None if splits is None else splits.pair_cpu_group),
-        pair_share=_floats(None if splits is None else splits.share, 2),
-        pair_time=_floats(None if splits is None else splits.time, 2),
-        features=_floats(None if bandit is None else bandit.features, 2),
-        explore_draws=_floats(None if bandit is None else bandit.explore_draws, 1),
-        action_draws=_floats(None if bandit is None else bandit.action_draws, 1),
-        weights=_floats(None if bandit is None else bandit.weights, 2),
-        covariance=_floats(None if bandit is None else bandit.covariance, 3),
-        cpus=problem.cluster.cpus.astype(np.int64),
-        gpus=problem.cluster.gpus.astype(np.int64),
+        fixed=kernel.Fixed(
+            device=_ints(None if fixed is None else fixed[0]),
+            partner=_ints(None if fixed is None else fixed[1]),
+            fraction=_floats(None if fixed is None else fixed[2], 1),
+        ),
+        has_splits=splits is not None,
+        splits=kernel.Splits(
+            group_ptr=_ints(None if splits is None else splits.group_ptr),
+            group_devices=_ints(None if splits is None else splits.group_devices),
+            pair_gpu_group=_ints(None if splits is None else splits.pair_gpu_group),
+            pair_cpu_group=_ints(None if splits is None else splits.pair_cpu_group),
+            share=_floats(None if splits is None else splits.share, 2),
+            time=_floats(None if splits is None else splits.time, 2),
+        ),
+        bandit=kernel.Bandit(
+            features=_floats(None if bandit is None else bandit.features, 2),
+            explore_draws=_floats(None if bandit is None else bandit.explore_draws, 1),
+            action_draws=_floats(None if bandit is None else bandit.action_draws, 1),
+            weights=_floats(None if bandit is None else bandit.weights, 2),  # updated in place
+            covariance=_floats(None if bandit is None else bandit.covariance, 3),
+        ),
     )
 
 
@@ -200,7 +215,7 @@ def _state(problem: Problem, rank: np.ndarray, insertion: bool) -> kernel.State:
     workload = problem.workload
     pending = np.diff(workload.parent_ptr).astype(np.int64)
     counters = np.zeros(6, dtype=np.int64)
-    order = np.zeros(0, dtype=np.int64)
+    sequence = np.zeros(0, dtype=np.int64)
     heap = np.zeros(0, dtype=np.int64)
     if workload.has_dependencies:
         roots = np.flatnonzero(pending == 0)
@@ -209,33 +224,38 @@ def _state(problem: Problem, rank: np.ndarray, insertion: bool) -> kernel.State:
         heap[: roots.size] = sorted_roots  # sorted: already a valid heap
         counters[kernel.HEAP_SIZE] = roots.size
     else:
-        order = np.lexsort((np.arange(n), rank, workload.arrival)).astype(np.int64)
+        sequence = np.lexsort((np.arange(n), rank, workload.arrival)).astype(np.int64)
     capacity = 64 if insertion else 2
-    return kernel.State(
+    devices = kernel.Devices(
+        insertion=insertion,
         free_at=np.zeros(m),
+        busy_start=np.empty((m, capacity)),
+        busy_end=np.empty((m, capacity)),
+        busy_count=np.zeros(m, dtype=np.int64),
+    )
+    placements = kernel.Placements(
         device=np.full(n, -1, dtype=np.int64),
         partner=np.full(n, -1, dtype=np.int64),
         fraction=np.zeros(n),
         start=np.zeros(n),
         end=np.zeros(n),
         output=np.full(n, -1, dtype=np.int64),
-        counters=counters,
-        order=order,
-        heap=heap,
-        pending=pending,
-        busy_start=np.empty((m, capacity)),
-        busy_end=np.empty((m, capacity)),
-        busy_count=np.zeros(m, dtype=np.int64),
     )
+    order = kernel.Order(
+        independent=not workload.has_dependencies, sequence=sequence, heap=heap, pending=pending
+    )
+    return kernel.State(devices, placements, order, counters)
 
 
 def _with_more_space(state: kernel.State) -> kernel.State:
     """Double the busy-interval arrays (insertion policies) and clear the stop."""
     state.counters[kernel.ERROR] = kernel.OK
+    devices = state.devices
     grown = [
-        np.concatenate([a, np.empty_like(a)], axis=1) for a in (state.busy_start, state.busy_end)
+        np.concatenate([a, np.empty_like(a)], axis=1)
+        for a in (devices.busy_start, devices.busy_end)
     ]
-    return state._replace(busy_start=grown[0], busy_end=grown[1])
+    return state._replace(devices=devices._replace(busy_start=grown[0], busy_end=grown[1]))
 
 
 def _rank(n: int, priority: np.ndarray | None) -> np.ndarray:

@@ -1,11 +1,21 @@
 """The engine's event loop, compiled with numba: the rules engine.py describes, at well under a
 microsecond per decision.
 
-The caller holds the arrays in three named tuples — `Model` (the problem: arrivals, DAG, costs,
-devices), `Rules` (how the policy decides) and `State` (the schedule being built) — and `advance`
-takes up to `steps` decisions, so progress can be reported (and the run cancelled) between
-chunks. `advance` unpacks the tuples once; the helpers take the individual arrays they use,
-because handing a tuple of arrays to a numba function costs more than the work itself.
+engine.py builds three named tuples of named groups — `Model` (the problem: `Tasks`, `Dag`,
+`Platform`), `Rules` (how the policy decides, with `Fixed`, `Splits`, `Bandit`) and `State`
+(`Devices`, `Placements`, `Order`, counters) — and `advance` takes up to `steps` decisions, so
+progress can be reported (and the run cancelled) between chunks. A helper takes the groups it
+reads, whole, so two arrays of the same type cannot be swapped by position.
+
+What a group costs (measured December 2026, numba 0.68, bench/README.md): numba counts a
+reference for every array handed to a compiled function or read out of a tuple, so a helper
+called per decision with whole groups paid a dozen more reference counts than one called with
+the arrays it reads: the engine ran 1.17x slower. The helpers are therefore inlined by numba
+(`inline="always"`), where no call boundary counts references, and a loop reads a group's
+arrays once, before it: the kernel runs as fast as with positional arrays (0.94-1.00 of their
+time) and compiles in the same ~13 s. At the boundary, each call from Python types and
+unboxes every array of the three tuples: about 15 µs per `advance` call (10 µs with the flat
+tuples before), once per 4,096 decisions.
 
 Decision rules (a policy picks one and fills its arrays, see policies/):
 FIXED replays given placements; ROUND_ROBIN takes devices in turn; UNIFORM picks a random
@@ -37,61 +47,98 @@ CPU_ACTION, GPU_ACTION, SPLIT_ACTION = range(3)
 # Recursive least squares without forgetting: the tasks of a run come from one distribution, and
 # forgetting winds the covariance up along directions the (correlated) features rarely excite.
 
-Model = namedtuple(
-    "Model",
-    "arrival parent_ptr parent_idx edge_data edge_cost explicit_edges splittable exec_time "
-    "feasible memory is_gpu latency bandwidth device_memory child_ptr child_idx",
+# The kernel's inputs and state, in named groups passed whole to the helpers (a helper takes the
+# groups it reads, never a run of same-typed arrays by position). Shapes: n tasks, m devices,
+# e edges; times in seconds, memory in MB. A group a rule does not use holds zero-size arrays,
+# never read: the rule (and the flags `explicit_edges`, `has_splits`, `independent`) say which
+# are used, and engine.py checks the shapes of those before the first call.
+
+Tasks = namedtuple("Tasks", "arrival memory exec_time feasible splittable")
+"""arrival (n,) s; memory (n,) MB; exec_time (n, m) the true seconds the engine executes;
+feasible (n, m) bool, the task's data fits the device; splittable: the cost model allows CPU/GPU
+splits (problem.py)."""
+
+Dag = namedtuple(
+    "Dag", "parent_ptr parent_idx edge_data edge_cost explicit_edges child_ptr child_idx"
 )
-Rules = namedtuple(
-    "Rules",
-    "rule insertion rank estimate allowed draws fixed_device fixed_partner fixed_fraction "
-    "group_ptr group_devices pair_gpu_group pair_cpu_group pair_share pair_time "
-    "features explore_draws action_draws weights covariance cpus gpus",
-)
-State = namedtuple(
-    "State",
-    "free_at device partner fraction start end output counters order heap pending "
-    "busy_start busy_end busy_count",
-)
+"""The dependencies, CSR both ways: a task's parent edges are parent_ptr[i]:parent_ptr[i + 1]
+of parent_idx (e,), edge_data (e,) MB and, when `explicit_edges`, edge_cost (e,) s (the
+literature's given transfer times; else zero-size); child_ptr (n + 1,), child_idx (e,)."""
+
+Platform = namedtuple("Platform", "is_gpu latency bandwidth memory cpus gpus")
+"""The devices: is_gpu (m,) bool; latency (m,) s and bandwidth (m,) MB/s of the link to host
+memory; memory (m,) MB; the indices of the CPU cores (cpus) and of the GPUs (gpus)."""
+
+Model = namedtuple("Model", "tasks dag platform")
+"""The problem the engine executes: `Tasks`, `Dag`, `Platform`."""
+
+Fixed = namedtuple("Fixed", "device partner fraction")
+"""FIXED's placements, (n,) each: device, partner (-1: whole task), GPU share of a split."""
+
+Splits = namedtuple("Splits", "group_ptr group_devices pair_gpu_group pair_cpu_group share time")
+"""decision.SplitTables as the kernel reads it: share and time are (pairs, n)."""
+
+Bandit = namedtuple("Bandit", "features explore_draws action_draws weights covariance")
+"""decision.BanditArrays: features (n, k), the draws (n,), weights (3, k) and covariance
+(3, k, k), updated in place."""
+
+Rules = namedtuple("Rules", "rule rank estimate allowed draws fixed has_splits splits bandit")
+"""How the policy decides: `rule` (FIXED..BANDIT); rank (n,), lower first among released tasks;
+estimate (n, m) the seconds it believes; allowed (m,) bool, EFT's preferred devices (all by
+default); draws (n,) UNIFORM's uniforms; `Fixed` for FIXED; EFT also weighs `Splits` when
+`has_splits`; `Bandit` for BANDIT."""
+
+Devices = namedtuple("Devices", "insertion free_at busy_start busy_end busy_count")
+"""When each device is busy: free_at (m,) s, the end of its last task; with `insertion` also its
+busy intervals, sorted, busy_start/busy_end (m, capacity) s of which busy_count (m,) are used
+(without, those arrays are never read)."""
+
+Placements = namedtuple("Placements", "device partner fraction start end output")
+"""The schedule being built, (n,) each: device, partner (-1: whole task), GPU fraction, start and
+end s, and the device that holds the output."""
+
+Order = namedtuple("Order", "independent sequence heap pending")
+"""Which task is decided next: `independent` tasks in the precomputed `sequence` (n,); else
+released tasks wait in `heap` (n,), pending (n,) counts each task's unplaced parents."""
+
+State = namedtuple("State", "devices placements order counters")
+"""What `advance` changes: `Devices`, `Placements`, `Order` and counters (DECIDED..ERROR_TASK)."""
 
 
 @njit(cache=True)
 def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
     """Take up to `steps` decisions; returns how many have been taken in all. Stops early with
     counters[ERROR] set when a FIXED placement breaks a rule or interval space runs out."""
-    (arrival, parent_ptr, parent_idx, edge_data, edge_cost, explicit_edges, splittable,
-     exec_time, feasible, memory, is_gpu, latency, bandwidth, device_memory, child_ptr,
-     child_idx) = model  # fmt: skip
-    (rule, insertion, rank, estimate, allowed, draws, fixed_device, fixed_partner,
-     fixed_fraction, group_ptr, group_devices, pair_gpu_group, pair_cpu_group, pair_share,
-     pair_time, features, explore_draws, action_draws, weights, covariance, cpus,
-     gpus) = rules  # fmt: skip
-    (free_at, device_of, partner_of, fraction_of, start_of, end_of, output_of, counters, order,
-     heap, pending, busy_start, busy_end, busy_count) = state  # fmt: skip
-    n, m = exec_time.shape
+    tasks, dag, platform = model
+    devices, placed, order, counters = state
+    n, m = tasks.exec_time.shape
+    # Each member read from a group inside the loop would cost a reference count per decision.
+    feasible, estimate, rule = tasks.feasible, rules.estimate, rules.rule
+    arrival, rank, allowed, draws = tasks.arrival, rules.rank, rules.allowed, rules.draws
+    fixed, has_splits, splits, bandit = rules.fixed, rules.has_splits, rules.splits, rules.bandit
+    insertion, free_at, busy_count = devices.insertion, devices.free_at, devices.busy_count
+    independent, sequence, heap = order.independent, order.sequence, order.heap
+    start, end = placed.start, placed.end
     ready = np.empty(m)
-    capacity = busy_start.shape[1]
-    independent = order.shape[0] > 0
+    capacity = devices.busy_start.shape[1]
     for _ in range(steps):
         if counters[DECIDED] == n:
             break
         if insertion and busy_count.max() >= capacity - 1:
             counters[ERROR] = NEEDS_SPACE
             break
-        task = order[counters[DECIDED]] if independent else _heap_pop(heap, counters, arrival, rank)
-        _data_ready(
-            task, ready, arrival, parent_ptr, parent_idx, edge_data, edge_cost, explicit_edges,
-            is_gpu, latency, bandwidth, end_of, output_of,
-        )  # fmt: skip
+        if independent:
+            task = sequence[counters[DECIDED]]
+        else:
+            task = _heap_pop(heap, counters, arrival, rank)
+        _data_ready(task, ready, arrival, dag, platform, placed)
         partner, share, action = -1, 0.0, 0
         if rule == BANDIT:
             device, partner, share, action = _bandit(
-                task, ready, features[task], feasible, memory[task], is_gpu, latency,
-                device_memory, splittable, free_at, weights, explore_draws[task],
-                action_draws[task], counters[STEPS], cpus, gpus,
-            )  # fmt: skip
+                task, ready, tasks, platform, free_at, bandit, counters[STEPS]
+            )
         elif rule == FIXED:
-            device, partner, share = fixed_device[task], fixed_partner[task], fixed_fraction[task]
+            device, partner, share = fixed.device[task], fixed.partner[task], fixed.fraction[task]
         elif rule == ROUND_ROBIN:
             device = _round_robin(task, feasible, counters)
         elif rule == UNIFORM:
@@ -99,31 +146,19 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
         elif rule == FASTEST:
             device = _fastest(task, feasible, estimate, free_at)
         else:
-            device, finish = _best_whole(
-                task, ready, feasible, estimate, allowed, insertion, free_at, busy_start,
-                busy_end, busy_count,
-            )  # fmt: skip
+            device, finish = _best_whole(task, ready, feasible, estimate, allowed, devices)
             if device < 0:  # no preferred device fits: any device will do
                 device, finish = _best_whole(
-                    task, ready, feasible, estimate, feasible[task], insertion, free_at,
-                    busy_start, busy_end, busy_count,
-                )  # fmt: skip
-            if pair_time.shape[0] > 0:
-                gpu, cpu, split_share, split_finish = _best_split(
-                    task, ready, pair_time, pair_share, pair_gpu_group, pair_cpu_group,
-                    group_ptr, group_devices, free_at,
-                )  # fmt: skip
+                    task, ready, feasible, estimate, feasible[task], devices
+                )
+            if has_splits:
+                gpu, cpu, split_share, split_finish = _best_split(task, ready, splits, free_at)
                 if gpu >= 0 and split_finish < finish:
                     device, partner, share = gpu, cpu, split_share
         if partner >= 0 and 0.0 < share < 1.0:
-            error = _check_split(task, device, partner, share, m, splittable, is_gpu, memory,
-                                 device_memory)  # fmt: skip
+            error = _check_split(task, device, partner, share, tasks, platform)
             if error == OK:
-                _commit_split(
-                    task, device, partner, share, ready, exec_time, latency, insertion, free_at,
-                    busy_start, busy_end, busy_count, device_of, partner_of, fraction_of,
-                    start_of, end_of, output_of,
-                )  # fmt: skip
+                _commit_split(task, device, partner, share, ready, tasks, platform, devices, placed)
         else:
             if partner >= 0:  # a "split" of 0 or 1 is a whole task
                 device = device if share >= 1.0 else partner
@@ -131,21 +166,17 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
             if error == OK and not feasible[task, device]:
                 error = DOES_NOT_FIT
             if error == OK:
-                _commit_whole(
-                    task, device, ready, exec_time, is_gpu, insertion, free_at, busy_start,
-                    busy_end, busy_count, device_of, partner_of, fraction_of, start_of, end_of,
-                    output_of,
-                )  # fmt: skip
+                _commit_whole(task, device, ready, tasks, platform, devices, placed)
         if error != OK:
             counters[ERROR], counters[ERROR_TASK] = error, task
             break
         if rule == BANDIT:
-            duration = end_of[task] - start_of[task]
-            _rls_update(weights[action], covariance[action], features[task],
+            duration = end[task] - start[task]
+            _rls_update(bandit.weights[action], bandit.covariance[action], bandit.features[task],
                         np.log(max(duration, 1e-9)))  # fmt: skip
             counters[STEPS] += 1
         if not independent:
-            _release_children(task, child_ptr, child_idx, pending, heap, counters, arrival, rank)
+            _release_children(task, dag, order, counters, arrival, rank)
         counters[DECIDED] += 1
     return counters[DECIDED]
 
@@ -156,7 +187,7 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
 # is a valid heap).
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _before(a: int, b: int, arrival: np.ndarray, rank: np.ndarray) -> bool:
     """Task a is decided before task b: earlier arrival, then higher priority, then index."""
     if arrival[a] != arrival[b]:
@@ -166,19 +197,13 @@ def _before(a: int, b: int, arrival: np.ndarray, rank: np.ndarray) -> bool:
     return a < b
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _release_children(
-    task: int,
-    child_ptr: np.ndarray,
-    child_idx: np.ndarray,
-    pending: np.ndarray,
-    heap: np.ndarray,
-    counters: np.ndarray,
-    arrival: np.ndarray,
-    rank: np.ndarray,
+    task: int, dag: Dag, order: Order, counters: np.ndarray, arrival: np.ndarray, rank: np.ndarray
 ) -> None:
-    for k in range(child_ptr[task], child_ptr[task + 1]):
-        child = child_idx[k]
+    heap, pending = order.heap, order.pending
+    for k in range(dag.child_ptr[task], dag.child_ptr[task + 1]):
+        child = dag.child_idx[k]
         pending[child] -= 1
         if pending[child] == 0:
             position = counters[HEAP_SIZE]
@@ -192,7 +217,7 @@ def _release_children(
                 position = parent
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _heap_pop(heap: np.ndarray, counters: np.ndarray, arrival: np.ndarray, rank: np.ndarray) -> int:
     size = counters[HEAP_SIZE] - 1
     top = heap[0]
@@ -214,31 +239,22 @@ def _heap_pop(heap: np.ndarray, counters: np.ndarray, arrival: np.ndarray, rank:
 # --- data and devices --------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _data_ready(
-    task: int,
-    ready: np.ndarray,
-    arrival: np.ndarray,
-    parent_ptr: np.ndarray,
-    parent_idx: np.ndarray,
-    edge_data: np.ndarray,
-    edge_cost: np.ndarray,
-    explicit_edges: bool,
-    is_gpu: np.ndarray,
-    latency: np.ndarray,
-    bandwidth: np.ndarray,
-    end: np.ndarray,
-    output: np.ndarray,
-) -> None:
+    task: int, ready: np.ndarray, arrival: np.ndarray, dag: Dag, platform: Platform,
+    placed: Placements,
+) -> None:  # fmt: skip
     """ready[d]: when all the task's inputs could be on device d (its arrival, or later); each
     edge's transfer as costs.edge_transfer computes it."""
+    is_gpu, latency, bandwidth = platform.is_gpu, platform.latency, platform.bandwidth
+    explicit_edges = dag.explicit_edges
     m = ready.shape[0]
     for d in range(m):
         ready[d] = arrival[task]
-    for edge in range(parent_ptr[task], parent_ptr[task + 1]):
-        parent = parent_idx[edge]
-        source = output[parent]
-        data = edge_data[edge]
+    for edge in range(dag.parent_ptr[task], dag.parent_ptr[task + 1]):
+        parent = dag.parent_idx[edge]
+        source = placed.output[parent]
+        data = dag.edge_data[edge]
         out_of = 0.0
         if not explicit_edges and is_gpu[source]:
             out_of = latency[source] + data / bandwidth[source]
@@ -246,34 +262,26 @@ def _data_ready(
             if d == source:
                 transfer = 0.0
             elif explicit_edges:
-                transfer = edge_cost[edge]
+                transfer = dag.edge_cost[edge]
             elif is_gpu[d]:
                 transfer = (latency[d] + data / bandwidth[d]) + out_of
             else:
                 transfer = out_of
-            arrives = end[parent] + transfer
+            arrives = placed.end[parent] + transfer
             if arrives > ready[d]:
                 ready[d] = arrives
 
 
-@njit(cache=True)
-def _start_on(
-    device: int,
-    ready: float,
-    duration: float,
-    insertion: bool,
-    free_at: np.ndarray,
-    busy_start: np.ndarray,
-    busy_end: np.ndarray,
-    busy_count: np.ndarray,
-) -> float:
+@njit(cache=True, inline="always")
+def _start_on(device: int, ready: float, duration: float, devices: Devices) -> float:
     """The earliest start >= ready on `device`: after its queue, or in an idle gap."""
-    free = free_at[device]
+    free = devices.free_at[device]
     if ready >= free:
         return ready
-    if not insertion:
+    if not devices.insertion:
         return free
-    count = busy_count[device]
+    busy_start, busy_end = devices.busy_start, devices.busy_end
+    count = devices.busy_count[device]
     candidate = ready
     for k in range(np.searchsorted(busy_end[device, :count], ready, side="right"), count):
         if candidate + duration <= busy_start[device, k]:
@@ -283,21 +291,14 @@ def _start_on(
     return candidate
 
 
-@njit(cache=True)
-def _occupy(
-    device: int,
-    begin: float,
-    finish: float,
-    insertion: bool,
-    free_at: np.ndarray,
-    busy_start: np.ndarray,
-    busy_end: np.ndarray,
-    busy_count: np.ndarray,
-) -> None:
+@njit(cache=True, inline="always")
+def _occupy(device: int, begin: float, finish: float, devices: Devices) -> None:
+    free_at = devices.free_at
     if finish > free_at[device]:
         free_at[device] = finish
-    if not insertion:
+    if not devices.insertion:
         return
+    busy_start, busy_end, busy_count = devices.busy_start, devices.busy_end, devices.busy_count
     count = busy_count[device]
     position = np.searchsorted(busy_start[device, :count], begin, side="right")
     for k in range(count, position, -1):
@@ -314,98 +315,60 @@ def split_time(cpu_time: float, gpu_time: float, latency: float, share: float) -
     return max(gpu_part, (1.0 - share) * cpu_time)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _check_split(
-    task: int,
-    gpu: int,
-    cpu: int,
-    share: float,
-    m: int,
-    splittable: bool,
-    is_gpu: np.ndarray,
-    memory: np.ndarray,
-    device_memory: np.ndarray,
+    task: int, gpu: int, cpu: int, share: float, tasks: Tasks, platform: Platform
 ) -> int:
+    m = tasks.exec_time.shape[1]
     if not (0 <= gpu < m and 0 <= cpu < m):
         return NO_SUCH_DEVICE
-    if not splittable or not is_gpu[gpu] or is_gpu[cpu]:
+    is_gpu = platform.is_gpu
+    if not tasks.splittable or not is_gpu[gpu] or is_gpu[cpu]:
         return SPLIT_NEEDS_GPU_AND_CPU
-    slack = 1e-12 * max(1.0, memory[task])
-    if share * memory[task] > device_memory[gpu] + slack:
+    memory = tasks.memory[task]
+    slack = 1e-12 * max(1.0, memory)
+    if share * memory > platform.memory[gpu] + slack:
         return SPLIT_DOES_NOT_FIT
-    if (1.0 - share) * memory[task] > device_memory[cpu] + slack:
+    if (1.0 - share) * memory > platform.memory[cpu] + slack:
         return SPLIT_DOES_NOT_FIT
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _commit_whole(
-    task: int,
-    device: int,
-    ready: np.ndarray,
-    exec_time: np.ndarray,
-    is_gpu: np.ndarray,
-    insertion: bool,
-    free_at: np.ndarray,
-    busy_start: np.ndarray,
-    busy_end: np.ndarray,
-    busy_count: np.ndarray,
-    device_of: np.ndarray,
-    partner_of: np.ndarray,
-    fraction_of: np.ndarray,
-    start_of: np.ndarray,
-    end_of: np.ndarray,
-    output_of: np.ndarray,
-) -> None:
+    task: int, device: int, ready: np.ndarray, tasks: Tasks, platform: Platform,
+    devices: Devices, placed: Placements,
+) -> None:  # fmt: skip
     """Run the whole task on `device` at its earliest start under the true duration."""
-    duration = exec_time[task, device]
-    begin = _start_on(
-        device, ready[device], duration, insertion, free_at, busy_start, busy_end, busy_count
-    )
-    _occupy(device, begin, begin + duration, insertion, free_at, busy_start, busy_end, busy_count)
-    device_of[task], partner_of[task], output_of[task] = device, -1, device
-    fraction_of[task] = 1.0 if is_gpu[device] else 0.0
-    start_of[task], end_of[task] = begin, begin + duration
+    duration = tasks.exec_time[task, device]
+    begin = _start_on(device, ready[device], duration, devices)
+    _occupy(device, begin, begin + duration, devices)
+    placed.device[task], placed.partner[task], placed.output[task] = device, -1, device
+    placed.fraction[task] = 1.0 if platform.is_gpu[device] else 0.0
+    placed.start[task], placed.end[task] = begin, begin + duration
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _commit_split(
-    task: int,
-    gpu: int,
-    cpu: int,
-    share: float,
-    ready: np.ndarray,
-    exec_time: np.ndarray,
-    latency: np.ndarray,
-    insertion: bool,
-    free_at: np.ndarray,
-    busy_start: np.ndarray,
-    busy_end: np.ndarray,
-    busy_count: np.ndarray,
-    device_of: np.ndarray,
-    partner_of: np.ndarray,
-    fraction_of: np.ndarray,
-    start_of: np.ndarray,
-    end_of: np.ndarray,
-    output_of: np.ndarray,
-) -> None:
+    task: int, gpu: int, cpu: int, share: float, ready: np.ndarray, tasks: Tasks,
+    platform: Platform, devices: Devices, placed: Placements,
+) -> None:  # fmt: skip
     """Run `share` on the GPU and the rest on the core, both held until the slower part ends;
     the output meets in host memory (with the core)."""
-    duration = split_time(exec_time[task, cpu], exec_time[task, gpu], latency[gpu], share)
+    exec_time, free_at = tasks.exec_time, devices.free_at
+    duration = split_time(exec_time[task, cpu], exec_time[task, gpu], platform.latency[gpu], share)
     begin = max(max(ready[gpu], ready[cpu]), max(free_at[gpu], free_at[cpu]))
     for device in (gpu, cpu):
-        _occupy(
-            device, begin, begin + duration, insertion, free_at, busy_start, busy_end, busy_count
-        )
-    device_of[task], partner_of[task], output_of[task] = gpu, cpu, cpu
-    fraction_of[task] = share
-    start_of[task], end_of[task] = begin, begin + duration
+        _occupy(device, begin, begin + duration, devices)
+    placed.device[task], placed.partner[task], placed.output[task] = gpu, cpu, cpu
+    placed.fraction[task] = share
+    placed.start[task], placed.end[task] = begin, begin + duration
 
 
 # --- the rules ---------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _round_robin(task: int, feasible: np.ndarray, counters: np.ndarray) -> int:
     m = feasible.shape[1]
     device = counters[TURN]
@@ -415,7 +378,7 @@ def _round_robin(task: int, feasible: np.ndarray, counters: np.ndarray) -> int:
     return device
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _uniform(task: int, feasible: np.ndarray, draw: float) -> int:
     count = 0
     for d in range(feasible.shape[1]):
@@ -430,7 +393,7 @@ def _uniform(task: int, feasible: np.ndarray, draw: float) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fastest(task: int, feasible: np.ndarray, estimate: np.ndarray, free_at: np.ndarray) -> int:
     """Least estimated time; among (nearly) equally fast devices, the one free first."""
     least = np.inf
@@ -445,114 +408,82 @@ def _fastest(task: int, feasible: np.ndarray, estimate: np.ndarray, free_at: np.
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _best_whole(
-    task: int,
-    ready: np.ndarray,
-    feasible: np.ndarray,
-    estimate: np.ndarray,
-    allowed: np.ndarray,
-    insertion: bool,
-    free_at: np.ndarray,
-    busy_start: np.ndarray,
-    busy_end: np.ndarray,
-    busy_count: np.ndarray,
-) -> tuple[int, float]:
+    task: int, ready: np.ndarray, feasible: np.ndarray, estimate: np.ndarray, allowed: np.ndarray,
+    devices: Devices,
+) -> tuple[int, float]:  # fmt: skip
     """The allowed, fitting device where the whole task finishes first (under `estimate`)."""
     best, best_finish = -1, np.inf
     for d in range(feasible.shape[1]):
         if feasible[task, d] and allowed[d]:
             duration = estimate[task, d]
-            begin = _start_on(
-                d, ready[d], duration, insertion, free_at, busy_start, busy_end, busy_count
-            )
+            begin = _start_on(d, ready[d], duration, devices)
             if begin + duration < best_finish:
                 best, best_finish = d, begin + duration
     return best, best_finish
 
 
-@njit(cache=True)
-def _earliest_of_group(
-    group: int, ready: np.ndarray, group_ptr: np.ndarray, devices: np.ndarray, free_at: np.ndarray
-) -> int:
+@njit(cache=True, inline="always")
+def _earliest_of_group(group: int, ready: np.ndarray, splits: Splits, free_at: np.ndarray) -> int:
     best, best_available = -1, np.inf
-    for k in range(group_ptr[group], group_ptr[group + 1]):
-        d = devices[k]
+    for k in range(splits.group_ptr[group], splits.group_ptr[group + 1]):
+        d = splits.group_devices[k]
         available = max(ready[d], free_at[d])
         if available < best_available:
             best, best_available = d, available
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _best_split(
-    task: int,
-    ready: np.ndarray,
-    pair_time: np.ndarray,
-    pair_share: np.ndarray,
-    pair_gpu_group: np.ndarray,
-    pair_cpu_group: np.ndarray,
-    group_ptr: np.ndarray,
-    group_devices: np.ndarray,
-    free_at: np.ndarray,
+    task: int, ready: np.ndarray, splits: Splits, free_at: np.ndarray
 ) -> tuple[int, int, float, float]:
     """The best split over devices idle when the data is ready (see policies/splits.py):
     (gpu, cpu, share, finish), gpu -1 if none."""
     best_gpu, best_cpu, best_share, best_finish = -1, -1, 0.0, np.inf
-    for pair in range(pair_time.shape[0]):
-        time = pair_time[pair, task]
+    for pair in range(splits.time.shape[0]):
+        time = splits.time[pair, task]
         if not np.isfinite(time):
             continue
-        gpu = _earliest_of_group(pair_gpu_group[pair], ready, group_ptr, group_devices, free_at)
-        cpu = _earliest_of_group(pair_cpu_group[pair], ready, group_ptr, group_devices, free_at)
+        gpu = _earliest_of_group(splits.pair_gpu_group[pair], ready, splits, free_at)
+        cpu = _earliest_of_group(splits.pair_cpu_group[pair], ready, splits, free_at)
         data_there = max(ready[gpu], ready[cpu])
         start = max(data_there, max(free_at[gpu], free_at[cpu]))
         if start > data_there:
             continue  # one of the two is still busy with queued work
         if start + time < best_finish:
             best_gpu, best_cpu = gpu, cpu
-            best_share, best_finish = pair_share[pair, task], start + time
+            best_share, best_finish = splits.share[pair, task], start + time
     return best_gpu, best_cpu, best_share, best_finish
 
 
 # --- the rl agent (see policies/rl.py for what it learns) ---------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bandit(
-    task: int,
-    ready: np.ndarray,
-    x: np.ndarray,
-    feasible: np.ndarray,
-    memory: float,
-    is_gpu: np.ndarray,
-    latency: np.ndarray,
-    device_memory: np.ndarray,
-    splittable: bool,
-    free_at: np.ndarray,
-    weights: np.ndarray,
-    explore: float,
-    pick: float,
-    steps: int,
-    cpus: np.ndarray,
-    gpus: np.ndarray,
-) -> tuple[int, int, float, int]:
+    task: int, ready: np.ndarray, tasks: Tasks, platform: Platform, free_at: np.ndarray,
+    bandit: Bandit, steps: int,
+) -> tuple[int, int, float, int]:  # fmt: skip
     """The agent's placement: (device, partner, share, action)."""
+    x, feasible, weights = bandit.features[task], tasks.feasible, bandit.weights
+    cpus, gpus, latency, memory = platform.cpus, platform.gpus, platform.latency, platform.memory
     predicted = np.empty(3)
     for action in range(3):
         predicted[action] = np.exp(min(max(weights[action] @ x, -30.0), 30.0))
-    devices = np.full(3, -1)
+    device_of = np.full(3, -1)
     finish = np.full(3, np.inf)
     for action in (CPU_ACTION, GPU_ACTION):
         best_available = np.inf
         for d in cpus if action == CPU_ACTION else gpus:
             available = max(ready[d], free_at[d])
             if feasible[task, d] and available < best_available:
-                devices[action], best_available = d, available
+                device_of[action], best_available = d, available
         finish[action] = best_available + predicted[action]
-    cpu, gpu, share = devices[CPU_ACTION], devices[GPU_ACTION], 0.0
-    if cpu >= 0 and gpu >= 0 and splittable:
-        share = _own_share(memory, device_memory[gpu], device_memory[cpu], predicted, latency[gpu])
+    cpu, gpu, share = device_of[CPU_ACTION], device_of[GPU_ACTION], 0.0
+    if cpu >= 0 and gpu >= 0 and tasks.splittable:
+        share = _own_share(tasks.memory[task], memory[gpu], memory[cpu], predicted, latency[gpu])
         data_there = max(ready[gpu], ready[cpu])
         start = max(data_there, max(free_at[gpu], free_at[cpu]))
         if 0.0 < share < 1.0 and start <= data_there:
@@ -562,16 +493,16 @@ def _bandit(
     available = np.flatnonzero(np.isfinite(finish))
     if available.shape[0] == 0:  # unreachable while predictions stay finite; run somewhere
         return (cpu, -1, 0.0, CPU_ACTION) if cpu >= 0 else (gpu, -1, 0.0, GPU_ACTION)
-    if explore < max(0.02, 0.3 / (1.0 + steps / 500.0)):
-        action = available[int(pick * available.shape[0])]
+    if bandit.explore_draws[task] < max(0.02, 0.3 / (1.0 + steps / 500.0)):
+        action = available[int(bandit.action_draws[task] * available.shape[0])]
     else:
         action = available[np.argmin(finish[available])]
     if action == SPLIT_ACTION:
         return gpu, cpu, share, action
-    return devices[action], -1, 0.0, action
+    return device_of[action], -1, 0.0, action
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _own_share(
     memory: float, gpu_memory: float, cpu_memory: float, predicted: np.ndarray, latency: float
 ) -> float:
@@ -588,7 +519,7 @@ def _own_share(
     return min(max(balanced, low), high)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rls_update(w: np.ndarray, p: np.ndarray, x: np.ndarray, target: float) -> None:
     """One recursive-least-squares step towards w . x = target."""
     px = p @ x

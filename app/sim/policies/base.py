@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from app.sim.engine import Decision
+from app.sim.decision import Decision
 from app.sim.problem import Problem
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from app.sim.cluster import DeviceKind
-from app.sim.engine import Decision, Rule
+from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
 from app.sim.problem import Problem
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.sim.engine import Decision, Rule
+from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from app.sim.engine import BanditArrays, Decision, Rule
+from app.sim.decision import BanditArrays, Decision, Rule
 from app.sim.policies.base import Policy
 from app.sim.problem import Problem
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.sim import costs
-from app.sim.engine import SplitTables
+from app.sim.decision import SplitTables
 from app.sim.problem import Problem
 
 

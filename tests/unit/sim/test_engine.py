@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 from app.sim.cluster import Cluster
-from app.sim.engine import Decision, PolicyError, Rule, simulate
+from app.sim.decision import Decision, Rule, SplitTables
+from app.sim.engine import PolicyError, simulate
 from app.sim.invariants import violations
 from app.sim.policies import make_policy
 from app.sim.policies.base import Policy
+from app.sim.policies.splits import split_tables
 from app.sim.problem import Infeasible, Problem
 from app.sim.workload import Workload
 from tests.unit.sim.conftest import synthetic_problem
@@ -134,6 +136,68 @@ def test_a_policy_that_breaks_the_rules_is_stopped(choice, message):
     )
     with pytest.raises(PolicyError, match=message):
         simulate(Problem.build(w, cluster), Fixed([choice]), np.random.default_rng(0))
+
+
+class Declares(Policy):
+    """Returns the decision it was given, whatever the problem."""
+
+    name = "declares"
+    summary = "test policy"
+
+    def __init__(self, decision):
+        self.decision = decision
+
+    def decide(self, problem, rng):
+        return self.decision
+
+
+def _bad_splits(n):
+    """Split tables for a 1 CPU + 1 GPU cluster whose pair names a third group."""
+    return SplitTables(
+        group_ptr=np.array([0, 1, 2]),
+        group_devices=np.array([1, 0]),
+        pair_gpu_group=np.array([0]),
+        pair_cpu_group=np.array([2]),
+        share=np.full((1, n), 0.5),
+        time=np.ones((1, n)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("decision", "message"),
+    [
+        (Decision(Rule.UNIFORM), "UNIFORM needs its arrays"),
+        (Decision(Rule.FIXED), "FIXED needs its arrays"),
+        (Decision(Rule.BANDIT), "BANDIT needs its arrays"),
+        (Decision(Rule.UNIFORM, draws=np.zeros(2)), r"draws has shape \(2,\), expected \(3,\)"),
+        (Decision(Rule.EFT, priority=np.zeros(4)), "priority has shape"),
+        (Decision(Rule.EFT, estimate=np.ones((3, 3))), r"estimate has shape \(3, 3\)"),
+        (Decision(Rule.EFT, allowed=np.ones(3, bool)), "allowed has shape"),
+        (
+            Decision(Rule.FIXED, fixed=(np.zeros(3, int), np.full(2, -1), np.zeros(3))),
+            r"fixed\[1\] has shape",
+        ),
+        (Decision(Rule.EFT, splits=_bad_splits(3)), "a group that does not exist"),
+    ],
+)
+def test_a_decision_whose_arrays_do_not_match_the_problem_is_refused_before_the_kernel(
+    decision, message
+):
+    # The compiled loop does not check bounds: a short or missing array would be read past its
+    # end, so the engine refuses it first.
+    problem = Problem.build(cpu_tasks([40.0] * 3), Cluster.homogeneous_kinds(1, 1))
+    with pytest.raises(PolicyError, match=message):
+        simulate(problem, Declares(decision), np.random.default_rng(0))
+
+
+def test_eft_weighs_splits_exactly_when_the_decision_has_split_tables():
+    problem = synthetic_problem(200)
+    tables = split_tables(problem, problem.exec_time)
+    rng = np.random.default_rng(0)
+    with_tables = simulate(problem, Declares(Decision(Rule.EFT, splits=tables)), rng)
+    without = simulate(problem, Declares(Decision(Rule.EFT)), rng)
+    assert (with_tables.partner >= 0).any()
+    assert (without.partner == -1).all()
 
 
 def test_tasks_are_decided_in_arrival_then_priority_order():

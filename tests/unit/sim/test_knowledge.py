@@ -4,7 +4,8 @@ import pytest
 from app.runspec import RunSpec, build_scenario
 from app.sim.cluster import Cluster
 from app.sim.costs import execution_time
-from app.sim.engine import Decision, Rule, simulate
+from app.sim.decision import Decision, Rule
+from app.sim.engine import simulate
 from app.sim.experiment import run_experiment
 from app.sim.generators import SyntheticParams, synthetic_workload
 from app.sim.knowledge import Knowledge, Scenario
