@@ -52,6 +52,7 @@ from app.sim.knowledge import Knowledge, Scenario
 from app.sim.policies import POLICY_NAMES
 from app.sim.problem import Infeasible, Problem
 from app.sim.ranking import RankMetric
+from app.sim.tiled import FACTORIZATIONS, Factorization, task_count, tiled_workload
 from app.sim.truth import Hardware
 from app.sim.workload import InvalidWorkload, Workload
 
@@ -59,6 +60,9 @@ MAX_TASKS = 1_000_000  # generated online workloads
 MAX_DAG_TASKS = 200_000  # generated DAGs and imported workloads
 MAX_TEXT = 20_000_000  # characters of inline STG / CSV text
 MAX_EXPLICIT_DEVICES = 256
+# Tile edge, elements: a 8192^2 tile of doubles is 512 MB, beyond the 64-2048 that tiled-algebra
+# papers and runtimes use; a bound on the input, not a measured limit.
+MAX_TILE_SIZE = 8192
 # The largest integer every JSON client reads exactly (I-JSON, RFC 7493: 2**53 - 1); larger
 # seeds came back changed from JavaScript and from float-based JSON parsers.
 MAX_SEED = 2**53 - 1
@@ -192,6 +196,31 @@ class LayeredDagSpec(_MixSpec):
         return layered_dag(params, np.random.default_rng(seed))
 
 
+class TiledSpec(_Spec):
+    """A tile factorization's DAG (app/sim/tiled.py): right-looking Cholesky, LU without
+    pivoting, or QR of an n x n matrix of doubles in `tiles` x `tiles` tiles of `tile_size`^2."""
+
+    kind: Literal["tiled"]
+    factorization: Factorization = Field(description=f"One of {', '.join(FACTORIZATIONS)}.")
+    tiles: Integer = Field(ge=1, le=1000, description="Tiles per row and column (N).")
+    tile_size: Integer = Field(
+        ge=1, le=MAX_TILE_SIZE, description="Rows and columns of a tile (b); n = N * b."
+    )
+
+    @model_validator(mode="after")
+    def _not_too_many_tasks(self) -> TiledSpec:
+        count = task_count(self.factorization, self.tiles)
+        if count > MAX_DAG_TASKS:
+            raise ValueError(
+                f"{self.factorization} on {self.tiles} x {self.tiles} tiles has {count} tasks; "
+                f"at most {MAX_DAG_TASKS}"
+            )
+        return self
+
+    def build(self, seed: int) -> Workload:
+        return tiled_workload(self.factorization, self.tiles, self.tile_size)
+
+
 class _ImportSpec(_Spec):
     path: str | None = Field(default=None, description="A file to read (hms simulate only).")
     reference_speed: StrictFloat = Field(
@@ -314,7 +343,13 @@ class ExplicitSpec(_Spec):
 
 
 WorkloadSpec = Annotated[
-    SyntheticWorkloadSpec | LayeredDagSpec | WfCommonsSpec | StgSpec | InlineSpec | ExplicitSpec,
+    SyntheticWorkloadSpec
+    | LayeredDagSpec
+    | TiledSpec
+    | WfCommonsSpec
+    | StgSpec
+    | InlineSpec
+    | ExplicitSpec,
     Field(discriminator="kind"),
 ]
 IMPORTED_KINDS = frozenset({"wfcommons", "stg", "inline", "explicit"})

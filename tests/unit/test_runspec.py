@@ -1,8 +1,13 @@
+import json
+
 import pytest
+from click.testing import CliRunner
 from pydantic import ValidationError
 
+from app.cli.main import main
 from app.errors import InvalidSpec
 from app.runspec import MAX_TASKS, RunSpec, build_problem
+from app.services.simulation import simulate_spec
 from tests.conftest import EXAMPLE_SPEC
 
 EXAMPLE = EXAMPLE_SPEC
@@ -62,3 +67,53 @@ def test_a_workload_that_fits_no_device_is_an_invalid_spec():
     # Tasks of >= 5000 GFLOP carry ~24 GB of data: more than a GPU holds, so with no CPU cores...
     with pytest.raises(InvalidSpec, match="fit on no device"):
         build_problem(RunSpec.model_validate({**body, "cluster": {"cpus": 0, "gpus": 2}}))
+
+
+TILED = {"kind": "tiled", "factorization": "cholesky", "tiles": 6, "tile_size": 512}
+
+
+@pytest.mark.parametrize(
+    ("workload", "field"),
+    [
+        ({**TILED, "tiles": 0}, "tiles"),
+        ({**TILED, "tile_size": 0}, "tile_size"),
+        ({**TILED, "tile_size": "512"}, "tile_size"),
+        ({**TILED, "factorization": "svd"}, "factorization"),
+        ({**TILED, "pivoting": True}, "pivoting"),
+    ],
+)
+def test_a_bad_tiled_workload_names_its_field(workload, field):
+    assert ("workload", "tiled", field) in error_locations({**EXAMPLE, "workload": workload})
+
+
+def test_a_tiled_dag_over_the_task_limit_is_refused():
+    # LU on 84 x 84 tiles: 84 * 85 * 169 / 6 = 201,110 tasks > MAX_DAG_TASKS; 83 x 83 fits.
+    assert ("workload", "tiled") in error_locations(
+        {**EXAMPLE, "workload": {**TILED, "factorization": "lu", "tiles": 84}}
+    )
+    RunSpec.model_validate({**EXAMPLE, "workload": {**TILED, "factorization": "lu", "tiles": 83}})
+
+
+@pytest.mark.parametrize("factorization", ["cholesky", "lu", "qr"])
+def test_a_tiled_factorization_simulates_as_a_static_dag(factorization):
+    body = {
+        **EXAMPLE,
+        "workload": {**TILED, "factorization": factorization},
+        "policies": ["heft", "greedy", "oracle"],
+    }
+    simulation = simulate_spec(RunSpec.model_validate(body))
+    workload = simulation.problem.workload
+    assert workload.num_tasks == {"cholesky": 56, "lu": 91, "qr": 91}[factorization]
+    assert simulation.rank_by == "makespan"  # every task arrives at 0
+    assert {outcome.policy for outcome in simulation.outcomes} == {"heft", "greedy", "oracle"}
+    assert all(outcome.metrics.makespan > 0 for outcome in simulation.outcomes)
+
+
+def test_hms_simulate_runs_a_tiled_spec(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**EXAMPLE, "workload": TILED, "policies": ["heft", "oracle"]}))
+    result = CliRunner().invoke(main, ["simulate", "--spec", str(spec), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    assert {row["policy"] for row in rows} == {"heft", "oracle"}
+    assert all(row["rank_by"] == "makespan" for row in rows)
