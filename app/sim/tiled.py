@@ -5,13 +5,13 @@ few tiles, and the dependencies are the data flow between those tiles. These are
 runtime paper measures (PLASMA, StarPU/Chameleon, PaRSEC). Sources, followed loop for loop:
 
 - Cholesky (lower) and QR: Buttari, Langou, Kurzak & Dongarra, "A class of parallel tiled linear
-  algebra algorithms for multicore architectures", Parallel Computing 35(1), 2009, Algorithms 1
-  (Cholesky) and 2 (QR). QR's kernels carry LAPACK 3.4's names: their DGEQRT, DLARFB, DTSQRT and
+  algebra algorithms for multicore architectures", Parallel Computing 35(1), 2009: their tile
+  Cholesky and tile QR. QR's kernels carry LAPACK 3.4's names: their DGEQRT, DLARFB, DTSQRT and
   DSSRFB are GEQRT, ORMQR (the update of the row of tiles right of the diagonal), TPQRT (TSQRT:
   QR of the triangle R_kk stacked on a square tile) and TPMQRT (TSMQR: its update of two tiles).
-- LU without pivoting between tiles: GETRF on the diagonal tile, TRSM on the row and column
-  panels, GEMM on the trailing matrix (the tile algorithm of the same paper's section 2 without
-  its incremental pivoting; stable for diagonally dominant matrices).
+- LU without pivoting: GETRF on the diagonal tile, TRSM on the row and column panels, GEMM on
+  the trailing matrix (the structure of the same paper's tile LU without its incremental
+  pivoting, whose kernels differ; stable for diagonally dominant matrices).
 
 Task counts: Cholesky N(N+1)(N+2)/6; LU and QR sum_k 1 + 2(N-k-1) + (N-k-1)^2 = N(N+1)(2N+1)/6.
 
@@ -20,24 +20,25 @@ order and tracking each block's last writer and its readers since, a task depend
 writer of every block it reads or writes (read-after-write, write-after-write) and on the readers
 of every block it writes (write-after-read). QR's diagonal tile is two blocks after GEQRT: its
 upper triangle R (rewritten by each TPQRT of the column) and its reflectors V with their T factor
-(read by ORMQR), as Chameleon does with its copy of the diagonal; one block for the whole tile
-would add false write-after-read edges from every ORMQR(k, n) to TPQRT(k+1, k). The T factor of
-a TPQRT travels with its tile of reflectors. An edge carries the blocks its child reads that its
-parent wrote last, each counted as one tile (b^2 * 8 bytes); a pure ordering edge carries none (the
-three algorithms have none: every edge moves exactly one tile).
+(read by ORMQR): one block for the whole tile would add false write-after-read edges from every
+ORMQR(k, n) to TPQRT(k+1, k), which Chameleon avoids with a copy of the diagonal tile. The T
+factor of a TPQRT travels with its tile of reflectors. An edge carries the blocks its child reads
+that its parent wrote last, each counted as one tile (b^2 * 8 bytes); a pure ordering edge
+carries none (the three algorithms have none: every edge moves exactly one tile).
 
 **Flops** (double precision): gemm 2b^3, syrk b^2(b+1), trsm b^3 and potrf b^3/3 + b^2/2 + b/6 are
 exact (LAPACK Working Note 41, Blackford & Dongarra); getrf 2b^3/3, geqrt 4b^3/3, ormqr 2b^3,
-tpqrt 2b^3 and tpmqrt 4b^3 are the leading terms (LAWN 41; Buttari et al., Table 1, with the
-inner block size equal to b). Summed over a DAG they approach n^3/3, 2n^3/3 and 4n^3/3.
+tpqrt 2b^3 and tpmqrt 4b^3 are leading terms, the counts Buttari et al. give for their kernels;
+the extra work of the inner blocking that TPQRT/TPMQRT implementations do (their `ib`) is not
+counted. Summed over a DAG they approach the dense counts n^3/3, 2n^3/3 and 4n^3/3.
 
 **As a Workload.** `size` is a task's flops in GFLOP, `memory` the MB of the distinct tiles it
 touches, `edge_data` MB per edge, `category` its kernel name, every arrival 0 (a static DAG).
 `intensity` is 1.0 for every task: a guess of the cost model's data-parallel share, not a
-measurement. Dense kernels are data parallel, but a GPU runs POTRF ~14x below GEMM at tile 1024
-(McSweeney, Walton & Zounon, ICCS 2020); the truth model (truth.py: per-kernel efficiency now,
-measured per-kernel profiles later) is what must carry such differences. The kernel and tile size
-of each task stay on the `TiledDag` the Workload is made from.
+measurement. Dense kernels are data parallel, but a V100 runs DPOTRF at ~1/6 of DGEMM's flop
+rate at tile 1024 (McSweeney, Walton & Zounon, ICCS 2020); the truth model (truth.py: per-kernel
+efficiency now, measured per-kernel profiles later) is what must carry such differences. The
+kernel and tile size of each task stay on the `TiledDag` the Workload is made from.
 """
 
 from __future__ import annotations
@@ -165,9 +166,9 @@ def data_flow(tasks: tuple[TileTask, ...]) -> dict[tuple[int, int], int]:
             if writer is not None:
                 edges[writer, task_id] = edges.get((writer, task_id), 0) + 1
         for block in task.writes:
-            earlier = readers.get(block, [])
             writer = last_writer.get(block)
-            for parent in [*earlier, *([] if writer is None else [writer])]:
+            earlier = readers.get(block, []) + ([] if writer is None else [writer])
+            for parent in earlier:
                 if parent != task_id:
                     edges.setdefault((parent, task_id), 0)
         for block in task.reads:
