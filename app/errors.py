@@ -132,6 +132,13 @@ class VersionNotFound(NotFound):
         super().__init__(f"model version {version} does not exist")
 
 
+class ProfileNotFound(NotFound):
+    def __init__(self, name: str, available: list[str]) -> None:
+        known = ", ".join(available) or "none"
+        super().__init__(f"no kernel profile is named {name!r} (shipped: {known})")
+        self.name = name
+
+
 class UnknownKey(Forbidden):
     """An API key that is not known, or was revoked."""
 

@@ -17,6 +17,7 @@ EXPECTED = {
     errors.JobNotFound: 404,
     errors.VersionNotFound: 404,
     errors.KeyNotFound: 404,
+    errors.ProfileNotFound: 404,
     errors.UnknownKey: 403,
     errors.AdminRequired: 403,
     errors.RunNotCancellable: 409,
