@@ -8,6 +8,7 @@ import sys
 import click
 
 from app.cli import keys, models, runs, study
+from app.cli.profile import profile_group
 from app.cli.simulate import simulate
 from app.devstack.launcher import up as launch
 
@@ -30,5 +31,6 @@ for command in (
     models.retrain,
     keys.keys_group,
     study.study_group,
+    profile_group,
 ):
     main.add_command(command)

@@ -1,0 +1,130 @@
+"""Measure every kernel at every tile size, alone and with all cores busy, and assemble the
+kernel profile document (schema_version 1: /tmp/profile-schema.md, docs/profiles.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from app.cli.measure.contention import BusyCores
+from app.cli.measure.kernels import KERNELS
+from app.cli.measure.machine import cpu_model, provenance
+from app.cli.measure.timing import Budget, TimingStats, time_cell
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to measure: tile sizes (b), the time budget of each cell, how many processes keep
+    the cores busy for the all_busy cells, and the seed of the random tiles."""
+
+    sizes: tuple[int, ...]
+    budget: Budget
+    processes: int
+    kernels: tuple[str, ...] = tuple(KERNELS)
+    seed: int = 0
+
+
+#: `hms profile measure`: 9 kernels x 5 sizes x (alone + all_busy). With 0.6 s and at most 200
+#: calls per cell it took 24 s on a 2-core EPYC VM (the small cells stop at 200 calls); 1 s and
+#: 1000 calls per cell, 60-70 s.
+QUICK = Plan(sizes=(32, 64, 128, 256, 512), budget=Budget(3, 5, 1000, 1.0), processes=1)
+#: `--thorough`: more sizes, 4x the time per cell, at least 20 repeats.
+THOROUGH = Plan(
+    sizes=(16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024),
+    budget=Budget(5, 20, 2000, 2.5),
+    processes=1,
+)
+
+
+def plan_for(
+    thorough: bool, sizes: tuple[int, ...] | None, repeats: int | None, processes: int
+) -> Plan:
+    """QUICK or THOROUGH with `processes` busy processes, its sizes replaced by `sizes` and a
+    fixed count of `repeats` (no time budget) when given."""
+    plan = replace(THOROUGH if thorough else QUICK, processes=processes)
+    if sizes:
+        plan = replace(plan, sizes=sizes)
+    if repeats:
+        budget = replace(plan.budget, min_repeats=repeats, max_repeats=repeats, seconds=0.0)
+        plan = replace(plan, budget=budget)
+    return plan
+
+
+Progress = Callable[[int, int, str], None]  # cells done, cells in all, what is measured now
+
+
+def timing_entry(kernel: str, size: int, contention: str, times_s: np.ndarray) -> dict[str, Any]:
+    """One element of the profile's "timings" (seconds)."""
+    stats = TimingStats.of(times_s)
+    return {
+        "kernel": kernel,
+        "device": "cpu",
+        "size": size,
+        "contention": contention,
+        "repeats": stats.repeats,
+        "mean_s": stats.mean_s,
+        "std_s": stats.std_s,
+        "quantiles_s": {"p05": stats.p05_s, "p50": stats.p50_s, "p95": stats.p95_s},
+    }
+
+
+def measure_timings(plan: Plan, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Every (kernel, size) cell of `plan`, alone then all_busy with the same repeat count,
+    on one BLAS thread per process."""
+    total, done = 2 * len(plan.sizes) * len(plan.kernels), 0
+    timings: list[dict[str, Any]] = []
+    rng = np.random.default_rng(plan.seed)
+    with threadpool_limits(limits=1), BusyCores(plan.processes, plan.seed) as busy:
+        for size in plan.sizes:
+            for name in plan.kernels:
+                kernel = KERNELS[name]
+                if progress:
+                    progress(done, total, f"{name} b={size} alone")
+                alone = time_cell(kernel, kernel.operands(size, rng), plan.budget)
+                timings.append(timing_entry(name, size, "alone", alone))
+                if progress:
+                    progress(done + 1, total, f"{name} b={size} all {busy.processes} cores busy")
+                crowded = busy.run(name, size, alone.size, plan.budget.warmup)
+                timings.append(timing_entry(name, size, "all_busy", crowded))
+                done += 2
+    if progress:
+        progress(done, total, "done")
+    return timings
+
+
+def measure_profile(
+    plan: Plan, name: str, command: str, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The whole profile document of this machine's CPU, measured now by `command`."""
+    load_before = os.getloadavg()[0]  # other processes' load skews all_busy: say what it was
+    timings = measure_timings(plan, progress)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "description": (
+            f"This machine's CPU measured by `{command}`: each kernel on one core with one BLAS "
+            f"thread (SciPy's BLAS/LAPACK), alone and with all {plan.processes} cores running "
+            f"it at once (one process per core); tile sizes {', '.join(map(str, plan.sizes))}. "
+            f"1-minute load average before measuring: {load_before:.2f}."
+        ),
+        "precision": "double",
+        "provenance": provenance(command),
+        "devices": [
+            {
+                "kind": "cpu",
+                "name": f"one {cpu_model()} core",
+                "units": 1,
+                "note": "1 core, 1 BLAS thread; all_busy: "
+                f"{plan.processes} such processes at once, one per core",
+            }
+        ],
+        "timings": timings,
+        "links": [],
+    }

@@ -1,0 +1,110 @@
+"""`hms profile`: kernel profiles, what a machine measured. `hms profile measure` times this
+machine's CPU (app/cli/measure/) and writes the profile as JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from app.cli.follow import LiveBar
+from app.cli.measure.contention import BusyCoresFailed
+from app.cli.measure.machine import default_name, gpu_found
+from app.cli.measure.profile import measure_profile, plan_for
+from app.runtime.threads import available_cores
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not NAME.fullmatch(value):
+        raise click.BadParameter("lower-case letters, digits, '.', '_' or '-' (at most 64)")
+    return value
+
+
+def _sizes(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        sizes = tuple(sorted({int(s) for s in value.split(",") if s.strip()}))
+    except ValueError:
+        raise click.BadParameter("comma-separated tile sizes, e.g. 32,64,128") from None
+    if not sizes or sizes[0] < 1:
+        raise click.BadParameter("tile sizes are integers >= 1")
+    return sizes
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as given, for the profile's provenance: the options from the command line
+    (not defaults), in a canonical form."""
+    words = ["hms", "profile", "measure"]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[name]
+        flag = f"--{name}"
+        if isinstance(value, bool):
+            words += [flag] if value else []
+        elif isinstance(value, tuple):
+            words += [flag, ",".join(map(str, value))]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+@click.group("profile")
+def profile_group() -> None:
+    """Kernel profiles: how fast each tile kernel runs on a machine, as measured."""
+
+
+@profile_group.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the profile [./profile-NAME.json].")  # fmt: skip
+@click.option("--thorough", is_flag=True, help="More sizes (16-1024), ~4x the time per cell.")
+@click.option("--name", callback=_name, help="The profile's id [CPU model and core count].")
+@click.option("--sizes", callback=_sizes, help="Tile sizes b, e.g. 32,64,128 [the mode's].")
+@click.option("--repeats", type=click.IntRange(min=1), default=None,
+              help="Exactly this many timed calls per cell instead of a time budget.")  # fmt: skip
+@click.option("--processes", type=click.IntRange(min=1), default=None,
+              help="Processes keeping the cores busy for all_busy [one per core].")  # fmt: skip
+def measure(
+    out: Path | None,
+    thorough: bool,
+    name: str | None,
+    sizes: tuple[int, ...],
+    repeats: int | None,
+    processes: int | None,
+) -> None:
+    """Measure this machine: the tile kernels of Cholesky, LU and QR on one core (one BLAS
+    thread), alone and with every core busy; print the path of the profile written."""
+    gpu = gpu_found()
+    if gpu:
+        click.echo(f"CUDA GPU found ({gpu}): GPU measurement is not implemented yet; "
+                   "measuring the CPU only.", err=True)  # fmt: skip
+    else:
+        click.echo("No CUDA GPU found (CuPy with a device); measuring the CPU.", err=True)
+    plan = plan_for(thorough, sizes or None, repeats, processes or available_cores())
+    name = name or default_name()
+    command = _command_line(click.get_current_context())
+
+    def describe(state: Mapping[str, Any]) -> str:
+        return str(state["cell"])
+
+    def show(done: int, total: int, cell: str) -> None:
+        bar({"progress": done / total, "cell": cell})
+
+    with LiveBar(describe) as bar:
+        try:
+            document = measure_profile(plan, name, command, show)
+        except BusyCoresFailed as exc:
+            raise click.ClickException(str(exc)) from exc
+    path = out or Path(f"profile-{name}.json")
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    click.echo(str(path))
