@@ -4,7 +4,6 @@ profile written has every field of schema_version 1 (/tmp/profile-schema.md) wit
 
 import json
 import math
-import re
 
 import numpy as np
 import pytest
@@ -15,47 +14,27 @@ from app.cli.measure.contention import BusyCores
 from app.cli.measure.kernels import FACTORIZATIONS, KERNELS
 from app.cli.measure.profile import measure_profile, plan_for
 from app.cli.measure.timing import Budget, TimingStats, time_cell
+from app.profilespec import ProfileSpec
 
 SCHEMA_KERNELS = {"gemm", "syrk", "trsm", "potrf", "getrf", "geqrt", "tpqrt", "ormqr", "tpmqrt"}
 TINY = plan_for(thorough=False, sizes=(8, 16), repeats=2, processes=2)
 
 
 def check_profile(doc: dict) -> None:
-    """The fields, types and rules of schema_version 1, as agreed (until the validator lands)."""
-    assert doc["schema_version"] == 1
-    assert re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", doc["name"])
-    assert isinstance(doc["description"], str) and doc["description"]
-    assert doc["precision"] == "double"
-    prov = doc["provenance"]
-    assert prov["source"] == "measured" and prov["citation"] is None
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", prov["date"])
-    assert isinstance(prov["command"], str) and prov["command"].startswith("hms profile measure")
-    machine = prov["machine"]
-    assert isinstance(machine["cpu"], str) and machine["gpu"] is None
-    assert isinstance(machine["cores"], int) and machine["cores"] >= 1
-    assert isinstance(machine["os"], str)
-    libs = prov["libraries"]
-    assert all(isinstance(libs[k], str) for k in ("python", "numpy", "scipy", "blas"))
-    assert libs["cupy"] is None
-    kinds = {d["kind"] for d in doc["devices"]}
-    assert kinds == {"cpu"}
-    assert all(isinstance(d["name"], str) and d["units"] == 1 for d in doc["devices"])
-    keys = set()
-    for t in doc["timings"]:
-        assert t["kernel"] in SCHEMA_KERNELS and t["device"] in kinds
-        assert isinstance(t["size"], int) and t["size"] >= 1
-        assert t["contention"] in {"alone", "all_busy"}
-        assert isinstance(t["repeats"], int) and t["repeats"] >= 1
-        assert isinstance(t["mean_s"], float) and t["mean_s"] > 0
-        assert isinstance(t["std_s"], float) and t["std_s"] >= 0
-        q = t["quantiles_s"]
-        assert set(q) == {"p05", "p50", "p95"} and all(isinstance(v, float) for v in q.values())
-        assert 0 < q["p05"] <= q["p50"] <= q["p95"]
-        assert q["p05"] <= t["mean_s"] <= q["p95"] or t["repeats"] < 20
-        keys.add((t["kernel"], t["device"], t["size"], t["contention"]))
-    assert len(keys) == len(doc["timings"])  # (kernel, device, size, contention) unique
-    assert doc["links"] == []
+    """A valid profile (app.profilespec, what the API and the truth read), of a measurement:
+    provenance with the command, the CPU only, every timing with its spread and quantiles."""
+    spec = ProfileSpec.model_validate(doc)
     json.dumps(doc, allow_nan=False)  # plain JSON: no NaN or infinity
+    assert spec.provenance.source == "measured"
+    assert spec.provenance.command is not None
+    assert spec.provenance.command.startswith("hms profile measure")
+    assert {d.kind for d in spec.devices} == {"cpu"} and spec.links == []
+    for t in doc["timings"]:
+        assert t["kernel"] in SCHEMA_KERNELS and t["contention"] in {"alone", "all_busy"}
+        assert t["repeats"] >= 1 and t["std_s"] >= 0 and t["quantiles_s"] is not None
+    profile = spec.to_profile()
+    for t in doc["timings"]:
+        assert profile.time(t["kernel"], "cpu", t["size"], t["contention"]) == t["mean_s"]
 
 
 @pytest.mark.parametrize("size", [8, 16, 40])
