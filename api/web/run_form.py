@@ -23,7 +23,7 @@ from app.sim.ranking import RANK_METRICS
 #: The workload kinds the fields describe (the others need data: use the JSON textarea).
 FORM_KINDS = ("synthetic", "layered_dag")
 #: The workload kinds that tag pydantic's error locations (`workload.synthetic.num_tasks`).
-ALL_KINDS = (*FORM_KINDS, "wfcommons", "stg", "inline", "explicit")
+ALL_KINDS = (*FORM_KINDS, "tiled", "wfcommons", "stg", "inline", "explicit")
 INTEGER_FIELDS = (
     "workload.num_tasks", "workload.seed", "cluster.cpus", "cluster.gpus", "seed", "priority",
 )  # fmt: skip
