@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,12 +22,15 @@ from pydantic import (
     Field,
     StrictBool,
     StrictFloat,
+    StringConstraints,
+    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from app.errors import InvalidSpec
+from app.errors import InvalidSpec, ProfileNotFound
+from app.profilespec import NAME_PATTERN, load_shipped_profile
 from app.sim.cluster import (
     DEFAULT_CPU,
     DEFAULT_GPU,
@@ -49,10 +53,12 @@ from app.sim.importers import (
     workload_from_wfcommons,
 )
 from app.sim.knowledge import Knowledge, Scenario
+from app.sim.measured import KernelCalls
 from app.sim.policies import POLICY_NAMES
 from app.sim.problem import Infeasible, Problem
+from app.sim.profile import NotInProfile, Profile
 from app.sim.ranking import RankMetric
-from app.sim.tiled import FACTORIZATIONS, Factorization, task_count, tiled_workload
+from app.sim.tiled import FACTORIZATIONS, KERNELS, Factorization, task_count, tiled_workload
 from app.sim.truth import Hardware
 from app.sim.workload import InvalidWorkload, Workload
 
@@ -86,6 +92,23 @@ def _a_json_number(value: Any) -> Any:
 
 
 Integer = Annotated[int, BeforeValidator(_a_json_number)]
+KernelProfileName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+
+
+def _field_error(location: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    """A validation error at a nested location, for rules that span several fields."""
+    error = PydanticCustomError("spec_rule", message)
+    return ValidationError.from_exception_data(
+        "RunSpec", [InitErrorDetails(type=error, loc=location, input=value)]
+    )
+
+
+@lru_cache(maxsize=32)
+def kernel_profile(name: str) -> Profile:
+    """The kernel profile `cluster.profile` names, as the core reads it: the one place a name
+    becomes a Profile (shipped profiles now; tenants' uploaded ones are to be looked up here
+    too). `ProfileNotFound` if there is none of that name."""
+    return load_shipped_profile(name).to_profile()
 
 
 class _Spec(BaseModel):
@@ -219,6 +242,30 @@ class TiledSpec(_Spec):
 
     def build(self, seed: int) -> Workload:
         return tiled_workload(self.factorization, self.tiles, self.tile_size)
+
+    def kernel_calls(self, workload: Workload) -> KernelCalls:
+        """What a kernel profile times: each task's kernel (its category) on `tile_size` tiles."""
+        return KernelCalls(workload, np.full(workload.num_tasks, self.tile_size, dtype=np.int64))
+
+    def check_profile(self, profile: Profile, devices: list[str]) -> None:
+        """Raise a validation error (located in the RunSpec) unless `profile` times every kernel of
+        this factorization on each of `devices` at `tile_size`: no kernel is guessed, no size
+        extrapolated."""
+        for device in devices:
+            for kernel in KERNELS[self.factorization]:
+                try:
+                    profile.curve(kernel, device)
+                except NotInProfile as exc:
+                    raise _field_error(
+                        ("cluster", "profile"),
+                        f"{exc}, which {self.factorization} calls",
+                        profile.name,
+                    ) from None
+                try:
+                    profile.time(kernel, device, self.tile_size)
+                except NotInProfile as exc:
+                    location = ("workload", "tile_size")
+                    raise _field_error(location, str(exc), self.tile_size) from None
 
 
 class _ImportSpec(_Spec):
@@ -377,9 +424,11 @@ class DeviceOverrides(_Spec):
 class ClusterSpec(_Spec):
     cpus: Integer = Field(default=8, ge=0, le=1024, description="Number of CPU cores.")
     gpus: Integer = Field(default=2, ge=0, le=256, description="Number of GPUs.")
-    profile: dict[str, Any] | None = Field(
+    profile: dict[str, Any] | KernelProfileName | None = Field(
         default=None,
-        description="A hardware profile (profiled_sizes, cpu_times, gpu_times) to calibrate with.",
+        description="A kernel profile's name (e.g. v100-skylake-mcsweeney2020): true times are "
+        "drawn from its measurements (tiled workloads only); or a hardware profile "
+        "(profiled_sizes, cpu_times, gpu_times) to calibrate the device models with.",
     )
     cpu: DeviceOverrides | None = None
     gpu: DeviceOverrides | None = None
@@ -401,17 +450,46 @@ class ClusterSpec(_Spec):
     def hardware(self) -> Hardware:
         return Hardware(seed=self.hardware_seed, noise_sigma=self.noise_sigma)
 
+    @property
+    def kernel_profile_name(self) -> str | None:
+        """The kernel profile the cluster names, if `profile` is a name."""
+        return self.profile if isinstance(self.profile, str) else None
+
+    @property
+    def device_kinds(self) -> list[str]:
+        """The kinds of device the cluster has, as profiles name them."""
+        return [kind for kind, count in (("cpu", self.cpus), ("gpu", self.gpus)) if count]
+
     @model_validator(mode="after")
     def _has_a_device(self) -> ClusterSpec:
         if self.cpus + self.gpus == 0:
             raise ValueError("a cluster needs at least one CPU core or GPU")
-        if self.profile is not None:
+        if isinstance(self.profile, dict):
             HardwareProfile.from_json(self.profile)  # raises ValueError with the reason
+        return self
+
+    @model_validator(mode="after")
+    def _kernel_profile_exists(self) -> ClusterSpec:
+        name = self.kernel_profile_name
+        if name is None:
+            return self
+        try:
+            kernel_profile(name)
+        except ProfileNotFound as exc:
+            raise _field_error(("profile",), str(exc), name) from None
+        for field in ("noise_sigma", "hardware_seed"):
+            if field in self.model_fields_set:
+                raise _field_error(
+                    (field,),
+                    f"{field} has no effect with a kernel profile: true times are drawn from "
+                    "its measured distributions",
+                    getattr(self, field),
+                )
         return self
 
     def build(self) -> Cluster:
         cpu, gpu = DEFAULT_CPU, DEFAULT_GPU
-        if self.profile is not None:
+        if isinstance(self.profile, dict):
             cpu, gpu = calibrate(HardwareProfile.from_json(self.profile))
         if self.cpu is not None:
             cpu = self.cpu.apply(cpu)
@@ -446,6 +524,21 @@ class RunSpec(_Spec):
         description="Start `rl` from the parameters it learned in earlier runs (the run records "
         "which); off, every run starts a fresh agent and is reproducible from its spec alone.",
     )
+
+    @model_validator(mode="after")
+    def _kernel_profile_fits(self) -> RunSpec:
+        name = self.cluster.kernel_profile_name if self.cluster is not None else None
+        if self.cluster is None or name is None:
+            return self
+        if not isinstance(self.workload, TiledSpec):
+            raise _field_error(
+                ("cluster", "profile"),
+                "a kernel profile needs a workload whose tasks name kernels (kind: tiled); "
+                f"{self.workload.kind} tasks do not",
+                name,
+            )
+        self.workload.check_profile(kernel_profile(name), self.cluster.device_kinds)
+        return self
 
     @field_validator("policies")
     @classmethod
@@ -489,8 +582,15 @@ def build_scenario(spec: RunSpec) -> Scenario:
     try:
         cluster, hardware = build_cluster(spec), build_hardware(spec)
         workload = spec.workload.build(spec.workload_seed)
+        name = spec.cluster.kernel_profile_name if spec.cluster is not None else None
+        if name is not None and isinstance(spec.workload, TiledSpec):
+            calls = spec.workload.kernel_calls(workload)
+            profile = kernel_profile(name)
+            return Scenario.measured(calls, cluster, profile, spec.seed, spec.knowledge)
         load = getattr(spec.workload, "offered_load", None)
         return Scenario.build(workload, cluster, hardware, spec.seed, spec.knowledge, load)
+    except NotInProfile as exc:  # validation checks first; this is the core's own guard
+        raise InvalidSpec(str(exc), ("body", "cluster", "profile")) from exc
     except (InvalidWorkload, Infeasible, ValueError) as exc:
         raise InvalidSpec(str(exc)) from exc
 

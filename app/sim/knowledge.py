@@ -11,6 +11,11 @@ so no policy can read the truth by accident:
   times it is handed and predicts its own; `rl` learns from the durations it observes.
 - `clairvoyant`: every policy decides on the truth (the literature's setting, where the cost
   tables are the input).
+
+With a kernel profile (`Scenario.measured`), the truth is drawn from the profile (measured.py)
+and the estimate is the datasheet view: the nominal cost model, which for tiled tasks (all
+data-parallel, intensity 1) is flops / the device's peak + the task's input bytes / the link's
+nominal bandwidth (+ its latency) on a GPU.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.sim import measured
 from app.sim.cluster import Cluster
 from app.sim.load import at_load
 from app.sim.problem import Problem
+from app.sim.profile import Profile
 from app.sim.truth import Hardware, systematic_time, true_execution_time
 from app.sim.workload import Workload
 
@@ -69,6 +76,27 @@ class Scenario:
         rng = np.random.default_rng(stream)
         times = true_execution_time(workload, cluster, hardware, rng, systematic)
         return cls(estimate.with_times(times), estimate, knowledge)
+
+    @classmethod
+    def measured(
+        cls,
+        calls: measured.KernelCalls,
+        cluster: Cluster,
+        profile: Profile,
+        seed: int,
+        knowledge: Knowledge = Knowledge.ESTIMATED,
+    ) -> Scenario:
+        """The estimate from the nominal cost model (the datasheet view), the truth drawn from
+        `profile` on the stream `KERNEL_TIME_STREAM` of `seed` (measured.py), on the cluster with
+        the profile's measured link if it has one: the same arguments give bit-identical times.
+        Raises `NotInProfile` for a kernel, kind of device or tile size the profile lacks."""
+        estimate = Problem.build(calls.workload, cluster)
+        machine = measured.measured_cluster(cluster, profile)
+        measured.check_covered(calls, machine, profile)
+        stream = np.random.SeedSequence(entropy=seed, spawn_key=(measured.KERNEL_TIME_STREAM,))
+        times = measured.true_execution_time(calls, machine, profile, np.random.default_rng(stream))
+        truth = Problem(calls.workload, machine, times, estimate.feasible)
+        return cls(truth, estimate, knowledge)
 
     @classmethod
     def exact(cls, problem: Problem, knowledge: Knowledge = Knowledge.ESTIMATED) -> Scenario:

@@ -37,7 +37,8 @@ touches, `edge_data` MB per edge, `category` its kernel name, every arrival 0 (a
 `intensity` is 1.0 for every task: a guess of the cost model's data-parallel share, not a
 measurement. Dense kernels are data parallel, but a V100 runs DPOTRF at ~1/6 of DGEMM's flop
 rate at tile 1024 (McSweeney, Walton & Zounon, ICCS 2020); the truth model (truth.py: per-kernel
-efficiency now, measured per-kernel profiles later) is what must carry such differences. The
+efficiency, or, when the cluster names a kernel profile, measured.py: each kernel's measured
+times) is what must carry such differences. The
 kernel and tile size of each task stay on the `TiledDag` the Workload is made from.
 """
 

@@ -1,0 +1,124 @@
+"""Truth from a kernel profile: what each task really takes when the hardware is a measured machine.
+
+Opt-in: used only when the cluster names a kernel profile (profile.py) and the workload's tasks
+name the kernels they call (tiled.py: each task's category is its kernel, every task works on
+b x b tiles). Everything else keeps the truth of truth.py.
+
+For task i calling kernel k_i on b_i x b_i tiles, on device d of kind K_d ("cpu", "gpu"):
+
+    truth(i, d) = draw(k_i, K_d, b_i) + staging(i, d)
+
+- **draw**: one time drawn from the profile's measured distribution of (k_i, K_d, b_i), contention
+  "alone" (Profile.draws: sizes between measured ones interpolated log-log, outside the measured
+  range `NotInProfile`, never an extrapolation). One draw per (task, device model), as truth.py's
+  noise: every policy meets the same realisation and identical devices behave alike. The draws
+  are taken device model by device model (Cluster.model_groups order), and within a model kernel
+  by kernel in the order of the workload's category names, each over its tasks in task order,
+  from one Generator: `KERNEL_TIME_STREAM` of the run's seed (knowledge.py). Same spec and seed,
+  same times, bit for bit.
+- **staging**: the task's input M_i MB moved from host memory to a GPU, latency + M_i / bandwidth
+  (costs.transfer_time; 0 on a CPU core), and edges between devices as costs.py says, over the
+  profile's measured host -> GPU link when it has one (`measured_cluster`), otherwise over the
+  cluster's nominal link (cluster.py), which is then a datasheet figure, not a measurement. The
+  simulator has one link per device, so a measured GPU -> host link is not used (yet).
+
+The roofline and the per-category efficiency of truth.py do not apply: a measured kernel time
+already contains whatever memory traffic and inefficiency the kernel had on that machine.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from app.sim import costs
+from app.sim.cluster import Cluster, DeviceKind
+from app.sim.profile import NotInProfile, Profile
+from app.sim.workload import Workload
+
+#: The random stream of the run's seed that draws the measured kernel times.
+KERNEL_TIME_STREAM = zlib.crc32(b"kernel-times")
+
+#: The profile's name of each kind of device.
+DEVICE_NAMES = {DeviceKind.CPU: "cpu", DeviceKind.GPU: "gpu"}
+
+#: Profiles measure in bytes per second, clusters in MB per second.
+BYTES_PER_MB = 1e6
+
+
+@dataclass(frozen=True)
+class KernelCalls:
+    """What a profile times: each task's kernel (the workload's category names are kernel names)
+    and the tile edge b it works on. `tile_size` shape (num_tasks,), int64."""
+
+    workload: Workload
+    tile_size: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.tile_size.shape != (self.workload.num_tasks,):
+            raise ValueError(
+                f"tile_size has shape {self.tile_size.shape}, expected ({self.workload.num_tasks},)"
+            )
+
+    def used(self) -> list[tuple[str, np.ndarray]]:
+        """(kernel, the tasks that call it) for each kernel some task calls, in category order."""
+        calls = []
+        for code, kernel in enumerate(self.workload.category_names):
+            tasks = np.flatnonzero(self.workload.category == code)
+            if tasks.size:
+                calls.append((kernel, tasks))
+        return calls
+
+
+def device_kinds(cluster: Cluster) -> list[str]:
+    """The profile's names of the kinds of device the cluster has."""
+    return [DEVICE_NAMES[kind] for kind in DeviceKind if np.any(cluster.kind == kind)]
+
+
+def check_covered(calls: KernelCalls, cluster: Cluster, profile: Profile) -> None:
+    """Raise `NotInProfile` unless the profile times every kernel the tasks call, at their tile
+    sizes, on every kind of device of the cluster."""
+    for device in device_kinds(cluster):
+        for kernel, tasks in calls.used():
+            profile.times(kernel, device, calls.tile_size[tasks])
+
+
+def kernel_times(
+    calls: KernelCalls, cluster: Cluster, profile: Profile, rng: np.random.Generator
+) -> np.ndarray:
+    """The drawn kernel times, seconds, shape (num_tasks, num_devices) (module docstring)."""
+    n = calls.workload.num_tasks
+    times = np.empty((n, cluster.num_devices))
+    for group in cluster.model_groups(np.arange(cluster.num_devices)):
+        device = DEVICE_NAMES[DeviceKind(int(cluster.kind[group[0]]))]
+        column = np.empty(n)
+        for kernel, tasks in calls.used():
+            column[tasks] = profile.draws(kernel, device, calls.tile_size[tasks], rng)
+        times[:, group] = column[:, None]
+    return times
+
+
+def measured_cluster(cluster: Cluster, profile: Profile) -> Cluster:
+    """The cluster as the profile measured its links: the GPUs' latency and bandwidth from the
+    profile's cpu -> gpu link when it has one; otherwise the cluster unchanged (nominal links)."""
+    try:
+        link = profile.link(DEVICE_NAMES[DeviceKind.CPU], DEVICE_NAMES[DeviceKind.GPU])
+    except NotInProfile:
+        return cluster
+    gpu = cluster.kind == DeviceKind.GPU
+    return replace(
+        cluster,
+        latency=np.where(gpu, link.latency_s, cluster.latency),
+        bandwidth=np.where(gpu, link.bandwidth_bytes_per_s / BYTES_PER_MB, cluster.bandwidth),
+    )
+
+
+def true_execution_time(
+    calls: KernelCalls, cluster: Cluster, profile: Profile, rng: np.random.Generator
+) -> np.ndarray:
+    """truth(i, d), seconds, shape (num_tasks, num_devices); `cluster` as `measured_cluster`
+    returns it (its links are the ones staging is charged on)."""
+    staging = costs.transfer_time(calls.workload, cluster)
+    return kernel_times(calls, cluster, profile, rng) + staging
