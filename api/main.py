@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from api import metrics
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import events, health, keys, models, policies, runs, studies
+from api.routes import events, health, keys, models, policies, profiles, runs, studies
 from api.telemetry import RequestTelemetry, configure_api_logging, note_tenant
 from api.tracing import RequestTracing, configure_api_tracing, flush_spans_at_shutdown
 from api.web import install as install_dashboard
@@ -29,7 +29,14 @@ def create_app() -> FastAPI:
         lifespan=flush_spans_at_shutdown if traced else None,
     )
     with_tenant = [Depends(note_tenant)]  # log lines name the key's tenant
-    api_routers = (runs.router, studies.router, events.router, policies.router, models.router)
+    api_routers = (
+        runs.router,
+        studies.router,
+        events.router,
+        policies.router,
+        models.router,
+        profiles.router,
+    )
     for router in (*api_routers, keys.router):
         app.include_router(router, dependencies=with_tenant)
     app.include_router(health.router)

@@ -1,4 +1,5 @@
-"""Response bodies. Request bodies are app.runspec.RunSpec itself."""
+"""Response bodies. Request bodies are app.runspec.RunSpec, app.studies.spec.StudySpec and
+app.profilespec.ProfileSpec themselves."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.db.models import RunResult
+from app.profilespec import ProfileSpec
 from app.tenancy import NAME_PATTERN
 
 
@@ -292,3 +294,28 @@ class KeyOut(BaseModel):
 
 class KeyCreatedOut(KeyOut):
     key: str = Field(description="The key itself: shown this once, only its digest is kept.")
+
+
+class ProfileSummaryOut(BaseModel):
+    """A kernel profile in a listing (services.profiles.ProfileSummary)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    shipped: bool = Field(description="Shipped with the package: every tenant may read it.")
+    tenant: str | None = Field(description="Who uploaded it; null for a shipped profile.")
+    created_at: datetime | None = Field(description="When it was uploaded; null if shipped.")
+    source: str = Field(description="provenance.source: measured or published.")
+    description: str
+    date: str = Field(description="provenance.date: when it was measured or published.")
+    kernels: list[str] = Field(description="The kernels it times.")
+    devices: list[str] = Field(description="Its devices' kinds.")
+    min_size: int = Field(description="The smallest tile edge b timed.")
+    max_size: int = Field(description="The largest tile edge b timed.")
+    timings: int = Field(description="How many timings it has.")
+
+
+class ProfileOut(ProfileSummaryOut):
+    """A kernel profile whole: its summary and its document (docs/profiles.md)."""
+
+    document: ProfileSpec

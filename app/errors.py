@@ -139,6 +139,14 @@ class ProfileNotFound(NotFound):
         self.name = name
 
 
+class ProfileConflict(Conflict):
+    """A profile of that name exists already: the caller's own, or a shipped one."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"kernel profile {name!r}: {reason}")
+        self.name = name
+
+
 class UnknownKey(Forbidden):
     """An API key that is not known, or was revoked."""
 

@@ -150,7 +150,10 @@ class LinkSpec(_Part):
 class ProfileSpec(_Part):
     """One machine's kernel timings and links, as the JSON file or request body gives them."""
 
-    schema_version: int = Field(description=f"The format's version: {SCHEMA_VERSION}.")
+    schema_version: int = Field(
+        description=f"The format's version: {SCHEMA_VERSION}.",
+        json_schema_extra={"const": SCHEMA_VERSION},
+    )
     name: str = Field(pattern=NAME_PATTERN, description="The id clusters name the profile by.")
     description: str = Field(default="", max_length=5000)
     precision: Literal["double"] = "double"
@@ -165,7 +168,7 @@ class ProfileSpec(_Part):
         if type(value) is not int or value != SCHEMA_VERSION:
             raise PydanticCustomError(
                 "schema_version",
-                "this reader knows profile schema_version {known}, not {given!r}",
+                "this reader knows profile schema_version {known}, not {given}",
                 {"known": SCHEMA_VERSION, "given": value},
             )
         return value

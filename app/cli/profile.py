@@ -1,5 +1,6 @@
 """`hms profile`: kernel profiles, what a machine measured. `hms profile measure` times this
-machine's CPU (app/cli/measure/) and writes the profile as JSON."""
+machine's CPU (app/cli/measure/) and writes the profile as JSON; `list`, `show` and `upload` are
+clients of /api/v1/profiles."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from app.cli import tables
+from app.cli.client import ApiClient, json_option, show_as, with_api
 from app.cli.follow import LiveBar
 from app.cli.measure.contention import BusyCoresFailed
 from app.cli.measure.machine import default_name, gpu_found
@@ -108,3 +111,35 @@ def measure(
     path = out or Path(f"profile-{name}.json")
     path.write_text(json.dumps(document, indent=2) + "\n")
     click.echo(str(path))
+
+
+@profile_group.command("list")
+@json_option
+@with_api
+def list_profiles(as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """The shipped profiles and yours (an admin key: everyone's), one a line."""
+    profiles = ApiClient(api_url, api_key).call("GET", "/api/v1/profiles")
+    show_as(profiles, as_json, tables.profile_list)
+
+
+@profile_group.command("show")
+@click.argument("name")
+@json_option
+@with_api
+def show_profile(name: str, as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """Profile NAME: its provenance and mean time per kernel, device and tile size."""
+    profile = ApiClient(api_url, api_key).call("GET", f"/api/v1/profiles/{name}")
+    show_as(profile, as_json, tables.profile_fields)
+
+
+@profile_group.command("upload")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_api
+def upload_profile(file: Path, api_url: str | None, api_key: str | None) -> None:
+    """Upload the profile in FILE (as `measure` writes it) as yours; print its name."""
+    try:
+        document = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file} is not a JSON document: {exc}") from exc
+    response = ApiClient(api_url, api_key).request("POST", "/api/v1/profiles", json=document)
+    click.echo(response.json()["name"])

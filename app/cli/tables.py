@@ -307,3 +307,58 @@ def _decimals(value: float) -> int:
     if value == 0:
         return 3
     return min(6, max(0, 3 - math.floor(math.log10(abs(value)))))
+
+
+def profile_list(profiles: Sequence[Mapping[str, Any]]) -> str:
+    """Kernel profile summaries (GET /api/v1/profiles), one a line."""
+    header = ("name", "owner", "source", "date", "kernels", "devices", "sizes", "timings")
+    rows = [
+        (
+            p["name"],
+            "shipped" if p["shipped"] else str(p["tenant"]),
+            p["source"],
+            p["date"],
+            ",".join(p["kernels"]),
+            ",".join(p["devices"]),
+            f"{p['min_size']}-{p['max_size']}",
+            str(p["timings"]),
+        )
+        for p in profiles
+    ]
+    return _table(header, rows, left={0, 1, 2, 3, 4, 5})
+
+
+def profile_fields(profile: Mapping[str, Any]) -> str:
+    """One kernel profile (GET /api/v1/profiles/{name}): who and what, then its mean times in
+    milliseconds, a row per kernel, device and contention and a column per tile size b."""
+    document = profile["document"]
+    machine = document["provenance"]["machine"]
+    fields = [
+        ("name", profile["name"]),
+        ("owner", "shipped" if profile["shipped"] else str(profile["tenant"])),
+        ("source", f"{profile['source']}, {profile['date']}"),
+        ("machine", machine["cpu"] + (f" + {machine['gpu']}" if machine["gpu"] else "")),
+        ("timings", str(profile["timings"])),
+    ]
+    if profile["description"]:
+        fields.append(("description", profile["description"]))
+    return f"{_fields(fields)}\n\nmean ms per call, by tile size b\n{_timing_table(document)}"
+
+
+def _timing_table(document: Mapping[str, Any]) -> str:
+    sizes = sorted({timing["size"] for timing in document["timings"]})
+    means: dict[tuple[str, str, str], dict[int, float]] = {}
+    for timing in document["timings"]:
+        key = (timing["kernel"], timing["device"], timing["contention"])
+        means.setdefault(key, {})[timing["size"]] = timing["mean_s"] * 1000
+    header = ("kernel", "device", "contention", *(str(size) for size in sizes))
+    rows = [
+        (*key, *(_milliseconds(means[key].get(size)) for size in sizes)) for key in sorted(means)
+    ]
+    return _table(header, rows, left={0, 1, 2})
+
+
+def _milliseconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if value >= 1000 else f"{value:.4g}"

@@ -370,3 +370,19 @@ class ApiKey(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KernelProfile(Base):
+    """A kernel profile a tenant uploaded (docs/profiles.md): the validated document as given,
+    and its summary, computed once at upload so a listing reads no documents. Names are unique
+    per tenant; the shipped profiles are package data, not rows."""
+
+    __tablename__ = "kernel_profiles"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_kernel_profiles_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[dict[str, Any]]
+    document: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -38,10 +38,15 @@ from tests.conftest import TEST_API_KEY
 #: validators (one source of an imported workload, `load` or `arrival_rate`, one cost per device,
 #: a study's grid keys and size) and `invalid_spec` from the checks at submission (an imported
 #: workload's content must parse and form a DAG), and `idempotency_conflict`: an
-#: `Idempotency-Key` already used for another body (422, as the IETF Idempotency-Key draft says).
+#: `Idempotency-Key` already used for another body (422, as the IETF Idempotency-Key draft says),
+#: and `profile_rule`: a kernel profile's rules across fields (unique device kinds, timings and
+#: links naming listed kinds, one timing per cell, quantiles in order), and `int_type` from its
+#: strict integers: JSON Schema's `integer` admits 64.0, a profile (app/profilespec.py) does not.
 #: Everything else (types, bounds, required fields, unknown fields, the workload's `kind`) the
 #: schema states, so its refusal is a fault.
-RULES_BEYOND_SCHEMA = frozenset({"value_error", "invalid_spec", "idempotency_conflict"})
+RULES_BEYOND_SCHEMA = frozenset(
+    {"value_error", "invalid_spec", "idempotency_conflict", "profile_rule", "int_type"}
+)
 
 SETTINGS = {
     "deadline": None,

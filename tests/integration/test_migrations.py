@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from app.db.migrate import downgrade, upgrade
 from app.db.models import Base
@@ -119,3 +120,22 @@ def test_0005_ranks_new_results_and_retires_the_nominal_model_samples(empty_data
         empty_database, "run_results"
     )
     assert _rows(empty_database, "SELECT count(*) FROM run_results") == [(1,)]
+
+
+def test_0008_adds_kernel_profiles_unique_by_name_per_tenant_and_drops_them(empty_database):
+    upgrade(empty_database, "0007")
+    assert "kernel_profiles" not in tables(empty_database)
+    upgrade(empty_database, "0008")
+    insert = (
+        "INSERT INTO kernel_profiles (tenant, name, summary, document) "
+        "VALUES ('{tenant}', 'lab', '{{}}', '{{}}')"
+    )
+    _execute(empty_database, insert.format(tenant="team-a"), insert.format(tenant="team-b"))
+    with pytest.raises(IntegrityError):
+        _execute(empty_database, insert.format(tenant="team-a"))
+    assert _rows(empty_database, "SELECT tenant FROM kernel_profiles ORDER BY tenant") == [
+        ("team-a",),
+        ("team-b",),
+    ]
+    downgrade(empty_database, "0007")
+    assert "kernel_profiles" not in tables(empty_database)

@@ -2,10 +2,11 @@
 examples", says how they are found).
 
 Fenced blocks are read by their language: `json`/`jsonc` documents are validated by the project's
-own validators (a RunSpec, a study), `sh` command lines are run (`hms simulate`) or parsed (other
-`hms` commands) through click against the current code, or matched against the FastAPI app's
-routes (`curl`), and `python` blocks are executed. A block right after `<!-- file: NAME -->` is
-also the file NAME that the commands and the Python examples may read. No server is needed.
+own validators (a RunSpec, a study, a kernel profile), `sh` command lines are run (`hms simulate`)
+or parsed (other `hms` commands) through click against the current code, or matched against the
+FastAPI app's routes (`curl`), and `python` blocks are executed. A block right after
+`<!-- file: NAME -->` is also the file NAME that the commands and the Python examples may read.
+No server is needed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from click.testing import CliRunner
 from starlette.routing import Match
 
 from app.cli.main import main
+from app.profilespec import ProfileSpec
 from app.runspec import RunSpec, build_scenario
 from app.studies.spec import StudySpec, plan_runs
 
@@ -133,6 +135,8 @@ def _kind_of(document: dict[str, Any]) -> str | None:
         return "study"
     if "workload" in document:
         return "runspec"
+    if "schema_version" in document and "timings" in document:
+        return "profile"
     return None
 
 
@@ -281,6 +285,11 @@ def test_runspec_examples_validate_and_build(block: Block, document: dict[str, A
 def test_study_examples_validate_and_plan_every_cell(block: Block, document: Any) -> None:
     study = StudySpec.model_validate(document)
     assert len(list(plan_runs(study))) == study.total_runs
+
+
+@pytest.mark.parametrize(("block", "document"), _documents("profile"))
+def test_profile_examples_validate(block: Block, document: Any) -> None:
+    ProfileSpec.model_validate(document).to_profile()
 
 
 @pytest.mark.parametrize("command", HMS_SIMULATE, ids=str)

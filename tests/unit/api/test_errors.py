@@ -25,6 +25,7 @@ EXPECTED = {
     errors.StudyNotCancellable: 409,
     errors.StudyNotDeletable: 409,
     errors.KeyConflict: 409,
+    errors.ProfileConflict: 409,
     errors.RunNotReady: 409,
     errors.StudyNotReady: 409,
     errors.InvalidSpec: 422,
