@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+from fidelity_exec import Executor, Trace, parents_of  # a sibling: bench/ is on sys.path
 from threadpoolctl import threadpool_limits
 
 from app.cli.measure.machine import cpu_model
@@ -53,7 +54,6 @@ from app.sim.policies import make_policy
 from app.sim.problem import Problem
 from app.sim.profile import Profile
 from app.sim.tiled import TiledDag
-from bench.fidelity_exec import Executor, Trace, parents_of
 
 GOAL_MEDIAN = 0.05
 GOAL_WORST = 0.10
