@@ -41,11 +41,14 @@ from tests.conftest import TEST_API_KEY
 #: `Idempotency-Key` already used for another body (422, as the IETF Idempotency-Key draft says),
 #: and `profile_rule`: a kernel profile's rules across fields (unique device kinds, timings and
 #: links naming listed kinds, one timing per cell, quantiles in order), and `int_type` from its
-#: strict integers: JSON Schema's `integer` admits 64.0, a profile (app/profilespec.py) does not.
+#: strict integers: JSON Schema's `integer` admits 64.0, a profile (app/profilespec.py) does not,
+#: and `spec_rule`: what a spec may ask of the kernel profile `cluster.profile` names depends on
+#: that profile's data (it must exist, time the workload's kernels, and have measured its tile
+#: size; app/runspec.py), which no schema of the RunSpec can state.
 #: Everything else (types, bounds, required fields, unknown fields, the workload's `kind`) the
 #: schema states, so its refusal is a fault.
 RULES_BEYOND_SCHEMA = frozenset(
-    {"value_error", "invalid_spec", "idempotency_conflict", "profile_rule", "int_type"}
+    {"value_error", "invalid_spec", "idempotency_conflict", "profile_rule", "int_type", "spec_rule"}
 )
 
 SETTINGS = {
