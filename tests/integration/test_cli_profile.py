@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from app.cli.main import main
+from app.profilespec import shipped_profile_names
 from tests.conftest import TEAM_A_KEY
 
 AUTH = {"X-API-Key": TEAM_A_KEY}
@@ -49,9 +50,11 @@ def test_upload_prints_the_name_and_list_shows_it_beside_the_shipped_ones(hms, h
     assert lines[0].split() == [
         "name", "owner", "source", "date", "kernels", "devices", "sizes", "timings"
     ]  # fmt: skip
-    assert lines[2].split() == [SHIPPED, "shipped", "published", "2020",
-                                "gemm,potrf,syrk,trsm", "cpu,gpu", "32-1024", "48"]  # fmt: skip
-    assert lines[3].split()[:2] == ["lab-v100", "team-a"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert list(rows) == [*shipped_profile_names(), "lab-v100"]  # shipped first, then own
+    assert rows[SHIPPED] == [SHIPPED, "shipped", "published", "2020",
+                             "gemm,potrf,syrk,trsm", "cpu,gpu", "32-1024", "48"]  # fmt: skip
+    assert rows["lab-v100"][:2] == ["lab-v100", "team-a"]
 
 
 def test_show_prints_mean_milliseconds_per_kernel_device_and_size(hms, http):
