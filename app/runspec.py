@@ -477,8 +477,10 @@ class ClusterSpec(_Spec):
             kernel_profile(name)
         except ProfileNotFound as exc:
             raise _field_error(("profile",), str(exc), name) from None
+        # A value other than the default is refused, not a field merely given: a stored spec
+        # (model_dump, every default written out) is validated again by the worker.
         for field in ("noise_sigma", "hardware_seed"):
-            if field in self.model_fields_set:
+            if getattr(self, field) != type(self).model_fields[field].default:
                 raise _field_error(
                     (field,),
                     f"{field} has no effect with a kernel profile: true times are drawn from "

@@ -90,6 +90,17 @@ def test_a_replay_does_not_send_a_run_a_worker_claimed_or_that_ended(queue, then
     assert queue.runs == []
 
 
+def test_a_run_on_a_kernel_profile_that_was_accepted_also_executes(queue):
+    body = {
+        "workload": {"kind": "tiled", "factorization": "cholesky", "tiles": 4, "tile_size": 256},
+        "cluster": {"cpus": 4, "gpus": 1, "profile": "v100-skylake-mcsweeney2020"},
+        "policies": ["greedy", "heft", "oracle"],
+    }
+    run_id = submit(queue, body).run.id
+    assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    assert runs.get_run(ADMIN, run_id).status == "succeeded"
+
+
 def test_execute_run_writes_one_result_per_policy_and_succeeds(queue):
     run_id = submit(queue).run.id
     assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED

@@ -205,6 +205,18 @@ def test_what_a_kernel_profile_cannot_time_is_refused_at_its_field(body, locatio
     assert error_locations(body) == [location]
 
 
+def test_a_spec_with_a_kernel_profile_survives_the_round_trip_a_worker_makes():
+    """The API stores `model_dump(mode="json")`, every default written out, and the worker
+    validates that document again: what was accepted must validate and build the same."""
+    accepted = RunSpec.model_validate(MEASURED)
+    stored = json.loads(json.dumps(accepted.model_dump(mode="json")))
+    assert stored["cluster"]["noise_sigma"] == 0.1  # the default, now given explicitly
+    again = RunSpec.model_validate(stored)
+    assert again == accepted
+    first, second = build_scenario(accepted).truth, build_scenario(again).truth
+    assert np.array_equal(first.exec_time, second.exec_time)
+
+
 def test_a_cpu_only_cluster_needs_only_the_cpu_timings():
     cluster = {"cpus": 4, "gpus": 0, "profile": MEASURED["cluster"]["profile"]}
     body = {**MEASURED, "cluster": cluster}
