@@ -3,15 +3,11 @@ core gives the right factor, in the given per-core order, each task after its pa
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from app.sim.tiled import TiledDag
 from bench.fidelity_exec import Executor, join_tiles, parents_of, split_tiles
-
-pytestmark = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
 
 
 def test_tiles_round_trip_through_the_shared_layout() -> None:
