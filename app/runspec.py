@@ -39,27 +39,20 @@ from app.sim.cluster import (
     HardwareProfile,
     calibrate,
 )
-from app.sim.generators import (
-    LayeredDagParams,
-    SyntheticParams,
-    TaskMix,
-    layered_dag,
-    synthetic_workload,
-)
+from app.sim.generators import LayeredDagParams, SyntheticParams, layered_dag, synthetic_workload
 from app.sim.importers import (
     workload_from_csv,
     workload_from_records,
     workload_from_stg,
     workload_from_wfcommons,
 )
+from app.sim.kernelmix import KernelMix
 from app.sim.knowledge import Knowledge, Scenario
-from app.sim.measured import KernelCalls
 from app.sim.policies import POLICY_NAMES
 from app.sim.problem import Infeasible, Problem
 from app.sim.profile import NotInProfile, Profile
 from app.sim.ranking import RankMetric
 from app.sim.tiled import FACTORIZATIONS, KERNELS, Factorization, task_count, tiled_workload
-from app.sim.truth import Hardware
 from app.sim.workload import InvalidWorkload, Workload
 
 MAX_TASKS = 1_000_000  # generated online workloads
@@ -73,6 +66,11 @@ MAX_TILE_SIZE = 8192
 # seeds came back changed from JavaScript and from float-based JSON parsers.
 MAX_SEED = 2**53 - 1
 DEFAULT_LOAD = 0.85
+#: The kernel profile of a cluster that names none (workloads whose tasks call kernels): a
+#: published measurement of a V100 and Skylake cores (app/profiles/, docs/profiles.md).
+DEFAULT_KERNEL_PROFILE = "v100-skylake-mcsweeney2020"
+#: Workloads whose tasks call a kernel profile's kernels (the others state their own costs).
+KERNEL_KINDS = frozenset({"synthetic", "layered_dag", "tiled"})
 
 PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
 
@@ -120,25 +118,15 @@ class _Spec(BaseModel):
         return value if value is None else _a_json_number(value)
 
 
-class _MixSpec(_Spec):
-    min_size: StrictFloat = Field(default=1.0, gt=0, le=1e6, description="Smallest task, GFLOP.")
-    size_tail: StrictFloat = Field(
-        default=1.8, gt=1.0, le=10.0, description="Pareto shape of sizes."
-    )
-    gpu_friendly_share: StrictFloat = Field(
-        default=0.5, ge=0, le=1, description="Weight of the data-parallel mode of the intensity."
-    )
-
-    def mix(self) -> TaskMix:
-        return TaskMix(
-            min_size=self.min_size,
-            size_tail=self.size_tail,
-            gpu_friendly_share=self.gpu_friendly_share,
-        )
+def _needed(mix: KernelMix | None) -> KernelMix:
+    if mix is None:
+        raise ValueError("a generated workload draws its tasks from a kernel profile's mix")
+    return mix
 
 
-class SyntheticWorkloadSpec(_MixSpec):
-    """Tasks arriving as a Poisson process, optionally depending on recent tasks."""
+class SyntheticWorkloadSpec(_Spec):
+    """Tasks arriving as a Poisson process, optionally depending on recent tasks; each task one
+    call of a kernel of the cluster's kernel profile (app/sim/kernelmix.py)."""
 
     kind: Literal["synthetic"]
     num_tasks: Integer = Field(ge=1, le=MAX_TASKS, description="Number of tasks to generate.")
@@ -181,12 +169,12 @@ class SyntheticWorkloadSpec(_MixSpec):
             return None
         return DEFAULT_LOAD if self.load is None else self.load
 
-    def build(self, seed: int) -> Workload:
+    def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         """Arrivals at `arrival_rate`, or at rate 1 to be scaled to the load (build_scenario)."""
         params = SyntheticParams(
             num_tasks=self.num_tasks,
             arrival_rate=self.arrival_rate or 1.0,
-            mix=self.mix(),
+            mix=_needed(mix),
             dependency_probability=self.dependency_probability,
             max_parents=self.max_parents,
             lookback=self.lookback,
@@ -194,8 +182,9 @@ class SyntheticWorkloadSpec(_MixSpec):
         return synthetic_workload(params, np.random.default_rng(seed))
 
 
-class LayeredDagSpec(_MixSpec):
-    """A random layered DAG in the spirit of DAGGEN (see app/sim/generators.py)."""
+class LayeredDagSpec(_Spec):
+    """A random layered DAG in the spirit of DAGGEN (see app/sim/generators.py); each task one
+    call of a kernel of the cluster's kernel profile (app/sim/kernelmix.py)."""
 
     kind: Literal["layered_dag"]
     num_tasks: Integer = Field(ge=1, le=MAX_DAG_TASKS)
@@ -206,7 +195,7 @@ class LayeredDagSpec(_MixSpec):
     jump: Integer = Field(default=1, ge=1, le=20)
     ccr: StrictFloat = Field(default=0.5, ge=0, le=1000, description="Communication / computation.")
 
-    def build(self, seed: int) -> Workload:
+    def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         params = LayeredDagParams(
             num_tasks=self.num_tasks,
             width=self.width,
@@ -214,7 +203,7 @@ class LayeredDagSpec(_MixSpec):
             density=self.density,
             jump=self.jump,
             ccr=self.ccr,
-            mix=self.mix(),
+            mix=_needed(mix),
         )
         return layered_dag(params, np.random.default_rng(seed))
 
@@ -240,12 +229,8 @@ class TiledSpec(_Spec):
             )
         return self
 
-    def build(self, seed: int) -> Workload:
+    def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         return tiled_workload(self.factorization, self.tiles, self.tile_size)
-
-    def kernel_calls(self, workload: Workload) -> KernelCalls:
-        """What a kernel profile times: each task's kernel (its category) on `tile_size` tiles."""
-        return KernelCalls(workload, np.full(workload.num_tasks, self.tile_size, dtype=np.int64))
 
     def check_profile(self, profile: Profile, devices: list[str]) -> None:
         """Raise a validation error (located in the RunSpec) unless `profile` times every kernel of
@@ -297,7 +282,7 @@ class WfCommonsSpec(_ImportSpec):
             raise ValueError("give exactly one of `data` (the instance's JSON) and `path`")
         return self
 
-    def build(self, seed: int) -> Workload:
+    def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         document = self.data
         if document is None:
             try:
@@ -324,7 +309,7 @@ class StgSpec(_ImportSpec):
             raise ValueError("give exactly one of `text` (the STG file's content) and `path`")
         return self
 
-    def build(self, seed: int) -> Workload:
+    def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         return workload_from_stg(
             self.text if self.text is not None else self._read(),
             reference_speed=self.reference_speed,
@@ -346,7 +331,7 @@ class InlineSpec(_Spec):
             raise ValueError("give exactly one of `tasks` (a list of records) and `csv`")
         return self
 
-    def build(self, seed: int) -> Workload:
+    def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         if self.tasks is not None:
             return workload_from_records(self.tasks, max_tasks=MAX_DAG_TASKS)
         return workload_from_csv(self.csv or "", max_tasks=MAX_DAG_TASKS)
@@ -375,7 +360,7 @@ class ExplicitSpec(_Spec):
     def num_devices(self) -> int:
         return len(self.compute[0])
 
-    def build(self, seed: int) -> Workload:
+    def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         n = len(self.compute)
         pairs = [(source, target) for source, target, _ in self.edges]
         return Workload.from_edges(
@@ -426,29 +411,14 @@ class ClusterSpec(_Spec):
     gpus: Integer = Field(default=2, ge=0, le=256, description="Number of GPUs.")
     profile: dict[str, Any] | KernelProfileName | None = Field(
         default=None,
-        description="A kernel profile's name (e.g. v100-skylake-mcsweeney2020): true times are "
-        "drawn from its measurements (tiled workloads only); or a hardware profile "
-        "(profiled_sizes, cpu_times, gpu_times) to calibrate the device models with.",
+        description="A kernel profile's name (e.g. epyc-2c-vm-2026-12): the tasks of synthetic, "
+        f"layered_dag and tiled workloads call its kernels and take the times it measured "
+        f"(default {DEFAULT_KERNEL_PROFILE}); or a hardware profile (profiled_sizes, cpu_times, "
+        "gpu_times) to calibrate the device models' nominal speeds with (the estimates), the "
+        "true times then coming from the default kernel profile.",
     )
     cpu: DeviceOverrides | None = None
     gpu: DeviceOverrides | None = None
-    noise_sigma: StrictFloat = Field(
-        default=0.1,
-        ge=0,
-        le=2,
-        description="Spread of each execution's log-normal noise around the hardware's "
-        "systematic time (mean one; 0: none).",
-    )
-    hardware_seed: Integer = Field(
-        default=0,
-        ge=0,
-        le=MAX_SEED,
-        description="Which task categories run below peak on which kind of device: a property "
-        "of the hardware, shared by every run that gives the same value.",
-    )
-
-    def hardware(self) -> Hardware:
-        return Hardware(seed=self.hardware_seed, noise_sigma=self.noise_sigma)
 
     @property
     def kernel_profile_name(self) -> str | None:
@@ -477,16 +447,6 @@ class ClusterSpec(_Spec):
             kernel_profile(name)
         except ProfileNotFound as exc:
             raise _field_error(("profile",), str(exc), name) from None
-        # A value other than the default is refused, not a field merely given: a stored spec
-        # (model_dump, every default written out) is validated again by the worker.
-        for field in ("noise_sigma", "hardware_seed"):
-            if getattr(self, field) != type(self).model_fields[field].default:
-                raise _field_error(
-                    (field,),
-                    f"{field} has no effect with a kernel profile: true times are drawn from "
-                    "its measured distributions",
-                    getattr(self, field),
-                )
         return self
 
     def build(self) -> Cluster:
@@ -529,18 +489,36 @@ class RunSpec(_Spec):
 
     @model_validator(mode="after")
     def _kernel_profile_fits(self) -> RunSpec:
-        name = self.cluster.kernel_profile_name if self.cluster is not None else None
-        if self.cluster is None or name is None:
-            return self
-        if not isinstance(self.workload, TiledSpec):
+        named = self.cluster.kernel_profile_name if self.cluster is not None else None
+        if named is not None and self.workload.kind not in KERNEL_KINDS:
             raise _field_error(
                 ("cluster", "profile"),
-                "a kernel profile needs a workload whose tasks name kernels (kind: tiled); "
-                f"{self.workload.kind} tasks do not",
-                name,
+                "a kernel profile needs a workload whose tasks call kernels (kind: "
+                f"{', '.join(sorted(KERNEL_KINDS))}); {self.workload.kind} tasks state their "
+                "own costs",
+                named,
             )
-        self.workload.check_profile(kernel_profile(name), self.cluster.device_kinds)
+        name = self.kernel_profile_name
+        if name is None:
+            return self
+        profile, devices = kernel_profile(name), (self.cluster or ClusterSpec()).device_kinds
+        if isinstance(self.workload, TiledSpec):
+            self.workload.check_profile(profile, devices)
+            return self
+        try:
+            KernelMix.of(profile, devices)
+        except NotInProfile as exc:
+            raise _field_error(("cluster", "profile"), str(exc), name) from None
         return self
+
+    @property
+    def kernel_profile_name(self) -> str | None:
+        """The kernel profile the tasks call: the cluster's, or the default for a workload whose
+        tasks call kernels; None for a workload that states its own costs."""
+        if self.workload.kind not in KERNEL_KINDS:
+            return None
+        named = self.cluster.kernel_profile_name if self.cluster is not None else None
+        return named or DEFAULT_KERNEL_PROFILE
 
     @field_validator("policies")
     @classmethod
@@ -574,23 +552,18 @@ def build_cluster(spec: RunSpec) -> Cluster:
     return ClusterSpec().build()
 
 
-def build_hardware(spec: RunSpec) -> Hardware:
-    return (spec.cluster or ClusterSpec()).hardware()
-
-
 def build_scenario(spec: RunSpec) -> Scenario:
     """The workload, cluster, true and estimated times a spec describes, deterministically from
     its seeds."""
     try:
-        cluster, hardware = build_cluster(spec), build_hardware(spec)
-        workload = spec.workload.build(spec.workload_seed)
-        name = spec.cluster.kernel_profile_name if spec.cluster is not None else None
-        if name is not None and isinstance(spec.workload, TiledSpec):
-            calls = spec.workload.kernel_calls(workload)
-            profile = kernel_profile(name)
-            return Scenario.measured(calls, cluster, profile, spec.seed, spec.knowledge)
+        cluster = build_cluster(spec)
+        name = spec.kernel_profile_name
+        profile = None if name is None else kernel_profile(name)
+        devices = (spec.cluster or ClusterSpec()).device_kinds
+        mix = None if profile is None else KernelMix.of(profile, devices)
+        workload = spec.workload.build(spec.workload_seed, mix)
         load = getattr(spec.workload, "offered_load", None)
-        return Scenario.build(workload, cluster, hardware, spec.seed, spec.knowledge, load)
+        return Scenario.build(workload, cluster, profile, spec.seed, spec.knowledge, load)
     except NotInProfile as exc:  # validation checks first; this is the core's own guard
         raise InvalidSpec(str(exc), ("body", "cluster", "profile")) from exc
     except (InvalidWorkload, Infeasible, ValueError) as exc:

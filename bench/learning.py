@@ -3,7 +3,7 @@ default workload, against `heft` measured on the same workloads.
 
 The workload is the default loaded online stream (`synthetic`, 2000 tasks, offered load 0.85)
 on the default cluster (8 CPU cores, 2 GPUs) with `knowledge: "estimated"`: heft decides on the
-nominal cost model, learned on its model's predictions, oracle on the truth (app/sim/truth.py),
+nominal cost model, learned on its model's predictions, oracle on the truth (the times the default kernel profile measured, app/sim/measured.py),
 and the engine executes every placement on the truth. After k runs, a model is fitted on their
 samples exactly as a retrain does (app.ml.training: the same sampling, features, estimator and
 parameters; k = 0 is the bootstrap model), then every policy runs on 5 held-out seeds no training

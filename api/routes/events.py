@@ -41,12 +41,25 @@ _STREAM_DOC = (
 )
 
 
+#: One event of the stream, as OpenAPI before 3.2 has a `text/event-stream` schema describe it:
+#: its fields as a parser of the stream reads them (every value a string).
+_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "id": {"type": "string", "description": "The state's version (an integer)."},
+        "event": {"type": "string", "enum": ["state", "deleted"]},
+        "data": {"type": "string", "description": "One line of JSON."},
+    },
+}
+
+
 def _documented(data_fields: str) -> dict[int | str, dict[str, Any]]:
     header = {"schema": {"type": "string"}}
     return {
         200: {
             "description": f"{_STREAM_DOC} Data: {data_fields}.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
             "headers": {"Cache-Control": header, "X-Accel-Buffering": header},
         },
         **_json_errors(*AUTH, 404, 503),

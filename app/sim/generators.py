@@ -1,7 +1,11 @@
 """Workload generators: `synthetic` (online arrivals, optional dependencies) and `layered_dag`
 (static random DAGs in the spirit of DAGGEN, with a communication-to-computation ratio knob).
 
-Both are deterministic given the `numpy.random.Generator` passed in.
+Both are deterministic given the `numpy.random.Generator` passed in. Their tasks come from a mix:
+a `KernelMix` (kernelmix.py: calls of a kernel profile's kernels, what every run uses, so the
+truth is what the profile measured) or a `TaskMix` (abstract sizes in GFLOP with no kernel: the
+engine's own tests and speed benchmark, where only the structure matters and every time is the
+cost model's).
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.sim.cluster import DEFAULT_CPU, DEFAULT_GPU
+from app.sim.kernelmix import KernelMix, TaskDraw
 from app.sim.workload import Workload
 
 
 @dataclass(frozen=True)
 class TaskMix:
-    """How task attributes are drawn: heavy-tailed sizes, bimodal intensity, memory that grows with
-    size."""
+    """Abstract tasks with no kernel: heavy-tailed sizes, bimodal intensity, memory that grows
+    with size, categories k0..k7. For the engine's tests and speed benchmark only: no profile
+    measured such tasks, so they run as the cost model estimates them."""
 
     min_size: float = 1.0  # GFLOP; sizes are Pareto distributed above this
     size_tail: float = 1.8  # Pareto shape: smaller means heavier tail
@@ -26,7 +32,7 @@ class TaskMix:
     mb_per_gflop: float = 20.0  # memory grows with size, with log-normal noise
     memory_noise: float = 0.5  # sigma of that noise (natural log scale)
     max_memory: float = 24_000.0  # MB; above a default GPU's 16 GB, so some tasks fit only on CPUs
-    categories: int = 8  # kinds of kernel, k0..k7, drawn uniformly (see truth.py for their role)
+    categories: int = 8  # labels k0..k7, drawn uniformly
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(size, intensity, memory) for n tasks."""
@@ -48,11 +54,40 @@ class TaskMix:
         return workload.evolve(category=category, category_names=self.category_names)
 
 
+Mix = TaskMix | KernelMix
+
+
+def _draw(mix: Mix, n: int, rng: np.random.Generator) -> TaskDraw | None:
+    """A kernel mix's tasks, drawn first; None for a TaskMix (its sizes come from `_sizes`)."""
+    return mix.draw(n, rng) if isinstance(mix, KernelMix) else None
+
+
+def _sizes(
+    mix: Mix, drawn: TaskDraw | None, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if drawn is not None:
+        return drawn.size, drawn.intensity, drawn.memory
+    assert isinstance(mix, TaskMix)
+    return mix.draw(n, rng)
+
+
+def _finish(
+    mix: Mix, drawn: TaskDraw | None, workload: Workload, rng: np.random.Generator
+) -> Workload:
+    """The workload with its tasks' categories (and tile sizes for a kernel mix)."""
+    if drawn is None:
+        assert isinstance(mix, TaskMix)
+        return mix.categorized(workload, rng)
+    return workload.evolve(
+        category=drawn.category, category_names=drawn.category_names, tile_size=drawn.tile_size
+    )
+
+
 @dataclass(frozen=True)
 class SyntheticParams:
     num_tasks: int
     arrival_rate: float = 100.0  # tasks per second (Poisson process)
-    mix: TaskMix = TaskMix()
+    mix: Mix = TaskMix()
     # Dependencies: each task, with this probability, depends on 1..max_parents of the
     # `lookback` tasks that arrived just before it, and receives `output_share` of each
     # parent's data.
@@ -65,7 +100,8 @@ class SyntheticParams:
 def synthetic_workload(params: SyntheticParams, rng: np.random.Generator) -> Workload:
     """Poisson arrivals of tasks from `params.mix`, optionally with bounded look-back deps."""
     n = params.num_tasks
-    size, intensity, memory = params.mix.draw(n, rng)
+    drawn = _draw(params.mix, n, rng)
+    size, intensity, memory = _sizes(params.mix, drawn, n, rng)
     arrival = np.cumsum(rng.exponential(1.0 / params.arrival_rate, n))
     if params.dependency_probability <= 0 or n < 2:
         workload = Workload(size=size, intensity=intensity, memory=memory, arrival=arrival)
@@ -73,7 +109,7 @@ def synthetic_workload(params: SyntheticParams, rng: np.random.Generator) -> Wor
         edges = _lookback_edges(n, params, rng)
         data = memory[edges[:, 0]] * params.output_share
         workload = Workload.from_edges(size, intensity, memory, arrival, edges, edge_data=data)
-    return params.mix.categorized(workload, rng)
+    return _finish(params.mix, drawn, workload, rng)
 
 
 def _lookback_edges(n: int, params: SyntheticParams, rng: np.random.Generator) -> np.ndarray:
@@ -108,14 +144,15 @@ class LayeredDagParams:
     density: float = 0.3
     jump: int = 1
     ccr: float = 0.5
-    mix: TaskMix = TaskMix()
+    mix: Mix = TaskMix()
 
 
 def layered_dag(params: LayeredDagParams, rng: np.random.Generator) -> Workload:
     n = params.num_tasks
     levels = _level_sizes(n, params, rng)
     first = np.concatenate([[0], np.cumsum(levels)])
-    size, intensity, memory = params.mix.draw(n, rng)
+    drawn = _draw(params.mix, n, rng)
+    size, intensity, memory = _sizes(params.mix, drawn, n, rng)
     pairs: list[tuple[int, int]] = []
     for level in range(1, len(levels)):
         low = first[max(0, level - params.jump)]
@@ -128,7 +165,7 @@ def layered_dag(params: LayeredDagParams, rng: np.random.Generator) -> Workload:
     reference_time = size[edges[:, 0]] / DEFAULT_CPU.speed  # seconds on one default core
     edge_data = params.ccr * reference_time * DEFAULT_GPU.bandwidth  # MB
     workload = Workload.from_edges(size, intensity, memory, np.zeros(n), edges, edge_data=edge_data)
-    return params.mix.categorized(workload, rng)
+    return _finish(params.mix, drawn, workload, rng)
 
 
 def _level_sizes(n: int, params: LayeredDagParams, rng: np.random.Generator) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Truth from a kernel profile: what each task really takes when the hardware is a measured machine.
 
-Opt-in: used only when the cluster names a kernel profile (profile.py) and the workload's tasks
-name the kernels they call (tiled.py: each task's category is its kernel, every task works on
-b x b tiles). Everything else keeps the truth of truth.py.
+Every workload whose tasks call kernels — tiled DAGs (tiled.py) and the workloads drawn from a
+profile (kernelmix.py): each task's category is its kernel, `tile_size` the b of its b x b tiles —
+runs on the times its cluster's kernel profile (profile.py) measured. Workloads that state their
+costs (explicit tables) or only abstract sizes (imported files, with no kernel to look up) run on
+the cost model's times: knowledge.py.
 
 For task i calling kernel k_i on b_i x b_i tiles, on device d of kind K_d ("cpu", "gpu"):
 
@@ -22,14 +24,14 @@ For task i calling kernel k_i on b_i x b_i tiles, on device d of kind K_d ("cpu"
   cluster's nominal link (cluster.py), which is then a datasheet figure, not a measurement. The
   simulator has one link per device, so a measured GPU -> host link is not used (yet).
 
-The roofline and the per-category efficiency of truth.py do not apply: a measured kernel time
-already contains whatever memory traffic and inefficiency the kernel had on that machine.
+Nothing else is added: a measured kernel time already contains whatever memory traffic and
+inefficiency the kernel had on that machine; no efficiency or noise is invented on top.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -48,28 +50,25 @@ DEVICE_NAMES = {DeviceKind.CPU: "cpu", DeviceKind.GPU: "gpu"}
 BYTES_PER_MB = 1e6
 
 
-@dataclass(frozen=True)
-class KernelCalls:
-    """What a profile times: each task's kernel (the workload's category names are kernel names)
-    and the tile edge b it works on. `tile_size` shape (num_tasks,), int64."""
+class NoKernels(ValueError):
+    """The workload's tasks do not name the tile sizes of a profile's kernels."""
 
-    workload: Workload
-    tile_size: np.ndarray
 
-    def __post_init__(self) -> None:
-        if self.tile_size.shape != (self.workload.num_tasks,):
-            raise ValueError(
-                f"tile_size has shape {self.tile_size.shape}, expected ({self.workload.num_tasks},)"
-            )
+def tile_sizes(workload: Workload) -> np.ndarray:
+    """Each task's tile size; `NoKernels` if the workload has none (its tasks call no kernel)."""
+    if workload.tile_size is None:
+        raise NoKernels("the workload's tasks call no profiled kernel (no tile sizes)")
+    return workload.tile_size
 
-    def used(self) -> list[tuple[str, np.ndarray]]:
-        """(kernel, the tasks that call it) for each kernel some task calls, in category order."""
-        calls = []
-        for code, kernel in enumerate(self.workload.category_names):
-            tasks = np.flatnonzero(self.workload.category == code)
-            if tasks.size:
-                calls.append((kernel, tasks))
-        return calls
+
+def used(workload: Workload) -> list[tuple[str, np.ndarray]]:
+    """(kernel, the tasks that call it) for each kernel some task calls, in category order."""
+    calls = []
+    for code, kernel in enumerate(workload.category_names):
+        tasks = np.flatnonzero(workload.category == code)
+        if tasks.size:
+            calls.append((kernel, tasks))
+    return calls
 
 
 def device_kinds(cluster: Cluster) -> list[str]:
@@ -77,25 +76,30 @@ def device_kinds(cluster: Cluster) -> list[str]:
     return [DEVICE_NAMES[kind] for kind in DeviceKind if np.any(cluster.kind == kind)]
 
 
-def check_covered(calls: KernelCalls, cluster: Cluster, profile: Profile) -> None:
+def check_covered(workload: Workload, cluster: Cluster, profile: Profile) -> None:
     """Raise `NotInProfile` unless the profile times every kernel the tasks call, at their tile
     sizes, on every kind of device of the cluster."""
+    tiles = tile_sizes(workload)
     for device in device_kinds(cluster):
-        for kernel, tasks in calls.used():
-            profile.times(kernel, device, calls.tile_size[tasks])
+        for kernel, tasks in used(workload):
+            profile.times(kernel, device, tiles[tasks])
 
 
 def kernel_times(
-    calls: KernelCalls, cluster: Cluster, profile: Profile, rng: np.random.Generator
+    workload: Workload, cluster: Cluster, profile: Profile, rng: np.random.Generator | None
 ) -> np.ndarray:
-    """The drawn kernel times, seconds, shape (num_tasks, num_devices) (module docstring)."""
-    n = calls.workload.num_tasks
+    """The drawn kernel times, seconds, shape (num_tasks, num_devices) (module docstring); with
+    no `rng`, the measured mean times instead of draws (what the offered load is computed on)."""
+    n, tiles = workload.num_tasks, tile_sizes(workload)
     times = np.empty((n, cluster.num_devices))
     for group in cluster.model_groups(np.arange(cluster.num_devices)):
         device = DEVICE_NAMES[DeviceKind(int(cluster.kind[group[0]]))]
         column = np.empty(n)
-        for kernel, tasks in calls.used():
-            column[tasks] = profile.draws(kernel, device, calls.tile_size[tasks], rng)
+        for kernel, tasks in used(workload):
+            if rng is None:
+                column[tasks] = profile.times(kernel, device, tiles[tasks])
+            else:
+                column[tasks] = profile.draws(kernel, device, tiles[tasks], rng)
         times[:, group] = column[:, None]
     return times
 
@@ -116,9 +120,10 @@ def measured_cluster(cluster: Cluster, profile: Profile) -> Cluster:
 
 
 def true_execution_time(
-    calls: KernelCalls, cluster: Cluster, profile: Profile, rng: np.random.Generator
+    workload: Workload, cluster: Cluster, profile: Profile, rng: np.random.Generator | None
 ) -> np.ndarray:
     """truth(i, d), seconds, shape (num_tasks, num_devices); `cluster` as `measured_cluster`
-    returns it (its links are the ones staging is charged on)."""
-    staging = costs.transfer_time(calls.workload, cluster)
-    return kernel_times(calls, cluster, profile, rng) + staging
+    returns it (its links are the ones staging is charged on). With no `rng`, the mean of the
+    truth's distribution (measured means + staging) instead of a draw."""
+    staging = costs.transfer_time(workload, cluster)
+    return kernel_times(workload, cluster, profile, rng) + staging

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -86,20 +86,28 @@ class TileTask:
     writes: tuple[Block, ...]
 
 
+#: Floating-point operations of one kernel on b x b tiles, as a function of b (module docstring).
+_FLOPS: dict[str, Callable[[Any], Any]] = {
+    "gemm": lambda x: 2 * x**3,
+    "syrk": lambda x: x**2 * (x + 1),
+    "trsm": lambda x: x**3,
+    "potrf": lambda x: x**3 / 3 + x**2 / 2 + x / 6,
+    "getrf": lambda x: 2 * x**3 / 3,
+    "geqrt": lambda x: 4 * x**3 / 3,
+    "ormqr": lambda x: 2 * x**3,
+    "tpqrt": lambda x: 2 * x**3,
+    "tpmqrt": lambda x: 4 * x**3,
+}
+
+
 def kernel_flops(kernel: str, b: int) -> float:
     """Floating-point operations of one kernel on b x b tiles (see the module docstring)."""
-    counts: dict[str, Callable[[float], float]] = {
-        "gemm": lambda x: 2 * x**3,
-        "syrk": lambda x: x**2 * (x + 1),
-        "trsm": lambda x: x**3,
-        "potrf": lambda x: x**3 / 3 + x**2 / 2 + x / 6,
-        "getrf": lambda x: 2 * x**3 / 3,
-        "geqrt": lambda x: 4 * x**3 / 3,
-        "ormqr": lambda x: 2 * x**3,
-        "tpqrt": lambda x: 2 * x**3,
-        "tpmqrt": lambda x: 4 * x**3,
-    }
-    return counts[kernel](float(b))
+    return float(_FLOPS[kernel](float(b)))
+
+
+def kernel_flops_of(kernel: str, b: np.ndarray) -> np.ndarray:
+    """`kernel_flops` for an array of tile sizes; float64, the shape of `b`."""
+    return np.asarray(_FLOPS[kernel](np.asarray(b, dtype=np.float64)), dtype=np.float64)
 
 
 def task_count(factorization: Factorization, tiles: int) -> int:
@@ -229,6 +237,7 @@ class TiledDag:
             edge_data=carried * self.tile_mb,
             category=np.array([code[task.kernel] for task in self.tasks], dtype=np.int32),
             category_names=names,
+            tile_size=np.full(n, self.tile_size, dtype=np.int64),
         )
 
 

@@ -12,8 +12,10 @@ device d (or on device kind d when it has two columns: CPU, GPU) and `edge_cost[
 edge e between two different devices. Explicit costs replace the cost model entirely.
 
 Categories: `category[i]` indexes `category_names`, the kind of kernel task i runs (a WfCommons
-task's category, a synthetic task's drawn kind). Every policy may see it; the simulated hardware
-runs some categories far below a device's peak (truth.py), which is what a learned model can find.
+task's category, a tiled DAG's or a profile-drawn task's kernel). Every policy may see it. When
+the tasks call the kernels of a kernel profile, `tile_size[i]` is the tile edge task i works on,
+and the simulated hardware runs each (kernel, tile size) as the profile measured it (measured.py),
+which is what a learned model can find.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Workload:
     edge_cost: np.ndarray | None = None
     category: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     category_names: tuple[str, ...] = (DEFAULT_CATEGORY,)
+    #: The tile edge b each task's kernel works on, when its category names a kernel of a kernel
+    #: profile (tiled DAGs, workloads drawn from a profile: kernelmix.py); None otherwise.
+    tile_size: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.size.shape[0]
@@ -82,6 +87,11 @@ class Workload:
             raise InvalidWorkload("task sizes, memory and arrival times must be >= 0")
         if n and (self.intensity.min() < 0 or self.intensity.max() > 1):
             raise InvalidWorkload("task intensity must lie in [0, 1]")
+        if self.tile_size is not None:
+            if self.tile_size.shape != (n,) or self.tile_size.dtype != np.int64:
+                raise InvalidWorkload(f"workload.tile_size must be int64 of shape ({n},)")
+            if n and self.tile_size.min() < 1:
+                raise InvalidWorkload("tile sizes must be >= 1")
 
     def _check_dag(self, n: int) -> None:
         ptr, idx = self.parent_ptr, self.parent_idx
@@ -184,6 +194,7 @@ class Workload:
         edge_cost: np.ndarray | None = None,
         category: np.ndarray | None = None,
         category_names: Sequence[str] = (DEFAULT_CATEGORY,),
+        tile_size: np.ndarray | None = None,
     ) -> Workload:
         """Build the CSR from (parent, child) pairs; per-edge arrays follow the pairs' order."""
         n = int(np.asarray(size).shape[0])
@@ -213,6 +224,7 @@ class Workload:
             edge_cost=None if edge_cost is None else np.asarray(edge_cost, float)[order],
             category=np.zeros(n, np.int32) if category is None else np.asarray(category, np.int32),
             category_names=tuple(category_names),
+            tile_size=None if tile_size is None else np.asarray(tile_size, np.int64),
         )
 
     def evolve(self, **changes: Any) -> Workload:

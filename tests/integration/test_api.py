@@ -63,8 +63,8 @@ def test_the_same_idempotency_key_returns_the_same_run(client):
         ({**EXAMPLE, "knowledge": "psychic"}, ["body", "knowledge"]),
         ({**EXAMPLE, "rank_by": "vibes"}, ["body", "rank_by"]),
         (
-            {**EXAMPLE, "cluster": {"cpus": 8, "gpus": 4, "noise_sigma": -0.1}},
-            ["body", "cluster", "noise_sigma"],
+            {**EXAMPLE, "cluster": {"cpus": 8, "gpus": 4, "profile": "no-such-profile"}},
+            ["body", "cluster", "profile"],
         ),
         (
             {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 10, "load": 0}},
@@ -85,7 +85,7 @@ def test_bad_input_gets_422_naming_the_field(client, body, location):
 
 def test_knowledge_rank_metric_and_offered_load_are_accepted(client):
     workload = {"kind": "synthetic", "num_tasks": 100, "load": 0.5}
-    cluster = {"cpus": 4, "gpus": 1, "noise_sigma": 0.3, "gpu": {"memory_bandwidth": 300}}
+    cluster = {"cpus": 4, "gpus": 1, "gpu": {"memory_bandwidth": 300}}
     body = {**EXAMPLE, "workload": workload, "cluster": cluster, "knowledge": "clairvoyant",
             "rank_by": "energy"}  # fmt: skip
     response = submit(client, body)
@@ -96,7 +96,7 @@ def test_knowledge_rank_metric_and_offered_load_are_accepted(client):
         "energy",
         0.5,
     )
-    assert spec["cluster"]["noise_sigma"] == 0.3
+    assert spec["cluster"]["gpu"]["memory_bandwidth"] == 300
 
 
 def test_load_and_arrival_rate_together_get_422_naming_both(client):

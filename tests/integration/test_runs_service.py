@@ -203,8 +203,8 @@ def test_same_spec_and_seed_give_bit_identical_results(queue):
 def test_a_spec_the_core_rejects_fails_once_with_a_readable_error(queue):
     body = {
         **EXAMPLE,
-        "workload": {"kind": "synthetic", "num_tasks": 5, "min_size": 5000.0},
-        "cluster": {"cpus": 0, "gpus": 2},
+        "workload": {"kind": "synthetic", "num_tasks": 5},
+        "cluster": {"cpus": 0, "gpus": 2, "gpu": {"memory": 0.001}},  # 1 kB: no tile fits
     }
     run_id = submit(queue, body).run.id
     assert runs.execute_run(run_id) == ExecutionOutcome.FAILED

@@ -155,7 +155,7 @@ def test_bad_input_is_a_usage_error_naming_the_field(tmp_path):
     [
         ({"knowledge": "psychic"}, ["knowledge"]),
         ({"rank_by": "vibes"}, ["rank_by"]),
-        ({"cluster": {"cpus": 2, "gpus": 1, "noise_sigma": 5}}, ["cluster.noise_sigma"]),
+        ({"cluster": {"cpus": 2, "gpus": 1, "profile": "nope"}}, ["cluster.profile"]),
         (
             {"workload": {"kind": "synthetic", "num_tasks": 100, "load": 0.5, "arrival_rate": 9}},
             ["load", "arrival_rate"],

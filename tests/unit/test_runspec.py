@@ -26,7 +26,8 @@ def test_the_readme_example_is_valid_and_fills_defaults():
     assert spec.seed == 0 and spec.workload_seed == 7
     assert spec.workload.arrival_rate is None and spec.workload.offered_load == 0.85
     assert spec.knowledge == "estimated" and spec.rank_by is None
-    assert spec.cluster is not None and spec.cluster.noise_sigma == 0.1
+    assert spec.cluster is not None and spec.cluster.profile is None
+    assert spec.kernel_profile_name == "v100-skylake-mcsweeney2020"  # the default measurement
 
 
 @pytest.mark.parametrize(
@@ -65,13 +66,17 @@ def test_build_is_deterministic_and_uses_the_workload_seed():
 
 
 def test_a_workload_that_fits_no_device_is_an_invalid_spec():
-    body = {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 5, "min_size": 5000.0}}
-    # Tasks of >= 5000 GFLOP carry ~24 GB of data: more than a GPU holds, so with no CPU cores...
+    # Kernel calls on tiles of 32..1024 doubles touch 0.008..25 MB: on GPUs of 1 MB with no
+    # CPU cores, the larger ones fit nowhere.
+    cluster = {"cpus": 0, "gpus": 2, "gpu": {"memory": 1.0}}
     with pytest.raises(InvalidSpec, match="fit on no device"):
-        build_problem(RunSpec.model_validate({**body, "cluster": {"cpus": 0, "gpus": 2}}))
+        build_problem(RunSpec.model_validate({**EXAMPLE, "cluster": cluster}))
 
 
 TILED = {"kind": "tiled", "factorization": "cholesky", "tiles": 6, "tile_size": 512}
+#: The shipped measurement of this machine class: every kernel of the three factorizations, on
+#: cores only (the default V100 profile times Cholesky's kernels only).
+CORES_MEASURED = {"cpus": 2, "gpus": 0, "profile": "epyc-2c-vm-2026-12"}
 
 
 @pytest.mark.parametrize(
@@ -90,10 +95,11 @@ def test_a_bad_tiled_workload_names_its_field(workload, field):
 
 def test_a_tiled_dag_over_the_task_limit_is_refused():
     # LU on 84 x 84 tiles: 84 * 85 * 169 / 6 = 201,110 tasks > MAX_DAG_TASKS; 83 x 83 fits.
+    body = {**EXAMPLE, "cluster": CORES_MEASURED}
     assert ("workload", "tiled") in error_locations(
-        {**EXAMPLE, "workload": {**TILED, "factorization": "lu", "tiles": 84}}
+        {**body, "workload": {**TILED, "factorization": "lu", "tiles": 84}}
     )
-    RunSpec.model_validate({**EXAMPLE, "workload": {**TILED, "factorization": "lu", "tiles": 83}})
+    RunSpec.model_validate({**body, "workload": {**TILED, "factorization": "lu", "tiles": 83}})
 
 
 @pytest.mark.parametrize("factorization", ["cholesky", "lu", "qr"])
@@ -101,6 +107,7 @@ def test_a_tiled_factorization_simulates_as_a_static_dag(factorization):
     body = {
         **EXAMPLE,
         "workload": {**TILED, "factorization": factorization},
+        "cluster": CORES_MEASURED,
         "policies": ["heft", "greedy", "oracle"],
     }
     simulation = simulate_spec(RunSpec.model_validate(body))
@@ -187,11 +194,19 @@ def test_a_tile_size_between_measured_ones_is_interpolated_log_log():
         (measured(factorization="lu"), ("cluster", "profile")),
         (measured(factorization="qr"), ("cluster", "profile")),
         (
-            {**MEASURED, "workload": {"kind": "synthetic", "num_tasks": 10}},
+            {**MEASURED, "workload": {"kind": "explicit", "compute": [[1.0, 2.0]]}},
             ("cluster", "profile"),
         ),
         ({**MEASURED, "cluster": {"profile": "no-such-profile"}}, ("cluster", "profile")),
-        (
+        (  # a CPU-only measurement cannot time a synthetic workload's tasks on a GPU
+            {
+                **MEASURED,
+                "workload": {"kind": "synthetic", "num_tasks": 10},
+                "cluster": {"gpus": 1, "profile": "epyc-2c-vm-2026-12"},
+            },
+            ("cluster", "profile"),
+        ),
+        (  # the invented truth's knobs are gone: the spread is what the profile measured
             {**MEASURED, "cluster": {**MEASURED["cluster"], "noise_sigma": 0.2}},
             ("cluster", "noise_sigma"),
         ),
@@ -210,7 +225,7 @@ def test_a_spec_with_a_kernel_profile_survives_the_round_trip_a_worker_makes():
     validates that document again: what was accepted must validate and build the same."""
     accepted = RunSpec.model_validate(MEASURED)
     stored = json.loads(json.dumps(accepted.model_dump(mode="json")))
-    assert stored["cluster"]["noise_sigma"] == 0.1  # the default, now given explicitly
+    assert stored["priority"] == 5  # a default, now given explicitly
     again = RunSpec.model_validate(stored)
     assert again == accepted
     first, second = build_scenario(accepted).truth, build_scenario(again).truth

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from app.ml.bootstrap import bootstrap_model
+from app.profilespec import load_shipped_profile
 from app.sim.cluster import Cluster
 from app.sim.generators import LayeredDagParams, SyntheticParams, layered_dag, synthetic_workload
+from app.sim.kernelmix import KernelMix
 from app.sim.policies import PolicyContext
 from app.sim.problem import Problem
 from app.sim.workload import Workload
@@ -51,3 +53,8 @@ def layered_problem(n: int = 300, seed: int = 3, cpus: int = 4, gpus: int = 2, *
 @pytest.fixture(scope="session")
 def context() -> PolicyContext:
     return PolicyContext(performance_model=bootstrap_model())
+
+
+#: The shipped V100 + Skylake profile and its mix on a cluster of cores and GPUs.
+V100 = load_shipped_profile("v100-skylake-mcsweeney2020").to_profile()
+V100_MIX = KernelMix.of(V100, ["cpu", "gpu"])

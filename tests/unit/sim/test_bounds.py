@@ -15,9 +15,8 @@ from app.sim.invariants import violations
 from app.sim.knowledge import Knowledge, Scenario
 from app.sim.policies import POLICY_NAMES, make_policy
 from app.sim.problem import Problem
-from app.sim.truth import Hardware
 from app.sim.workload import Workload
-from tests.unit.sim.conftest import topcuoglu_problem
+from tests.unit.sim.conftest import V100, V100_MIX, topcuoglu_problem
 
 INF = np.inf
 
@@ -43,14 +42,17 @@ def fluid(times: list[list[float]], sizes: tuple[int, ...]) -> float:
 workloads = st.one_of(
     st.builds(
         lambda n, seed, p: synthetic_workload(
-            SyntheticParams(num_tasks=n, arrival_rate=20.0, dependency_probability=p),
+            SyntheticParams(
+                num_tasks=n, arrival_rate=2000.0, dependency_probability=p, mix=V100_MIX
+            ),
             np.random.default_rng(seed),
         ),
         st.integers(20, 200), st.integers(0, 2**32), st.sampled_from([0.0, 0.4]),
     ),
     st.builds(
         lambda n, seed, width, ccr: layered_dag(
-            LayeredDagParams(num_tasks=n, width=width, ccr=ccr), np.random.default_rng(seed)
+            LayeredDagParams(num_tasks=n, width=width, ccr=ccr, mix=V100_MIX),
+            np.random.default_rng(seed),
         ),
         st.integers(20, 200), st.integers(0, 2**32), st.floats(0.2, 1.0), st.floats(0.0, 3.0),
     ),
@@ -62,16 +64,12 @@ workloads = st.one_of(
     workload=workloads,
     cpus=st.integers(1, 6),
     gpus=st.integers(0, 3),
-    noise_sigma=st.floats(0.05, 0.6),
     seed=st.integers(0, 2**32),
     knowledge=st.sampled_from(list(Knowledge)),
 )
-def test_no_policy_beats_the_lower_bound(
-    context, workload, cpus, gpus, noise_sigma, seed, knowledge
-):
-    hardware = Hardware(seed=seed % 7, noise_sigma=noise_sigma)
+def test_no_policy_beats_the_lower_bound(context, workload, cpus, gpus, seed, knowledge):
     cluster = Cluster.homogeneous_kinds(cpus, gpus)
-    scenario = Scenario.build(workload, cluster, hardware, seed, knowledge)
+    scenario = Scenario.build(workload, cluster, V100, seed, knowledge)
     bound = makespan_lower_bound(scenario.truth)
     assert bound > 0
     for name in POLICY_NAMES:
@@ -201,8 +199,9 @@ def test_the_lower_bound_is_the_larger_of_the_work_and_path_bounds():
 
 
 def test_results_report_the_gap_to_the_bound_of_the_truth(context):
-    workload = layered_dag(LayeredDagParams(num_tasks=120), np.random.default_rng(2))
-    scenario = Scenario.build(workload, Cluster.homogeneous_kinds(3, 1), Hardware(), seed=1)
+    params = LayeredDagParams(num_tasks=120, mix=V100_MIX)
+    workload = layered_dag(params, np.random.default_rng(2))
+    scenario = Scenario.build(workload, Cluster.homogeneous_kinds(3, 1), V100, seed=1)
     bound = makespan_lower_bound(scenario.truth)
     assert bound != makespan_lower_bound(scenario.estimate)
     for outcome in run_experiment(scenario, POLICY_NAMES, seed=0, context=context):

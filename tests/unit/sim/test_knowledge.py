@@ -11,8 +11,13 @@ from app.sim.generators import SyntheticParams, synthetic_workload
 from app.sim.knowledge import Knowledge, Scenario
 from app.sim.policies import POLICY_NAMES, make_policy
 from app.sim.policies.base import Policy
-from app.sim.truth import Hardware
-from tests.unit.sim.conftest import TOPCUOGLU_COSTS, TOPCUOGLU_EDGES, topcuoglu_problem
+from tests.unit.sim.conftest import (
+    TOPCUOGLU_COSTS,
+    TOPCUOGLU_EDGES,
+    V100,
+    V100_MIX,
+    topcuoglu_problem,
+)
 
 
 class Spy(Policy):
@@ -46,9 +51,9 @@ class Placed(Policy):
 
 
 def noisy_scenario(knowledge: Knowledge = Knowledge.ESTIMATED, n: int = 200) -> Scenario:
-    workload = synthetic_workload(SyntheticParams(num_tasks=n), np.random.default_rng(4))
-    cluster = Cluster.homogeneous_kinds(3, 2)
-    return Scenario.build(workload, cluster, Hardware(seed=1, noise_sigma=0.3), 8, knowledge)
+    params = SyntheticParams(num_tasks=n, arrival_rate=2000.0, mix=V100_MIX)
+    workload = synthetic_workload(params, np.random.default_rng(4))
+    return Scenario.build(workload, Cluster.homogeneous_kinds(3, 2), V100, 8, knowledge)
 
 
 def seen_by(policy: Spy, scenario: Scenario):

@@ -6,17 +6,24 @@ from pydantic import ValidationError
 
 from app.runspec import RunSpec, build_scenario
 from app.sim.cluster import DEFAULT_GPU, Cluster
+from app.sim.costs import execution_time
 from app.sim.experiment import run_experiment
 from app.sim.generators import SyntheticParams, synthetic_workload
 from app.sim.load import at_load, service_capacity
-from app.sim.truth import Hardware, systematic_time
+from app.sim.measured import measured_cluster, true_execution_time
 from app.sim.workload import Workload
+from tests.unit.sim.conftest import V100, V100_MIX
 
 
 def arriving_at_rate_one(n: int = 2000, seed: int = 0) -> Workload:
     return synthetic_workload(
-        SyntheticParams(num_tasks=n, arrival_rate=1.0), np.random.default_rng(seed)
+        SyntheticParams(num_tasks=n, arrival_rate=1.0, mix=V100_MIX), np.random.default_rng(seed)
     )
+
+
+def mean_times(workload: Workload, cluster: Cluster) -> np.ndarray:
+    """The mean of the truth's distribution on the V100 profile (what the load is set on)."""
+    return true_execution_time(workload, measured_cluster(cluster, V100), V100, None)
 
 
 def spec(workload: dict, cpus: int = 8, gpus: int = 2, **fields) -> RunSpec:
@@ -31,17 +38,6 @@ def spec(workload: dict, cpus: int = 8, gpus: int = 2, **fields) -> RunSpec:
 
 
 # Offered load
-
-
-@pytest.mark.parametrize("load", [0.3, 0.6, 0.85])
-def test_eft_with_the_true_times_keeps_the_devices_busy_about_the_offered_load(load):
-    # Measured over workload seeds 0..11: utilization / load - 1 in [-0.106, +0.009]. Below the
-    # load because eft puts each task on a device fast for it (96-99 % of the fluid optimum's
-    # device-seconds), the arrivals' span varies by ~2 % and the last tasks drain after the
-    # last arrival (up to 10 % of the span at 0.85).
-    run = spec({"num_tasks": 3000, "seed": 0, "load": load}, knowledge="clairvoyant")
-    [outcome] = run_experiment(build_scenario(run), ["eft"], seed=0)
-    assert outcome.metrics.mean_utilization == pytest.approx(load, rel=0.12)
 
 
 def test_utilization_rises_with_the_offered_load():
@@ -61,13 +57,10 @@ def test_doubling_the_load_halves_the_arrival_times():
 
 
 def test_at_load_scales_arrivals_to_load_times_capacity():
-    workload, cluster, hardware = (
-        arriving_at_rate_one(),
-        Cluster.homogeneous_kinds(4, 1),
-        Hardware(),
-    )
-    capacity = service_capacity(workload, cluster, hardware)
-    scaled = at_load(workload, cluster, hardware, 0.5)
+    workload, cluster = arriving_at_rate_one(), Cluster.homogeneous_kinds(4, 1)
+    times = mean_times(workload, cluster)
+    capacity = service_capacity(workload, cluster, times)
+    scaled = at_load(workload, cluster, 0.5, times)
     np.testing.assert_allclose(scaled.arrival, workload.arrival / (0.5 * capacity), rtol=1e-14)
     np.testing.assert_array_equal(scaled.size, workload.size)
 
@@ -76,33 +69,41 @@ def test_at_load_scales_arrivals_to_load_times_capacity():
 
 
 def test_the_capacity_of_cores_alone_is_their_number_over_the_mean_task_time():
-    workload, cluster, hardware = (
-        arriving_at_rate_one(),
-        Cluster.homogeneous_kinds(6, 0),
-        Hardware(),
+    workload, cluster = arriving_at_rate_one(), Cluster.homogeneous_kinds(6, 0)
+    times = mean_times(workload, cluster)
+    assert service_capacity(workload, cluster, times) == pytest.approx(
+        6 / times[:, 0].mean(), rel=1e-12
     )
-    mean_time = systematic_time(workload, cluster, hardware)[:, 0].mean()
-    assert service_capacity(workload, cluster, hardware) == pytest.approx(6 / mean_time, rel=1e-12)
 
 
-def test_capacity_is_measured_without_noise():
-    workload, cluster = arriving_at_rate_one(), Cluster.homogeneous_kinds(4, 2)
-    assert service_capacity(workload, cluster, Hardware(seed=2, noise_sigma=0.0)) == (
-        service_capacity(workload, cluster, Hardware(seed=2, noise_sigma=1.0))
-    )
+def test_the_load_is_set_on_the_mean_times_not_on_the_draws():
+    # Another run seed draws other kernel times for the same tasks, but the same arrivals.
+    first = build_scenario(spec({"num_tasks": 500, "seed": 3}, seed=1)).truth
+    other = build_scenario(spec({"num_tasks": 500, "seed": 3}, seed=2)).truth
+    np.testing.assert_array_equal(first.workload.arrival, other.workload.arrival)
+    assert not np.array_equal(first.exec_time, other.exec_time)
 
 
 def test_both_kinds_together_serve_at_least_as_many_tasks_as_either_alone():
-    workload, hardware = arriving_at_rate_one(seed=1), Hardware(seed=1)
-    both = service_capacity(workload, Cluster.homogeneous_kinds(8, 2), hardware)
-    cores = service_capacity(workload, Cluster.homogeneous_kinds(8, 0), hardware)
-    gpus = service_capacity(workload, Cluster.homogeneous_kinds(0, 2), hardware)
-    assert both >= max(cores, gpus)
+    workload = arriving_at_rate_one(seed=1)
+    capacity = {
+        kinds: service_capacity(workload, cluster, mean_times(workload, cluster))
+        for kinds, cluster in {
+            "both": Cluster.homogeneous_kinds(8, 2),
+            "cores": Cluster.homogeneous_kinds(8, 0),
+            "gpus": Cluster.homogeneous_kinds(0, 2),
+        }.items()
+    }
+    assert capacity["both"] >= max(capacity["cores"], capacity["gpus"])
+
+
+def nominal_capacity(workload: Workload, cluster: Cluster) -> float:
+    return service_capacity(workload, cluster, execution_time(workload, cluster))
 
 
 def test_capacities_add_up_when_every_task_has_the_same_cpu_to_gpu_ratio():
-    # No data to move and one intensity and category: a GPU takes a fixed multiple of a core's
-    # time for every task, so the fluid optimum just pools the two kinds' rates.
+    # No data to move and one intensity: on the cost model a GPU takes a fixed multiple of a
+    # core's time for every task, so the fluid optimum just pools the two kinds' rates.
     n = 300
     rng = np.random.default_rng(0)
     workload = Workload(
@@ -111,10 +112,10 @@ def test_capacities_add_up_when_every_task_has_the_same_cpu_to_gpu_ratio():
         memory=np.zeros(n),
         arrival=np.arange(n, dtype=float),
     )
-    hardware, gpu = Hardware(seed=5), replace(DEFAULT_GPU, latency=0.0)
-    both = service_capacity(workload, Cluster.homogeneous_kinds(8, 2, gpu=gpu), hardware)
-    cores = service_capacity(workload, Cluster.homogeneous_kinds(8, 0, gpu=gpu), hardware)
-    gpus = service_capacity(workload, Cluster.homogeneous_kinds(0, 2, gpu=gpu), hardware)
+    gpu = replace(DEFAULT_GPU, latency=0.0)
+    both = nominal_capacity(workload, Cluster.homogeneous_kinds(8, 2, gpu=gpu))
+    cores = nominal_capacity(workload, Cluster.homogeneous_kinds(8, 0, gpu=gpu))
+    gpus = nominal_capacity(workload, Cluster.homogeneous_kinds(0, 2, gpu=gpu))
     assert both == pytest.approx(cores + gpus, rel=1e-12)
 
 
@@ -127,22 +128,17 @@ def test_dividing_the_labour_can_serve_more_than_both_kinds_apart():
         memory=np.ones(200),
         arrival=np.arange(200, dtype=float),
     )
-    hardware = Hardware(seed=0)
-    both = service_capacity(workload, Cluster.homogeneous_kinds(1, 1), hardware)
-    cores = service_capacity(workload, Cluster.homogeneous_kinds(1, 0), hardware)
-    gpus = service_capacity(workload, Cluster.homogeneous_kinds(0, 1), hardware)
+    both = nominal_capacity(workload, Cluster.homogeneous_kinds(1, 1))
+    cores = nominal_capacity(workload, Cluster.homogeneous_kinds(1, 0))
+    gpus = nominal_capacity(workload, Cluster.homogeneous_kinds(0, 1))
     assert both > cores + gpus
 
 
 def test_capacity_is_at_most_every_device_running_each_task_at_its_fastest():
-    workload, cluster, hardware = (
-        arriving_at_rate_one(),
-        Cluster.homogeneous_kinds(8, 2),
-        Hardware(),
-    )
-    fastest = systematic_time(workload, cluster, hardware).min(axis=1)
-    capacity = service_capacity(workload, cluster, hardware)
-    assert capacity <= cluster.num_devices / fastest.mean() * (1 + 1e-12)
+    workload, cluster = arriving_at_rate_one(), Cluster.homogeneous_kinds(8, 2)
+    times = mean_times(workload, cluster)
+    capacity = service_capacity(workload, cluster, times)
+    assert capacity <= cluster.num_devices / times.min(axis=1).mean() * (1 + 1e-12)
 
 
 # RunSpec

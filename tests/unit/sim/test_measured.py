@@ -4,9 +4,10 @@ import pytest
 from app.sim import costs
 from app.sim.cluster import Cluster, DeviceKind
 from app.sim.knowledge import Scenario
-from app.sim.measured import KernelCalls, measured_cluster
+from app.sim.measured import measured_cluster
 from app.sim.profile import Link, NotInProfile, Profile, TimingCurve
 from app.sim.tiled import tiled_workload
+from app.sim.workload import Workload
 
 SIZES = [32, 128, 512]
 #: Cubic-ish curves with a spread on both kinds of device.
@@ -26,9 +27,8 @@ def kernel_profile(cpu: TimingCurve, gpu: TimingCurve, links: tuple[Link, ...] =
     return Profile(name="test", devices=("cpu", "gpu"), curves=curves, links=links)
 
 
-def cholesky(tiles: int, tile_size: int) -> KernelCalls:
-    workload = tiled_workload("cholesky", tiles, tile_size)
-    return KernelCalls(workload, np.full(workload.num_tasks, tile_size, dtype=np.int64))
+def cholesky(tiles: int, tile_size: int) -> Workload:
+    return tiled_workload("cholesky", tiles, tile_size)
 
 
 CLUSTER = Cluster.homogeneous_kinds(3, 2)
@@ -47,7 +47,7 @@ def test_the_same_seed_gives_bit_identical_truth_and_another_seed_other_times():
 def test_at_a_measured_size_the_truth_is_the_measured_time_plus_staging():
     profile, calls = kernel_profile(CPU_EXACT, GPU_EXACT), cholesky(4, 128)
     scenario = Scenario.measured(calls, CLUSTER, profile, seed=0)
-    staging = costs.transfer_time(calls.workload, CLUSTER)
+    staging = costs.transfer_time(calls, CLUSTER)
     kernel_time = scenario.truth.exec_time - staging
     is_gpu = CLUSTER.kind == DeviceKind.GPU
     assert np.all(kernel_time[:, ~is_gpu] == 1.2e-3)
@@ -82,7 +82,7 @@ def test_identical_devices_meet_the_same_draw():
 def test_the_estimate_is_the_datasheet_view():
     profile, calls = kernel_profile(CPU, GPU), cholesky(4, 256)
     scenario = Scenario.measured(calls, CLUSTER, profile, seed=0)
-    workload = calls.workload
+    workload = calls
     flops_over_peak = workload.size[:, None] / CLUSTER.speed[None, :]
     bytes_over_link = costs.transfer_time(workload, CLUSTER)
     assert np.allclose(scenario.estimate.exec_time, flops_over_peak + bytes_over_link, rtol=1e-12)
@@ -96,7 +96,7 @@ def test_a_measured_link_replaces_the_nominal_one_in_the_truth_only():
     assert np.all(scenario.truth.cluster.bandwidth[gpus] == 2e4)  # MB/s
     assert np.all(scenario.truth.cluster.latency[gpus] == 1e-5)
     assert scenario.estimate.cluster is CLUSTER
-    staging = 1e-5 + calls.workload.memory / 2e4
+    staging = 1e-5 + calls.memory / 2e4
     assert np.allclose(scenario.truth.exec_time[:, gpus[0]], 1.4e-4 + staging, rtol=1e-12)
 
 
@@ -111,6 +111,6 @@ def test_a_tile_size_outside_the_measured_range_is_not_extrapolated(tile_size):
 
 
 def test_a_kernel_the_profile_lacks_is_refused():
-    calls = KernelCalls(tiled_workload("lu", 2, 128), np.full(5, 128, dtype=np.int64))
+    calls = tiled_workload("lu", 2, 128)
     with pytest.raises(NotInProfile, match="getrf"):
         Scenario.measured(calls, CLUSTER, kernel_profile(CPU, GPU), seed=0)
