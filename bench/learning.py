@@ -1,10 +1,12 @@
 """The learning curve: how close `learned` gets to `oracle` after 0, 1, 5 and 20 runs of the
 default workload, against `heft` measured on the same workloads.
 
-The workload is the default loaded online stream (`synthetic`, 2000 tasks, offered load 0.85)
-on the default cluster (8 CPU cores, 2 GPUs) with `knowledge: "estimated"`: heft decides on the
-nominal cost model, learned on its model's predictions, oracle on the truth (the times the default kernel profile measured, app/sim/measured.py),
-and the engine executes every placement on the truth. After k runs, a model is fitted on their
+The workload is the default loaded online stream (`synthetic`, 2000 tasks, offered load 0.85:
+calls of the Cholesky kernels on tiles of 32..1024) on the default cluster (8 CPU cores, 2 GPUs,
+the shipped V100/Skylake kernel profile) with `knowledge: "estimated"`: heft decides on the
+nominal cost model (flops / peak), learned on its model's predictions, oracle on the truth (the
+times the profile measured, app/sim/measured.py), and the engine executes every placement on the
+truth. After k runs, a model is fitted on their
 samples exactly as a retrain does (app.ml.training: the same sampling, features, estimator and
 parameters; k = 0 is the bootstrap model), then every policy runs on 5 held-out seeds no training
 run saw. The metric is the default rank metric of online workloads, the mean flow time; each

@@ -2,8 +2,9 @@
 
 Units: `speed` and `scalar_speed` in GFLOP/s, `memory` in MB, `bandwidth` in MB/s between host
 memory and the device (CPU cores read host memory directly: infinite), `latency` in seconds per
-transfer, `memory_bandwidth` in GB/s between the device and its own memory (the roofline's
-slope, see truth.py), `power_busy` / `power_idle` in W, `price` in currency units per hour.
+transfer, `memory_bandwidth` in GB/s between the device and its own memory (a datasheet figure,
+kept for the device's description; no time is computed from it), `power_busy` / `power_idle` in
+W, `price` in currency units per hour.
 
 Defaults (one core of a current server CPU; one data-centre GPU behind PCIe 4.0):
 
@@ -105,7 +106,7 @@ class Cluster:
     def model_groups(self, devices: np.ndarray) -> list[np.ndarray]:
         """`devices` grouped by identical cost-relevant characteristics (same kind, speeds,
         memory, links): within a group only the earliest available device can be the best
-        choice, and the simulated hardware treats them alike (truth.py)."""
+        choice, and the simulated hardware treats them alike (measured.py)."""
         keys = np.column_stack(
             [
                 self.kind,

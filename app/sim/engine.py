@@ -7,7 +7,7 @@ priority order, for online workloads it is dispatch at arrival. For each task th
 per device, when the task's input data could be there (its parents' end plus transfers, or its
 arrival) and when the device is free; the policy's rule picks a device (the whole task) or a split
 over a GPU and a CPU core, and the engine fixes the true start and end from the true times
-(truth.py; the policy decided on its own view of them, knowledge.py): a
+(the truth, knowledge.py; the policy decided on its own view of them): a
 device runs one task at a time, a task never starts before its data arrived, never runs where its
 data does not fit, and, for policies that ask for `insertion`, may fill an idle gap left earlier
 on a device.

@@ -1,7 +1,7 @@
 """A workload bound to a cluster and one table of execution times.
 
 Whose times they are depends on who holds it (knowledge.py): the engine executes on a problem
-holding the true times (truth.py); a policy decides on a problem holding what it believes (the
+holding the true times (knowledge.py); a policy decides on a problem holding what it believes (the
 nominal cost model's estimates, costs.py, unless it may see the truth).
 """
 

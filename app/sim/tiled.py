@@ -36,10 +36,9 @@ counted. Summed over a DAG they approach the dense counts n^3/3, 2n^3/3 and 4n^3
 touches, `edge_data` MB per edge, `category` its kernel name, every arrival 0 (a static DAG).
 `intensity` is 1.0 for every task: a guess of the cost model's data-parallel share, not a
 measurement. Dense kernels are data parallel, but a V100 runs DPOTRF at ~1/6 of DGEMM's flop
-rate at tile 1024 (McSweeney, Walton & Zounon, ICCS 2020); the truth model (truth.py: per-kernel
-efficiency, or, when the cluster names a kernel profile, measured.py: each kernel's measured
-times) is what must carry such differences. The
-kernel and tile size of each task stay on the `TiledDag` the Workload is made from.
+rate at tile 1024 (McSweeney, Walton & Zounon, ICCS 2020); the truth (measured.py: each
+kernel's measured times in the cluster's kernel profile) is what carries such differences. Each
+task's tile size is the Workload's `tile_size`.
 """
 
 from __future__ import annotations

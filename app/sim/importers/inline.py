@@ -7,8 +7,9 @@ A record describes one task:
 
 Units: size in GFLOP, memory in MB, arrival in seconds since the start, edge_data in MB per
 parent (what that parent hands to this task, in the order of `parents`); category names the kind
-of kernel (any text; see truth.py). Only size is required; intensity defaults to 0.5, memory and
-arrival to 0, parents to none, edge_data to 0 MB, category to "default".
+of kernel (any text; a label: these tasks run as the cost model says, knowledge.py). Only size
+is required; intensity defaults to 0.5, memory and arrival to 0, parents to none, edge_data to
+0 MB, category to "default".
 
 Ids are compared as text, so 7 and "7" name the same task; a task without an id is called by its
 position (from 0). Unknown fields are rejected rather than ignored, so that a typo ("memroy")
