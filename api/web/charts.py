@@ -387,7 +387,10 @@ def acceleration_curve(kernel: str, timings: Sequence[TimingSpec]) -> dict[str, 
         }
         for kind, points in curves.items()
     ]
-    layout = _log_layout(f"{kernel}: acceleration over {REFERENCE_KIND}", "CPU time / time")
+    over = next(iter(curves)) if len(curves) == 1 else "device"
+    layout = _log_layout(
+        f"{kernel}: acceleration over {REFERENCE_KIND}", f"{REFERENCE_KIND} time / {over} time"
+    )
     layout["shapes"] = [
         {
             "type": "line",
