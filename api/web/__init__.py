@@ -11,14 +11,14 @@ import plotly
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web import models, queues, runs, session, studies
+from api.web import models, profiles, queues, runs, session, studies
 
 #: plotly.min.js ships in the plotly wheel's package data.
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data"
 
 
 def install(app: FastAPI) -> None:
-    for module in (session, runs, studies, models, queues):
+    for module in (session, runs, studies, models, profiles, queues):
         app.include_router(module.router)
     app.add_exception_handler(session.LoginRequired, session.login_redirect)  # type: ignore[arg-type]
     app.mount("/static/web", StaticFiles(directory=Path(__file__).parent / "static"), name="web")

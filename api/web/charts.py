@@ -1,6 +1,7 @@
 """The dashboard's other figures, as Plotly JSON: a run's metrics per policy, a study's forest
-plots and grid heatmap, and the model registry's holdout errors. They draw numbers the services
-return; nothing is computed here that the API does not also report."""
+plots and grid heatmap, the model registry's holdout errors, and a kernel profile's timings and
+accelerations. They draw numbers the services return; nothing is computed here that the API does
+not also report, except an acceleration: the ratio of two mean times the API reports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.schemas import PolicyResultOut
+from app.profilespec import TimingSpec
 
 #: A run's metrics, in the leaderboard's order of columns, with their labels.
 RUN_METRICS = {
@@ -254,4 +256,164 @@ def _version_points(
         "text": [f"v{v.version}" + (" (active)" if v.is_active else "") for v in versions],
         "hovertemplate": "%{text}: MAE %{y:.4f}<extra></extra>",
         "marker": {"color": color, "size": 9},
+    }
+
+
+#: How a profile's timing point is drawn, by the spread it has (docs/profiles.md): the median
+#: with its 5th-95th percentiles where it has quantiles (asymmetric, as timings are), else the
+#: mean with one standard deviation either side, else the mean alone.
+SPREADS = {
+    "quantiles": "median, bars 5th to 95th percentile",
+    "std": "mean, bars ± 1 standard deviation",
+    "none": "mean only (no spread given)",
+    "mixed": "median and 5th to 95th percentile where given, else mean ± 1 standard deviation",
+}
+DEVICE_COLORS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3")
+#: The device kind accelerations are relative to: acceleration = its time / another kind's.
+REFERENCE_KIND = "cpu"
+
+
+def _point(timing: TimingSpec) -> tuple[str, float, float | None, float | None]:
+    """(spread, center, plus, minus) of one timing, seconds."""
+    if timing.quantiles_s is not None:
+        q = timing.quantiles_s
+        return "quantiles", q.p50, q.p95 - q.p50, q.p50 - q.p05
+    if timing.std_s is not None:
+        return "std", timing.mean_s, timing.std_s, timing.std_s
+    return "none", timing.mean_s, None, None
+
+
+def timing_series(
+    timings: Sequence[TimingSpec],
+) -> list[tuple[str, str, str, list[TimingSpec]]]:
+    """The timings grouped by (device kind, contention), in the order they first appear, each
+    as (device, contention, spread, points by size); spread is a key of SPREADS ("mixed" when
+    the points of one series differ)."""
+    groups: dict[tuple[str, str], list[TimingSpec]] = {}
+    for timing in timings:
+        groups.setdefault((timing.device, timing.contention), []).append(timing)
+    series = []
+    for (device, contention), points in groups.items():
+        ordered = sorted(points, key=lambda t: t.size)
+        kinds = {_point(t)[0] for t in ordered}
+        series.append((device, contention, kinds.pop() if len(kinds) == 1 else "mixed", ordered))
+    return series
+
+
+def spread_caption(timings: Sequence[TimingSpec]) -> str:
+    """What the points and bars of `kernel_timings` are, per series: its figure's caption."""
+    parts = []
+    for device, contention, spread, _ in timing_series(timings):
+        parts.append(f"{_series_name(device, contention)}: {SPREADS[spread]}")
+    return "; ".join(parts)
+
+
+def _series_name(device: str, contention: str) -> str:
+    return device if contention == "alone" else f"{device}, {contention.replace('_', ' ')}"
+
+
+def kernel_timings(kernel: str, timings: Sequence[TimingSpec]) -> dict[str, Any]:
+    """One kernel's time (seconds) against tile size b, both on log axes (kernel times are power
+    laws of b), one series per device kind and contention, with error bars (SPREADS)."""
+    traces = []
+    kinds = list(dict.fromkeys(t.device for t in timings))
+    for device, contention, _, points in timing_series(timings):
+        centers, plus, minus = [], [], []
+        for timing in points:
+            _, center, up, down = _point(timing)
+            centers.append(center)
+            plus.append(up)
+            minus.append(down)
+        color = DEVICE_COLORS[kinds.index(device) % len(DEVICE_COLORS)]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": _series_name(device, contention),
+                "x": [t.size for t in points],
+                "y": centers,
+                "line": {"color": color, "dash": "solid" if contention == "alone" else "dot"},
+                "marker": {"color": color, "size": 7},
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": plus,
+                    "arrayminus": minus,
+                    "visible": any(value is not None for value in plus),
+                },
+                "hovertemplate": f"{_series_name(device, contention)}, b=%{{x}}: "
+                "%{y:.3s}s<extra></extra>",
+            }
+        )
+    return {"data": traces, "layout": _log_layout(f"{kernel}: time per call", "time (s)")}
+
+
+def accelerations(
+    timings: Sequence[TimingSpec], reference: str = REFERENCE_KIND
+) -> dict[str, list[tuple[int, float]]]:
+    """Each other device kind's acceleration over `reference`: reference mean time / its mean
+    time, at the sizes both timed alone, ascending. Empty without the reference kind or another."""
+    alone = {(t.device, t.size): t.mean_s for t in timings if t.contention == "alone"}
+    kinds = list(dict.fromkeys(device for device, _ in alone))
+    curves: dict[str, list[tuple[int, float]]] = {}
+    if reference not in kinds:
+        return curves
+    for kind in kinds:
+        if kind == reference:
+            continue
+        sizes = sorted(s for d, s in alone if d == kind and (reference, s) in alone)
+        if sizes:
+            curves[kind] = [(s, alone[reference, s] / alone[kind, s]) for s in sizes]
+    return curves
+
+
+def acceleration_curve(kernel: str, timings: Sequence[TimingSpec]) -> dict[str, Any] | None:
+    """One kernel's acceleration (CPU time / other device's time, from the mean times alone)
+    against tile size b, both on log axes, with the break-even line at 1; None when the profile does
+    not time the kernel on the CPU and on another kind of device."""
+    curves = accelerations(timings)
+    if not curves:
+        return None
+    kinds = list(dict.fromkeys(t.device for t in timings))
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": f"{REFERENCE_KIND} / {kind}",
+            "x": [size for size, _ in points],
+            "y": [ratio for _, ratio in points],
+            "line": {"color": DEVICE_COLORS[kinds.index(kind) % len(DEVICE_COLORS)]},
+            "hovertemplate": f"b=%{{x}}: {kind} %{{y:.3g}}x faster<extra></extra>",
+        }
+        for kind, points in curves.items()
+    ]
+    over = next(iter(curves)) if len(curves) == 1 else "device"
+    layout = _log_layout(
+        f"{kernel}: acceleration over {REFERENCE_KIND}", f"{REFERENCE_KIND} time / {over} time"
+    )
+    layout["shapes"] = [
+        {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "yref": "y",
+            "y0": 1,
+            "y1": 1,
+            "line": {"color": "#888", "dash": "dash", "width": 1},
+        }
+    ]
+    return {"data": traces, "layout": layout}
+
+
+def _log_layout(title: str, y_title: str) -> dict[str, Any]:
+    """A log-log layout: tile size b on x (a tick at each power of two), y in decades."""
+    yaxis: dict[str, Any] = {"title": {"text": y_title}, "type": "log", "exponentformat": "power"}
+    return {
+        "height": 320,
+        "margin": {"l": 70, "r": 10, "t": 55, "b": 45},
+        "title": {"text": title, "font": {"size": 14}, "x": 0, "xanchor": "left", "y": 0.97},
+        "xaxis": {"type": "log", "title": {"text": "tile size b"}, "dtick": math.log10(2)},
+        "yaxis": yaxis,
+        "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
     }

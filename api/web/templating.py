@@ -26,6 +26,16 @@ def number(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def seconds(value: Any) -> str:
+    """A duration in the unit that keeps it between 1 and 1000: 19.7 µs, 1.111 ms, 2.5 s."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g} {unit}"
+    return f"{value / 1e-9:.4g} ns"
+
+
 def percent(value: Any) -> str:
     return MISSING if value is None else f"{100 * value:.1f} %"
 
@@ -34,7 +44,7 @@ def when(value: datetime | None) -> str:
     return MISSING if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-TEMPLATES.env.filters.update(number=number, percent=percent, when=when)
+TEMPLATES.env.filters.update(number=number, seconds=seconds, percent=percent, when=when)
 
 
 def render(

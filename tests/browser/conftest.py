@@ -82,12 +82,15 @@ class Page:
         if message.type == "error" and not any(text in message.text for text in self.expected):
             self.errors.append(f"console: {message.text} ({message.location.get('url')})")
 
-    def screenshot(self, name: str, full_page: bool = True) -> Path:
+    def screenshot(
+        self, name: str, full_page: bool = True, clip: dict[str, float] | None = None
+    ) -> Path:
         """Saved under .artifacts/browser/; the README's docs/*.png are viewport shots
-        (`full_page=False`) copied from there by hand."""
+        (`full_page=False`) or a `clip` of the page (x, y, width, height in CSS pixels), copied
+        from there by hand."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=full_page)
+        self.page.screenshot(path=str(path), full_page=full_page, clip=clip)
         return path
 
 

@@ -3,7 +3,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from api.web.charts import clean, forest_plot, grid_heatmap, holdout_over_time, learning_curve
+from api.web.charts import (
+    acceleration_curve,
+    accelerations,
+    clean,
+    forest_plot,
+    grid_heatmap,
+    holdout_over_time,
+    kernel_timings,
+    learning_curve,
+    spread_caption,
+)
+from app.profilespec import QuantilesSpec, TimingSpec
 
 
 def summary(mean, low, high):
@@ -94,3 +105,77 @@ def test_clean_makes_non_finite_numbers_null():
         "a": [None, 1.0, None],
         "b": [2],
     }
+
+
+def timing(device, size, mean, std=None, quantiles=None, contention="alone", kernel="gemm"):
+    return TimingSpec(
+        kernel=kernel,
+        device=device,
+        size=size,
+        contention=contention,
+        repeats=10,
+        mean_s=mean,
+        std_s=std,
+        quantiles_s=quantiles
+        and QuantilesSpec(p05=quantiles[0], p50=quantiles[1], p95=quantiles[2]),
+    )
+
+
+def test_kernel_timings_are_drawn_log_log_with_a_bar_per_point_of_the_spread_it_has():
+    timings = [
+        timing("gpu", 128, 2e-5, std=1e-6),
+        timing("gpu", 64, 1e-5, std=2e-6),
+        timing("cpu", 64, 4e-4, quantiles=(3e-4, 3.5e-4, 6e-4)),
+        timing("cpu", 64, 5e-4, quantiles=(4e-4, 4.5e-4, 9e-4), contention="all_busy"),
+        timing("cpu", 128, 3e-3),
+    ]
+    figure = kernel_timings("gemm", timings)
+    assert figure["layout"]["xaxis"]["type"] == figure["layout"]["yaxis"]["type"] == "log"
+    gpu, cpu, busy = figure["data"]
+    assert [trace["name"] for trace in figure["data"]] == ["gpu", "cpu", "cpu, all busy"]
+    # gpu: mean +- std, by size; cpu: the median with its 5th..95th percentiles, none at 128.
+    assert (gpu["x"], gpu["y"]) == ([64, 128], [1e-5, 2e-5])
+    assert gpu["error_y"]["array"] == gpu["error_y"]["arrayminus"] == [2e-6, 1e-6]
+    assert cpu["y"] == [3.5e-4, 3e-3]
+    assert cpu["error_y"]["array"] == [pytest.approx(2.5e-4), None]
+    assert cpu["error_y"]["arrayminus"] == [pytest.approx(0.5e-4), None]
+    assert busy["line"]["dash"] == "dot" and busy["line"]["color"] == cpu["line"]["color"]
+    assert spread_caption(timings) == (
+        "gpu: mean, bars ± 1 standard deviation; cpu: median and 5th to 95th percentile where "
+        "given, else mean ± 1 standard deviation; cpu, all busy: median, bars 5th to 95th "
+        "percentile"
+    )
+
+
+def test_a_series_without_any_spread_draws_no_error_bars_and_says_so():
+    (trace,) = kernel_timings("potrf", [timing("cpu", 32, 1e-5)])["data"]
+    assert trace["error_y"]["visible"] is False
+    assert spread_caption([timing("cpu", 32, 1e-5)]) == "cpu: mean only (no spread given)"
+
+
+def test_acceleration_is_the_cpu_mean_over_the_other_devices_at_the_sizes_both_timed_alone():
+    timings = [
+        timing("cpu", 32, 1e-5),
+        timing("cpu", 64, 8e-5),
+        timing("cpu", 64, 9e-5, contention="all_busy"),
+        timing("cpu", 128, 6.4e-4),
+        timing("gpu", 64, 2e-5),
+        timing("gpu", 128, 1e-5, std=1e-6),
+        timing("gpu", 256, 2e-5),
+    ]
+    assert accelerations(timings) == {"gpu": [(64, 4.0), (128, pytest.approx(64.0))]}
+    figure = acceleration_curve("gemm", timings)
+    (curve,) = figure["data"]
+    assert (curve["name"], curve["x"], curve["y"]) == ("cpu / gpu", [64, 128], [4.0, 64.0])
+    assert figure["layout"]["xaxis"]["type"] == "log"
+    (break_even,) = figure["layout"]["shapes"]
+    assert break_even["y0"] == break_even["y1"] == 1
+
+
+def test_no_acceleration_without_both_a_cpu_and_another_kind():
+    cpu_only = [timing("cpu", 32, 1e-5), timing("cpu", 64, 8e-5)]
+    assert accelerations(cpu_only) == {} and acceleration_curve("gemm", cpu_only) is None
+    gpu_only = [timing("gpu", 32, 1e-5)]
+    assert acceleration_curve("gemm", gpu_only) is None
+    disjoint = [timing("cpu", 32, 1e-5), timing("gpu", 64, 1e-5)]
+    assert acceleration_curve("gemm", disjoint) is None
