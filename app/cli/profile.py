@@ -1,5 +1,6 @@
 """`hms profile`: kernel profiles, what a machine measured. `hms profile measure` times this
-machine's CPU (app/cli/measure/) and writes the profile as JSON; `list`, `show` and `upload` are
+machine's CPU, and its CUDA GPU where CuPy finds one (app/cli/measure/), and writes the profile
+as JSON; `list`, `show` and `upload` are
 clients of /api/v1/profiles."""
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from app.cli import tables
 from app.cli.client import ApiClient, json_option, show_as, with_api
 from app.cli.follow import LiveBar
 from app.cli.measure.contention import BusyCoresFailed
-from app.cli.measure.machine import default_name, gpu_found
+from app.cli.measure.gpu import ArrayModule, GpuMeasurementFailed, NoGpu, find_gpu
+from app.cli.measure.machine import default_name
 from app.cli.measure.profile import measure_profile, plan_for
 from app.runtime.threads import available_cores
 
@@ -54,7 +56,8 @@ def _command_line(ctx: click.Context) -> str:
         value = ctx.params[name]
         flag = f"--{name}"
         if isinstance(value, bool):
-            words += [flag] if value else []
+            secondary = isinstance(param, click.Option) and param.secondary_opts
+            words += [flag] if value else [f"--no-{name}"] if secondary else []
         elif isinstance(value, tuple):
             words += [flag, ",".join(map(str, value))]
         else:
@@ -67,6 +70,22 @@ def profile_group() -> None:
     """Kernel profiles: how fast each tile kernel runs on a machine, as measured."""
 
 
+def _gpu_to_measure(wanted: bool | None) -> ArrayModule | None:
+    """The GPU to measure: the one CuPy finds unless --no-gpu; --gpu without one is an error."""
+    if wanted is False:
+        click.echo("GPU not measured (--no-gpu); measuring the CPU only.", err=True)
+        return None
+    try:
+        gpu = find_gpu()
+    except NoGpu as exc:
+        if wanted:
+            raise click.ClickException(f"--gpu: no CUDA GPU found ({exc})") from exc
+        click.echo(f"No CUDA GPU found ({exc}); measuring the CPU only.", err=True)
+        return None
+    click.echo(f"CUDA GPU found: {gpu.device}; measuring it and the CPU.", err=True)
+    return gpu
+
+
 @profile_group.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the profile [./profile-NAME.json].")  # fmt: skip
@@ -77,6 +96,8 @@ def profile_group() -> None:
               help="Exactly this many timed calls per cell instead of a time budget.")  # fmt: skip
 @click.option("--processes", type=click.IntRange(min=1), default=None,
               help="Processes keeping the cores busy for all_busy [one per core].")  # fmt: skip
+@click.option("--gpu/--no-gpu", default=None,
+              help="Measure the CUDA GPU too (CuPy, the gpu extra) [if found].")  # fmt: skip
 def measure(
     out: Path | None,
     thorough: bool,
@@ -84,17 +105,14 @@ def measure(
     sizes: tuple[int, ...],
     repeats: int | None,
     processes: int | None,
+    gpu: bool | None,
 ) -> None:
     """Measure this machine: the tile kernels of Cholesky, LU and QR on one core (one BLAS
-    thread), alone and with every core busy; print the path of the profile written."""
-    gpu = gpu_found()
-    if gpu:
-        click.echo(f"CUDA GPU found ({gpu}): GPU measurement is not implemented yet; "
-                   "measuring the CPU only.", err=True)  # fmt: skip
-    else:
-        click.echo("No CUDA GPU found (CuPy with a device); measuring the CPU.", err=True)
+    thread), alone and with every core busy, and on the CUDA GPU with its transfers where CuPy
+    finds one; print the path of the profile written."""
+    device = _gpu_to_measure(gpu)
     plan = plan_for(thorough, sizes or None, repeats, processes or available_cores())
-    name = name or default_name()
+    name = name or default_name(device.device if device else None)
     command = _command_line(click.get_current_context())
 
     def describe(state: Mapping[str, Any]) -> str:
@@ -105,8 +123,8 @@ def measure(
 
     with LiveBar(describe) as bar:
         try:
-            document = measure_profile(plan, name, command, show)
-        except BusyCoresFailed as exc:
+            document = measure_profile(plan, name, command, show, device)
+        except (BusyCoresFailed, GpuMeasurementFailed) as exc:
             raise click.ClickException(str(exc)) from exc
     path = out or Path(f"profile-{name}.json")
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -1,10 +1,9 @@
-"""What measured a profile: this machine's CPU, its cores, the libraries, and whether a CUDA GPU
-is there (the provenance block of a kernel profile)."""
+"""What measured a profile: this machine's CPU, its cores and the libraries (the provenance block
+of a kernel profile; app/cli/measure/gpu.py adds a GPU's)."""
 
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import platform
 import re
 from pathlib import Path
@@ -43,25 +42,18 @@ def scipy_blas() -> str:
     return f"{pool.get('internal_api', 'blas')} {pool.get('version', '?')} ({detail})"
 
 
-def gpu_found() -> str | None:
-    """The first CUDA GPU's name when CuPy is importable and sees a device, else None."""
-    if importlib.util.find_spec("cupy") is None:
-        return None
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return None
-        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
-        return name.decode() if isinstance(name, bytes) else str(name)
-    except Exception:  # no driver, no device: CuPy raises its own CUDA errors
-        return None
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def default_name() -> str:
-    """A profile name for this machine: its CPU model and core count, as a profile id."""
-    slug = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")[:56] or "cpu"
-    return f"{slug}-{available_cores()}c"
+def default_name(gpu: str | None = None) -> str:
+    """A profile name for this machine: its CPU model and core count, and the GPU's model where
+    one is measured, as a profile id (at most 64 characters)."""
+    cpu = f"{_slug(cpu_model())[:56] or 'cpu'}-{available_cores()}c"
+    if not gpu:
+        return cpu
+    gpu_slug = _slug(gpu)[:24] or "gpu"
+    return f"{cpu[: 63 - len(gpu_slug)].strip('-')}-{gpu_slug}"
 
 
 def provenance(command: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Measure every kernel at every tile size, alone and with all cores busy, and assemble the
-kernel profile document (schema_version 1: /tmp/profile-schema.md, docs/profiles.md)."""
+"""Measure every kernel at every tile size, alone and with all cores busy (and alone on the GPU
+where one is measured, with its links), and assemble the kernel profile document
+(schema_version 1: /tmp/profile-schema.md, docs/profiles.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from app.cli.measure.contention import BusyCores
+from app.cli.measure.gpu import BANDWIDTH_BYTES, ArrayModule, measure_gpu_timings, measure_links
 from app.cli.measure.kernels import KERNELS
 from app.cli.measure.machine import cpu_model, provenance
 from app.cli.measure.timing import Budget, TimingStats, time_cell
@@ -22,13 +24,15 @@ SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class Plan:
     """What to measure: tile sizes (b), the time budget of each cell, how many processes keep
-    the cores busy for the all_busy cells, and the seed of the random tiles."""
+    the cores busy for the all_busy cells, the seed of the random tiles, and the bytes of the
+    large copies that time a GPU's links."""
 
     sizes: tuple[int, ...]
     budget: Budget
     processes: int
     kernels: tuple[str, ...] = tuple(KERNELS)
     seed: int = 0
+    link_bytes: int = BANDWIDTH_BYTES
 
 
 #: `hms profile measure`: 9 kernels x 5 sizes x (alone + all_busy). With 0.6 s and at most 200
@@ -60,12 +64,14 @@ def plan_for(
 Progress = Callable[[int, int, str], None]  # cells done, cells in all, what is measured now
 
 
-def timing_entry(kernel: str, size: int, contention: str, times_s: np.ndarray) -> dict[str, Any]:
+def timing_entry(
+    kernel: str, size: int, contention: str, times_s: np.ndarray, device: str = "cpu"
+) -> dict[str, Any]:
     """One element of the profile's "timings" (seconds)."""
     stats = TimingStats.of(times_s)
     return {
         "kernel": kernel,
-        "device": "cpu",
+        "device": device,
         "size": size,
         "contention": contention,
         "repeats": stats.repeats,
@@ -100,12 +106,27 @@ def measure_timings(plan: Plan, progress: Progress | None = None) -> list[dict[s
 
 
 def measure_profile(
-    plan: Plan, name: str, command: str, progress: Progress | None = None
+    plan: Plan,
+    name: str,
+    command: str,
+    progress: Progress | None = None,
+    gpu: ArrayModule | None = None,
 ) -> dict[str, Any]:
-    """The whole profile document of this machine's CPU, measured now by `command`."""
+    """The whole profile document of this machine's CPU, and of `gpu` when given, measured now
+    by `command`."""
     load_before = os.getloadavg()[0]  # other processes' load skews all_busy: say what it was
-    timings = measure_timings(plan, progress)
-    return {
+    cpu_cells = 2 * len(plan.sizes) * len(plan.kernels)
+    total = cpu_cells + (len(plan.sizes) * len(plan.kernels) + 1 if gpu else 0)
+
+    def cpu_progress(done: int, _cells: int, cell: str) -> None:
+        if progress:
+            progress(done, total, cell)
+
+    def gpu_progress(done: int, _cells: int, cell: str) -> None:
+        cpu_progress(cpu_cells + done, total, cell)
+
+    timings = measure_timings(plan, cpu_progress)
+    document = {
         "schema_version": SCHEMA_VERSION,
         "name": name,
         "description": (
@@ -128,3 +149,34 @@ def measure_profile(
         "timings": timings,
         "links": [],
     }
+    if gpu:
+        _add_gpu(document, plan, gpu, gpu_progress)
+    if progress:
+        progress(total, total, "done")
+    return document
+
+
+def _add_gpu(document: dict[str, Any], plan: Plan, gpu: ArrayModule, progress: Progress) -> None:
+    """`gpu`'s kernels (alone: one kernel at a time on the whole GPU) and links, its device
+    entry and its provenance, into `document`."""
+    cells = measure_gpu_timings(gpu, plan.sizes, plan.kernels, plan.budget, plan.seed, progress)
+    document["timings"] += [timing_entry(k, b, "alone", t, device="gpu") for k, b, t in cells]
+    progress(len(cells), len(cells) + 1, "host<->GPU transfers")
+    document["links"] = [vars(link) for link in measure_links(gpu, plan.link_bytes)]
+    document["devices"].append(
+        {
+            "kind": "gpu",
+            "name": gpu.device,
+            "units": 1,
+            "note": "1 GPU through CuPy (cuBLAS/cuSOLVER; stand-ins for the QR tile kernels: "
+            "app/cli/measure/gpu.py), one kernel at a time, host time with the device "
+            "synchronised around each call",
+        }
+    )
+    document["provenance"]["machine"]["gpu"] = gpu.device
+    document["provenance"]["libraries"].update(gpu.versions)
+    document["description"] += (
+        f" The GPU ({gpu.device}) measured alone through CuPy at the same sizes, and its "
+        "host<->device links (latency of a one-double copy, bandwidth of "
+        f"{plan.link_bytes / 2**20:g} MiB page-locked copies, each direction)."
+    )
