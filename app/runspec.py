@@ -9,6 +9,7 @@ The API's request body and `hms simulate --spec FILE` take exactly this JSON. Fi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.errors import InvalidSpec, ProfileNotFound
-from app.profilespec import NAME_PATTERN, load_shipped_profile
+from app.profilespec import NAME_PATTERN, load_shipped_profile, shipped_profile_names
 from app.sim.cluster import (
     DEFAULT_CPU,
     DEFAULT_GPU,
@@ -101,11 +102,16 @@ def _field_error(location: tuple[str | int, ...], message: str, value: Any) -> V
     )
 
 
+#: How a name in `cluster.profile` becomes a Profile: `kernel_profile` (the shipped ones), or a
+#: tenant's view (app.services.profiles.run_profiles: shipped + the tenant's uploads). Raises
+#: `ProfileNotFound` for a name it does not know.
+ProfileLookup = Callable[[str], Profile]
+
+
 @lru_cache(maxsize=32)
 def kernel_profile(name: str) -> Profile:
-    """The kernel profile `cluster.profile` names, as the core reads it: the one place a name
-    becomes a Profile (shipped profiles now; tenants' uploaded ones are to be looked up here
-    too). `ProfileNotFound` if there is none of that name."""
+    """A shipped kernel profile, as the core reads it. `ProfileNotFound` if there is none of
+    that name."""
     return load_shipped_profile(name).to_profile()
 
 
@@ -438,17 +444,6 @@ class ClusterSpec(_Spec):
             HardwareProfile.from_json(self.profile)  # raises ValueError with the reason
         return self
 
-    @model_validator(mode="after")
-    def _kernel_profile_exists(self) -> ClusterSpec:
-        name = self.kernel_profile_name
-        if name is None:
-            return self
-        try:
-            kernel_profile(name)
-        except ProfileNotFound as exc:
-            raise _field_error(("profile",), str(exc), name) from None
-        return self
-
     def build(self) -> Cluster:
         cpu, gpu = DEFAULT_CPU, DEFAULT_GPU
         if isinstance(self.profile, dict):
@@ -499,17 +494,23 @@ class RunSpec(_Spec):
                 named,
             )
         name = self.kernel_profile_name
-        if name is None:
-            return self
-        profile, devices = kernel_profile(name), (self.cluster or ClusterSpec()).device_kinds
+        if name is not None and name in shipped_profile_names():
+            self.check_profile(kernel_profile(name))
+        # Another name may be a tenant's upload: checked where the tenant is known
+        # (checked_profile, called by the services and by build_scenario).
+        return self
+
+    def check_profile(self, profile: Profile) -> None:
+        """Raise a validation error (at the field to blame) unless `profile` times what this
+        spec's tasks call on every kind of device of its cluster."""
+        devices = (self.cluster or ClusterSpec()).device_kinds
         if isinstance(self.workload, TiledSpec):
             self.workload.check_profile(profile, devices)
-            return self
+            return
         try:
             KernelMix.of(profile, devices)
         except NotInProfile as exc:
-            raise _field_error(("cluster", "profile"), str(exc), name) from None
-        return self
+            raise _field_error(("cluster", "profile"), str(exc), profile.name) from None
 
     @property
     def kernel_profile_name(self) -> str | None:
@@ -544,6 +545,28 @@ class RunSpec(_Spec):
         return [] if path is None else [path]
 
 
+def checked_profile(spec: RunSpec, profiles: ProfileLookup = kernel_profile) -> Profile | None:
+    """The kernel profile the spec's tasks call (None for a workload that states its own costs),
+    looked up in `profiles` and checked against the spec: a `ValidationError` located at the
+    field to blame if the name is unknown or the profile cannot time the tasks. The RunSpec's own
+    validation does this for shipped names; a tenant's uploads need its lookup."""
+    name = spec.kernel_profile_name
+    if name is None:
+        return None
+    try:
+        profile = profiles(name)
+    except ProfileNotFound as exc:
+        raise _field_error(("cluster", "profile"), str(exc), name) from None
+    spec.check_profile(profile)
+    return profile
+
+
+def invalid_spec(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> InvalidSpec:
+    """A validation error of a spec as the API reports a spec's errors: located, with its reason."""
+    error = exc.errors()[0]
+    return InvalidSpec(error["msg"], (*prefix, *map(str, error["loc"])))
+
+
 def build_cluster(spec: RunSpec) -> Cluster:
     if spec.cluster is not None:
         return spec.cluster.build()
@@ -552,24 +575,25 @@ def build_cluster(spec: RunSpec) -> Cluster:
     return ClusterSpec().build()
 
 
-def build_scenario(spec: RunSpec) -> Scenario:
+def build_scenario(spec: RunSpec, profiles: ProfileLookup = kernel_profile) -> Scenario:
     """The workload, cluster, true and estimated times a spec describes, deterministically from
-    its seeds."""
+    its seeds; `profiles` resolves the kernel profile it names."""
     try:
         cluster = build_cluster(spec)
-        name = spec.kernel_profile_name
-        profile = None if name is None else kernel_profile(name)
+        profile = checked_profile(spec, profiles)
         devices = (spec.cluster or ClusterSpec()).device_kinds
         mix = None if profile is None else KernelMix.of(profile, devices)
         workload = spec.workload.build(spec.workload_seed, mix)
         load = getattr(spec.workload, "offered_load", None)
         return Scenario.build(workload, cluster, profile, spec.seed, spec.knowledge, load)
+    except ValidationError as exc:
+        raise invalid_spec(exc) from exc
     except NotInProfile as exc:  # validation checks first; this is the core's own guard
         raise InvalidSpec(str(exc), ("body", "cluster", "profile")) from exc
     except (InvalidWorkload, Infeasible, ValueError) as exc:
         raise InvalidSpec(str(exc)) from exc
 
 
-def build_problem(spec: RunSpec) -> Problem:
+def build_problem(spec: RunSpec, profiles: ProfileLookup = kernel_profile) -> Problem:
     """The problem as it really runs: the spec's workload and cluster under the true times."""
-    return build_scenario(spec).truth
+    return build_scenario(spec, profiles).truth

@@ -24,6 +24,7 @@ from app.db.models import Run, RunStatus
 from app.errors import InvalidSpec, RunNotFound, ScheduleNotFound, TransientStoreError
 from app.runspec import RunSpec, build_problem
 from app.services import runs
+from app.services.profiles import run_profiles
 from app.tenancy import Tenant
 
 router = APIRouter(include_in_schema=False)
@@ -160,6 +161,6 @@ def _categories(tenant: Tenant, run_id: uuid.UUID, num_tasks: int) -> Categories
 def _categories_of(tenant: Tenant, run_id: uuid.UUID) -> Categories:
     """Each task's category, rebuilt from the run's spec (deterministic: the workload the run
     simulated; 0.2 s for 100k tasks). Cached: a run's spec never changes."""
-    spec = RunSpec.model_validate(runs.get_run(tenant, run_id).spec)
-    workload = build_problem(spec).workload
+    run = runs.get_run(tenant, run_id)
+    workload = build_problem(RunSpec.model_validate(run.spec), run_profiles(run.tenant)).workload
     return Categories(workload.category, workload.category_names)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from app.cli import tables
 from app.errors import InvalidSpec
-from app.runspec import RunSpec
+from app.runspec import RunSpec, checked_profile
 from app.runtime.threads import limit_native_threads
 from app.services.schedule_export import schedule_csv
 from app.services.simulation import Simulation, result_documents, simulate_spec
@@ -66,8 +66,12 @@ def with_flag_fields(document: dict[str, Any], options: dict[str, Any]) -> dict[
 
 
 def validated(document: dict[str, Any]) -> RunSpec:
+    """The spec, with the kernel profile it names checked: locally only the shipped profiles
+    exist (a tenant's uploads live on the server)."""
     try:
-        return RunSpec.model_validate(document)
+        spec = RunSpec.model_validate(document)
+        checked_profile(spec)
+        return spec
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()

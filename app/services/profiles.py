@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache, partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,8 @@ from app.db.models import KernelProfile
 from app.db.session import session_scope
 from app.errors import ProfileConflict, ProfileNotFound
 from app.profilespec import ProfileSpec, load_shipped_profile, shipped_profile_names
+from app.runspec import ProfileLookup, kernel_profile
+from app.sim.profile import Profile
 from app.tenancy import Tenant
 
 
@@ -105,6 +108,28 @@ def get_profile(tenant: Tenant, name: str) -> ProfileView:
         if row is None:
             raise ProfileNotFound(name, shipped_profile_names())
         return ProfileView(_stored_summary(row), ProfileSpec.model_validate(row.document))
+
+
+def run_profiles(tenant: str | None) -> ProfileLookup:
+    """What a run of `tenant` may name in `cluster.profile`: a shipped profile or one of the
+    tenant's own uploads (an admin's runs too: its own only, so that the worker, which knows the
+    run's tenant, finds what the API accepted). A run with no tenant (recorded before tenants
+    existed) names shipped profiles only."""
+    return kernel_profile if tenant is None else partial(_run_profile, tenant)
+
+
+@lru_cache(maxsize=64)
+def _run_profile(tenant: str, name: str) -> Profile:
+    """Cached: a profile is never replaced or changed once uploaded (upload_profile), so a name
+    keeps meaning the same numbers; an unknown name raises and is not cached."""
+    if name in shipped_profile_names():
+        return kernel_profile(name)
+    with session_scope() as session:
+        row = store.by_name(session, name, tenant)
+        if row is None:
+            raise ProfileNotFound(name, shipped_profile_names())
+        document = row.document
+    return ProfileSpec.model_validate(document).to_profile()
 
 
 def _shipped_summary(spec: ProfileSpec) -> ProfileSummary:

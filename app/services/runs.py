@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.db import policy_states, schedules
@@ -34,10 +35,11 @@ from app.errors import (
     TransientStoreError,
 )
 from app.ml.training import samples_from_run
-from app.runspec import RunSpec, build_problem
+from app.runspec import RunSpec, build_problem, checked_profile, invalid_spec
 from app.services import lifecycle, registry, studies
 from app.services.idempotency import submit_once
 from app.services.ports import ProgressSink, RunQueue
+from app.services.profiles import run_profiles
 from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.settings import get_settings
 from app.sim.policies.learned import Learned, PerformanceModel
@@ -63,7 +65,7 @@ def submit_run(
     idempotency key (of the same tenant) with the same spec returns the existing run, sending it
     if it was never sent (idempotency.submit_once); with another spec it is a conflict. If the
     broker is down the run stays queued and the error is raised."""
-    _check_submittable(spec)
+    _check_submittable(spec, tenant)
     document = spec.model_dump(mode="json")
 
     def create(session: Session, digest: str) -> Run:
@@ -92,7 +94,11 @@ def _send(run: Run, queue: RunQueue) -> None:
     lifecycle.send(run, lambda: queue.enqueue_run(run.id, run.priority), "run")
 
 
-def _check_submittable(spec: RunSpec) -> None:
+def _check_submittable(spec: RunSpec, tenant: Tenant) -> None:
+    try:
+        checked_profile(spec, run_profiles(tenant.name))
+    except ValidationError as exc:
+        raise invalid_spec(exc) from exc
     if spec.paths:
         raise InvalidSpec(
             "the API does not read files: send the content inline (`data` for wfcommons, "
@@ -101,7 +107,7 @@ def _check_submittable(spec: RunSpec) -> None:
         )
     if spec.imported:
         try:
-            build_problem(spec)
+            build_problem(spec, run_profiles(tenant.name))
         except InvalidSpec as exc:
             raise InvalidSpec(str(exc), ("body", "workload")) from exc
 
@@ -125,23 +131,25 @@ def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> Executio
         studies.after_run_ended(run_id)
         gave_up = run is lifecycle.Unclaimed.GAVE_UP
         return ExecutionOutcome.FAILED if gave_up else ExecutionOutcome.SKIPPED
-    outcome = _execute(run_id, dict(run.spec), sink)
+    outcome = _execute(run_id, dict(run.spec), run.tenant, sink)
     if run.study_id is not None:  # the claim read it: a lone run needs no look-up
         studies.aggregate_if_done(run.study_id)  # the last run of a study aggregates it
     return outcome
 
 
 def _execute(
-    run_id: uuid.UUID, document: dict[str, Any], sink: ProgressSink | None
+    run_id: uuid.UUID, document: dict[str, Any], tenant: str | None, sink: ProgressSink | None
 ) -> ExecutionOutcome:
-    """Simulate the claimed run's spec (`document`) and record how it ended."""
+    """Simulate the claimed run's spec (`document`), with the kernel profiles its `tenant` may
+    name, and record how it ended."""
     settings = get_settings()
     deadline = time.monotonic() + settings.run_time_limit_s
     reporter = lifecycle.ProgressReporter(Run, run_id, sink, deadline)
     try:
         spec = RunSpec.model_validate(document)
         rl_state, rl_version = _rl_start(spec)
-        simulation = simulate_spec(spec, reporter, rl_state, _performance_model(spec))
+        model, profiles = _performance_model(spec), run_profiles(tenant)
+        simulation = simulate_spec(spec, reporter, rl_state, model, profiles)
     except lifecycle.Cancelled:
         return ExecutionOutcome.CANCELLED
     except lifecycle.OutOfTime:

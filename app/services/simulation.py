@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.ml.bootstrap import bootstrap_model
-from app.runspec import RunSpec, build_scenario
+from app.runspec import ProfileLookup, RunSpec, build_scenario, kernel_profile
 from app.sim.experiment import ExperimentProgress, PolicyOutcome, run_experiment
 from app.sim.policies import PolicyContext
 from app.sim.policies.learned import Learned, PerformanceModel
@@ -28,8 +28,11 @@ def simulate_spec(
     on_progress: ExperimentProgress | None = None,
     rl_state: dict[str, Any] | None = None,
     performance_model: PerformanceModel | None = None,
+    profiles: ProfileLookup = kernel_profile,
 ) -> Simulation:
-    scenario = build_scenario(spec)
+    """Every policy of the spec on its scenario; `profiles` resolves the kernel profile it names
+    (the shipped ones by default; a worker passes the run's tenant's)."""
+    scenario = build_scenario(spec, profiles)
     if on_progress is not None:  # building a large workload takes a while: a chance to stop
         on_progress(0.0, "workload")
     uses_model = Learned.name in spec.policies

@@ -38,6 +38,7 @@ from app.errors import (
 from app.services import lifecycle
 from app.services.idempotency import submit_once
 from app.services.ports import StudyQueue
+from app.services.profiles import run_profiles
 from app.settings import get_settings
 from app.studies.spec import StudySpec, plan_runs
 from app.studies.statistics import RunRecord, study_statistics
@@ -79,7 +80,8 @@ def submit_study(
     document = spec.model_dump(mode="json")
 
     def create(session: Session, digest: str) -> Study:
-        planned = list(plan_runs(spec))  # raises InvalidSpec naming a bad grid key or value
+        # Raises InvalidSpec naming a bad grid key or value (a profile the tenant lacks too).
+        planned = list(plan_runs(spec, run_profiles(tenant.name)))
         study = store.add_study(
             session,
             name=spec.name,

@@ -21,7 +21,15 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from app.errors import InvalidSpec
-from app.runspec import MAX_SEED, Integer, RunSpec, _Spec
+from app.runspec import (
+    MAX_SEED,
+    Integer,
+    ProfileLookup,
+    RunSpec,
+    _Spec,
+    checked_profile,
+    kernel_profile,
+)
 
 MAX_STUDY_RUNS = 10_000
 MAX_GRID_KEYS = 6
@@ -90,23 +98,26 @@ class PlannedRun:
     spec: dict[str, Any]  # a valid RunSpec document (its cell was validated)
 
 
-def plan_runs(study: StudySpec) -> Iterator[PlannedRun]:
+def plan_runs(study: StudySpec, profiles: ProfileLookup = kernel_profile) -> Iterator[PlannedRun]:
     """Every (cell, repetition) run, cell by cell. Raises InvalidSpec naming the grid key when a
     cell is not a valid RunSpec. Each cell is validated once; its repetitions differ only in
     seeds (and priority), set on plain copies: a 10,000-run study is planned in milliseconds."""
     base = study.base.model_dump(mode="json")
     for index, values in enumerate(study.cells()):
-        cell = _cell_spec(base, values).model_dump(mode="json")
+        cell = _cell_spec(base, values, profiles).model_dump(mode="json")
         for repetition in range(study.repetitions):
             yield PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
 
 
-def _cell_spec(base: dict[str, Any], values: dict[str, Any]) -> RunSpec:
+def _cell_spec(base: dict[str, Any], values: dict[str, Any], profiles: ProfileLookup) -> RunSpec:
+    """The cell's RunSpec, validated, with the kernel profile it names looked up in `profiles`."""
     document = copy.deepcopy(base)
     for key, value in values.items():
         _set_path(document, key, value)
     try:
-        return RunSpec.model_validate(document)
+        spec = RunSpec.model_validate(document)
+        checked_profile(spec, profiles)
+        return spec
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(map(str, error["loc"]))

@@ -4,6 +4,7 @@ one whole; another tenant's is a 404; an invalid one is a 422 naming the field. 
 
 import copy
 import json
+import uuid
 from importlib import resources
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.main import app
 from app.profilespec import shipped_profile_names
+from app.services import runs
 from tests.conftest import TEAM_A_KEY, TEAM_B_KEY, TEST_API_KEY
 
 ADMIN = {"X-API-Key": TEST_API_KEY}
@@ -124,3 +126,55 @@ def test_profiles_need_a_key(client):
     assert client.post("/api/v1/profiles", json=renamed("x")).status_code == 401
     assert client.get("/api/v1/profiles").status_code == 401
     assert client.get(f"/api/v1/profiles/{SHIPPED}").status_code == 401
+
+
+def measured_document(name: str) -> dict:
+    text = resources.files("app.profiles").joinpath("epyc-2c-vm-2026-12.json").read_text()
+    return {**json.loads(text), "name": name}
+
+
+def test_a_run_names_its_tenants_upload_and_the_worker_simulates_on_it(client):
+    name = f"lab-epyc-{uuid.uuid4().hex[:8]}"
+    assert upload(client, A, measured_document(name)).status_code == 201
+    body = {
+        "workload": {"kind": "tiled", "factorization": "lu", "tiles": 4, "tile_size": 256},
+        "cluster": {"cpus": 2, "gpus": 0, "profile": name},
+        "policies": ["heft", "oracle"],
+    }
+    accepted = client.post("/api/v1/runs", json=body, headers=A)
+    assert accepted.status_code == 202, accepted.text
+    # Another tenant has no profile of that name: refused at the field, before any worker.
+    refused = client.post("/api/v1/runs", json=body, headers=B)
+    assert refused.status_code == 422, refused.text
+    assert ["body", "cluster", "profile"] in [e["loc"] for e in refused.json()["detail"]]
+    assert name in refused.text
+    # What the profile cannot time is refused at its field too (measured up to b = 512).
+    too_big = {**body, "workload": {**body["workload"], "tile_size": 1024}}
+    answer = client.post("/api/v1/runs", json=too_big, headers=A)
+    assert answer.status_code == 422
+    assert ["body", "workload", "tile_size"] in [e["loc"] for e in answer.json()["detail"]]
+    # The worker finds the tenant's profile and simulates on the times it measured.
+    run_id = uuid.UUID(accepted.json()["id"])
+    assert runs.execute_run(run_id) == runs.ExecutionOutcome.SUCCEEDED
+    results = client.get(f"/api/v1/runs/{run_id}/results", headers=A).json()["results"]
+    assert {row["policy"] for row in results} == {"heft", "oracle"}
+    assert all(row["makespan"] > 0 for row in results)
+
+
+def test_a_study_may_name_its_tenants_upload_and_not_another_tenants(client):
+    name = f"lab-epyc-{uuid.uuid4().hex[:8]}"
+    assert upload(client, A, measured_document(name)).status_code == 201
+    study = {
+        "name": "on my machine",
+        "base": {
+            "workload": {"kind": "synthetic", "num_tasks": 50},
+            "cluster": {"cpus": 2, "gpus": 0, "profile": name},
+            "policies": ["eft", "oracle"],
+        },
+        "grid": {"workload.load": [0.5, 0.9]},
+        "repetitions": 1,
+    }
+    assert client.post("/api/v1/studies", json=study, headers=A).status_code == 202
+    refused = client.post("/api/v1/studies", json=study, headers=B)
+    assert refused.status_code == 422, refused.text
+    assert name in refused.text

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,17 +8,27 @@ from pydantic import ValidationError
 
 from app.cli.main import main
 from app.errors import InvalidSpec
-from app.runspec import MAX_TASKS, RunSpec, build_problem, build_scenario, kernel_profile
+from app.runspec import (
+    MAX_TASKS,
+    RunSpec,
+    build_problem,
+    build_scenario,
+    checked_profile,
+    kernel_profile,
+)
 from app.services.simulation import simulate_spec
 from app.sim import costs
+from app.sim.profile import Profile
 from tests.conftest import EXAMPLE_SPEC
 
 EXAMPLE = EXAMPLE_SPEC
 
 
 def error_locations(body: dict) -> list[tuple]:
+    """Where validation refuses the body: the RunSpec's own rules, then the named kernel
+    profile's (checked_profile; the shipped profiles, as `hms simulate` knows them)."""
     with pytest.raises(ValidationError) as info:
-        RunSpec.model_validate(body)
+        checked_profile(RunSpec.model_validate(body))
     return [error["loc"] for error in info.value.errors()]
 
 
@@ -230,6 +241,31 @@ def test_a_spec_with_a_kernel_profile_survives_the_round_trip_a_worker_makes():
     assert again == accepted
     first, second = build_scenario(accepted).truth, build_scenario(again).truth
     assert np.array_equal(first.exec_time, second.exec_time)
+
+
+def test_a_name_not_shipped_is_looked_up_where_the_tenant_is_known():
+    """A tenant's upload: the RunSpec alone cannot know it, so its own validation lets the name
+    through, and the lookup the services pass (the tenant's profiles) decides."""
+    uploaded = replace(kernel_profile("epyc-2c-vm-2026-12"), name="my-laptop")
+    body = {**MEASURED, "cluster": {"cpus": 2, "gpus": 0, "profile": "my-laptop"}}
+    spec = RunSpec.model_validate(body)
+
+    def tenant_profiles(name: str) -> Profile:
+        if name == "my-laptop":
+            return uploaded
+        return kernel_profile(name)
+
+    assert checked_profile(spec, tenant_profiles) is uploaded
+    truth = build_scenario(spec, tenant_profiles).truth
+    assert truth.num_devices == 2 and np.all(np.isfinite(truth.exec_time))
+    with pytest.raises(InvalidSpec, match="my-laptop"):
+        build_scenario(spec)  # the shipped profiles alone do not have it
+    too_big = RunSpec.model_validate(
+        {**body, "workload": {**MEASURED["workload"], "tile_size": 1024}}
+    )
+    with pytest.raises(ValidationError) as info:
+        checked_profile(too_big, tenant_profiles)  # its measured range ends at 512
+    assert [error["loc"] for error in info.value.errors()] == [("workload", "tile_size")]
 
 
 def test_a_cpu_only_cluster_needs_only_the_cpu_timings():
