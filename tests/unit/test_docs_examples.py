@@ -28,7 +28,8 @@ from starlette.routing import Match
 
 from app.cli.main import main
 from app.profilespec import ProfileSpec
-from app.runspec import RunSpec, build_scenario
+from app.runspec import RunSpec, build_scenario, kernel_profile
+from app.sim.profile import Profile
 from app.studies.spec import StudySpec, plan_runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,10 +276,28 @@ def test_every_json_example_parses(block: Block) -> None:
     json_document(block)
 
 
+def uploaded_examples(name: str) -> Profile:
+    """The profiles a reader of the docs has: the shipped ones and the docs' example profiles
+    (a RunSpec may name one, as it would name the tenant's upload)."""
+    for block in JSON_BLOCKS:
+        try:
+            document = json_document(block)
+        except json.JSONDecodeError:
+            continue
+        if (
+            isinstance(document, dict)
+            and _kind_of(document) == "profile"
+            and document["name"] == name
+        ):
+            return ProfileSpec.model_validate(document).to_profile()
+    return kernel_profile(name)
+
+
 @pytest.mark.parametrize(("block", "document"), _documents("runspec"))
 def test_runspec_examples_validate_and_build(block: Block, document: dict[str, Any]) -> None:
     spec = RunSpec.model_validate(document)
-    build_scenario(spec)  # the workload and cluster it describes, as a worker builds them
+    # The workload and cluster it describes, as a worker builds them.
+    build_scenario(spec, uploaded_examples)
 
 
 @pytest.mark.parametrize(("block", "document"), _documents("study"))
