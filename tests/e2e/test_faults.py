@@ -200,6 +200,9 @@ def test_a_crash_between_commit_and_enqueue_is_swept_up(fresh, fast):
             training.request_retrain(ADMIN, RecordingQueue(broker_down=True))
         (job,) = training.list_jobs(ADMIN, 10, 0)[0]
         wait_status(orphan.id, {"succeeded", "failed"}, timeout_s=60)
+        assert runs.get_run(ADMIN, orphan.id).status == "succeeded", runs.get_run(
+            ADMIN, orphan.id
+        ).error
         assert (
             runs.get_run(ADMIN, orphan.id).status == "succeeded"
             and runs.get_run(ADMIN, orphan.id).attempts == 1
