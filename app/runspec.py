@@ -425,6 +425,12 @@ class ClusterSpec(_Spec):
     )
     cpu: DeviceOverrides | None = None
     gpu: DeviceOverrides | None = None
+    contention: Literal["alone", "all_busy"] = Field(
+        default="alone",
+        description="Which of the kernel profile's CPU timings are the truth: `alone` (one core "
+        "working, the others idle) or `all_busy` (measured with every core working at once: "
+        "cores share caches and memory bandwidth; the profile must have them).",
+    )
 
     @property
     def kernel_profile_name(self) -> str | None:
@@ -493,16 +499,29 @@ class RunSpec(_Spec):
                 "own costs",
                 named,
             )
+        if self.kernel_profile_name is None and self.cluster and self.cluster.contention != "alone":
+            raise _field_error(
+                ("cluster", "contention"),
+                f"{self.workload.kind} tasks state their own costs: no profile's timings apply",
+                self.cluster.contention,
+            )
         name = self.kernel_profile_name
         if name is not None and name in shipped_profile_names():
-            self.check_profile(kernel_profile(name))
+            self.check_profile(self.as_run_sees(kernel_profile(name)))
         # Another name may be a tenant's upload: checked where the tenant is known
         # (checked_profile, called by the services and by build_scenario).
         return self
 
+    def as_run_sees(self, profile: Profile) -> Profile:
+        """The profile as this run's truth reads it: with every core busy if the cluster says
+        so (`contention`)."""
+        if self.cluster is not None and self.cluster.contention == "all_busy":
+            return profile.every_core_busy()
+        return profile
+
     def check_profile(self, profile: Profile) -> None:
-        """Raise a validation error (at the field to blame) unless `profile` times what this
-        spec's tasks call on every kind of device of its cluster."""
+        """Raise a validation error (at the field to blame) unless `profile` (as_run_sees it)
+        times what this spec's tasks call on every kind of device of its cluster."""
         devices = (self.cluster or ClusterSpec()).device_kinds
         if isinstance(self.workload, TiledSpec):
             self.workload.check_profile(profile, devices)
@@ -557,6 +576,7 @@ def checked_profile(spec: RunSpec, profiles: ProfileLookup = kernel_profile) -> 
         profile = profiles(name)
     except ProfileNotFound as exc:
         raise _field_error(("cluster", "profile"), str(exc), name) from None
+    profile = spec.as_run_sees(profile)
     spec.check_profile(profile)
     return profile
 

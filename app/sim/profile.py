@@ -30,7 +30,7 @@ or loses quantiles: the same generator state gives the same times, bit for bit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -145,6 +145,21 @@ class Profile:
     devices: tuple[str, ...]
     curves: Mapping[tuple[str, str, str], TimingCurve]
     links: tuple[Link, ...] = ()
+
+    def every_core_busy(self) -> Profile:
+        """The machine as it runs when all its cores work at once: each CPU timing the one
+        measured `all_busy` (cores share caches and memory bandwidth), under the key "alone" that
+        the truth reads; a CPU timing measured alone only is dropped (no contention is
+        invented). Other kinds of device keep their timings."""
+        curves = {
+            key: curve
+            for key, curve in self.curves.items()
+            if key[1] != "cpu" and key[2] == "alone"
+        }
+        for (kernel, device, contention), curve in self.curves.items():
+            if device == "cpu" and contention == "all_busy":
+                curves[kernel, device, "alone"] = curve
+        return replace(self, name=f"{self.name}, every core busy", curves=curves)
 
     @property
     def kernels(self) -> tuple[str, ...]:

@@ -289,3 +289,37 @@ def test_a_hardware_profile_dict_still_calibrates():
     spec = RunSpec.model_validate(body)
     assert spec.cluster is not None and spec.cluster.kernel_profile_name is None
     assert build_problem(spec).cluster.speed[0] != 40.0
+
+
+def test_with_every_core_busy_the_truth_reads_the_all_busy_timings():
+    body = {
+        **MEASURED,
+        "workload": {**MEASURED["workload"], "tile_size": 256},
+        "cluster": {**CORES_MEASURED, "contention": "all_busy"},
+    }
+    spec = RunSpec.model_validate(body)
+    seen, measured = checked_profile(spec), kernel_profile("epyc-2c-vm-2026-12")
+    for kernel in ("gemm", "potrf", "syrk", "trsm"):
+        busy = measured.curve(kernel, "cpu", "all_busy")
+        assert np.array_equal(seen.curve(kernel, "cpu").mean_s, busy.mean_s)
+    alone = build_scenario(RunSpec.model_validate({**body, "cluster": CORES_MEASURED})).truth
+    busy = build_scenario(spec).truth
+    assert not np.array_equal(alone.exec_time, busy.exec_time)
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [  # the published V100 profile has no all-busy timings; an explicit table has no profile
+        ({**MEASURED, "cluster": {"contention": "all_busy"}}, ("cluster", "profile")),
+        (
+            {
+                "workload": {"kind": "explicit", "compute": [[1.0]]},
+                "cluster": {"cpus": 1, "gpus": 0, "contention": "all_busy"},
+                "policies": ["heft"],
+            },
+            ("cluster", "contention"),
+        ),
+    ],
+)
+def test_every_core_busy_needs_a_profile_that_measured_it(body, location):
+    assert error_locations(body) == [location]
