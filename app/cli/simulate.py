@@ -12,11 +12,13 @@ from pydantic import ValidationError
 
 from app.cli import tables
 from app.errors import InvalidSpec
-from app.runspec import RunSpec, checked_profile
+from app.profilespec import ProfileSpec
+from app.runspec import ProfileLookup, RunSpec, checked_profile, kernel_profile
 from app.runtime.threads import limit_native_threads
 from app.services.schedule_export import schedule_csv
 from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.sim.policies import POLICY_NAMES
+from app.sim.profile import Profile
 
 
 def load_spec(spec_file: Path) -> dict[str, Any]:
@@ -65,12 +67,12 @@ def with_flag_fields(document: dict[str, Any], options: dict[str, Any]) -> dict[
     return document
 
 
-def validated(document: dict[str, Any]) -> RunSpec:
-    """The spec, with the kernel profile it names checked: locally only the shipped profiles
-    exist (a tenant's uploads live on the server)."""
+def validated(document: dict[str, Any], profiles: ProfileLookup = kernel_profile) -> RunSpec:
+    """The spec, with the kernel profile it names checked: locally the shipped profiles and a
+    `--kernel-profile` file exist (a tenant's uploads live on the server)."""
     try:
         spec = RunSpec.model_validate(document)
-        checked_profile(spec)
+        checked_profile(spec, profiles)
         return spec
     except ValidationError as exc:
         problems = "; ".join(
@@ -99,14 +101,36 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
-def run_locally(spec: RunSpec, rl_state_file: Path | None) -> Simulation:
+def with_profile_file(
+    document: dict[str, Any], profile_file: Path | None
+) -> tuple[dict[str, Any], ProfileLookup]:
+    """The document naming the kernel profile in `profile_file` (as `hms profile measure` writes
+    it) in its cluster, and the profiles a local run may name: the shipped ones and that one."""
+    if profile_file is None:
+        return document, kernel_profile
+    try:
+        local = ProfileSpec.model_validate(json.loads(profile_file.read_text()))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise click.UsageError(f"invalid kernel profile {profile_file}: {exc}") from exc
+    profile = local.to_profile()
+
+    def profiles(name: str) -> Profile:
+        return profile if name == local.name else kernel_profile(name)
+
+    cluster = {**(document.get("cluster") or {}), "profile": local.name}
+    return {**document, "cluster": cluster}, profiles
+
+
+def run_locally(
+    spec: RunSpec, rl_state_file: Path | None, profiles: ProfileLookup = kernel_profile
+) -> Simulation:
     rl_state = None
     if rl_state_file is not None and rl_state_file.exists():
         rl_state = json.loads(rl_state_file.read_text())
     limit_native_threads()  # a share of the cores, whatever else runs beside it
     bar = ProgressBar()
     try:
-        simulation = simulate_spec(spec, bar, rl_state)
+        simulation = simulate_spec(spec, bar, rl_state, profiles=profiles)
     except InvalidSpec as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -155,6 +179,13 @@ def write_schedules(simulation: Simulation, path: Path) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Hardware profile JSON: profiled_sizes, cpu_times, gpu_times.",
 )
+@click.option(
+    "--kernel-profile",
+    "kernel_profile_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A kernel profile file (as hms profile measure writes it): the cluster names it, and "
+    "the tasks take the times it measured (with --spec too).",
+)
 @click.option("--policies", default=",".join(POLICY_NAMES), show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -187,6 +218,7 @@ def write_schedules(simulation: Simulation, path: Path) -> None:
 )
 def simulate(
     spec_file: Path | None,
+    kernel_profile_file: Path | None,
     as_json: bool,
     schedule_file: Path | None,
     rl_state_file: Path | None,
@@ -197,8 +229,9 @@ def simulate(
         document = with_flag_fields(load_spec(spec_file), options)
     else:
         document = spec_from_flags(options)
-    spec = validated(document)
-    simulation = run_locally(spec, rl_state_file)
+    document, profiles = with_profile_file(document, kernel_profile_file)
+    spec = validated(document, profiles)
+    simulation = run_locally(spec, rl_state_file, profiles)
     if schedule_file is not None:
         write_schedules(simulation, schedule_file)
     if as_json:

@@ -2,6 +2,7 @@
 
 import json
 import re
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,22 @@ def test_knowledge_flag_is_validated_by_the_spec():
     assert hms(*flags, "clairvoyant").exit_code == 0
     result = hms(*flags, "psychic")
     assert result.exit_code == 2 and "knowledge" in result.stderr
+
+
+def test_a_kernel_profile_file_is_the_truth_of_a_local_run(tmp_path):
+    shipped = resources.files("app.profiles").joinpath("epyc-2c-vm-2026-12.json").read_text()
+    profile = tmp_path / "mine.json"
+    profile.write_text(json.dumps({**json.loads(shipped), "name": "my-laptop"}))
+    flags = ["simulate", "--tasks", "300", "--policies", "eft,oracle", "--json"]
+    flags += ["--kernel-profile", str(profile)]
+    result = CliRunner().invoke(main, [*flags, "--cpus", "2", "--gpus", "0"])
+    assert result.exit_code == 0, result.output
+    assert {row["policy"] for row in json.loads(result.stdout)["results"]} == {"eft", "oracle"}
+    # It measured cores only: a cluster with a GPU is refused, naming the field.
+    refused = CliRunner().invoke(main, [*flags, "--cpus", "2", "--gpus", "1"])
+    assert refused.exit_code == 2 and "cluster.profile" in refused.output
+    assert "my-laptop" in refused.output
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({**json.loads(shipped), "schema_version": 9}))
+    invalid = CliRunner().invoke(main, ["simulate", "--kernel-profile", str(broken)])
+    assert invalid.exit_code == 2 and "schema_version" in invalid.output
