@@ -8,6 +8,8 @@ The API's request body and `hms simulate --spec FILE` take exactly this JSON. Fi
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -47,6 +49,7 @@ from app.sim.importers import (
     workload_from_stg,
     workload_from_wfcommons,
 )
+from app.sim.importers.inline import KERNEL_FIELDS
 from app.sim.kernelmix import KernelMix
 from app.sim.knowledge import Knowledge, Scenario
 from app.sim.policies import POLICY_NAMES
@@ -337,6 +340,17 @@ class InlineSpec(_Spec):
             raise ValueError("give exactly one of `tasks` (a list of records) and `csv`")
         return self
 
+    @property
+    def calls_kernels(self) -> bool:
+        """Whether the tasks are kernel calls (`kernel` and `tile_size`; the importer checks that
+        all are or none is)."""
+        if self.tasks is not None:
+            return any(
+                record.get(name) is not None for record in self.tasks for name in KERNEL_FIELDS
+            )
+        header = next(csv.reader(io.StringIO(self.csv or "")), [])
+        return any(column.strip() in KERNEL_FIELDS for column in header)
+
     def build(self, seed: int, mix: KernelMix | None = None) -> Workload:
         if self.tasks is not None:
             return workload_from_records(self.tasks, max_tasks=MAX_DAG_TASKS)
@@ -491,12 +505,12 @@ class RunSpec(_Spec):
     @model_validator(mode="after")
     def _kernel_profile_fits(self) -> RunSpec:
         named = self.cluster.kernel_profile_name if self.cluster is not None else None
-        if named is not None and self.workload.kind not in KERNEL_KINDS:
+        if named is not None and not self.calls_kernels:
             raise _field_error(
                 ("cluster", "profile"),
                 "a kernel profile needs a workload whose tasks call kernels (kind: "
-                f"{', '.join(sorted(KERNEL_KINDS))}); {self.workload.kind} tasks state their "
-                "own costs",
+                f"{', '.join(sorted(KERNEL_KINDS))}, or inline kernel calls); "
+                f"{self.workload.kind} tasks state their own costs",
                 named,
             )
         if self.kernel_profile_name is None and self.cluster and self.cluster.contention != "alone":
@@ -526,16 +540,24 @@ class RunSpec(_Spec):
         if isinstance(self.workload, TiledSpec):
             self.workload.check_profile(profile, devices)
             return
+        if isinstance(self.workload, InlineSpec):
+            return  # its calls are checked against the profile when it is built (check_covered)
         try:
             KernelMix.of(profile, devices)
         except NotInProfile as exc:
             raise _field_error(("cluster", "profile"), str(exc), profile.name) from None
 
     @property
+    def calls_kernels(self) -> bool:
+        """Whether the tasks call a kernel profile's kernels (else they state their own costs)."""
+        inline = isinstance(self.workload, InlineSpec) and self.workload.calls_kernels
+        return self.workload.kind in KERNEL_KINDS or inline
+
+    @property
     def kernel_profile_name(self) -> str | None:
         """The kernel profile the tasks call: the cluster's, or the default for a workload whose
         tasks call kernels; None for a workload that states its own costs."""
-        if self.workload.kind not in KERNEL_KINDS:
+        if not self.calls_kernels:
             return None
         named = self.cluster.kernel_profile_name if self.cluster is not None else None
         return named or DEFAULT_KERNEL_PROFILE
@@ -602,7 +624,8 @@ def build_scenario(spec: RunSpec, profiles: ProfileLookup = kernel_profile) -> S
         cluster = build_cluster(spec)
         profile = checked_profile(spec, profiles)
         devices = (spec.cluster or ClusterSpec()).device_kinds
-        mix = None if profile is None else KernelMix.of(profile, devices)
+        generated = isinstance(spec.workload, SyntheticWorkloadSpec | LayeredDagSpec)
+        mix = KernelMix.of(profile, devices) if generated and profile is not None else None
         workload = spec.workload.build(spec.workload_seed, mix)
         load = getattr(spec.workload, "offered_load", None)
         return Scenario.build(workload, cluster, profile, spec.seed, spec.knowledge, load)

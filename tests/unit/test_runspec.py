@@ -323,3 +323,31 @@ def test_with_every_core_busy_the_truth_reads_the_all_busy_timings():
 )
 def test_every_core_busy_needs_a_profile_that_measured_it(body, location):
     assert error_locations(body) == [location]
+
+
+def test_inline_kernel_calls_take_the_profiles_times_and_other_inline_tasks_cannot_name_one():
+    calls = [
+        {"id": "f", "kernel": "potrf", "tile_size": 512},
+        {"id": "t", "kernel": "trsm", "tile_size": 512, "parents": ["f"]},
+    ]
+    body = {
+        "workload": {"kind": "inline", "tasks": calls},
+        "cluster": {"cpus": 2, "gpus": 1},
+        "policies": ["heft", "oracle"],
+    }
+    spec = RunSpec.model_validate(body)
+    assert spec.kernel_profile_name == "v100-skylake-mcsweeney2020"  # the default
+    truth = build_problem(spec)
+    profile = kernel_profile("v100-skylake-mcsweeney2020")
+    on_core = truth.exec_time[:, truth.cluster.cpus[0]]  # the CPU side has no spread: the mean
+    assert list(on_core) == [profile.time("potrf", "cpu", 512), profile.time("trsm", "cpu", 512)]
+    sized = {**body["workload"], "tasks": [{"id": "a", "size": 3.0}]}
+    named = {**body, "workload": sized, "cluster": {"profile": "v100-skylake-mcsweeney2020"}}
+    assert error_locations(named) == [("cluster", "profile")]
+    # A kernel the profile did not time: refused when the workload is built, at the profile.
+    getrf = {
+        **body,
+        "workload": {"kind": "inline", "tasks": [{"kernel": "getrf", "tile_size": 64}]},
+    }
+    with pytest.raises(InvalidSpec, match="getrf"):
+        build_problem(RunSpec.model_validate(getrf))

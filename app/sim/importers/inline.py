@@ -11,6 +11,13 @@ of kernel (any text; a label: these tasks run as the cost model says, knowledge.
 is required; intensity defaults to 0.5, memory and arrival to 0, parents to none, edge_data to
 0 MB, category to "default".
 
+**Kernel calls.** A record may instead say which kernel of a kernel profile it calls and on
+which tiles: `{"id": "f", "kernel": "potrf", "tile_size": 512, "parents": [...]}`. Its size
+(the kernel's flops), intensity (1) and category (the kernel) follow from that, as for a tiled
+DAG's tasks (tiled.py); memory defaults to the tiles it touches (kernelmix.TILES_TOUCHED, b^2 x 8
+bytes each). Such a workload runs on the times the cluster's kernel profile measured
+(measured.py). Every record is a kernel call, or none is.
+
 Ids are compared as text, so 7 and "7" name the same task; a task without an id is called by its
 position (from 0). Unknown fields are rejected rather than ignored, so that a typo ("memroy")
 cannot fall back to a default unnoticed.
@@ -31,11 +38,26 @@ from typing import Any
 
 import numpy as np
 
+from app.sim.kernelmix import TILES_TOUCHED
+from app.sim.tiled import BYTES_PER_ELEMENT, kernel_flops
 from app.sim.workload import DEFAULT_CATEGORY, InvalidWorkload, Workload
 
 MAX_TASKS = 200_000
+MAX_TILE_SIZE = 8192  # as a tiled workload's (runspec.py)
 
-CSV_COLUMNS = ("id", "size", "intensity", "memory", "arrival", "parents", "category")
+CSV_COLUMNS = (
+    "id",
+    "size",
+    "intensity",
+    "memory",
+    "arrival",
+    "parents",
+    "category",
+    "kernel",
+    "tile_size",
+)
+#: What a kernel call states instead of its size, intensity and category.
+KERNEL_FIELDS = ("kernel", "tile_size")
 _FIELDS = frozenset((*CSV_COLUMNS, "edge_data"))
 _DEFAULTS = {"intensity": 0.5, "memory": 0.0, "arrival": 0.0}
 _BOUNDS = {
@@ -64,8 +86,8 @@ def workload_from_csv(text: str, *, max_tasks: int = MAX_TASKS) -> Workload:
     unknown = sorted(set(reader.fieldnames) - set(CSV_COLUMNS))
     if unknown:
         raise InvalidWorkload(f"CSV header: unknown column(s) {unknown}; known: {CSV_COLUMNS}")
-    if "size" not in reader.fieldnames:
-        raise InvalidWorkload("CSV header: the size column is required")
+    if "size" not in reader.fieldnames and "kernel" not in reader.fieldnames:
+        raise InvalidWorkload("CSV header: the size column (or kernel and tile_size) is required")
     records: list[dict[str, Any]] = []
     labels: list[str] = []
     for row in reader:
@@ -89,6 +111,10 @@ def _record_from_row(row: Mapping[str, str | None]) -> dict[str, Any]:
 
 def _assemble(records: Sequence[Any], labels: list[str]) -> Workload:
     index = _index_by_id(records, labels)
+    calls = _kernel_calls(records, labels)
+    if calls is not None:
+        sized = zip(records, calls, strict=True)
+        records = [_as_sized(record, kernel, b) for record, (kernel, b) in sized]
     columns = {name: _column(records, labels, name) for name in _BOUNDS}
     pairs, edge_data = _edges(records, labels, index)
     try:
@@ -105,9 +131,59 @@ def _assemble(records: Sequence[Any], labels: list[str]) -> Workload:
         if cycle is None:
             raise
         raise InvalidWorkload(f"the dependencies contain a cycle: {cycle}") from error
-    return workload.with_categories(
+    workload = workload.with_categories(
         [_category(record, label) for record, label in zip(records, labels, strict=True)]
     )
+    if calls is None:
+        return workload
+    return workload.evolve(tile_size=np.array([b for _, b in calls], dtype=np.int64))
+
+
+def _kernel_calls(
+    records: Sequence[Mapping[str, Any]], labels: list[str]
+) -> list[tuple[str, int]] | None:
+    """Each record's (kernel, tile size) when the records are kernel calls, else None."""
+    calling = [any(record.get(name) is not None for name in KERNEL_FIELDS) for record in records]
+    if not any(calling):
+        return None
+    calls = []
+    for record, label, call in zip(records, labels, calling, strict=True):
+        if not call:
+            raise InvalidWorkload(
+                f"{label}: give kernel and tile_size for every task or for none (other tasks "
+                "call kernels)"
+            )
+        stated = sorted(name for name in ("size", "intensity", "category") if name in record)
+        if stated:
+            raise InvalidWorkload(
+                f"{label}: {', '.join(stated)} follow(s) from kernel and tile_size; give one or "
+                "the other"
+            )
+        kernel = record.get("kernel")
+        if kernel not in TILES_TOUCHED:
+            raise InvalidWorkload(
+                f"{label}: kernel {kernel!r} is not one of {sorted(TILES_TOUCHED)}"
+            )
+        b = _bounded(record.get("tile_size"), 1, MAX_TILE_SIZE, f"{label}: tile_size")
+        if b != int(b):
+            raise InvalidWorkload(
+                f"{label}: tile_size {record.get('tile_size')!r} is not a whole number"
+            )
+        calls.append((str(kernel), int(b)))
+    return calls
+
+
+def _as_sized(record: Mapping[str, Any], kernel: str, b: int) -> dict[str, Any]:
+    """A kernel call's record with the size, intensity, category and default memory it implies."""
+    memory = TILES_TOUCHED[kernel] * b * b * BYTES_PER_ELEMENT / 1e6
+    sized = {key: value for key, value in record.items() if key not in KERNEL_FIELDS}
+    return {
+        "memory": memory,
+        **sized,
+        "size": kernel_flops(kernel, b) / 1e9,
+        "intensity": 1.0,
+        "category": kernel,
+    }
 
 
 def _category(record: Mapping[str, Any], label: str) -> str:

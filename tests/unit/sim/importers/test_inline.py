@@ -92,7 +92,7 @@ def test_cycle_is_rejected_naming_its_tasks():
         ("id,size,intensity\na,1,1.5\n", r"line 2: intensity '1.5' lies outside \[0, 1\]"),
         ("id,size,memory\na,1,-4\n", "line 2: memory '-4' lies outside"),
         ("id,size,memory\na,1,\nb,,3\n", "line 3: missing size"),
-        ("id,memory\na,1\n", "the size column is required"),
+        ("id,memory\na,1\n", r"the size column \(or kernel and tile_size\) is required"),
         ("id,size,colour\na,1,red\n", r"unknown column\(s\) \['colour'\]"),
         ("id,size\na,1,2\n", "line 2: more cells than header columns"),
         ("", "no header row"),
@@ -152,3 +152,48 @@ def test_more_tasks_than_the_limit_are_rejected():
 def test_no_records_give_an_empty_workload():
     assert workload_from_records([]).num_tasks == 0
     assert workload_from_csv("id,size\n").num_tasks == 0
+
+
+# Kernel calls
+
+CALLS = [
+    {"id": "f", "kernel": "potrf", "tile_size": 256},
+    {"id": "t", "kernel": "trsm", "tile_size": 256, "parents": ["f"], "edge_data": [0.5]},
+    {"id": "g", "kernel": "gemm", "tile_size": 128, "parents": ["t"], "memory": 7.0},
+]
+
+
+def test_a_kernel_call_states_its_size_intensity_category_and_memory():
+    workload = workload_from_records(CALLS)
+    assert workload.category_names == ("potrf", "trsm", "gemm")
+    np.testing.assert_array_equal(workload.tile_size, [256, 256, 128])
+    flops = [256**3 / 3 + 256**2 / 2 + 256 / 6, 256**3, 2 * 128**3]
+    np.testing.assert_allclose(workload.size, np.array(flops) / 1e9, rtol=1e-12)
+    np.testing.assert_array_equal(workload.intensity, 1.0)
+    # One tile for potrf, two for trsm, and gemm's memory as given.
+    np.testing.assert_allclose(workload.memory, [256**2 * 8 / 1e6, 2 * 256**2 * 8 / 1e6, 7.0])
+
+
+def test_kernel_calls_read_the_same_from_csv():
+    text = "id,kernel,tile_size,parents,memory\nf,potrf,256,,\nt,trsm,256,f,\ng,gemm,128,t,7\n"
+    from_csv, from_records = workload_from_csv(text), workload_from_records(CALLS)
+    np.testing.assert_array_equal(from_csv.tile_size, from_records.tile_size)
+    np.testing.assert_array_equal(from_csv.size, from_records.size)
+    assert from_csv.category_names == from_records.category_names
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([CALLS[0], {"id": "x", "size": 3.0}], "for every task or for none"),
+        ([{**CALLS[0], "size": 3.0}], "follow"),
+        ([{**CALLS[0], "category": "mine"}], "follow"),
+        ([{"kernel": "svd", "tile_size": 64}], "not one of"),
+        ([{"kernel": "gemm", "tile_size": 64.5}], "whole number"),
+        ([{"kernel": "gemm", "tile_size": 0}], "outside"),
+        ([{"kernel": "gemm"}], "tile_size"),
+    ],
+)
+def test_a_malformed_kernel_call_names_its_record(records, message):
+    with pytest.raises(InvalidWorkload, match=message):
+        workload_from_records(records)
