@@ -61,3 +61,7 @@ class Decision:
     fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # device, partner, share
     splits: SplitTables | None = None
     bandit: BanditArrays | None = None
+    # (tasks, devices) seconds EFT adds to a whole task's finish to choose its device, never to
+    # the times it records (PEFT: its optimistic cost table; CPOP: +inf off the critical-path
+    # processor); each task needs a finite value on some device it fits. Not with `splits`.
+    bias: np.ndarray | None = None

@@ -66,7 +66,7 @@ def simulate(
         scenario = Scenario.exact(scenario)
     problem, view = scenario.truth, scenario.view(policy)
     decision = policy.decide(view, rng)
-    broken = _contract_broken(decision, problem.num_tasks, problem.num_devices)
+    broken = _contract_broken(decision, problem.feasible)
     if broken:
         raise PolicyError(f"{policy.name} decided badly: {broken}")
     model, rules = _model(problem), _rules(view, decision)
@@ -96,13 +96,16 @@ def simulate(
     )
 
 
-def _contract_broken(decision: Decision, n: int, m: int) -> str | None:
-    """What is wrong with the arrays of `decision` for n tasks on m devices, or None. The kernel
-    does not check bounds: an array of the wrong shape would read memory it does not own."""
+def _contract_broken(decision: Decision, feasible: np.ndarray) -> str | None:
+    """What is wrong with the arrays of `decision` for n tasks on m devices (`feasible`, (n, m):
+    where each task fits), or None. The kernel does not check bounds: an array of the wrong shape
+    would read memory it does not own."""
+    n, m = feasible.shape
     shapes: list[tuple[str, np.ndarray | None, tuple[int, ...]]] = [
         ("priority", decision.priority, (n,)),
         ("estimate", decision.estimate, (n, m)),
         ("allowed", decision.allowed, (m,)),
+        ("bias", decision.bias, (n, m)),
     ]
     needed = {
         Rule.UNIFORM: decision.draws,
@@ -142,6 +145,13 @@ def _contract_broken(decision: Decision, n: int, m: int) -> str | None:
     for name, array, shape in shapes:
         if array is not None and np.shape(array) != shape:
             return f"{name} has shape {np.shape(array)}, expected {shape}"
+    if decision.bias is not None:
+        if decision.splits is not None:
+            return "a bias only chooses between whole-task placements, not splits"
+        if np.isnan(decision.bias).any():
+            return "bias has NaN"
+        if not (np.isfinite(decision.bias) & feasible).any(axis=1).all():
+            return "bias rules out every device some task fits"
     return None
 
 
@@ -207,6 +217,7 @@ def _rules(view: Problem, decision: Decision) -> kernel.Rules:
             weights=_floats(None if bandit is None else bandit.weights, 2),  # updated in place
             covariance=_floats(None if bandit is None else bandit.covariance, 3),
         ),
+        bias=_floats(decision.bias, 2),
     )
 
 

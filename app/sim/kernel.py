@@ -21,7 +21,9 @@ Decision rules (a policy picks one and fills its arrays, see policies/):
 FIXED replays given placements; ROUND_ROBIN takes devices in turn; UNIFORM picks a random
 feasible device from pre-drawn numbers; FASTEST the device with the least estimated time;
 EFT the device with the earliest finish under the estimated times (optionally preferring
-`allowed` devices, optionally also CPU/GPU splits from precomputed tables); BANDIT the rl agent.
+`allowed` devices, optionally also CPU/GPU splits from precomputed tables, optionally choosing by
+finish + a per-(task, device) `bias`: PEFT's look-ahead, CPOP's critical-path processor); BANDIT
+the rl agent.
 """
 
 from __future__ import annotations
@@ -82,11 +84,12 @@ Bandit = namedtuple("Bandit", "features explore_draws action_draws weights covar
 """decision.BanditArrays: features (n, k), the draws (n,), weights (3, k) and covariance
 (3, k, k), updated in place."""
 
-Rules = namedtuple("Rules", "rule rank estimate allowed draws fixed has_splits splits bandit")
+Rules = namedtuple("Rules", "rule rank estimate allowed draws fixed has_splits splits bandit bias")
 """How the policy decides: `rule` (FIXED..BANDIT); rank (n,), lower first among released tasks;
 estimate (n, m) the seconds it believes; allowed (m,) bool, EFT's preferred devices (all by
 default); draws (n,) UNIFORM's uniforms; `Fixed` for FIXED; EFT also weighs `Splits` when
-`has_splits`; `Bandit` for BANDIT."""
+`has_splits`; `Bandit` for BANDIT; bias (n, m) s, or zero-size: EFT picks the whole-task device
+by least finish + bias[task, d] (+inf: never that device) and records the unbiased times."""
 
 Devices = namedtuple("Devices", "insertion free_at busy_start busy_end busy_count")
 """When each device is busy: free_at (m,) s, the end of its last task; with `insertion` also its
@@ -116,6 +119,8 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
     feasible, estimate, rule = tasks.feasible, rules.estimate, rules.rule
     arrival, rank, allowed, draws = tasks.arrival, rules.rank, rules.allowed, rules.draws
     fixed, has_splits, splits, bandit = rules.fixed, rules.has_splits, rules.splits, rules.bandit
+    bias = rules.bias
+    has_bias = bias.shape[0] > 0
     insertion, free_at, busy_count = devices.insertion, devices.free_at, devices.busy_count
     independent, sequence, heap = order.independent, order.sequence, order.heap
     start, end = placed.start, placed.end
@@ -146,10 +151,12 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
         elif rule == FASTEST:
             device = _fastest(task, feasible, estimate, free_at)
         else:
-            device, finish = _best_whole(task, ready, feasible, estimate, allowed, devices)
+            device, finish = _best_whole(
+                task, ready, feasible, estimate, allowed, devices, bias, has_bias
+            )
             if device < 0:  # no preferred device fits: any device will do
                 device, finish = _best_whole(
-                    task, ready, feasible, estimate, feasible[task], devices
+                    task, ready, feasible, estimate, feasible[task], devices, bias, has_bias
                 )
             if has_splits:
                 gpu, cpu, split_share, split_finish = _best_split(task, ready, splits, free_at)
@@ -411,16 +418,19 @@ def _fastest(task: int, feasible: np.ndarray, estimate: np.ndarray, free_at: np.
 @njit(cache=True, inline="always")
 def _best_whole(
     task: int, ready: np.ndarray, feasible: np.ndarray, estimate: np.ndarray, allowed: np.ndarray,
-    devices: Devices,
+    devices: Devices, bias: np.ndarray, has_bias: bool,
 ) -> tuple[int, float]:  # fmt: skip
-    """The allowed, fitting device where the whole task finishes first (under `estimate`)."""
-    best, best_finish = -1, np.inf
+    """The allowed, fitting device where the whole task finishes first (under `estimate`), and
+    that finish; with `has_bias`, the one with the least finish + bias[task, d] (the finish
+    returned stays unbiased). Ties go to the lower index."""
+    best, best_finish, best_score = -1, np.inf, np.inf
     for d in range(feasible.shape[1]):
         if feasible[task, d] and allowed[d]:
             duration = estimate[task, d]
             begin = _start_on(d, ready[d], duration, devices)
-            if begin + duration < best_finish:
-                best, best_finish = d, begin + duration
+            score = begin + duration + bias[task, d] if has_bias else begin + duration
+            if score < best_score:
+                best, best_finish, best_score = d, begin + duration, score
     return best, best_finish
 
 

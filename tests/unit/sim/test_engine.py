@@ -151,13 +151,13 @@ class Declares(Policy):
         return self.decision
 
 
-def _bad_splits(n):
-    """Split tables for a 1 CPU + 1 GPU cluster whose pair names a third group."""
+def _bad_splits(n, cpu_group=2):
+    """Split tables for a 1 CPU + 1 GPU cluster whose pair names a third group (by default)."""
     return SplitTables(
         group_ptr=np.array([0, 1, 2]),
         group_devices=np.array([1, 0]),
         pair_gpu_group=np.array([0]),
-        pair_cpu_group=np.array([2]),
+        pair_cpu_group=np.array([cpu_group]),
         share=np.full((1, n), 0.5),
         time=np.ones((1, n)),
     )
@@ -178,6 +178,13 @@ def _bad_splits(n):
             r"fixed\[1\] has shape",
         ),
         (Decision(Rule.EFT, splits=_bad_splits(3)), "a group that does not exist"),
+        (Decision(Rule.EFT, bias=np.zeros((3, 1))), r"bias has shape \(3, 1\)"),
+        (Decision(Rule.EFT, bias=np.full((3, 2), np.nan)), "bias has NaN"),
+        (Decision(Rule.EFT, bias=np.full((3, 2), np.inf)), "rules out every device"),
+        (
+            Decision(Rule.EFT, bias=np.zeros((3, 2)), splits=_bad_splits(3, cpu_group=1)),
+            "not splits",
+        ),
     ],
 )
 def test_a_decision_whose_arrays_do_not_match_the_problem_is_refused_before_the_kernel(
@@ -198,6 +205,23 @@ def test_eft_weighs_splits_exactly_when_the_decision_has_split_tables():
     without = simulate(problem, Declares(Decision(Rule.EFT)), rng)
     assert (with_tables.partner >= 0).any()
     assert (without.partner == -1).all()
+
+
+def test_a_bias_chooses_the_device_but_the_recorded_times_are_the_true_ones():
+    # Three 1 s tasks on two cores: plain EFT spreads them; a bias of 10 s on core 1 keeps all
+    # three on core 0, queued back to back; +inf on core 0 for task 2 sends it to core 1.
+    problem = Problem.build(cpu_tasks([40.0] * 3), Cluster.homogeneous_kinds(2, 0))
+    rng = np.random.default_rng(0)
+    plain = simulate(problem, Declares(Decision(Rule.EFT)), rng)
+    assert plain.device.tolist() == [0, 1, 0]
+    bias = np.array([[0.0, 10.0], [0.0, 10.0], [0.0, 10.0]])
+    biased = simulate(problem, Declares(Decision(Rule.EFT, bias=bias)), rng)
+    assert biased.device.tolist() == [0, 0, 0]
+    assert biased.end.tolist() == pytest.approx([1.0, 2.0, 3.0])
+    bias[2] = [np.inf, 0.0]
+    pinned = simulate(problem, Declares(Decision(Rule.EFT, bias=bias)), rng)
+    assert pinned.device.tolist() == [0, 0, 1]
+    assert pinned.end.tolist() == pytest.approx([1.0, 2.0, 1.0])
 
 
 def test_tasks_are_decided_in_arrival_then_priority_order():
