@@ -12,6 +12,7 @@ from app.sim.policies.greedy import Greedy
 from app.sim.policies.heft import Heft
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.oracle import Oracle
+from app.sim.policies.peft import Peft
 from app.sim.policies.random import RandomPlacement
 from app.sim.policies.rl import Rl
 from app.sim.policies.round_robin import RoundRobin
@@ -26,6 +27,7 @@ REGISTRY: dict[str, type[Policy]] = {
         GpuOnly,
         EarliestFinishTime,
         Heft,
+        Peft,
         Learned,
         Rl,
         Oracle,

@@ -1,0 +1,119 @@
+"""A plain-Python list scheduler, independent of the engine, for cross-checking the DAG
+heuristics (PEFT, CPOP): released tasks taken by priority, each placed whole on the device a
+heuristic chooses from every fitting device's insertion-based earliest finish.
+
+Static DAGs only (all arrivals 0); the transfers are the cost model's (costs.edge_transfer) or
+the explicit edge costs. Lists and loops, no numpy arrays in the algorithm, no code of app/sim's
+engine or policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.sim import costs
+from app.sim.problem import Problem
+
+#: (task, [(device, finish), ...] over the devices it fits) -> the chosen device.
+Choose = Callable[[int, list[tuple[int, float]]], int]
+
+
+@dataclass
+class Graph:
+    """The problem as plain lists: times[t][d] (None where t does not fit d), children and
+    parents as (task, edge) pairs."""
+
+    times: list[list[float | None]]
+    children: list[list[tuple[int, int]]] = field(default_factory=list)
+    parents: list[list[tuple[int, int]]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, problem: Problem) -> Graph:
+        n, m = problem.num_tasks, problem.num_devices
+        times = [
+            [float(problem.exec_time[t, d]) if problem.feasible[t, d] else None for d in range(m)]
+            for t in range(n)
+        ]
+        graph = cls(times, [[] for _ in range(n)], [[] for _ in range(n)])
+        ptr, idx = problem.workload.parent_ptr.tolist(), problem.workload.parent_idx.tolist()
+        for child in range(n):
+            for edge in range(ptr[child], ptr[child + 1]):
+                graph.parents[child].append((idx[edge], edge))
+                graph.children[idx[edge]].append((child, edge))
+        return graph
+
+    def reverse_topological(self) -> list[int]:
+        order, seen = [], set()
+
+        def visit(task: int) -> None:  # depth-first: children before their parent
+            if task in seen:
+                return
+            seen.add(task)
+            for child, _ in self.children[task]:
+                visit(child)
+            order.append(task)
+
+        for task in range(len(self.times)):
+            visit(task)
+        return order
+
+
+def transfer(problem: Problem, edge: int, source: int, target: int) -> float:
+    workload = problem.workload
+    explicit = None if workload.edge_cost is None else float(workload.edge_cost[edge])
+    data = float(workload.edge_data[edge])
+    return float(costs.edge_transfer(problem.cluster, data, explicit, source)[target])
+
+
+def mean_transfer(problem: Problem, edge: int) -> float:
+    """The edge's mean transfer time over ordered pairs of distinct devices."""
+    m = problem.num_devices
+    pairs = [transfer(problem, edge, a, b) for a in range(m) for b in range(m) if a != b]
+    return sum(pairs) / len(pairs) if pairs else 0.0
+
+
+def earliest_start(busy: list[tuple[float, float]], ready: float, duration: float) -> float:
+    """The first idle gap of `busy` (sorted intervals) from `ready` that holds `duration`."""
+    candidate = ready
+    for begin, end in busy:
+        if end <= ready:
+            continue
+        if candidate + duration <= begin:
+            return candidate
+        candidate = max(candidate, end)
+    return candidate
+
+
+def list_schedule(
+    problem: Problem, priority: list[float], choose: Choose
+) -> tuple[list[int], list[float], list[float]]:
+    """(device, start, end) per task."""
+    graph = Graph.of(problem)
+    n, m = problem.num_tasks, problem.num_devices
+    device, start, end = [-1] * n, [0.0] * n, [0.0] * n
+    busy: list[list[tuple[float, float]]] = [[] for _ in range(m)]
+    waiting = [len(graph.parents[t]) for t in range(n)]
+    released = [t for t in range(n) if waiting[t] == 0]
+    while released:
+        # Highest priority first, then the lower index.
+        task = min(released, key=lambda t: (-priority[t], t))
+        released.remove(task)
+        begins, options = {}, []
+        for d in range(m):
+            duration = graph.times[task][d]
+            if duration is None:
+                continue
+            ready = 0.0
+            for parent, edge in graph.parents[task]:
+                ready = max(ready, end[parent] + transfer(problem, edge, device[parent], d))
+            begins[d] = earliest_start(busy[d], ready, duration)
+            options.append((d, begins[d] + duration))
+        chosen = choose(task, options)
+        finish = dict(options)[chosen]
+        device[task], start[task], end[task] = chosen, begins[chosen], finish
+        busy[chosen] = sorted([*busy[chosen], (begins[chosen], finish)])
+        for child, _ in graph.children[task]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                released.append(child)
+    return device, start, end
