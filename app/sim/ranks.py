@@ -1,10 +1,13 @@
-"""HEFT's upward rank (Topcuoglu, Hariri & Wu, IEEE TPDS 2002):
+"""HEFT's upward rank and CPOP's downward rank (Topcuoglu, Hariri & Wu, IEEE TPDS 2002):
 
     rank_u(i) = w_i + max over children j of (c_ij + rank_u(j))
+    rank_d(j) = max over parents i of (rank_d(i) + w_i + c_ij), 0 for entry tasks
 
 with w_i the task's mean execution time over the devices it fits and c_ij the edge's mean
-transfer time over pairs of distinct devices (the given cost, with explicit costs). It is the
-length of the longest path from i to an exit task: the larger, the more urgent.
+transfer time over pairs of distinct devices (the given cost, with explicit costs). rank_u is
+the length of the longest path from i to an exit task (the larger, the more urgent), rank_d that
+of the longest path from an entry task to i, i excluded: their sum is the length of the longest
+path through i, the critical path's length for the tasks on it.
 """
 
 from __future__ import annotations
@@ -53,4 +56,21 @@ def upward_rank(problem: Problem, exec_time: np.ndarray | None = None) -> np.nda
         if high > low:
             children = child_idx[low:high]
             rank[task] += float(np.max(transfer[child_edge[low:high]] + rank[children]))
+    return rank
+
+
+def downward_rank(problem: Problem, exec_time: np.ndarray | None = None) -> np.ndarray:
+    """rank_d of every task; `exec_time` replaces the true times (a policy's estimates)."""
+    workload = problem.workload
+    rank = np.zeros(workload.num_tasks)
+    if not workload.has_dependencies:
+        return rank
+    mean = mean_execution_time(problem, exec_time)
+    transfer = mean_transfer_time(problem)
+    parent_ptr, parent_idx = workload.parent_ptr, workload.parent_idx
+    for task in workload.topological_order.tolist():
+        low, high = parent_ptr[task], parent_ptr[task + 1]
+        if high > low:
+            parents = parent_idx[low:high]
+            rank[task] = float(np.max(rank[parents] + mean[parents] + transfer[low:high]))
     return rank

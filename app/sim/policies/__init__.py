@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.sim.policies.base import Policy
+from app.sim.policies.cpop import Cpop
 from app.sim.policies.device_kind import CpuOnly, GpuOnly
 from app.sim.policies.eft import EarliestFinishTime
 from app.sim.policies.greedy import Greedy
@@ -28,6 +29,7 @@ REGISTRY: dict[str, type[Policy]] = {
         EarliestFinishTime,
         Heft,
         Peft,
+        Cpop,
         Learned,
         Rl,
         Oracle,
