@@ -56,6 +56,8 @@ class Cpop(Policy):
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         priority = upward_rank(problem) + downward_rank(problem)
+        if problem.num_tasks == 0:
+            return Decision(Rule.EFT, insertion=True)
         path = critical_path(problem, priority)
         device = critical_path_device(problem, path)
         bias = None

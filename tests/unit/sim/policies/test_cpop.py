@@ -3,12 +3,20 @@ import math
 import numpy as np
 import pytest
 
+from app.sim.cluster import Cluster
 from app.sim.engine import simulate
 from app.sim.invariants import violations
 from app.sim.policies import make_policy
+from app.sim.policies.cpop import critical_path, critical_path_device
 from app.sim.problem import Problem
 from app.sim.ranks import downward_rank, upward_rank
-from tests.unit.sim.conftest import arabnejad_problem, layered_problem, topcuoglu_problem
+from app.sim.workload import Workload
+from tests.unit.sim.conftest import (
+    arabnejad_problem,
+    layered_problem,
+    synthetic_problem,
+    topcuoglu_problem,
+)
 from tests.unit.sim.policies.list_scheduling import Graph, list_schedule, mean_transfer
 
 
@@ -110,3 +118,20 @@ def test_cpop_places_every_task_where_a_plain_python_cpop_does(n, seed, ccr, cpu
     s = schedule_of(problem, "cpop")
     assert s.device.tolist() == device
     assert s.start.tolist() == pytest.approx(start) and s.end.max() == pytest.approx(max(end))
+
+
+def test_cpop_schedules_an_empty_workload():
+    none = np.zeros(0)
+    workload = Workload(size=none, intensity=none, memory=none, arrival=none)
+    problem = Problem.build(workload, Cluster.homogeneous_kinds(1, 1))
+    assert schedule_of(problem, "cpop").device.size == 0
+
+
+def test_on_independent_tasks_the_critical_path_is_the_longest_task_on_its_fastest_device():
+    problem = synthetic_problem(500)
+    priority = upward_rank(problem) + downward_rank(problem)
+    longest = int(np.argmax(priority))
+    assert critical_path(problem, priority).tolist() == [longest]
+    fastest = np.where(problem.feasible[longest], problem.exec_time[longest], np.inf).argmin()
+    assert critical_path_device(problem, np.array([longest])) == fastest
+    assert schedule_of(problem, "cpop").device[longest] == fastest

@@ -1,12 +1,18 @@
 import numpy as np
 import pytest
 
+from app.sim.decision import Decision, Rule
 from app.sim.engine import simulate
 from app.sim.invariants import violations
 from app.sim.policies import make_policy
-from app.sim.policies.peft import oct_rank, optimistic_cost_table
+from app.sim.policies.peft import Peft, oct_rank, optimistic_cost_table
 from app.sim.problem import Problem
-from tests.unit.sim.conftest import arabnejad_problem, layered_problem, topcuoglu_problem
+from tests.unit.sim.conftest import (
+    arabnejad_problem,
+    layered_problem,
+    synthetic_problem,
+    topcuoglu_problem,
+)
 from tests.unit.sim.policies.list_scheduling import Graph, list_schedule, mean_transfer
 
 
@@ -76,6 +82,18 @@ def test_exit_tasks_have_an_optimistic_cost_of_zero_and_independent_tasks_all_do
     assert (table[exits] == 0).all() and (table[~exits] > 0).all()
     independent = layered_problem(50, seed=4, width=1.0)
     assert not optimistic_cost_table(independent).any()
+
+
+def test_on_independent_tasks_peft_is_insertion_based_eft_in_task_order():
+    problem = synthetic_problem(800, arrival_rate=300.0)
+
+    class InsertionEft(Peft):
+        def decide(self, problem, rng):
+            return Decision(Rule.EFT, insertion=True)
+
+    peft = schedule_of(problem, "peft")
+    eft = simulate(problem, InsertionEft(), np.random.default_rng(0))
+    assert np.array_equal(peft.device, eft.device) and np.array_equal(peft.end, eft.end)
 
 
 @pytest.mark.parametrize(
