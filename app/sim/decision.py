@@ -22,6 +22,18 @@ class Rule(IntEnum):
     FASTEST = kernel.FASTEST
     EFT = kernel.EFT
     BANDIT = kernel.BANDIT
+    EARLIEST_AVAILABLE = kernel.EARLIEST_AVAILABLE
+    MIN_MIN = kernel.MIN_MIN
+    MAX_MIN = kernel.MAX_MIN
+    SUFFERAGE = kernel.SUFFERAGE
+
+
+#: The rules that map batches of waiting tasks at mapping events (kernel.advance_batches).
+BATCH_RULES = frozenset({Rule.MIN_MIN, Rule.MAX_MIN, Rule.SUFFERAGE})
+
+#: The most tasks one mapping event maps (batch rules): an event costs up to BATCH_LIMIT**2 *
+#: devices completion times, a run at most tasks * BATCH_LIMIT * devices.
+BATCH_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -61,3 +73,4 @@ class Decision:
     fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # device, partner, share
     splits: SplitTables | None = None
     bandit: BanditArrays | None = None
+    batch_limit: int = BATCH_LIMIT  # batch rules: the most tasks one mapping event maps

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.sim.policies.base import Policy
+from app.sim.policies.batch import MaxMin, MinMin, Sufferage
 from app.sim.policies.device_kind import CpuOnly, GpuOnly
 from app.sim.policies.eft import EarliestFinishTime
 from app.sim.policies.greedy import Greedy
 from app.sim.policies.heft import Heft
+from app.sim.policies.immediate import Mct, Met, Olb
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.oracle import Oracle
 from app.sim.policies.random import RandomPlacement
@@ -26,6 +28,12 @@ REGISTRY: dict[str, type[Policy]] = {
         GpuOnly,
         EarliestFinishTime,
         Heft,
+        Olb,
+        Met,
+        Mct,
+        MinMin,
+        MaxMin,
+        Sufferage,
         Learned,
         Rl,
         Oracle,
