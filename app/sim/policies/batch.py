@@ -36,7 +36,7 @@ class MinMin(_Batch):
     device that gives it: short tasks first, each where it completes first."""
 
     name = "minmin"
-    summary = "min-min: per mapping event, the task completing soonest first, to its best device"
+    summary = "min-min (Braun et al. 2001), batch mode: the task completing soonest first"
     rule = Rule.MIN_MIN
 
 
@@ -45,7 +45,7 @@ class MaxMin(_Batch):
     device that gives it: long tasks first, so short ones fill in around them."""
 
     name = "maxmin"
-    summary = "max-min: per mapping event, the task completing latest first, to its best device"
+    summary = "max-min (Braun et al. 2001), batch mode: the task completing latest first"
     rule = Rule.MAX_MIN
 
 
@@ -56,5 +56,8 @@ class Sufferage(_Batch):
     pass in which tasks contend for devices before the queues are updated."""
 
     name = "sufferage"
-    summary = "sufferage: per mapping event, the task losing most without its best device first"
+    summary = (
+        "sufferage (Maheswaran et al. 1999), batch mode: the task losing most without its best "
+        "device first"
+    )
     rule = Rule.SUFFERAGE

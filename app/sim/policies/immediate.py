@@ -21,7 +21,7 @@ class Olb(Policy):
     free, the one idle longest. Keeps every device busy, blind to speed."""
 
     name = "olb"
-    summary = "OLB: the device available first, ignoring the task's execution time"
+    summary = "OLB (Braun et al. 2001): the device available first, ignoring the task's time"
     knows = "no times (only where each task fits and when each device is free)"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
@@ -33,7 +33,7 @@ class Met(Policy):
     its queue (among equally fast devices, the one free first)."""
 
     name = "met"
-    summary = "MET: the device with the least expected execution time, ignoring load"
+    summary = "MET (Braun et al. 2001): the device with the least expected time, ignoring load"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         return Decision(Rule.FASTEST)
@@ -44,7 +44,7 @@ class Mct(Policy):
     time, appended to the device's queue (no insertion into idle gaps)."""
 
     name = "mct"
-    summary = "MCT: the device where the task completes first (queue end + expected time)"
+    summary = "MCT (Braun et al. 2001): the device where the task completes first, no insertion"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         return Decision(Rule.EFT)

@@ -184,6 +184,24 @@ def test_tasks_arriving_while_every_device_is_busy_are_mapped_together():
     assert schedule_of(problem, "mct").start.tolist() == [0, 10, 15]
 
 
+def test_in_a_dag_the_released_children_wait_for_the_next_mapping_event():
+    workload = Workload.from_edges(
+        size=np.ones(3), intensity=np.zeros(3), memory=np.zeros(3), arrival=np.zeros(3),
+        edges=[(0, 1), (0, 2)], exec_cost=np.array([[1, 2], [4, 3], [1, 4]], float),
+        edge_cost=np.array([1.0, 1.0]),
+    )  # fmt: skip
+    problem = Problem.build(workload, Cluster.processors(2))
+    s = schedule_of(problem, "minmin")
+    # Event at 0: only t0 is waiting: p0 (completes at 1; p1 at 2). Placing it releases t1 and
+    # t2, mapped together at the next event, at 0 again (p1 is idle), their data ready at 1 on
+    # p0 and at 1 + 1 (the edge) on p1. t1: p0 1 + 4 = 5, p1 2 + 3 = 5; t2: p0 1 + 1 = 2:
+    # t2 -> p0, 1-2; then t1: p0 2 + 4 = 6, p1 5: t1 -> p1, 2-5. Makespan 5.
+    assert s.device.tolist() == [0, 1, 0]
+    assert s.start.tolist() == [0, 2, 1] and s.end.max() == 5
+    # MCT maps t1 first, at its release: p0 (5, the lower index), and t2 behind it: 6.
+    assert schedule_of(problem, "mct").end.max() == 6
+
+
 # --- the engine against the reference -----------------------------------------------------------
 
 
