@@ -57,7 +57,7 @@ class Sufferage(_Batch):
 
     name = "sufferage"
     summary = (
-        "sufferage (Maheswaran et al. 1999), batch mode: the task losing most without its best "
-        "device first"
+        "sufferage (Maheswaran et al. 1999), batch mode: the task suffering most without its "
+        "best device first"
     )
     rule = Rule.SUFFERAGE
