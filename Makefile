@@ -69,9 +69,10 @@ lint: $(VENV)/.installed-dev
 docs: $(VENV)/.installed-dev
 	$(BIN)/mkdocs build --strict
 
-## bench: the benchmarks under bench/ (ratios against a peer measured in the same run)
+## bench: the benchmarks under bench/ (ratios against a peer measured in the same run; the root
+## on the path: bench/heuristics.py times the tests' reference implementations)
 bench: $(VENV)/.installed-dev
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do echo "== $$script"; PYTHONPATH=$(CURDIR) $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site

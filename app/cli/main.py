@@ -1,5 +1,5 @@
 """`hms`, the command-line client: start the system locally (`hms up`), run the core without a
-server (`hms simulate`), and talk to the API (runs, studies, models, keys)."""
+server (`hms simulate`), and talk to the API (runs, studies, models, policies, keys)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import click
 
 from app.cli import keys, models, runs, study
+from app.cli.policies import policies
 from app.cli.profile import profile_group
 from app.cli.simulate import simulate
 from app.devstack.launcher import up as launch
@@ -29,6 +30,7 @@ for command in (
     *runs.COMMANDS,
     models.models,
     models.retrain,
+    policies,
     keys.keys_group,
     study.study_group,
     profile_group,

@@ -170,6 +170,16 @@ def model_versions(versions: Sequence[Mapping[str, Any]]) -> str:
     return f"{table}\nholdout MAE and R² of ln seconds; * the version `learned` uses"
 
 
+def policy_list(policies: Sequence[Mapping[str, Any]]) -> str:
+    """`GET /api/v1/policies`: per policy its name and what it does, then what it decides on."""
+    width = max(len(policy["name"]) for policy in policies)
+    lines = []
+    for policy in policies:
+        lines.append(f"{policy['name']:<{width}}  {policy['summary']}")
+        lines.append(f"{'':<{width}}  decides on: {policy['knows']}")
+    return "\n".join(lines)
+
+
 def retrain_job(job: Mapping[str, Any]) -> str:
     """`GET /api/v1/models/retrains/{id}`: one field per line."""
     version = job["model_version"]

@@ -14,8 +14,10 @@ on a device.
 
 A policy says *how* it decides by returning a `Decision` (decision.py): one of a few rules
 (kernel.py) and the arrays it needs — its priorities, the execution times it believes, the
-devices it prefers, its split tables, its random draws. The loop itself is compiled (numba),
-so the engine spends well under a microsecond per decision on independent tasks.
+devices it prefers, its split tables, its random draws. The batch rules (min-min, max-min,
+sufferage) take released tasks in the same order but map them in batches, at mapping events
+(kernel.advance_batches). The loop itself is compiled (numba), so the engine spends well under a
+microsecond per decision on independent tasks.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from app.sim import kernel
 from app.sim.cluster import Cluster, DeviceKind
-from app.sim.decision import Decision, Rule
+from app.sim.decision import BATCH_RULES, Decision, Rule
 from app.sim.knowledge import Scenario
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
@@ -76,7 +78,7 @@ def simulate(
     while done < n:
         if on_progress is not None:
             on_progress(done / n)
-        done = kernel.advance(model, rules, state, PROGRESS_EVERY)
+        done = _advance(decision, model, rules, state)
         if state.counters[kernel.ERROR] == kernel.NEEDS_SPACE:
             state = _with_more_space(state)
         elif state.counters[kernel.ERROR] != kernel.OK:
@@ -94,6 +96,15 @@ def simulate(
         start=placed.start,
         end=placed.end,
     )
+
+
+def _advance(
+    decision: Decision, model: kernel.Model, rules: kernel.Rules, state: kernel.State
+) -> int:
+    """Up to PROGRESS_EVERY more decisions (whole mapping events for the batch rules)."""
+    if decision.rule in BATCH_RULES:
+        return kernel.advance_batches(model, rules, state, PROGRESS_EVERY, decision.batch_limit)
+    return kernel.advance(model, rules, state, PROGRESS_EVERY)
 
 
 def _contract_broken(decision: Decision, feasible: np.ndarray) -> str | None:
@@ -114,6 +125,8 @@ def _contract_broken(decision: Decision, feasible: np.ndarray) -> str | None:
     }
     if decision.rule in needed and needed[decision.rule] is None:
         return f"rule {decision.rule.name} needs its arrays"
+    if decision.rule in BATCH_RULES and (decision.insertion or decision.batch_limit < 1):
+        return f"rule {decision.rule.name} appends to queues, at least one task per event"
     if decision.rule == Rule.UNIFORM:
         shapes.append(("draws", decision.draws, (n,)))
     if decision.rule == Rule.FIXED and decision.fixed is not None:
@@ -285,8 +298,10 @@ def _ints(array: np.ndarray | None) -> np.ndarray:
 
 
 def warm_up() -> None:
-    """Compile the loop now (or load it from numba's cache): a worker calls this before forking
-    its pool, so no run pays the compilation (about 10 s on a fresh checkout)."""
+    """Compile the loops now (or load them from numba's cache): a worker calls this before
+    forking its pool, so no run pays the compilation (on a fresh checkout about 15 s for
+    `advance` and 6.5 s for `advance_batches`, measured December 2026 on a shared 2-core VM,
+    where `advance` alone took 12.7 s before the batch rules and OLB)."""
     workload = Workload.from_edges(
         size=np.ones(2), intensity=np.zeros(2), memory=np.ones(2), arrival=np.zeros(2),
         edges=[(0, 1)],
@@ -295,3 +310,6 @@ def warm_up() -> None:
     decision = Decision(Rule.EFT)
     rules = _rules(problem, decision)
     kernel.advance(_model(problem), rules, _state(problem, rules.rank, decision.insertion), 2)
+    batch = Decision(Rule.MIN_MIN)
+    state = _state(problem, rules.rank, batch.insertion)
+    kernel.advance_batches(_model(problem), _rules(problem, batch), state, 2, batch.batch_limit)

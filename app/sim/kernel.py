@@ -23,7 +23,9 @@ feasible device from pre-drawn numbers; FASTEST the device with the least estima
 EFT the device with the earliest finish under the estimated times (optionally preferring
 `allowed` devices, optionally also CPU/GPU splits from precomputed tables, optionally choosing by
 finish + a per-(task, device) `bias`: PEFT's look-ahead, CPOP's critical-path processor); BANDIT
-the rl agent.
+the rl agent; EARLIEST_AVAILABLE the device where the task could start first, whatever it costs
+there (OLB). MIN_MIN, MAX_MIN and SUFFERAGE map batches of waiting tasks at mapping events:
+`advance_batches` (see its docstring for the event rule).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from numba import njit
 
 FIXED, ROUND_ROBIN, UNIFORM, FASTEST, EFT, BANDIT = range(6)
+EARLIEST_AVAILABLE, MIN_MIN, MAX_MIN, SUFFERAGE = range(6, 10)
 
 # Why `advance` stopped early (counters[ERROR]), with the task (counters[ERROR_TASK]).
 OK, NO_SUCH_DEVICE, DOES_NOT_FIT, SPLIT_NEEDS_GPU_AND_CPU, SPLIT_DOES_NOT_FIT = range(5)
@@ -150,6 +153,8 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
             device = _uniform(task, feasible, draws[task])
         elif rule == FASTEST:
             device = _fastest(task, feasible, estimate, free_at)
+        elif rule == EARLIEST_AVAILABLE:
+            device = _earliest_available(task, ready, feasible, free_at)
         else:
             device, finish = _best_whole(
                 task, ready, feasible, estimate, allowed, devices, bias, has_bias
@@ -416,6 +421,22 @@ def _fastest(task: int, feasible: np.ndarray, estimate: np.ndarray, free_at: np.
 
 
 @njit(cache=True, inline="always")
+def _earliest_available(
+    task: int, ready: np.ndarray, feasible: np.ndarray, free_at: np.ndarray
+) -> int:
+    """The fitting device where the task could start first (its data there, the device free),
+    whatever the task costs there; among devices free by then, the one idle longest."""
+    best, best_start, best_free = -1, np.inf, np.inf
+    for d in range(feasible.shape[1]):
+        begin = max(ready[d], free_at[d])
+        if feasible[task, d] and (
+            begin < best_start or (begin == best_start and free_at[d] < best_free)
+        ):
+            best, best_start, best_free = d, begin, free_at[d]
+    return best
+
+
+@njit(cache=True, inline="always")
 def _best_whole(
     task: int, ready: np.ndarray, feasible: np.ndarray, estimate: np.ndarray, allowed: np.ndarray,
     devices: Devices, bias: np.ndarray, has_bias: bool,
@@ -536,3 +557,102 @@ def _rls_update(w: np.ndarray, p: np.ndarray, x: np.ndarray, target: float) -> N
     gain = px / (1.0 + x @ px)
     w += gain * (target - w @ x)
     p -= np.outer(gain, px)
+
+
+# --- batch mode: min-min, max-min, sufferage ----------------------------------------------------
+
+
+@njit(cache=True)
+def advance_batches(model: Model, rules: Rules, state: State, steps: int, limit: int) -> int:
+    """MIN_MIN, MAX_MIN and SUFFERAGE (Maheswaran et al. 1999): map the waiting tasks together,
+    one mapping event at a time, until at least `steps` decisions have been taken in all (an
+    event is never cut); returns how many have been taken.
+
+    The event rule: a mapping event happens at the first instant t when a task is waiting (it
+    has arrived and, in a DAG, all its parents are placed) and a device is idle,
+    t = max(earliest arrival among waiting tasks, earliest end of a device's queue). Its batch is
+    the tasks waiting at t, at most `limit` of them in (arrival, rank, index) order; each is
+    mapped at t, whole, at the end of a device's queue, the rule choosing the order: repeatedly
+    the task whose best completion time (under `estimate`) is least (MIN_MIN), greatest
+    (MAX_MIN), or furthest from its second best (SUFFERAGE) goes to its best device. Tasks that
+    arrive while every device is busy wait for the next event, so they compete for the devices
+    that free up; `limit` bounds an event's work to limit**2 * m completion times, so a run costs
+    at most n * limit * m however many tasks wait (never quadratic in n)."""
+    tasks, dag, platform = model
+    devices, placed, order, counters = state
+    n, m = tasks.exec_time.shape
+    arrival, rank, free_at = tasks.arrival, rules.rank, devices.free_at
+    batch = np.empty(limit, dtype=np.int64)
+    ready = np.empty((limit, m))
+    target = min(n, counters[DECIDED] + steps)
+    while counters[DECIDED] < target:
+        size = _next_batch(batch, arrival, rank, free_at, order, counters)
+        for k in range(size):
+            _data_ready(batch[k], ready[k], arrival, dag, platform, placed)
+        while size > 0:
+            k, device = _pick(rules, batch, size, ready, tasks.feasible, free_at)
+            task = batch[k]
+            _commit_whole(task, device, ready[k], tasks, platform, devices, placed)
+            if not order.independent:
+                _release_children(task, dag, order, counters, arrival, rank)
+            counters[DECIDED] += 1
+            for j in range(k, size - 1):  # keep the batch in order: ties go to the first
+                batch[j] = batch[j + 1]
+                ready[j] = ready[j + 1]
+            size -= 1
+    return counters[DECIDED]
+
+
+@njit(cache=True, inline="always")
+def _next_batch(
+    batch: np.ndarray, arrival: np.ndarray, rank: np.ndarray, free_at: np.ndarray, order: Order,
+    counters: np.ndarray,
+) -> int:  # fmt: skip
+    """Fill `batch` with the tasks of the next mapping event; returns how many."""
+    limit, size = batch.shape[0], 0
+    if order.independent:
+        sequence, cursor = order.sequence, counters[DECIDED]
+        event = max(free_at.min(), arrival[sequence[cursor]])
+        while (
+            size < limit
+            and cursor + size < sequence.shape[0]
+            and arrival[sequence[cursor + size]] <= event
+        ):
+            batch[size] = sequence[cursor + size]
+            size += 1
+    else:
+        heap = order.heap
+        event = max(free_at.min(), arrival[heap[0]])
+        while size < limit and counters[HEAP_SIZE] > 0 and arrival[heap[0]] <= event:
+            batch[size] = _heap_pop(heap, counters, arrival, rank)
+            size += 1
+    return size
+
+
+@njit(cache=True, inline="always")
+def _pick(
+    rules: Rules, batch: np.ndarray, size: int, ready: np.ndarray, feasible: np.ndarray,
+    free_at: np.ndarray,
+) -> tuple[int, int]:  # fmt: skip
+    """(position in the batch, device) of the task the batch rule maps next."""
+    estimate, rule = rules.estimate, rules.rule
+    best_k, best_device, best_key = -1, -1, -np.inf
+    for k in range(size):
+        task = batch[k]
+        first, second, device = np.inf, np.inf, -1
+        for d in range(feasible.shape[1]):
+            if feasible[task, d]:
+                finish = max(ready[k, d], free_at[d]) + estimate[task, d]
+                if finish < first:
+                    first, second, device = finish, first, d
+                elif finish < second:
+                    second = finish
+        if rule == MIN_MIN:
+            key = -first
+        elif rule == MAX_MIN:
+            key = first
+        else:  # SUFFERAGE: inf when a single device fits the task
+            key = second - first
+        if best_k < 0 or key > best_key:
+            best_k, best_device, best_key = k, device, key
+    return best_k, best_device

@@ -162,6 +162,14 @@ def test_following_a_stream_resumes_after_the_server_closes_it_with_nothing_seen
     assert last == shown[-1]
 
 
+def test_policies_prints_every_policy_the_api_lists(hms, http):
+    documents = http.get("/api/v1/policies").json()
+    assert json.loads(hms("policies", "--json").stdout) == documents
+    shown = hms("policies").stdout.splitlines()
+    assert [line.split()[0] for line in shown[::2]] == [p["name"] for p in documents]
+    assert "sufferage" in [p["name"] for p in documents]
+
+
 def test_models_and_retrain_print_tables_and_json_the_apis_documents(hms, http):
     assert json.loads(hms("models", "--json").stdout) == http.get("/api/v1/models").json() == []
     assert hms("models").stdout.splitlines()[0].split()[:3] == ["version", "active", "status"]

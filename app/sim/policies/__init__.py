@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.sim.policies.base import Policy
+from app.sim.policies.batch import MaxMin, MinMin, Sufferage
 from app.sim.policies.cpop import Cpop
 from app.sim.policies.device_kind import CpuOnly, GpuOnly
 from app.sim.policies.eft import EarliestFinishTime
 from app.sim.policies.greedy import Greedy
 from app.sim.policies.heft import Heft
+from app.sim.policies.immediate import Mct, Met, Olb
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.oracle import Oracle
 from app.sim.policies.peft import Peft
@@ -30,6 +32,12 @@ REGISTRY: dict[str, type[Policy]] = {
         Heft,
         Peft,
         Cpop,
+        Olb,
+        Met,
+        Mct,
+        MinMin,
+        MaxMin,
+        Sufferage,
         Learned,
         Rl,
         Oracle,

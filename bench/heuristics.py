@@ -1,0 +1,133 @@
+"""How fast the independent-task heuristics run in the compiled engine, against a straightforward
+pure-Python implementation of the same rules measured in the same run.
+
+The peer is `reference_schedule` of tests/unit/sim/test_independent_heuristics.py — the plain
+Python the tests cross-check the engine against, one task (and, in batch mode, one candidate
+task per step) at a time — so the bench needs the repository root on the path (`make bench` sets
+it). On 8 CPU cores + 4 GPUs, seed 0, with the estimates exact: `--tasks` independent tasks
+arriving online at offered load 0.95 (load.py), and the same tasks all at once (one static batch,
+mapped in windows of BATCH_LIMIT). For each of olb, met, mct, minmin, maxmin and sufferage: the
+engine's `simulate` (the best of repeated runs after a warm-up) and the reference (one run); they
+must place every task on the same device, else the bench exits non-zero. The headline is the
+ratio reference seconds / engine seconds. A second table times the batch rules on `--scale`
+times as many tasks all at once: linear cost means the time per task stays flat.
+
+    PYTHONPATH=. .venv/bin/python bench/heuristics.py [--tasks 10000] [--scale 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from app.sim.cluster import Cluster
+from app.sim.engine import simulate
+from app.sim.generators import SyntheticParams, synthetic_workload
+from app.sim.load import at_load
+from app.sim.policies import make_policy
+from app.sim.problem import Problem
+from tests.unit.sim.test_independent_heuristics import BATCH, IMMEDIATE, reference_schedule
+
+LOAD = 0.95
+#: Repeat a timed engine run until this many seconds are spent (at most MAX_REPEATS); keep the best.
+MIN_TIMED_SECONDS = 1.0
+MAX_REPEATS = 5
+
+
+def build(tasks: int, seed: int) -> dict[str, Problem]:
+    cluster = Cluster.homogeneous_kinds(8, 4)
+    drawn = synthetic_workload(SyntheticParams(num_tasks=tasks, arrival_rate=1.0), _rng(seed))
+    times = Problem.build(drawn, cluster).exec_time
+    online = at_load(drawn, cluster, LOAD, times)
+    at_once = drawn.evolve(arrival=np.zeros(tasks))
+    return {
+        f"online, load {LOAD}": Problem.build(online, cluster),
+        "all at once": Problem.build(at_once, cluster),
+    }
+
+
+def engine_seconds(problem: Problem, name: str) -> tuple[float, np.ndarray]:
+    def run() -> Any:
+        return simulate(problem, make_policy(name), np.random.default_rng(0))
+
+    times: list[float] = []
+    while not times or (sum(times) < MIN_TIMED_SECONDS and len(times) < MAX_REPEATS):
+        gc.collect()
+        began = time.perf_counter()
+        schedule = run()
+        times.append(time.perf_counter() - began)
+    return min(times), schedule.device
+
+
+def reference_seconds(problem: Problem, name: str) -> tuple[float, list[int]]:
+    gc.collect()
+    began = time.perf_counter()
+    device, _, _ = reference_schedule(problem, name)
+    return time.perf_counter() - began, device
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    names = IMMEDIATE + BATCH
+    for problem in build(200, args.seed).values():  # compile (or load) the kernels
+        for name in names:
+            simulate(problem, make_policy(name), np.random.default_rng(0))
+    rows, agree = [], True
+    for workload, problem in build(args.tasks, args.seed).items():
+        for name in names:
+            _progress(f"{workload}: {name}")
+            ours, device = engine_seconds(problem, name)
+            theirs, reference = reference_seconds(problem, name)
+            same = int(np.count_nonzero(device == np.array(reference)))
+            agree &= same == problem.num_tasks
+            rows.append([
+                workload, name, f"**{theirs / ours:.0f}x**", f"{ours:.4f}", f"{theirs:.2f}",
+                f"{ours / problem.num_tasks * 1e6:.2f}", f"{same}/{problem.num_tasks}",
+            ])  # fmt: skip
+    print(f"### {args.tasks:,} tasks: the engine against the pure-Python reference\n")
+    print(_markdown(
+        ["workload", "policy", "speed engine/reference", "engine s", "reference s",
+         "engine µs/task", "same device"], rows,
+    ))  # fmt: skip
+    print(scaling_table(args.tasks, args.scale, args.seed))
+    print(f"\n{'every placement agrees' if agree else '**PLACEMENTS DISAGREE**'}")
+    return 0 if agree else 1
+
+
+def scaling_table(tasks: int, scale: int, seed: int) -> str:
+    """The batch rules on n and scale * n tasks all at once: µs per task at each."""
+    small, large = build(tasks, seed)["all at once"], build(tasks * scale, seed)["all at once"]
+    rows = []
+    for name in BATCH:
+        _progress(f"all at once x{scale}: {name}")
+        per_task = [engine_seconds(p, name)[0] / p.num_tasks * 1e6 for p in (small, large)]
+        rows.append([name, f"{per_task[0]:.2f}", f"{per_task[1]:.2f}",
+                     f"{per_task[1] / per_task[0]:.2f}"])  # fmt: skip
+    header = ["policy", f"µs/task at {tasks:,}", f"µs/task at {tasks * scale:,}", "ratio"]
+    return f"\n### Batch rules, all at once: linear in the tasks\n\n{_markdown(header, rows)}"
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
