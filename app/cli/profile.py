@@ -77,6 +77,9 @@ def profile_group() -> None:
               help="Exactly this many timed calls per cell instead of a time budget.")  # fmt: skip
 @click.option("--processes", type=click.IntRange(min=1), default=None,
               help="Processes keeping the cores busy for all_busy [one per core].")  # fmt: skip
+@click.option("--warm", is_flag=True,
+              help="Time every call on the same operands, in cache (the first method) instead "
+                   "of on cold tiles from a pool twice the last-level cache.")  # fmt: skip
 def measure(
     out: Path | None,
     thorough: bool,
@@ -84,16 +87,18 @@ def measure(
     sizes: tuple[int, ...],
     repeats: int | None,
     processes: int | None,
+    warm: bool,
 ) -> None:
     """Measure this machine: the tile kernels of Cholesky, LU and QR on one core (one BLAS
-    thread), alone and with every core busy; print the path of the profile written."""
+    thread), alone and with every core busy, each call on tiles out of the caches (--warm: in
+    them); print the path of the profile written."""
     gpu = gpu_found()
     if gpu:
         click.echo(f"CUDA GPU found ({gpu}): GPU measurement is not implemented yet; "
                    "measuring the CPU only.", err=True)  # fmt: skip
     else:
         click.echo("No CUDA GPU found (CuPy with a device); measuring the CPU.", err=True)
-    plan = plan_for(thorough, sizes or None, repeats, processes or available_cores())
+    plan = plan_for(thorough, sizes or None, repeats, processes or available_cores(), warm)
     name = name or default_name()
     command = _command_line(click.get_current_context())
 
