@@ -5,6 +5,7 @@ profile written has every field of schema_version 1 (/tmp/profile-schema.md) wit
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -111,6 +112,8 @@ def test_a_tiny_profile_has_every_kernel_alone_and_all_busy():
         "last_level_cache_bytes": last_level_cache_bytes(),
     }
     assert "pool of 1 MiB of distinct operand sets" in doc["description"]
+    assert re.search(r"load average before measuring: \d+\.\d\d, after: \d+\.\d\d\.$",
+                     doc["description"])  # fmt: skip
     cells = {(t["kernel"], t["size"], t["contention"]): t for t in doc["timings"]}
     for kernel in SCHEMA_KERNELS:
         for size in (8, 16):

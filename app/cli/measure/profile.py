@@ -127,6 +127,7 @@ def measure_profile(
     """The whole profile document of this machine's CPU, measured now by `command`."""
     load_before = os.getloadavg()[0]  # other processes' load skews all_busy: say what it was
     timings = measure_timings(plan, progress)
+    load_after = os.getloadavg()[0]
     pool_bytes = plan.resolved_pool_bytes()
     where = (
         f"each call on the next of a pool of {pool_bytes / 2**20:.0f} MiB of distinct operand "
@@ -143,7 +144,8 @@ def measure_profile(
             f"thread (SciPy's BLAS/LAPACK), alone and with all {plan.processes} cores running "
             f"it at once (one process per core); {where}; tile sizes "
             f"{', '.join(map(str, plan.sizes))}. "
-            f"1-minute load average before measuring: {load_before:.2f}."
+            f"1-minute load average before measuring: {load_before:.2f}, after: "
+            f"{load_after:.2f}."
         ),
         "precision": "double",
         "provenance": provenance(command),
