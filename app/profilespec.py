@@ -147,6 +147,23 @@ class LinkSpec(_Part):
     bandwidth_bytes_per_s: float = Field(gt=0, description="Bytes per second of a large one.")
 
 
+class MeasurementSpec(_Part):
+    """How the timings were taken (optional; profiles written before December 2026 and
+    published ones leave it out, which says nothing about where the operands were)."""
+
+    operands: Literal["warm", "cold"] = Field(
+        description='"warm": every call on the same operands, in the caches; "cold": each call '
+        "on the next of a pool of distinct operand sets larger than the last-level cache, so "
+        "its tiles start outside the caches, as a task's do inside a tiled factorization."
+    )
+    pool_bytes: int | None = Field(
+        default=None, ge=1, description="Cold: bytes of the pool each process rotated over."
+    )
+    last_level_cache_bytes: int | None = Field(
+        default=None, ge=1, description="The machine's last-level cache, bytes (null: unknown)."
+    )
+
+
 class ProfileSpec(_Part):
     """One machine's kernel timings and links, as the JSON file or request body gives them."""
 
@@ -158,6 +175,9 @@ class ProfileSpec(_Part):
     description: str = Field(default="", max_length=5000)
     precision: Literal["double"] = "double"
     provenance: ProvenanceSpec
+    measurement: MeasurementSpec | None = Field(
+        default=None, description="How the timings were taken; null: not stated."
+    )
     devices: list[DeviceSpec] = Field(min_length=1, max_length=MAX_DEVICES)
     timings: list[TimingSpec] = Field(min_length=1, max_length=MAX_TIMINGS)
     links: list[LinkSpec] = Field(default_factory=list, max_length=MAX_DEVICES**2)

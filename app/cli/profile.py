@@ -98,6 +98,9 @@ def _gpu_to_measure(wanted: bool | None) -> ArrayModule | None:
               help="Processes keeping the cores busy for all_busy [one per core].")  # fmt: skip
 @click.option("--gpu/--no-gpu", default=None,
               help="Measure the CUDA GPU too (CuPy, the gpu extra) [if found].")  # fmt: skip
+@click.option("--warm", is_flag=True,
+              help="Time every call on the same operands, in cache (the first method) instead "
+                   "of on cold tiles from a pool twice the last-level cache.")  # fmt: skip
 def measure(
     out: Path | None,
     thorough: bool,
@@ -106,12 +109,14 @@ def measure(
     repeats: int | None,
     processes: int | None,
     gpu: bool | None,
+    warm: bool,
 ) -> None:
     """Measure this machine: the tile kernels of Cholesky, LU and QR on one core (one BLAS
-    thread), alone and with every core busy, and on the CUDA GPU with its transfers where CuPy
-    finds one; print the path of the profile written."""
+    thread), alone and with every core busy, each call on tiles out of the caches (--warm: in
+    them), and on the CUDA GPU with its transfers where CuPy finds one; print the path of the
+    profile written."""
     device = _gpu_to_measure(gpu)
-    plan = plan_for(thorough, sizes or None, repeats, processes or available_cores())
+    plan = plan_for(thorough, sizes or None, repeats, processes or available_cores(), warm)
     name = name or default_name(device.device if device else None)
     command = _command_line(click.get_current_context())
 

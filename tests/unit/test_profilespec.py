@@ -96,6 +96,23 @@ def test_a_measured_profile_is_valid_and_becomes_the_cores_view():
     ]
 
 
+def test_how_the_timings_were_taken_is_optional_and_checked():
+    assert ProfileSpec.model_validate(MEASURED).measurement is None  # older profiles stay valid
+    cold = {"operands": "cold", "pool_bytes": 64 << 20, "last_level_cache_bytes": 32 << 20}
+    spec = ProfileSpec.model_validate(patched(("measurement",), cold))
+    assert spec.measurement is not None and spec.measurement.operands == "cold"
+    assert spec.measurement.pool_bytes == 64 << 20
+    assert json.loads(spec.model_dump_json())["measurement"] == cold
+    warm = ProfileSpec.model_validate(patched(("measurement",), {"operands": "warm"}))
+    assert warm.measurement is not None and warm.measurement.pool_bytes is None
+    assert error_locations(patched(("measurement",), {"operands": "lukewarm"})) == [
+        ("measurement", "operands")
+    ]
+    assert error_locations(patched(("measurement",), {**cold, "pool_bytes": 0})) == [
+        ("measurement", "pool_bytes")
+    ]
+
+
 def test_the_spec_round_trips_through_json():
     spec = ProfileSpec.model_validate(MEASURED)
     assert ProfileSpec.model_validate_json(spec.model_dump_json()) == spec

@@ -19,7 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from app.cli.measure.kernels import KERNELS
-from app.cli.measure.timing import time_calls
+from app.cli.measure.timing import operands_for, time_calls
 
 #: Seconds a process waits at the barrier for the others before the cell fails (a process that
 #: died would otherwise hang the measurement).
@@ -30,21 +30,23 @@ class BusyCoresFailed(RuntimeError):
     """A process keeping a core busy ended before answering (killed, out of memory)."""
 
 
-Cell = tuple[str, int, int, int]  # kernel name, tile size b, repeats, warm-up calls
+Cell = tuple[str, int, int, int, int]  # kernel, tile size b, repeats, warm-up calls, pool bytes
 
 
 def _serve(rank: int, seed: int, barrier: Barrier, conn: Connection) -> None:
     """One busy core: for each cell received, build this process's own operands, wait for the
     others, then time the calls (warm-up after the barrier, so everyone is already busy when
-    timing starts) and send back the per-call seconds. Stops on None."""
+    timing starts) and send back the per-call seconds. Operands are cold (a pool of
+    `pool bytes`, each process its own) or warm (pool bytes 0), as alone. Stops on None."""
     threadpool_limits(limits=1)
     rng = np.random.default_rng([seed, rank])
     while (cell := conn.recv()) is not None:
-        name, size, repeats, warmup = cell
+        name, size, repeats, warmup, pool_bytes = cell
         kernel = KERNELS[name]
-        pristine = kernel.operands(size, rng)
+        operands = operands_for(kernel, kernel.operands(size, rng), pool_bytes)
         barrier.wait(BARRIER_TIMEOUT_S)
-        conn.send(time_calls(kernel, pristine, repeats, warmup))
+        conn.send(time_calls(kernel, operands, repeats, warmup))
+        del operands  # a cold pool is twice the last-level cache: free it before the next
 
 
 class BusyCores:
@@ -71,10 +73,13 @@ class BusyCores:
     def processes(self) -> int:
         return len(self._procs)
 
-    def run(self, kernel: str, size: int, repeats: int, warmup: int) -> np.ndarray:
+    def run(
+        self, kernel: str, size: int, repeats: int, warmup: int, pool_bytes: int = 0
+    ) -> np.ndarray:
         """Per-call seconds of `repeats` calls of `kernel` on b = `size` tiles in each process
-        (processes x repeats values), every process running at the same time."""
-        cell: Cell = (kernel, size, repeats, warmup)
+        (processes x repeats values), every process running at the same time, on cold operands
+        from a pool of `pool_bytes` per process (0: warm operands)."""
+        cell: Cell = (kernel, size, repeats, warmup, pool_bytes)
         for conn in self._conns:
             conn.send(cell)
         try:

@@ -2,7 +2,7 @@
 b x b double-precision tiles (Fortran order, so the wrappers copy nothing).
 
 Each kernel has its pristine operands (built once per tile size, not timed), the indices of the
-operands the call overwrites (copied fresh before every call, outside the timed region), the call
+operands the call overwrites (copied fresh for every call, outside the timed region), the call
 itself, and a residual that checks once that the call computed the right thing, so a timing is of
 real work. The QR kernels are LAPACK's compact-WY tile routines, as in PLASMA/Chameleon:
 geqrt = DGEQRT, tpqrt = DTPQRT with l=0 (TSQRT), ormqr = DGEMQRT (applies Q^T of a geqrt),

@@ -16,7 +16,14 @@ from app.cli.measure.contention import BusyCores
 from app.cli.measure.gpu import BANDWIDTH_BYTES, ArrayModule, measure_gpu_timings, measure_links
 from app.cli.measure.kernels import KERNELS
 from app.cli.measure.machine import cpu_model, provenance
-from app.cli.measure.timing import Budget, TimingStats, time_cell
+from app.cli.measure.timing import (
+    Budget,
+    TimingStats,
+    cold_pool_bytes,
+    last_level_cache_bytes,
+    operands_for,
+    time_cell,
+)
 
 SCHEMA_VERSION = 1
 
@@ -24,8 +31,10 @@ SCHEMA_VERSION = 1
 @dataclass(frozen=True)
 class Plan:
     """What to measure: tile sizes (b), the time budget of each cell, how many processes keep
-    the cores busy for the all_busy cells, the seed of the random tiles, and the bytes of the
-    large copies that time a GPU's links."""
+    the cores busy for the all_busy cells, the seed of the random tiles, the bytes of the large
+    copies that time a GPU's links, and where operands are: cold, from a pool of `pool_bytes` per
+    process (None: twice this machine's last-level cache, app/cli/measure/timing.py), or warm
+    (0: the same operands every call)."""
 
     sizes: tuple[int, ...]
     budget: Budget
@@ -33,6 +42,10 @@ class Plan:
     kernels: tuple[str, ...] = tuple(KERNELS)
     seed: int = 0
     link_bytes: int = BANDWIDTH_BYTES
+    pool_bytes: int | None = None
+
+    def resolved_pool_bytes(self) -> int:
+        return cold_pool_bytes() if self.pool_bytes is None else self.pool_bytes
 
 
 #: `hms profile measure`: 9 kernels x 5 sizes x (alone + all_busy). With 0.6 s and at most 200
@@ -48,11 +61,17 @@ THOROUGH = Plan(
 
 
 def plan_for(
-    thorough: bool, sizes: tuple[int, ...] | None, repeats: int | None, processes: int
+    thorough: bool,
+    sizes: tuple[int, ...] | None,
+    repeats: int | None,
+    processes: int,
+    warm: bool = False,
 ) -> Plan:
     """QUICK or THOROUGH with `processes` busy processes, its sizes replaced by `sizes` and a
-    fixed count of `repeats` (no time budget) when given."""
+    fixed count of `repeats` (no time budget) when given; warm operands if `warm`."""
     plan = replace(THOROUGH if thorough else QUICK, processes=processes)
+    if warm:
+        plan = replace(plan, pool_bytes=0)
     if sizes:
         plan = replace(plan, sizes=sizes)
     if repeats:
@@ -85,6 +104,7 @@ def measure_timings(plan: Plan, progress: Progress | None = None) -> list[dict[s
     """Every (kernel, size) cell of `plan`, alone then all_busy with the same repeat count,
     on one BLAS thread per process."""
     total, done = 2 * len(plan.sizes) * len(plan.kernels), 0
+    pool_bytes = plan.resolved_pool_bytes()
     timings: list[dict[str, Any]] = []
     rng = np.random.default_rng(plan.seed)
     with threadpool_limits(limits=1), BusyCores(plan.processes, plan.seed) as busy:
@@ -93,11 +113,13 @@ def measure_timings(plan: Plan, progress: Progress | None = None) -> list[dict[s
                 kernel = KERNELS[name]
                 if progress:
                     progress(done, total, f"{name} b={size} alone")
-                alone = time_cell(kernel, kernel.operands(size, rng), plan.budget)
+                operands = operands_for(kernel, kernel.operands(size, rng), pool_bytes)
+                alone = time_cell(kernel, operands, plan.budget)
+                del operands  # free a cold pool before the busy processes build theirs
                 timings.append(timing_entry(name, size, "alone", alone))
                 if progress:
                     progress(done + 1, total, f"{name} b={size} all {busy.processes} cores busy")
-                crowded = busy.run(name, size, alone.size, plan.budget.warmup)
+                crowded = busy.run(name, size, alone.size, plan.budget.warmup, pool_bytes)
                 timings.append(timing_entry(name, size, "all_busy", crowded))
                 done += 2
     if progress:
@@ -126,14 +148,25 @@ def measure_profile(
         cpu_progress(cpu_cells + done, total, cell)
 
     timings = measure_timings(plan, cpu_progress)
+    load_after = os.getloadavg()[0]
+    pool_bytes = plan.resolved_pool_bytes()
+    where = (
+        f"each call on the next of a pool of {pool_bytes / 2**20:.0f} MiB of distinct operand "
+        "sets (twice the last-level cache unless set), so its tiles start outside the caches "
+        "as a task's do in a tiled factorization"
+        if pool_bytes
+        else "every call on the same operands (warm in the caches)"
+    )
     document = {
         "schema_version": SCHEMA_VERSION,
         "name": name,
         "description": (
             f"This machine's CPU measured by `{command}`: each kernel on one core with one BLAS "
             f"thread (SciPy's BLAS/LAPACK), alone and with all {plan.processes} cores running "
-            f"it at once (one process per core); tile sizes {', '.join(map(str, plan.sizes))}. "
-            f"1-minute load average before measuring: {load_before:.2f}."
+            f"it at once (one process per core); {where}; tile sizes "
+            f"{', '.join(map(str, plan.sizes))}. "
+            f"1-minute load average before measuring: {load_before:.2f}, after: "
+            f"{load_after:.2f}."
         ),
         "precision": "double",
         "provenance": provenance(command),
@@ -146,6 +179,11 @@ def measure_profile(
                 f"{plan.processes} such processes at once, one per core",
             }
         ],
+        "measurement": {
+            "operands": "cold" if pool_bytes else "warm",
+            "pool_bytes": pool_bytes or None,
+            "last_level_cache_bytes": last_level_cache_bytes(),
+        },
         "timings": timings,
         "links": [],
     }
