@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+
+from app.ml.features import FEATURE_NAMES
+from app.ml.perfmodels import (
+    CALIBRATE_MINIMUM,
+    MODEL_NAMES,
+    HistoryModel,
+    InvalidObservations,
+    LearnedModel,
+    NonLinearRegressionModel,
+    Observations,
+    RegressionModel,
+    kernel_features,
+    make_model,
+)
+from app.ml.training import FitParams
+
+SIZES = np.array([32, 64, 128, 256, 512, 1024])
+
+
+def noisy(seed: int = 0) -> Observations:
+    """Two kernels on two kinds of device, 12 draws per size, log-normal noise."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for kernel, device, a, p in (
+        ("gemm", "cpu", 2e-9, 3.0),
+        ("gemm", "gpu", 1e-11, 2.6),
+        ("potrf", "cpu", 1e-9, 2.9),
+        ("potrf", "gpu", 5e-10, 2.2),
+    ):
+        b = np.repeat(SIZES, 12)
+        parts.append(Observations.of(kernel, b, device, a * b**p * rng.lognormal(0, 0.1, b.size)))
+    return Observations.concat(parts)
+
+
+def test_regression_recovers_a_power_law_exactly():
+    seconds = 3e-9 * SIZES**2.8
+    model = RegressionModel().fit(Observations.of("gemm", SIZES, "cpu", seconds))
+    a, p = model.coefficients["gemm", "cpu"]
+    assert a == pytest.approx(3e-9, rel=1e-9)
+    assert p == pytest.approx(2.8, rel=1e-12)
+    assert model.predict("gemm", [2048], "cpu") == pytest.approx(3e-9 * 2048**2.8, rel=1e-9)
+
+
+def test_nl_regression_recovers_a_power_law_plus_a_constant_exactly():
+    seconds = 3e-10 * SIZES**2.7 + 4e-5
+    model = NonLinearRegressionModel().fit(Observations.of("trsm", SIZES, "gpu", seconds))
+    a, p, c = model.coefficients["trsm", "gpu"]
+    assert (a, p, c) == pytest.approx((3e-10, 2.7, 4e-5), rel=1e-7)
+    assert model.predict("trsm", [96, 768], "gpu") == pytest.approx(
+        3e-10 * np.array([96, 768]) ** 2.7 + 4e-5, rel=1e-7
+    )
+
+
+def test_nl_regression_keeps_the_constant_non_negative():
+    # A pure power law whose log-space fit is perfect: the constant must stay at its bound 0.
+    seconds = 2e-9 * SIZES**3.0
+    model = NonLinearRegressionModel().fit(Observations.of("gemm", SIZES, "cpu", seconds))
+    a, p, c = model.coefficients["gemm", "cpu"]
+    assert c >= 0.0
+    assert (a, p) == pytest.approx((2e-9, 3.0), rel=1e-6)
+
+
+def test_the_regressions_need_enough_distinct_sizes():
+    two = Observations.of("gemm", [128, 128, 256], "cpu", [1.0, 1.1, 8.0])
+    assert np.isnan(NonLinearRegressionModel().fit(two).predict("gemm", [128], "cpu")).all()
+    assert np.isfinite(RegressionModel().fit(two).predict("gemm", [128], "cpu")).all()
+    one = Observations.of("gemm", [128, 128], "cpu", [1.0, 1.1])
+    assert np.isnan(RegressionModel().fit(one).predict("gemm", [128], "cpu")).all()
+
+
+def test_history_predicts_the_mean_of_a_calibrated_entry():
+    times = np.arange(1.0, CALIBRATE_MINIMUM + 1)
+    model = HistoryModel().fit(Observations.of("potrf", [256] * times.size, "cpu", times))
+    assert model.predict("potrf", [256], "cpu")[0] == pytest.approx(times.mean())
+    assert model.samples("potrf", [256], "cpu")[0] == CALIBRATE_MINIMUM
+
+
+def test_history_below_the_calibration_minimum_is_uncalibrated():
+    times = np.arange(1.0, CALIBRATE_MINIMUM)  # one sample short
+    model = HistoryModel().fit(Observations.of("potrf", [256] * times.size, "cpu", times))
+    assert np.isnan(model.predict("potrf", [256], "cpu")).all()
+    assert HistoryModel(minimum_samples=1).fit(
+        Observations.of("potrf", [256] * times.size, "cpu", times)
+    ).predict("potrf", [256], "cpu")[0] == pytest.approx(times.mean())
+
+
+def test_history_never_guesses_an_unseen_size_kernel_or_device():
+    model = HistoryModel().fit(noisy())
+    assert np.isfinite(model.predict("gemm", [128, 1024], "gpu")).all()
+    assert np.isnan(model.predict("gemm", [192, 2048, 128.5], "gpu")).all()
+    assert np.isnan(model.predict("syrk", [128], "gpu")).all()
+    assert model.samples("gemm", [192], "gpu")[0] == 0
+
+
+def test_the_regressions_are_uncalibrated_for_an_unseen_kernel():
+    for model in (RegressionModel(), NonLinearRegressionModel()):
+        assert np.isnan(model.fit(noisy()).predict("syrk", [128], "cpu")).all()
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_is_deterministic(name):
+    params = {"params": FitParams(max_iter=30)} if name == "learned" else {}
+    first = type(make_model(name))(**params).fit(noisy()).predict("potrf", SIZES, "gpu")
+    again = type(make_model(name))(**params).fit(noisy()).predict("potrf", SIZES, "gpu")
+    assert np.isfinite(first).all()
+    assert np.array_equal(first, again)
+
+
+def test_learned_model_fits_kernel_times_within_the_noise_where_it_was_trained():
+    model = LearnedModel(FitParams(max_iter=100)).fit(noisy())
+    predicted = model.predict("gemm", SIZES, "cpu")
+    assert predicted == pytest.approx(2e-9 * SIZES**3.0, rel=0.15)
+
+
+def test_kernel_features_are_the_retrain_features_of_a_kernel_call():
+    features = kernel_features(
+        np.array(["gemm", "potrf"], dtype=object),
+        np.array([100, 100]),
+        np.array(["cpu", "gpu"], dtype=object),
+    )
+    assert features.shape == (2, len(FEATURE_NAMES))
+    assert features[0, 0] == pytest.approx(np.log(2 * 100**3 / 1e9))
+    assert list(features[:, FEATURE_NAMES.index("is_gpu")]) == [0.0, 1.0]
+
+
+def test_an_unknown_model_name_is_refused():
+    with pytest.raises(ValueError, match="unknown performance model"):
+        make_model("oracle")
+
+
+def test_observations_refuse_impossible_values():
+    with pytest.raises(InvalidObservations, match="> 0"):
+        Observations.of("gemm", [128], "cpu", [0.0])
+    with pytest.raises(InvalidObservations, match="device"):
+        Observations.of("gemm", [128], "fpga", [1.0])
+    with pytest.raises(InvalidObservations, match="one kernel"):
+        Observations(np.array(["gemm"]), np.array([1, 2]), np.array(["cpu"]), np.array([1.0]))
