@@ -74,11 +74,13 @@ def simulate(
     model, rules = _model(problem), _rules(view, decision)
     state = _state(problem, rules.rank, decision.insertion)
     n = problem.num_tasks
+    # Without a callback, one call decides everything: each call costs ~15 µs at the boundary.
+    steps = n if on_progress is None else PROGRESS_EVERY
     done = 0
     while done < n:
         if on_progress is not None:
             on_progress(done / n)
-        done = _advance(decision, model, rules, state)
+        done = _advance(decision, model, rules, state, steps)
         if state.counters[kernel.ERROR] == kernel.NEEDS_SPACE:
             state = _with_more_space(state)
         elif state.counters[kernel.ERROR] != kernel.OK:
@@ -99,12 +101,12 @@ def simulate(
 
 
 def _advance(
-    decision: Decision, model: kernel.Model, rules: kernel.Rules, state: kernel.State
+    decision: Decision, model: kernel.Model, rules: kernel.Rules, state: kernel.State, steps: int
 ) -> int:
-    """Up to PROGRESS_EVERY more decisions (whole mapping events for the batch rules)."""
+    """Up to `steps` more decisions (whole mapping events for the batch rules)."""
     if decision.rule in BATCH_RULES:
-        return kernel.advance_batches(model, rules, state, PROGRESS_EVERY, decision.batch_limit)
-    return kernel.advance(model, rules, state, PROGRESS_EVERY)
+        return kernel.advance_batches(model, rules, state, steps, decision.batch_limit)
+    return kernel.advance(model, rules, state, steps)
 
 
 def _contract_broken(decision: Decision, feasible: np.ndarray) -> str | None:
