@@ -16,8 +16,8 @@ group free: a group handed to an inlined helper, or an array read out of one, st
 reference per array each time that code runs (an atomic increment and decrement). So the path
 every independent task takes — its data-ready times, the rule, the commit of a whole task —
 touches arrays read before the loop and hands groups only to the branches that need them
-(insertion's busy intervals, splits, DAG edges): round_robin went from ~220 to ~25 ns per task,
-mct from ~480 to ~85 (December 2026, bench/README.md). At the boundary, each call from Python
+(insertion's busy intervals, splits, DAG edges): round_robin went from ~220 to ~32 ns per task,
+mct from ~485 to ~93 (December 2026, bench/README.md). At the boundary, each call from Python
 types and unboxes every array of the three tuples: about 15 µs per `advance` call, so
 engine.py calls it once per run unless progress is reported (then once per 4,096 decisions).
 
