@@ -74,11 +74,13 @@ def simulate(
     model, rules = _model(problem), _rules(view, decision)
     state = _state(problem, rules.rank, decision.insertion)
     n = problem.num_tasks
+    # Without a callback, one call decides everything: each call costs ~15 µs at the boundary.
+    steps = n if on_progress is None else PROGRESS_EVERY
     done = 0
     while done < n:
         if on_progress is not None:
             on_progress(done / n)
-        done = _advance(decision, model, rules, state)
+        done = _advance(decision, model, rules, state, steps)
         if state.counters[kernel.ERROR] == kernel.NEEDS_SPACE:
             state = _with_more_space(state)
         elif state.counters[kernel.ERROR] != kernel.OK:
@@ -99,12 +101,12 @@ def simulate(
 
 
 def _advance(
-    decision: Decision, model: kernel.Model, rules: kernel.Rules, state: kernel.State
+    decision: Decision, model: kernel.Model, rules: kernel.Rules, state: kernel.State, steps: int
 ) -> int:
-    """Up to PROGRESS_EVERY more decisions (whole mapping events for the batch rules)."""
+    """Up to `steps` more decisions (whole mapping events for the batch rules)."""
     if decision.rule in BATCH_RULES:
-        return kernel.advance_batches(model, rules, state, PROGRESS_EVERY, decision.batch_limit)
-    return kernel.advance(model, rules, state, PROGRESS_EVERY)
+        return kernel.advance_batches(model, rules, state, steps, decision.batch_limit)
+    return kernel.advance(model, rules, state, steps)
 
 
 def _contract_broken(decision: Decision, feasible: np.ndarray) -> str | None:
@@ -169,31 +171,33 @@ def _contract_broken(decision: Decision, feasible: np.ndarray) -> str | None:
 
 
 def _model(problem: Problem) -> kernel.Model:
+    """The problem as the kernel reads it. The kernel never writes these arrays: they are the
+    problem's own where their layout fits (copies cost time in every run, see `_own`)."""
     workload, cluster = problem.workload, problem.cluster
     child_ptr, child_idx, _ = workload.children
     tasks = kernel.Tasks(
-        arrival=workload.arrival.astype(np.float64),
-        memory=workload.memory.astype(np.float64),
+        arrival=_own(workload.arrival, np.float64),
+        memory=_own(workload.memory, np.float64),
         exec_time=np.ascontiguousarray(problem.exec_time, dtype=np.float64),
         feasible=np.ascontiguousarray(problem.feasible, dtype=np.bool_),
         splittable=problem.splittable,
     )
     dag = kernel.Dag(
-        parent_ptr=workload.parent_ptr.astype(np.int64),
-        parent_idx=workload.parent_idx.astype(np.int64),
-        edge_data=workload.edge_data.astype(np.float64),
+        parent_ptr=_own(workload.parent_ptr, np.int64),
+        parent_idx=_own(workload.parent_idx, np.int64),
+        edge_data=_own(workload.edge_data, np.float64),
         edge_cost=_floats(workload.edge_cost, 1),
         explicit_edges=workload.edge_cost is not None,
-        child_ptr=child_ptr.astype(np.int64),
-        child_idx=child_idx.astype(np.int64),
+        child_ptr=_own(child_ptr, np.int64),
+        child_idx=_own(child_idx, np.int64),
     )
     platform = kernel.Platform(
         is_gpu=cluster.kind == DeviceKind.GPU,
-        latency=cluster.latency.astype(np.float64),
-        bandwidth=cluster.bandwidth.astype(np.float64),
-        memory=cluster.memory.astype(np.float64),
-        cpus=cluster.cpus.astype(np.int64),
-        gpus=cluster.gpus.astype(np.int64),
+        latency=_own(cluster.latency, np.float64),
+        bandwidth=_own(cluster.bandwidth, np.float64),
+        memory=_own(cluster.memory, np.float64),
+        cpus=_own(cluster.cpus, np.int64),
+        gpus=_own(cluster.gpus, np.int64),
     )
     return kernel.Model(tasks, dag, platform)
 
@@ -237,18 +241,19 @@ def _rules(view: Problem, decision: Decision) -> kernel.Rules:
 def _state(problem: Problem, rank: np.ndarray, insertion: bool) -> kernel.State:
     n, m = problem.num_tasks, problem.num_devices
     workload = problem.workload
-    pending = np.diff(workload.parent_ptr).astype(np.int64)
+    pending = np.zeros(0, dtype=np.int64)  # parents not yet placed, counted down in a DAG
     counters = np.zeros(6, dtype=np.int64)
     sequence = np.zeros(0, dtype=np.int64)
     heap = np.zeros(0, dtype=np.int64)
     if workload.has_dependencies:
+        pending = np.diff(workload.parent_ptr).astype(np.int64)
         roots = np.flatnonzero(pending == 0)
         heap = np.zeros(n, dtype=np.int64)
         sorted_roots = roots[np.lexsort((roots, rank[roots], workload.arrival[roots]))]
         heap[: roots.size] = sorted_roots  # sorted: already a valid heap
         counters[kernel.HEAP_SIZE] = roots.size
     else:
-        sequence = np.lexsort((np.arange(n), rank, workload.arrival)).astype(np.int64)
+        sequence = np.lexsort((rank, workload.arrival)).astype(np.int64)  # stable: ties by index
     capacity = 64 if insertion else 2
     devices = kernel.Devices(
         insertion=insertion,
@@ -285,6 +290,12 @@ def _with_more_space(state: kernel.State) -> kernel.State:
 def _rank(n: int, priority: np.ndarray | None) -> np.ndarray:
     """The heap's key: lower first, so minus the priority."""
     return np.zeros(n) if priority is None else -np.asarray(priority, dtype=np.float64)
+
+
+def _own(array: np.ndarray, dtype: type) -> np.ndarray:
+    """`array` itself if it is C-contiguous and writeable with `dtype`, else such a copy: the
+    compiled kernel is specialised for that layout (another would compile again, ~15 s)."""
+    return np.require(array, dtype=dtype, requirements=("C", "W"))
 
 
 def _floats(array: np.ndarray | None, ndim: int) -> np.ndarray:

@@ -11,11 +11,15 @@ What a group costs (measured December 2026, numba 0.68, bench/README.md): numba 
 reference for every array handed to a compiled function or read out of a tuple, so a helper
 called per decision with whole groups paid a dozen more reference counts than one called with
 the arrays it reads: the engine ran 1.17x slower. The helpers are therefore inlined by numba
-(`inline="always"`), where no call boundary counts references, and a loop reads a group's
-arrays once, before it: the kernel runs as fast as with positional arrays (0.94-1.00 of their
-time) and compiles in the same ~13 s. At the boundary, each call from Python types and
-unboxes every array of the three tuples: about 15 µs per `advance` call (10 µs with the flat
-tuples before), once per 4,096 decisions.
+(`inline="always"`), and a loop reads a group's arrays once, before it. Inlining does not make a
+group free: a group handed to an inlined helper, or an array read out of one, still counts a
+reference per array each time that code runs (an atomic increment and decrement). So the path
+every independent task takes — its data-ready times, the rule, the commit of a whole task —
+touches arrays read before the loop and hands groups only to the branches that need them
+(insertion's busy intervals, splits, DAG edges): round_robin went from ~220 to ~32 ns per task,
+mct from ~485 to ~93 (December 2026, bench/README.md). At the boundary, each call from Python
+types and unboxes every array of the three tuples: about 15 µs per `advance` call, so
+engine.py calls it once per run unless progress is reported (then once per 4,096 decisions).
 
 Decision rules (a policy picks one and fills its arrays, see policies/):
 FIXED replays given placements; ROUND_ROBIN takes devices in turn; UNIFORM picks a random
@@ -126,7 +130,8 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
     has_bias = bias.shape[0] > 0
     insertion, free_at, busy_count = devices.insertion, devices.free_at, devices.busy_count
     independent, sequence, heap = order.independent, order.sequence, order.heap
-    start, end = placed.start, placed.end
+    device_of, partner_of, fraction_of, start, end, output_of = placed
+    exec_time, is_gpu = tasks.exec_time, platform.is_gpu
     ready = np.empty(m)
     capacity = devices.busy_start.shape[1]
     for _ in range(steps):
@@ -135,11 +140,13 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
         if insertion and busy_count.max() >= capacity - 1:
             counters[ERROR] = NEEDS_SPACE
             break
-        if independent:
+        if independent:  # no inputs to wait for: the data is ready everywhere at arrival
             task = sequence[counters[DECIDED]]
+            for d in range(m):
+                ready[d] = arrival[task]
         else:
             task = _heap_pop(heap, counters, arrival, rank)
-        _data_ready(task, ready, arrival, dag, platform, placed)
+            _data_ready(task, ready, arrival, dag, platform, placed)
         partner, share, action = -1, 0.0, 0
         if rule == BANDIT:
             device, partner, share, action = _bandit(
@@ -178,7 +185,18 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
             if error == OK and not feasible[task, device]:
                 error = DOES_NOT_FIT
             if error == OK:
-                _commit_whole(task, device, ready, tasks, platform, devices, placed)
+                # _commit_whole, written out: a group handed to a helper on this path would cost
+                # a reference count per array and task (the module's docstring).
+                duration = exec_time[task, device]
+                if insertion:
+                    begin = _start_on(device, ready[device], duration, devices)
+                    _occupy(device, begin, begin + duration, devices)
+                else:
+                    begin = _queue_start(device, ready[device], free_at)
+                    free_at[device] = max(free_at[device], begin + duration)
+                device_of[task], partner_of[task], output_of[task] = device, -1, device
+                fraction_of[task] = 1.0 if is_gpu[device] else 0.0
+                start[task], end[task] = begin, begin + duration
         if error != OK:
             counters[ERROR], counters[ERROR_TASK] = error, task
             break
@@ -285,13 +303,25 @@ def _data_ready(
 
 
 @njit(cache=True, inline="always")
+def _queue_start(device: int, ready: float, free_at: np.ndarray) -> float:
+    """The earliest start >= ready at the end of `device`'s queue (free_at: devices.free_at)."""
+    free = free_at[device]
+    return ready if ready >= free else free
+
+
+@njit(cache=True, inline="always")
 def _start_on(device: int, ready: float, duration: float, devices: Devices) -> float:
     """The earliest start >= ready on `device`: after its queue, or in an idle gap."""
-    free = devices.free_at[device]
-    if ready >= free:
-        return ready
-    if not devices.insertion:
-        return free
+    begin = _queue_start(device, ready, devices.free_at)
+    if devices.insertion and begin > ready:
+        begin = _gap_start(device, ready, duration, devices)
+    return begin
+
+
+@njit(cache=True, inline="always")
+def _gap_start(device: int, ready: float, duration: float, devices: Devices) -> float:
+    """With `insertion`, on a device busy at `ready`: the earliest start >= ready in an idle gap
+    long enough, else at the end of its queue."""
     busy_start, busy_end = devices.busy_start, devices.busy_end
     count = devices.busy_count[device]
     candidate = ready
@@ -308,8 +338,13 @@ def _occupy(device: int, begin: float, finish: float, devices: Devices) -> None:
     free_at = devices.free_at
     if finish > free_at[device]:
         free_at[device] = finish
-    if not devices.insertion:
-        return
+    if devices.insertion:
+        _insert_busy(device, begin, finish, devices)
+
+
+@njit(cache=True, inline="always")
+def _insert_busy(device: int, begin: float, finish: float, devices: Devices) -> None:
+    """Record the busy interval [begin, finish) among the device's sorted intervals."""
     busy_start, busy_end, busy_count = devices.busy_start, devices.busy_end, devices.busy_count
     count = busy_count[device]
     position = np.searchsorted(busy_start[device, :count], begin, side="right")
@@ -445,10 +480,13 @@ def _best_whole(
     that finish; with `has_bias`, the one with the least finish + bias[task, d] (the finish
     returned stays unbiased). Ties go to the lower index."""
     best, best_finish, best_score = -1, np.inf, np.inf
+    insertion, free_at = devices.insertion, devices.free_at
     for d in range(feasible.shape[1]):
         if feasible[task, d] and allowed[d]:
             duration = estimate[task, d]
-            begin = _start_on(d, ready[d], duration, devices)
+            begin = _queue_start(d, ready[d], free_at)
+            if insertion and begin > ready[d]:  # busy then: maybe an idle gap (_start_on)
+                begin = _gap_start(d, ready[d], duration, devices)
             score = begin + duration + bias[task, d] if has_bias else begin + duration
             if score < best_score:
                 best, best_finish, best_score = d, begin + duration, score

@@ -1,3 +1,5 @@
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -5,12 +7,12 @@ from app.sim.cluster import Cluster
 from app.sim.decision import Decision, Rule, SplitTables
 from app.sim.engine import PolicyError, simulate
 from app.sim.invariants import violations
-from app.sim.policies import make_policy
+from app.sim.policies import POLICY_NAMES, PolicyContext, make_policy
 from app.sim.policies.base import Policy
 from app.sim.policies.splits import split_tables
 from app.sim.problem import Infeasible, Problem
 from app.sim.workload import Workload
-from tests.unit.sim.conftest import synthetic_problem
+from tests.unit.sim.conftest import layered_problem, synthetic_problem, topcuoglu_problem
 
 
 class Fixed(Policy):
@@ -238,3 +240,86 @@ def test_progress_is_reported_up_to_completion():
     )
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert seen == sorted(seen) and len(seen) >= 3
+
+
+class ScaledModel:
+    """A deterministic performance model for `learned`: the truth, GPUs believed 1.5x slower."""
+
+    version = "scaled"
+
+    def predict_times(self, problem):
+        times = problem.exec_time.copy()
+        times[:, problem.cluster.gpus] *= 1.5
+        return times
+
+
+def schedule_digest(schedule) -> str:
+    digest = hashlib.sha256()
+    for column in (schedule.device, schedule.partner):
+        digest.update(np.ascontiguousarray(column, dtype=np.int64).tobytes())
+    for column in (schedule.gpu_fraction, schedule.start, schedule.end):
+        digest.update(np.ascontiguousarray(column, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+#: Every policy's schedules on DIGEST_PROBLEMS, hashed, as the engine produced them before its
+#: per-task path was made faster (December 2026): a faster engine must not move a single task.
+#: The problems are drawn from seeded generators; a digest moves if the engine, a policy or the
+#: generators change a bit of their output. "replay" is FIXED placing each task (and split) where
+#: oracle placed it.
+SCHEDULE_DIGESTS: dict[str, str] = {
+    "round_robin": "7fbb6e8acac6c432",
+    "random": "1150171ca682d412",
+    "greedy": "7fc3f105a46b0bd9",
+    "cpu_only": "d6b429334487ef9d",
+    "gpu_only": "55afcdaa1f86937b",
+    "eft": "04ff09bbf094d951",
+    "heft": "141145ce6586c211",
+    "peft": "79cd7e0276de2ea5",
+    "cpop": "4248d5817a747d58",
+    "olb": "976248a379eed7d2",
+    "met": "7fc3f105a46b0bd9",
+    "mct": "04ff09bbf094d951",
+    "minmin": "5ac4ef82d7302736",
+    "maxmin": "551bffbe93a74b00",
+    "sufferage": "93d06f573c424ffd",
+    "learned": "4ecdb129a83e6a19",
+    "rl": "ec1c8afa5d13f5ca",
+    "oracle": "586dff661302ae27",
+    "replay": "4c3a865f3a11178a",
+}
+
+
+def at_once(problem: Problem) -> Problem:
+    workload = problem.workload
+    return Problem.build(workload.evolve(arrival=np.zeros(workload.num_tasks)), problem.cluster)
+
+
+def digest_problems() -> list[Problem]:
+    return [
+        synthetic_problem(600, seed=11, arrival_rate=400.0),  # online: queues form
+        at_once(synthetic_problem(400, seed=12)),
+        layered_problem(600, seed=13),  # a DAG: > 64 busy intervals per device with insertion
+        topcuoglu_problem(),  # explicit edge costs
+    ]
+
+
+def replay_of_oracle(problem: Problem) -> Fixed:
+    oracle = simulate(problem, make_policy("oracle"), np.random.default_rng(0))
+    columns = (oracle.device, oracle.partner, oracle.gpu_fraction)
+    return Fixed([
+        (int(d), int(p), float(f)) if p >= 0 else int(d) for d, p, f in zip(*columns, strict=True)
+    ])  # fmt: skip
+
+
+def test_every_policy_schedules_exactly_as_before():
+    context = PolicyContext(performance_model=ScaledModel())
+    digests = {}
+    for name in [*POLICY_NAMES, "replay"]:
+        parts = []
+        for problem in digest_problems():
+            policy = replay_of_oracle(problem) if name == "replay" else make_policy(name, context)
+            schedule = simulate(problem, policy, np.random.default_rng(0))
+            parts.append(schedule_digest(schedule))
+        digests[name] = hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+    assert digests == SCHEDULE_DIGESTS
