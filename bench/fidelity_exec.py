@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas, lapack
 
+from app.cli.measure.contention import stop_workers
 from app.sim.tiled import TiledDag
 
 #: Seconds a worker waits for a parent (or at the barrier) before it gives up: an order that
@@ -305,14 +306,7 @@ class Executor:
             control_shm.unlink()
 
     def close(self) -> None:
-        for conn in self._conns:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-            conn.close()
-        for proc in self._procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.terminate()
+        stop_workers(self._conns, self._procs, 10)
 
     def __enter__(self) -> Executor:
         return self

@@ -5,7 +5,7 @@ Both are deterministic given the `numpy.random.Generator` passed in. Their tasks
 a `KernelMix` (kernelmix.py: calls of a kernel profile's kernels, what every run uses, so the
 truth is what the profile measured) or a `TaskMix` (abstract sizes in GFLOP with no kernel: the
 engine's own tests and speed benchmark, where only the structure matters and every time is the
-cost model's).
+cost model's; the WfCommons and STG importers also draw their tasks' intensities from it).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from app.sim.workload import Workload
 @dataclass(frozen=True)
 class TaskMix:
     """Abstract tasks with no kernel: heavy-tailed sizes, bimodal intensity, memory that grows
-    with size, categories k0..k7. For the engine's tests and speed benchmark only: no profile
-    measured such tasks, so they run as the cost model estimates them."""
+    with size, categories k0..k7. No run's generated workload uses it (those draw kernel calls):
+    the engine's tests and speed benchmark do, and the importers draw intensities from its
+    bimodal mix. No profile measured such tasks, so they run as the cost model estimates them."""
 
     min_size: float = 1.0  # GFLOP; sizes are Pareto distributed above this
     size_tail: float = 1.8  # Pareto shape: smaller means heavier tail

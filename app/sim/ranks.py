@@ -12,10 +12,13 @@ path through i, the critical path's length for the tasks on it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from app.sim.cluster import DeviceKind
 from app.sim.problem import Problem
+from app.sim.workload import Workload
 
 
 def mean_execution_time(problem: Problem, exec_time: np.ndarray | None = None) -> np.ndarray:
@@ -43,6 +46,17 @@ def mean_transfer_time(problem: Problem) -> np.ndarray:
     return 2.0 * (latencies + workload.edge_data * inverse_bandwidths) / m
 
 
+def backward(workload: Workload) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Each task that has children, exit side first (reverse topological order), with its
+    children and the indices of the edges to them: the walk of every rank computed from the
+    exit tasks back (rank_u here, PEFT's optimistic cost table)."""
+    child_ptr, child_idx, child_edge = workload.children
+    for task in workload.topological_order[::-1].tolist():
+        low, high = child_ptr[task], child_ptr[task + 1]
+        if high > low:
+            yield task, child_idx[low:high], child_edge[low:high]
+
+
 def upward_rank(problem: Problem, exec_time: np.ndarray | None = None) -> np.ndarray:
     """rank_u of every task; `exec_time` replaces the true times (a policy's estimates)."""
     workload = problem.workload
@@ -50,12 +64,8 @@ def upward_rank(problem: Problem, exec_time: np.ndarray | None = None) -> np.nda
     if not workload.has_dependencies:
         return rank
     transfer = mean_transfer_time(problem)
-    child_ptr, child_idx, child_edge = workload.children
-    for task in workload.topological_order[::-1].tolist():
-        low, high = child_ptr[task], child_ptr[task + 1]
-        if high > low:
-            children = child_idx[low:high]
-            rank[task] += float(np.max(transfer[child_edge[low:high]] + rank[children]))
+    for task, children, edges in backward(workload):
+        rank[task] += float(np.max(transfer[edges] + rank[children]))
     return rank
 
 

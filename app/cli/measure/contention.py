@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier
 from types import TracebackType
 
@@ -24,6 +26,21 @@ from app.cli.measure.timing import operands_for, time_calls
 #: Seconds a process waits at the barrier for the others before the cell fails (a process that
 #: died would otherwise hang the measurement).
 BARRIER_TIMEOUT_S = 120.0
+
+
+def stop_workers(
+    conns: Sequence[Connection], procs: Sequence[BaseProcess], timeout_s: float
+) -> None:
+    """Tell each worker process to stop (None on its pipe), close the pipes, and wait up to
+    `timeout_s` for each before terminating it."""
+    for conn in conns:
+        with contextlib.suppress(OSError):  # that process is gone already
+            conn.send(None)
+        conn.close()
+    for proc in procs:
+        proc.join(timeout_s)
+        if proc.is_alive():
+            proc.terminate()
 
 
 class BusyCoresFailed(RuntimeError):
@@ -88,14 +105,7 @@ class BusyCores:
             raise BusyCoresFailed(f"a busy-core process ended during {kernel} b={size}") from exc
 
     def close(self) -> None:
-        for conn in self._conns:
-            with contextlib.suppress(OSError):  # that process is gone already
-                conn.send(None)
-            conn.close()
-        for proc in self._procs:
-            proc.join(BARRIER_TIMEOUT_S)
-            if proc.is_alive():
-                proc.terminate()
+        stop_workers(self._conns, self._procs, BARRIER_TIMEOUT_S)
 
     def __enter__(self) -> BusyCores:
         return self

@@ -5,7 +5,7 @@ import numpy as np
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
 from app.sim.problem import Problem
-from app.sim.ranks import mean_transfer_time
+from app.sim.ranks import backward, mean_transfer_time
 
 
 def optimistic_cost_table(problem: Problem) -> np.ndarray:
@@ -24,16 +24,12 @@ def optimistic_cost_table(problem: Problem) -> np.ndarray:
         return table
     times = np.where(problem.feasible, problem.exec_time, np.inf)
     transfer = mean_transfer_time(problem)
-    child_ptr, child_idx, child_edge = workload.children
-    for task in workload.topological_order[::-1].tolist():
-        low, high = child_ptr[task], child_ptr[task + 1]
-        if high > low:
-            children = child_idx[low:high]
-            onward = table[children] + times[children]  # (children, devices)
-            # The min over w splits into w = p (no transfer) and the best w anywhere (+ c̄),
-            # which is no better than w = p's own term unless w != p: c̄ >= 0.
-            elsewhere = onward.min(axis=1) + transfer[child_edge[low:high]]
-            table[task] = np.minimum(onward, elsewhere[:, None]).max(axis=0)
+    for task, children, edges in backward(workload):
+        onward = table[children] + times[children]  # (children, devices)
+        # The min over w splits into w = p (no transfer) and the best w anywhere (+ c̄),
+        # which is no better than w = p's own term unless w != p: c̄ >= 0.
+        elsewhere = onward.min(axis=1) + transfer[edges]
+        table[task] = np.minimum(onward, elsewhere[:, None]).max(axis=0)
     return table
 
 

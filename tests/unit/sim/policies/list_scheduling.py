@@ -11,8 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from app.sim import costs
+from app.sim.engine import simulate
+from app.sim.invariants import violations
+from app.sim.policies import make_policy
 from app.sim.problem import Problem
+from app.sim.schedule import Schedule
 
 #: (task, [(device, finish), ...] over the devices it fits) -> the chosen device.
 Choose = Callable[[int, list[tuple[int, float]]], int]
@@ -117,3 +123,10 @@ def list_schedule(
             if waiting[child] == 0:
                 released.append(child)
     return device, start, end
+
+
+def schedule_of(problem: Problem, name: str) -> Schedule:
+    """The engine's schedule of `problem` under policy `name`, checked against the invariants."""
+    schedule = simulate(problem, make_policy(name), np.random.default_rng(0))
+    assert violations(problem, schedule) == []
+    return schedule

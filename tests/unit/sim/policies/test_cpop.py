@@ -4,9 +4,6 @@ import numpy as np
 import pytest
 
 from app.sim.cluster import Cluster
-from app.sim.engine import simulate
-from app.sim.invariants import violations
-from app.sim.policies import make_policy
 from app.sim.policies.cpop import critical_path, critical_path_device
 from app.sim.problem import Problem
 from app.sim.ranks import downward_rank, upward_rank
@@ -17,13 +14,12 @@ from tests.unit.sim.conftest import (
     synthetic_problem,
     topcuoglu_problem,
 )
-from tests.unit.sim.policies.list_scheduling import Graph, list_schedule, mean_transfer
-
-
-def schedule_of(problem, name):
-    s = simulate(problem, make_policy(name), np.random.default_rng(0))
-    assert violations(problem, s) == []
-    return s
+from tests.unit.sim.policies.list_scheduling import (
+    Graph,
+    list_schedule,
+    mean_transfer,
+    schedule_of,
+)
 
 
 def reference_cpop(problem: Problem) -> tuple[list[int], list[float], list[float]]:

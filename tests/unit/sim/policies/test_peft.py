@@ -3,8 +3,6 @@ import pytest
 
 from app.sim.decision import Decision, Rule
 from app.sim.engine import simulate
-from app.sim.invariants import violations
-from app.sim.policies import make_policy
 from app.sim.policies.peft import Peft, oct_rank, optimistic_cost_table
 from app.sim.problem import Problem
 from tests.unit.sim.conftest import (
@@ -13,13 +11,12 @@ from tests.unit.sim.conftest import (
     synthetic_problem,
     topcuoglu_problem,
 )
-from tests.unit.sim.policies.list_scheduling import Graph, list_schedule, mean_transfer
-
-
-def schedule_of(problem, name):
-    s = simulate(problem, make_policy(name), np.random.default_rng(0))
-    assert violations(problem, s) == []
-    return s
+from tests.unit.sim.policies.list_scheduling import (
+    Graph,
+    list_schedule,
+    mean_transfer,
+    schedule_of,
+)
 
 
 def reference_peft(problem: Problem) -> tuple[list[int], list[float], list[float]]:
