@@ -19,6 +19,7 @@ from app.sim.policies.peft import Peft
 from app.sim.policies.random import RandomPlacement
 from app.sim.policies.rl import Rl
 from app.sim.policies.round_robin import RoundRobin
+from app.sim.predicted import KernelModel
 
 REGISTRY: dict[str, type[Policy]] = {
     policy.name: policy
@@ -50,10 +51,13 @@ POLICY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 @dataclass(frozen=True)
 class PolicyContext:
     """What some policies need from outside the core: `learned` a performance model, `rl` the
-    parameters it starts from (None: a fresh agent)."""
+    parameters it starts from (None: a fresh agent), the runtime schedulers (policies/runtime.py)
+    the kernel performance model the run chose (predicted.py; None: they decide on the times
+    their knowledge gives them)."""
 
     performance_model: PerformanceModel | None = None
     rl_state: dict[str, Any] | None = None
+    kernel_model: KernelModel | None = None
 
 
 def make_policy(name: str, context: PolicyContext | None = None) -> Policy:
