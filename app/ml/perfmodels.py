@@ -42,7 +42,11 @@ from scipy.optimize import curve_fit
 from app.ml.features import category_codes, device_features, ln_seconds
 from app.ml.training import FitParams, Samples, fit
 from app.sim.cluster import Cluster, DeviceKind
+from app.sim.costs import transfer_time
 from app.sim.kernelmix import TILES_TOUCHED
+from app.sim.measured import DEVICE_NAMES
+from app.sim.problem import Problem
+from app.sim.schedule import Schedule
 from app.sim.tiled import BYTES_PER_ELEMENT, kernel_flops_of
 
 #: StarPU's default STARPU_CALIBRATE_MINIMUM: a history entry with fewer samples is not used.
@@ -318,4 +322,26 @@ def kernel_features(kernel: np.ndarray, size: np.ndarray, device: np.ndarray) ->
             np.array([codes[k] for k in kernel.tolist()], dtype=np.float64),
             _DEFAULT_DEVICES[rows],
         ]
+    )
+
+
+def observed(problem: Problem, schedule: Schedule) -> Observations:
+    """What a run's executions teach the models: for each task that ran whole and calls a
+    profiled kernel, its kernel's time on the kind of device it ran on — the task's true time
+    there (`problem`: the scenario's truth) less the staging of its input (predicted.py charges
+    staging from the link, not the model). Split tasks teach nothing (neither part ran the whole
+    call). Raises ValueError if the workload's tasks call no kernel."""
+    workload, cluster = problem.workload, problem.cluster
+    if workload.tile_size is None:
+        raise ValueError("the workload's tasks call no profiled kernel: nothing was observed")
+    tasks = np.flatnonzero(schedule.partner < 0)
+    devices = schedule.device[tasks]
+    kernel_time = problem.exec_time - transfer_time(workload, cluster)
+    names = np.asarray(workload.category_names, dtype=object)
+    kinds = np.asarray([DEVICE_NAMES[DeviceKind(int(k))] for k in cluster.kind], dtype=object)
+    return Observations(
+        names[workload.category[tasks]],
+        workload.tile_size[tasks].astype(np.int64),
+        kinds[devices],
+        kernel_time[tasks, devices],
     )

@@ -13,8 +13,16 @@ from app.ml.perfmodels import (
     RegressionModel,
     kernel_features,
     make_model,
+    observed,
 )
 from app.ml.training import FitParams
+from app.runspec import kernel_profile
+from app.sim.cluster import Cluster
+from app.sim.costs import transfer_time
+from app.sim.engine import simulate
+from app.sim.knowledge import Scenario
+from app.sim.policies import make_policy
+from app.sim.tiled import tiled_workload
 
 SIZES = np.array([32, 64, 128, 256, 512, 1024])
 
@@ -137,3 +145,25 @@ def test_observations_refuse_impossible_values():
         Observations.of("gemm", [128], "fpga", [1.0])
     with pytest.raises(InvalidObservations, match="one kernel"):
         Observations(np.array(["gemm"]), np.array([1, 2]), np.array(["cpu"]), np.array([1.0]))
+
+
+def test_a_schedule_is_observed_as_its_kernels_true_times_without_staging() -> None:
+    scenario = Scenario.build(
+        tiled_workload("cholesky", 4, 512),
+        Cluster.homogeneous_kinds(2, 1),
+        kernel_profile("v100-skylake-mcsweeney2020"),
+        seed=3,
+    )
+    truth = scenario.truth
+    schedule = simulate(scenario, make_policy("heft"), np.random.default_rng(0))
+    seen = observed(truth, schedule)
+    assert seen.count == truth.num_tasks  # heft places whole tasks
+    staging = transfer_time(truth.workload, truth.cluster)
+    tasks = np.arange(truth.num_tasks)
+    ran = schedule.device
+    np.testing.assert_array_equal(seen.seconds, truth.exec_time[tasks, ran] - staging[tasks, ran])
+    kinds = np.where(truth.cluster.kind[ran] == 1, "gpu", "cpu")
+    assert seen.device.tolist() == kinds.tolist()
+    names = [truth.workload.category_names[c] for c in truth.workload.category]
+    assert seen.kernel.tolist() == names
+    assert set(seen.size.tolist()) == {512}
