@@ -26,6 +26,7 @@ class Rule(IntEnum):
     MIN_MIN = kernel.MIN_MIN
     MAX_MIN = kernel.MAX_MIN
     SUFFERAGE = kernel.SUFFERAGE
+    LOOKAHEAD = kernel.LOOKAHEAD
 
 
 #: The rules that map batches of waiting tasks at mapping events (kernel.advance_batches).

@@ -28,8 +28,9 @@ EFT the device with the earliest finish under the estimated times (optionally pr
 `allowed` devices, optionally also CPU/GPU splits from precomputed tables, optionally choosing by
 finish + a per-(task, device) `bias`: PEFT's look-ahead, CPOP's critical-path processor); BANDIT
 the rl agent; EARLIEST_AVAILABLE the device where the task could start first, whatever it costs
-there (OLB). MIN_MIN, MAX_MIN and SUFFERAGE map batches of waiting tasks at mapping events:
-`advance_batches` (see its docstring for the event rule).
+there (OLB); LOOKAHEAD the device whose tentative placement lets the task's children finish
+first (lookahead HEFT, `_lookahead`). MIN_MIN, MAX_MIN and SUFFERAGE map batches of waiting
+tasks at mapping events: `advance_batches` (see its docstring for the event rule).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from numba import njit
 
 FIXED, ROUND_ROBIN, UNIFORM, FASTEST, EFT, BANDIT = range(6)
 EARLIEST_AVAILABLE, MIN_MIN, MAX_MIN, SUFFERAGE = range(6, 10)
+LOOKAHEAD = 10
 
 # Why `advance` stopped early (counters[ERROR]), with the task (counters[ERROR_TASK]).
 OK, NO_SUCH_DEVICE, DOES_NOT_FIT, SPLIT_NEEDS_GPU_AND_CPU, SPLIT_DOES_NOT_FIT = range(5)
@@ -134,6 +136,7 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
     exec_time, is_gpu = tasks.exec_time, platform.is_gpu
     ready = np.empty(m)
     capacity = devices.busy_start.shape[1]
+    ahead = _ahead_scratch(rule == LOOKAHEAD and not independent, dag, m)
     for _ in range(steps):
         if counters[DECIDED] == n:
             break
@@ -162,6 +165,8 @@ def advance(model: Model, rules: Rules, state: State, steps: int) -> int:
             device = _fastest(task, feasible, estimate, free_at)
         elif rule == EARLIEST_AVAILABLE:
             device = _earliest_available(task, ready, feasible, free_at)
+        elif rule == LOOKAHEAD:
+            device = _lookahead(task, ready, model, rules, devices, placed, ahead)
         else:
             device, finish = _best_whole(
                 task, ready, feasible, estimate, allowed, devices, bias, has_bias
@@ -525,6 +530,132 @@ def _best_split(
             best_gpu, best_cpu = gpu, cpu
             best_share, best_finish = splits.share[pair, task], start + time
     return best_gpu, best_cpu, best_share, best_finish
+
+
+# --- lookahead HEFT (see policies/lookahead.py for the rule and where it departs from the paper) -
+
+Ahead = namedtuple("Ahead", "child edge ready free")
+"""LOOKAHEAD's scratch, sized once per `advance` call for the largest number of children c of a
+task: child (c,) the task's children in decision order, edge (c,) the index of the task's edge
+among each child's parent edges, ready (c, m) s when each child's inputs from its placed parents
+could be on each device, free (m,) s the devices' tentative queue ends."""
+
+
+@njit(cache=True, inline="always")
+def _ahead_scratch(looks_ahead: bool, dag: Dag, m: int) -> Ahead:
+    """Scratch for the largest fan-out when `looks_ahead`, else zero-size (never read)."""
+    most = 0
+    if looks_ahead:
+        child_ptr = dag.child_ptr
+        for task in range(child_ptr.shape[0] - 1):
+            most = max(most, child_ptr[task + 1] - child_ptr[task])
+    size = most if looks_ahead else 0
+    return Ahead(
+        np.empty(size, dtype=np.int64),
+        np.empty(size, dtype=np.int64),
+        np.empty((size, m)),
+        np.empty(m if looks_ahead else 0),
+    )
+
+
+@njit(cache=True, inline="always")
+def _lookahead(
+    task: int, ready: np.ndarray, model: Model, rules: Rules, devices: Devices,
+    placed: Placements, ahead: Ahead,
+) -> int:  # fmt: skip
+    """The fitting device p with the least score: t placed at its insertion-based earliest finish
+    on p (under `estimate`), then each child, in decision order, at its earliest finish over its
+    fitting devices at the end of their tentative queues, its data from t on p and from its
+    placed parents; the score is the largest of those finishes (t's own without children).
+    Ties: t's own earlier finish, then the lower index. Costs O(c m) per candidate device."""
+    tasks, dag, platform = model
+    feasible, estimate, free_at = tasks.feasible, rules.estimate, devices.free_at
+    count = _children_in_order(task, dag, rules.rank, ahead)
+    for k in range(count):
+        _placed_parents_ready(ahead.child[k], ahead.ready[k], tasks.arrival, dag, platform, placed)
+    child, edge, child_ready, free = ahead.child, ahead.edge, ahead.ready, ahead.free
+    best, best_score, best_finish = -1, np.inf, np.inf
+    for p in range(feasible.shape[1]):
+        if not feasible[task, p]:
+            continue
+        duration = estimate[task, p]
+        finish = _start_on(p, ready[p], duration, devices) + duration
+        score = finish
+        if count > 0:
+            free[:] = free_at
+            free[p] = max(free[p], finish)
+        for k in range(count):
+            c = child[k]
+            where, earliest = -1, np.inf
+            for d in range(feasible.shape[1]):
+                if feasible[c, d]:
+                    arrives = finish + _transfer(edge[k], p, d, dag, platform)
+                    begin = max(max(child_ready[k, d], arrives), free[d])
+                    if begin + estimate[c, d] < earliest:
+                        where, earliest = d, begin + estimate[c, d]
+            if where >= 0:
+                free[where] = earliest
+                score = max(score, earliest)
+        if score < best_score or (score == best_score and finish < best_finish):
+            best, best_score, best_finish = p, score, finish
+    return best
+
+
+@njit(cache=True, inline="always")
+def _children_in_order(task: int, dag: Dag, rank: np.ndarray, ahead: Ahead) -> int:
+    """Fill ahead.child and ahead.edge with the task's children in the engine's decision order
+    (rank, then index; an insertion sort: fan-outs are small); returns how many."""
+    child, edge = ahead.child, ahead.edge
+    count = 0
+    for k in range(dag.child_ptr[task], dag.child_ptr[task + 1]):
+        c = dag.child_idx[k]
+        position = count
+        while position > 0 and (
+            rank[child[position - 1]] > rank[c]
+            or (rank[child[position - 1]] == rank[c] and child[position - 1] > c)
+        ):
+            child[position], edge[position] = child[position - 1], edge[position - 1]
+            position -= 1
+        child[position] = c
+        for e in range(dag.parent_ptr[c], dag.parent_ptr[c + 1]):
+            if dag.parent_idx[e] == task:
+                edge[position] = e
+        count += 1
+    return count
+
+
+@njit(cache=True, inline="always")
+def _placed_parents_ready(
+    task: int, ready: np.ndarray, arrival: np.ndarray, dag: Dag, platform: Platform,
+    placed: Placements,
+) -> None:  # fmt: skip
+    """ready[d]: when the inputs from the task's placed parents could be on device d (its
+    arrival, or later); parents not yet placed are ignored."""
+    for d in range(ready.shape[0]):
+        ready[d] = arrival[task]
+    for edge in range(dag.parent_ptr[task], dag.parent_ptr[task + 1]):
+        parent = dag.parent_idx[edge]
+        if placed.device[parent] < 0:
+            continue
+        for d in range(ready.shape[0]):
+            arrives = placed.end[parent] + _transfer(edge, placed.output[parent], d, dag, platform)
+            if arrives > ready[d]:
+                ready[d] = arrives
+
+
+@njit(cache=True, inline="always")
+def _transfer(edge: int, source: int, target: int, dag: Dag, platform: Platform) -> float:
+    """Seconds the edge's data takes from device `source` to device `target`, as
+    costs.edge_transfer computes it (and _data_ready, written out there for speed)."""
+    if target == source:
+        return 0.0
+    if dag.explicit_edges:
+        return dag.edge_cost[edge]
+    data, is_gpu = dag.edge_data[edge], platform.is_gpu
+    out_of = platform.latency[source] + data / platform.bandwidth[source] if is_gpu[source] else 0.0
+    if is_gpu[target]:
+        return (platform.latency[target] + data / platform.bandwidth[target]) + out_of
+    return out_of
 
 
 # --- the rl agent (see policies/rl.py for what it learns) ---------------------------------------

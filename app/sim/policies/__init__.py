@@ -14,6 +14,7 @@ from app.sim.policies.greedy import Greedy
 from app.sim.policies.heft import Heft
 from app.sim.policies.immediate import Mct, Met, Olb
 from app.sim.policies.learned import Learned, PerformanceModel
+from app.sim.policies.lookahead import Lookahead
 from app.sim.policies.oracle import Oracle
 from app.sim.policies.peft import Peft
 from app.sim.policies.random import RandomPlacement
@@ -31,6 +32,7 @@ REGISTRY: dict[str, type[Policy]] = {
         GpuOnly,
         EarliestFinishTime,
         Heft,
+        Lookahead,
         Peft,
         Cpop,
         Olb,

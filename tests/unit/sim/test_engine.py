@@ -275,6 +275,7 @@ SCHEDULE_DIGESTS: dict[str, str] = {
     "gpu_only": "55afcdaa1f86937b",
     "eft": "04ff09bbf094d951",
     "heft": "141145ce6586c211",
+    "lookahead": "a33a307127333a8a",  # as first committed with the policy
     "peft": "79cd7e0276de2ea5",
     "cpop": "4248d5817a747d58",
     "olb": "976248a379eed7d2",

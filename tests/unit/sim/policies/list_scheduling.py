@@ -90,14 +90,31 @@ def earliest_start(busy: list[tuple[float, float]], ready: float, duration: floa
     return candidate
 
 
+@dataclass
+class Placed:
+    """The schedule so far: device (-1: not yet placed), start and end per task, and each
+    device's busy intervals, sorted."""
+
+    device: list[int]
+    start: list[float]
+    end: list[float]
+    busy: list[list[tuple[float, float]]]
+
+    @classmethod
+    def empty(cls, problem: Problem) -> Placed:
+        n, m = problem.num_tasks, problem.num_devices
+        return cls([-1] * n, [0.0] * n, [0.0] * n, [[] for _ in range(m)])
+
+
 def list_schedule(
-    problem: Problem, priority: list[float], choose: Choose
+    problem: Problem, priority: list[float], choose: Choose, placed: Placed | None = None
 ) -> tuple[list[int], list[float], list[float]]:
-    """(device, start, end) per task."""
+    """(device, start, end) per task. `placed`, if given, is the state the schedule is built in
+    (a `choose` that needs the schedule so far reads it)."""
     graph = Graph.of(problem)
     n, m = problem.num_tasks, problem.num_devices
-    device, start, end = [-1] * n, [0.0] * n, [0.0] * n
-    busy: list[list[tuple[float, float]]] = [[] for _ in range(m)]
+    placed = placed or Placed.empty(problem)
+    device, start, end, busy = placed.device, placed.start, placed.end, placed.busy
     waiting = [len(graph.parents[t]) for t in range(n)]
     released = [t for t in range(n) if waiting[t] == 0]
     while released:
