@@ -10,7 +10,10 @@ mapped in windows of BATCH_LIMIT). For each of olb, met, mct, minmin, maxmin and
 engine's `simulate` (the best of repeated runs after a warm-up) and the reference (one run); they
 must place every task on the same device, else the bench exits non-zero. The headline is the
 ratio reference seconds / engine seconds. A second table times the batch rules on `--scale`
-times as many tasks all at once: linear cost means the time per task stays flat.
+times as many tasks all at once: linear cost means the time per task stays flat. A third times
+the DAG heuristic `lookahead` the same way, against `reference_lookahead` of
+tests/unit/sim/policies/test_lookahead.py, on two static DAGs of about `--tasks` tasks: a sparse
+layered random DAG and a tiled Cholesky factorization.
 
     PYTHONPATH=. .venv/bin/python bench/heuristics.py [--tasks 10000] [--scale 10]
 """
@@ -21,22 +24,32 @@ import argparse
 import gc
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from app.sim.cluster import Cluster
 from app.sim.engine import simulate
-from app.sim.generators import SyntheticParams, synthetic_workload
+from app.sim.generators import LayeredDagParams, SyntheticParams, layered_dag, synthetic_workload
 from app.sim.load import at_load
 from app.sim.policies import make_policy
 from app.sim.problem import Problem
+from app.sim.tiled import task_count, tiled_workload
+from tests.unit.sim.policies.test_lookahead import reference_lookahead
 from tests.unit.sim.test_independent_heuristics import BATCH, IMMEDIATE, reference_schedule
 
 LOAD = 0.95
 #: Repeat a timed engine run until this many seconds are spent (at most MAX_REPEATS); keep the best.
 MIN_TIMED_SECONDS = 1.0
 MAX_REPEATS = 5
+#: The layered DAG's share of candidate parents (generators.LayeredDagParams): 0.03 gives ~3
+#: parents per task at 10,000 tasks (the default 0.3 gives ~30, and the plain-Python reference,
+#: which recomputes each child's inputs per candidate device, would take an hour).
+DAG_DENSITY = 0.03
+#: Rows and columns of a tile of the Cholesky DAG (its times come from the nominal cost model).
+TILE_SIZE = 512
 
 
 def build(tasks: int, seed: int) -> dict[str, Problem]:
@@ -64,10 +77,13 @@ def engine_seconds(problem: Problem, name: str) -> tuple[float, np.ndarray]:
     return min(times), schedule.device
 
 
-def reference_seconds(problem: Problem, name: str) -> tuple[float, list[int]]:
+def reference_seconds(
+    schedule: Callable[[], tuple[list[int], Any, Any]],
+) -> tuple[float, list[int]]:
+    """One run of a plain-Python reference: (seconds, device per task)."""
     gc.collect()
     began = time.perf_counter()
-    device, _, _ = reference_schedule(problem, name)
+    device, _, _ = schedule()
     return time.perf_counter() - began, device
 
 
@@ -86,7 +102,7 @@ def main() -> int:
         for name in names:
             _progress(f"{workload}: {name}")
             ours, device = engine_seconds(problem, name)
-            theirs, reference = reference_seconds(problem, name)
+            theirs, reference = reference_seconds(partial(reference_schedule, problem, name))
             same = int(np.count_nonzero(device == np.array(reference)))
             agree &= same == problem.num_tasks
             rows.append([
@@ -99,6 +115,9 @@ def main() -> int:
          "engine µs/task", "same device"], rows,
     ))  # fmt: skip
     print(scaling_table(args.tasks, args.scale, args.seed))
+    dag_rows, dags_agree = dag_table(args.tasks, args.seed)
+    print(dag_rows)
+    agree &= dags_agree
     print(f"\n{'every placement agrees' if agree else '**PLACEMENTS DISAGREE**'}")
     return 0 if agree else 1
 
@@ -114,6 +133,43 @@ def scaling_table(tasks: int, scale: int, seed: int) -> str:
                      f"{per_task[1] / per_task[0]:.2f}"])  # fmt: skip
     header = ["policy", f"µs/task at {tasks:,}", f"µs/task at {tasks * scale:,}", "ratio"]
     return f"\n### Batch rules, all at once: linear in the tasks\n\n{_markdown(header, rows)}"
+
+
+def build_dags(tasks: int, seed: int) -> dict[str, Problem]:
+    cluster = Cluster.homogeneous_kinds(8, 4)
+    layered = layered_dag(LayeredDagParams(num_tasks=tasks, density=DAG_DENSITY), _rng(seed))
+    tiles = 1
+    while task_count("cholesky", tiles + 1) <= tasks:
+        tiles += 1
+    cholesky = tiled_workload("cholesky", tiles, TILE_SIZE)
+    return {
+        f"layered DAG, density {DAG_DENSITY}": Problem.build(layered, cluster),
+        f"Cholesky {tiles}x{tiles} tiles": Problem.build(cholesky, cluster),
+    }
+
+
+def dag_table(tasks: int, seed: int) -> tuple[str, bool]:
+    """lookahead through the engine against the plain-Python reference, and whether every task
+    went to the same device."""
+    problems = build_dags(tasks, seed)
+    for problem in build_dags(200, seed).values():  # compile (or load) the kernel
+        simulate(problem, make_policy("lookahead"), np.random.default_rng(0))
+    rows, agree = [], True
+    for workload, problem in problems.items():
+        _progress(f"{workload}: lookahead")
+        ours, device = engine_seconds(problem, "lookahead")
+        theirs, reference = reference_seconds(partial(reference_lookahead, problem))
+        same = int(np.count_nonzero(device == np.array(reference)))
+        agree &= same == problem.num_tasks
+        rows.append([
+            workload, f"{problem.num_tasks:,}", f"{problem.workload.num_edges:,}",
+            f"**{theirs / ours:.0f}x**", f"{ours:.4f}", f"{theirs:.2f}",
+            f"{ours / problem.num_tasks * 1e6:.2f}", f"{same}/{problem.num_tasks}",
+        ])  # fmt: skip
+    header = ["workload", "tasks", "edges", "speed engine/reference", "engine s", "reference s",
+              "engine µs/task", "same device"]  # fmt: skip
+    table = _markdown(header, rows)
+    return f"\n### lookahead on static DAGs: the engine against the reference\n\n{table}", agree
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:

@@ -1,6 +1,6 @@
 """A plain-Python list scheduler, independent of the engine, for cross-checking the DAG
-heuristics (PEFT, CPOP): released tasks taken by priority, each placed whole on the device a
-heuristic chooses from every fitting device's insertion-based earliest finish.
+heuristics (PEFT, CPOP, lookahead): released tasks taken by priority, each placed whole on the
+device a heuristic chooses from every fitting device's insertion-based earliest finish.
 
 Static DAGs only (all arrivals 0); the transfers are the cost model's (costs.edge_transfer) or
 the explicit edge costs. Lists and loops, no numpy arrays in the algorithm, no code of app/sim's
@@ -8,6 +8,7 @@ engine or policies."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -65,10 +66,27 @@ class Graph:
 
 
 def transfer(problem: Problem, edge: int, source: int, target: int) -> float:
-    workload = problem.workload
-    explicit = None if workload.edge_cost is None else float(workload.edge_cost[edge])
-    data = float(workload.edge_data[edge])
-    return float(costs.edge_transfer(problem.cluster, data, explicit, source)[target])
+    return Transfers(problem)(edge, source)[target]
+
+
+class Transfers:
+    """costs.edge_transfer as lists, computed once per (edge, source device): a reference that
+    asks for the same transfer per candidate device would otherwise spend its time in numpy."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self._known: dict[tuple[int, int], list[float]] = {}
+
+    def __call__(self, edge: int, source: int) -> list[float]:
+        """Seconds from `source` to every device."""
+        key = (edge, source)
+        if key not in self._known:
+            problem = self.problem
+            explicit = problem.workload.edge_cost
+            cost = None if explicit is None else float(explicit[edge])
+            data = float(problem.workload.edge_data[edge])
+            self._known[key] = costs.edge_transfer(problem.cluster, data, cost, source).tolist()
+        return self._known[key]
 
 
 def mean_transfer(problem: Problem, edge: int) -> float:
@@ -81,9 +99,9 @@ def mean_transfer(problem: Problem, edge: int) -> float:
 def earliest_start(busy: list[tuple[float, float]], ready: float, duration: float) -> float:
     """The first idle gap of `busy` (sorted intervals) from `ready` that holds `duration`."""
     candidate = ready
-    for begin, end in busy:
-        if end <= ready:
-            continue
+    # The intervals do not overlap, so their ends are sorted too: skip those over by `ready`.
+    for k in range(bisect.bisect_right(busy, ready, key=lambda interval: interval[1]), len(busy)):
+        begin, end = busy[k]
         if candidate + duration <= begin:
             return candidate
         candidate = max(candidate, end)
@@ -115,6 +133,7 @@ def list_schedule(
     n, m = problem.num_tasks, problem.num_devices
     placed = placed or Placed.empty(problem)
     device, start, end, busy = placed.device, placed.start, placed.end, placed.busy
+    transfers = Transfers(problem)
     waiting = [len(graph.parents[t]) for t in range(n)]
     released = [t for t in range(n) if waiting[t] == 0]
     while released:
@@ -128,13 +147,13 @@ def list_schedule(
                 continue
             ready = 0.0
             for parent, edge in graph.parents[task]:
-                ready = max(ready, end[parent] + transfer(problem, edge, device[parent], d))
+                ready = max(ready, end[parent] + transfers(edge, device[parent])[d])
             begins[d] = earliest_start(busy[d], ready, duration)
             options.append((d, begins[d] + duration))
         chosen = choose(task, options)
         finish = dict(options)[chosen]
         device[task], start[task], end[task] = chosen, begins[chosen], finish
-        busy[chosen] = sorted([*busy[chosen], (begins[chosen], finish)])
+        bisect.insort(busy[chosen], (begins[chosen], finish))
         for child, _ in graph.children[task]:
             waiting[child] -= 1
             if waiting[child] == 0:

@@ -14,21 +14,26 @@ from tests.unit.sim.conftest import (
 from tests.unit.sim.policies.list_scheduling import (
     Graph,
     Placed,
+    Transfers,
     list_schedule,
-    mean_transfer,
     schedule_of,
-    transfer,
 )
 
 
-def reference_upward_rank(problem: Problem, graph: Graph) -> list[float]:
+def reference_upward_rank(graph: Graph, transfers: Transfers) -> list[float]:
     """rank_u as Topcuoglu et al. define it: the mean time over the fitting devices plus the
-    longest (mean transfer + rank_u) among the children."""
+    longest (mean transfer between distinct devices + rank_u) among the children."""
+    m = len(graph.times[0]) if graph.times else 0
     rank = [0.0] * len(graph.times)
+
+    def mean_transfer(edge: int) -> float:
+        pairs = [transfers(edge, a)[b] for a in range(m) for b in range(m) if a != b]
+        return sum(pairs) / len(pairs) if pairs else 0.0
+
     for task in graph.reverse_topological():
         times = [time for time in graph.times[task] if time is not None]
         children = graph.children[task]
-        onward = [mean_transfer(problem, edge) + rank[child] for child, edge in children]
+        onward = [mean_transfer(edge) + rank[child] for child, edge in children]
         rank[task] = sum(times) / len(times) + max(onward, default=0.0)
     return rank
 
@@ -38,13 +43,12 @@ def reference_lookahead(problem: Problem) -> tuple[list[int], list[float], list[
     task fits (at its insertion-based earliest finish there), its children in decreasing rank_u,
     each at its earliest finish at the end of the devices' queues, with its data from the task on
     p and from its placed parents; the device whose children's latest finish is least."""
-    graph = Graph.of(problem)
-    rank = reference_upward_rank(problem, graph)
+    graph, transfers = Graph.of(problem), Transfers(problem)
+    rank = reference_upward_rank(graph, transfers)
     placed = Placed.empty(problem)
-    m = problem.num_devices
 
     def child_finish(child: int, task: int, p: int, finish: float, free: list[float]):
-        """(finish, device) of the child's earliest finish."""
+        """(finish, device) of the child's earliest finish at the end of the queues `free`."""
         options = []
         for d, time in enumerate(graph.times[child]):
             if time is None:
@@ -52,20 +56,21 @@ def reference_lookahead(problem: Problem) -> tuple[list[int], list[float], list[
             ready = 0.0
             for parent, edge in graph.parents[child]:
                 if parent == task:
-                    ready = max(ready, finish + transfer(problem, edge, p, d))
+                    ready = max(ready, finish + transfers(edge, p)[d])
                 elif placed.device[parent] >= 0:
-                    arrives = placed.end[parent] + transfer(problem, edge, placed.device[parent], d)
+                    arrives = placed.end[parent] + transfers(edge, placed.device[parent])[d]
                     ready = max(ready, arrives)
             options.append((max(ready, free[d]) + time, d))
         return min(options)
 
     def least_children_finish(task: int, options: list[tuple[int, float]]) -> int:
+        children = sorted((-rank[child], child) for child, _ in graph.children[task])
         scores = []
         for p, finish in options:
-            free = [max((end for _, end in busy), default=0.0) for busy in placed.busy]
+            # The intervals of a device do not overlap: the last one ends its queue.
+            free = [busy[-1][1] if busy else 0.0 for busy in placed.busy]
             free[p] = max(free[p], finish)
             score = finish
-            children = sorted((-rank[child], child) for child, _ in graph.children[task])
             for _, child in children:
                 earliest, d = child_finish(child, task, p, finish, free)
                 free[d] = earliest
@@ -73,7 +78,6 @@ def reference_lookahead(problem: Problem) -> tuple[list[int], list[float], list[
             scores.append((score, finish, p))
         return min(scores)[2]
 
-    assert len(placed.busy) == m
     return list_schedule(problem, rank, least_children_finish, placed)
 
 
