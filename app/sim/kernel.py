@@ -538,7 +538,7 @@ Ahead = namedtuple("Ahead", "child edge ready free")
 edge (c,) the index of the task's edge among each child's parent edges, ready (c, m) s when each
 child's inputs from its placed parents could be on each device, free (m,) s the devices'
 tentative queue ends. Allocated per decision, in the LOOKAHEAD branch only: held across the loop
-(sized once per call) it made the EFT path ~5 % slower (bench/README.md)."""
+(sized once per call) it made the EFT path ~8 % slower (bench/README.md)."""
 
 
 @njit(cache=True, inline="always")
@@ -551,7 +551,10 @@ def _ahead_scratch(children: int, m: int) -> Ahead:
     )
 
 
-@njit(cache=True, inline="always")
+# Not inlined, unlike the other rules: inlined, its loops made `advance` slower for every rule
+# (eft and mct 4-6 % on the layered DAG of bench/sim.py, interleaved runs, bench/README.md); a
+# call costs a few reference counts per decision against the rule's ~10 µs.
+@njit(cache=True)
 def _lookahead(
     task: int, ready: np.ndarray, model: Model, rules: Rules, devices: Devices,
     placed: Placements,
