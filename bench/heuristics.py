@@ -46,7 +46,7 @@ MIN_TIMED_SECONDS = 1.0
 MAX_REPEATS = 5
 #: The layered DAG's share of candidate parents (generators.LayeredDagParams): 0.03 gives ~3
 #: parents per task at 10,000 tasks (the default 0.3 gives ~30, and the plain-Python reference,
-#: which recomputes each child's inputs per candidate device, would take an hour).
+#: which recomputes each child's inputs per candidate device, would do ~100 times the work).
 DAG_DENSITY = 0.03
 #: Rows and columns of a tile of the Cholesky DAG (its times come from the nominal cost model).
 TILE_SIZE = 512

@@ -22,7 +22,9 @@ class Lookahead(Policy):
     into idle gaps, which HEFT's own placement of them would try), and a child's inputs from
     parents not yet placed are ignored (its data-ready time counts t on p and the placed parents).
     The paper's other variants — looking further down the graph, or over every task of the
-    priority queue instead of the children — are not implemented.
+    priority queue instead of the children — are not implemented. Its full text was not at hand
+    here: this follows its abstract (decisions that "look ahead in the schedule and take into
+    account ... the children of the task being allocated") and the variant described above.
 
     Like HEFT, the ranks come up front from the whole graph on the times the policy believes, and
     with online arrivals the engine decides each task at release (arrival first, rank among tasks
