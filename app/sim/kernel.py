@@ -601,7 +601,8 @@ def _lookahead(
 @njit(cache=True, inline="always")
 def _children_in_order(task: int, dag: Dag, rank: np.ndarray, ahead: Ahead) -> int:
     """Fill ahead.child and ahead.edge with the task's children in the engine's decision order
-    (rank, then index; an insertion sort: fan-outs are small); returns how many."""
+    (rank, then index); returns how many. An insertion sort, O(c^2) for c children: below the
+    rule's own O(c m^2) per task while c <= m^2 (a fan-out of 144 on 12 devices)."""
     child, edge = ahead.child, ahead.edge
     count = 0
     for k in range(dag.child_ptr[task], dag.child_ptr[task + 1]):

@@ -122,6 +122,7 @@ def test_lookahead_decides_on_its_estimates_and_records_the_true_times():
         def decide(self, problem, rng):
             return Decision(Rule.LOOKAHEAD, insertion=True, estimate=slow_gpus)
 
+    assert np.isin(schedule_of(problem, "lookahead").device, problem.cluster.gpus).any()
     s = simulate(problem, Misinformed(), np.random.default_rng(0))
     assert not np.isin(s.device, problem.cluster.gpus).any()
     assert np.allclose(s.end - s.start, problem.exec_time[np.arange(80), s.device])
