@@ -75,8 +75,10 @@ def simulate(
     if broken:
         raise PolicyError(f"{policy.name} decided badly: {broken}")
     model, rules = _model(problem), _rules(view, decision)
-    run = _run_runtime if decision.rule in RUNTIME_RULES else _run_list
-    placed, aborted = run(decision, model, rules, problem, policy.name, on_progress)
+    if decision.rule in RUNTIME_RULES:
+        placed, aborted = _run_runtime(model, rules, problem, policy.name, on_progress)
+    else:
+        placed, aborted = _run_list(decision, model, rules, problem, policy.name, on_progress), 0
     policy.finished(view)
     if on_progress is not None:
         on_progress(1.0)
@@ -97,9 +99,8 @@ def _run_list(
     problem: Problem,
     name: str,
     on_progress: ProgressCallback | None,
-) -> tuple[kernel.Placements, int]:
-    """The decide-at-release rules (kernel.advance, kernel.advance_batches): the placements, and
-    no aborted run."""
+) -> kernel.Placements:
+    """The decide-at-release rules (kernel.advance, kernel.advance_batches): the placements."""
     state = _state(problem, rules.rank, decision.insertion)
     n, done = problem.num_tasks, 0
     while done < n:
@@ -112,11 +113,10 @@ def _run_list(
             task = int(state.counters[kernel.ERROR_TASK])
             reason = _ERRORS[int(state.counters[kernel.ERROR])]
             raise PolicyError(f"{name} placed task {task} badly: {reason}")
-    return state.placements, 0
+    return state.placements
 
 
 def _run_runtime(
-    decision: Decision,
     model: kernel.Model,
     rules: kernel.Rules,
     problem: Problem,

@@ -159,34 +159,30 @@ def _believed(value: float) -> float:
 
 
 @njit(cache=True, inline="always")
+def _join(queue: int, first: int, second: int, queues: Queues) -> None:
+    """Make `second` follow `first` in `queue` (-1 for either: that end of the queue)."""
+    if first < 0:
+        queues.head[queue] = second
+    else:
+        queues.after[first] = second
+    if second < 0:
+        queues.tail[queue] = first
+    else:
+        queues.before[second] = first
+
+
+@njit(cache=True, inline="always")
 def _insert_after(queue: int, task: int, previous: int, queues: Queues) -> None:
     """Link `task` into `queue` after `previous` (-1: at the head)."""
-    head, tail, after, before = queues.head, queues.tail, queues.after, queues.before
-    following = head[queue] if previous < 0 else after[previous]
-    before[task], after[task] = previous, following
-    if previous < 0:
-        head[queue] = task
-    else:
-        after[previous] = task
-    if following < 0:
-        tail[queue] = task
-    else:
-        before[following] = task
+    following = queues.head[queue] if previous < 0 else queues.after[previous]
+    _join(queue, previous, task, queues)
+    _join(queue, task, following, queues)
     queues.count[queue] += 1
 
 
 @njit(cache=True, inline="always")
 def _unlink(queue: int, task: int, queues: Queues) -> None:
-    head, tail, after, before = queues.head, queues.tail, queues.after, queues.before
-    previous, following = before[task], after[task]
-    if previous < 0:
-        head[queue] = following
-    else:
-        after[previous] = following
-    if following < 0:
-        tail[queue] = previous
-    else:
-        before[following] = previous
+    _join(queue, queues.before[task], queues.after[task], queues)
     queues.count[queue] -= 1
 
 
