@@ -337,11 +337,7 @@ def _runtime_state(problem: Problem, rank: np.ndarray) -> kernel_runtime.Runtime
             load=np.zeros(m),
         ),
         queues=kernel_runtime.Queues(
-            head=np.full(m + 1, -1, dtype=np.int64),
-            tail=np.full(m + 1, -1, dtype=np.int64),
-            count=np.zeros(m + 1, dtype=np.int64),
-            after=np.full(n, -1, dtype=np.int64),
-            before=np.full(n, -1, dtype=np.int64),
+            links=np.full((2, n), -1, dtype=np.int64), ends=_queue_ends(m + 1)
         ),
         bound=kernel_runtime.Bound(
             data_at=np.zeros(n), releaser=np.full(n, -1, dtype=np.int64), factor=np.ones(n)
@@ -352,6 +348,13 @@ def _runtime_state(problem: Problem, rank: np.ndarray) -> kernel_runtime.Runtime
         counters=counters,
         clock=np.zeros(1),
     )
+
+
+def _queue_ends(queues: int) -> np.ndarray:
+    """Queues.ends of empty queues: no head, no tail, no task."""
+    ends = np.full((3, queues), -1, dtype=np.int64)
+    ends[kernel_runtime.COUNT] = 0
+    return ends
 
 
 def _placements(n: int) -> kernel.Placements:
