@@ -130,8 +130,10 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
             data_at[task] = now
             if parent_ptr[task + 1] > parent_ptr[task]:
                 data_at[task] = _inputs_there(task, device, now, dag, platform, output)
+        # Idle devices take work, lowest index first, until none changes: one pass, unless a
+        # spoliation made a device idle (a take never gives another device something to take).
         changed = True
-        while changed:  # idle devices take work, lowest index first, until none changes
+        while changed:
             changed = False
             for d in range(m):
                 if running[d] >= 0:
@@ -148,6 +150,7 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
                         d, now, feasible, estimate, is_gpu, running, believed_end, data_at,
                         counters, parent_ptr, dag, platform, output,
                     )  # fmt: skip
+                    changed = changed or task >= 0
                 if task < 0:
                     continue
                 # The device holds the task from now; it runs once its data is there.
@@ -158,7 +161,6 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
                 device_of[task], partner_of[task], output[task] = d, -1, d
                 fraction_of[task] = 1.0 if is_gpu[d] else 0.0
                 start[task], end[task] = begin, finish
-                changed = True
     return counters[COMPLETED]
 
 
