@@ -132,7 +132,7 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
                 data_at[task] = _inputs_there(task, device, now, dag, platform, output)
         # Idle devices take work, lowest index first, until none changes: one pass, unless a
         # spoliation made a device idle (a take never gives another device something to take).
-        changed = True
+        changed = rule == HETEROPRIO or _queued(ends) > 0
         while changed:
             changed = False
             for d in range(m):
@@ -259,6 +259,15 @@ def _insert_after(
 def _unlink(queue: int, task: int, links: np.ndarray, ends: np.ndarray) -> None:
     _join(queue, links[BEFORE, task], links[AFTER, task], links, ends)
     ends[COUNT, queue] -= 1
+
+
+@njit(cache=True, inline="always")
+def _queued(ends: np.ndarray) -> int:
+    """Tasks waiting in all the queues."""
+    total = 0
+    for queue in range(ends.shape[1]):
+        total += ends[COUNT, queue]
+    return total
 
 
 @njit(cache=True, inline="always")

@@ -329,3 +329,12 @@ def test_reporting_progress_in_chunks_does_not_change_the_schedule(name, monkeyp
 
 def test_every_runtime_rule_has_a_policy():
     assert {RULE_OF[name] for name in RUNTIME} == RUNTIME_RULES
+
+
+def test_the_priority_fills_an_uncalibrated_time_with_the_tasks_mean_believed_time():
+    problem = explicit([[1, 3], [2, 2], [5, 5]], edges=[(0, 2, 0.0), (1, 2, 0.0)])
+    nan = np.nan
+    # t0's NaN becomes 1 (its mean), t1's two NaN 0 (nothing known): means 1, 0 and 5; with
+    # zero-cost edges, the upward ranks are 1 + 5, 0 + 5 and 5.
+    times = np.array([[1, nan], [nan, nan], [5, 5]])
+    assert believed_priority(problem, times).tolist() == [6, 5, 5]
