@@ -326,7 +326,7 @@ def _runtime_state(problem: Problem, rank: np.ndarray) -> kernel_runtime.Runtime
     roots = np.flatnonzero(pending == 0)
     heap = np.zeros(n, dtype=np.int64)
     heap[: roots.size] = roots[np.lexsort((roots, rank[roots], workload.arrival[roots]))]
-    counters = np.zeros(4, dtype=np.int64)
+    counters = np.zeros(kernel_runtime.COUNTERS, dtype=np.int64)
     counters[kernel_runtime.HEAP_SIZE] = roots.size
     return kernel_runtime.RuntimeState(
         placements=_placements(n),
@@ -337,10 +337,13 @@ def _runtime_state(problem: Problem, rank: np.ndarray) -> kernel_runtime.Runtime
             load=np.zeros(m),
         ),
         queues=kernel_runtime.Queues(
-            links=np.full((2, n), -1, dtype=np.int64), ends=_queue_ends(m + 1)
+            links=np.full((2, n), -1, dtype=np.int64),
+            ends=_queue_ends(m + 1),
+            ready=np.zeros((2, n), dtype=np.int64),
+            ready_size=np.zeros((2, kernel_runtime.HEAP_SIZE + 1), dtype=np.int64),
         ),
         bound=kernel_runtime.Bound(
-            data_at=np.zeros(n), releaser=np.full(n, -1, dtype=np.int64), factor=np.ones(n)
+            data_at=np.zeros(n), releaser=np.full(n, -1, dtype=np.int64), key=np.zeros((2, n))
         ),
         order=kernel.Order(
             independent=False, sequence=np.zeros(0, dtype=np.int64), heap=heap, pending=pending

@@ -41,6 +41,9 @@ EAGER, WORK_STEALING, DM, DMDA, DMDAS, HETEROPRIO = range(10, 16)
 # heap's size at kernel.HEAP_SIZE), ws's round-robin turn, runs aborted by spoliation.
 COMPLETED, TURN, ABORTED = 0, 2, 3
 HEAP_SIZE = kernel.HEAP_SIZE
+COUNTERS = 4
+# The rows of Queues.ready, Queues.ready_size and Bound.key: heteroprio's two kinds of device.
+CORES, GPUS = 0, 1
 # The rows of Queues.links and Queues.ends.
 AFTER, BEFORE = 0, 1
 HEAD, TAIL, COUNT = 0, 1, 2
@@ -50,14 +53,20 @@ Workers = namedtuple("Workers", "running until believed_end load")
 policy believes (start + estimate, NaN counted 0; 0 when idle) and the believed seconds of the
 tasks queued on it (dm, dmda, dmdas; NaN counted 0)."""
 
-Queues = namedtuple("Queues", "links ends")
+Queues = namedtuple("Queues", "links ends ready ready_size")
 """m + 1 FIFO queues as doubly linked lists over the tasks (queue d < m is device d's, queue m
 the central one): links (2, n), each queued task's neighbours, row AFTER and row BEFORE (-1 at
-an end); ends (3, m + 1), each queue's HEAD and TAIL task (-1: empty) and COUNT of tasks."""
+an end); ends (3, m + 1), each queue's HEAD and TAIL task (-1: empty) and COUNT of tasks.
+heteroprio also keeps its central queue's tasks in two binary heaps, ready (2, n), by
+(Bound.key, rank, index) (kernel's heap helpers): row CORES holds those that fit some core,
+least acceleration factor first, row GPUS those that fit some GPU, greatest first; a task taken
+stays in the other heap until it reaches the top (it has a device then: dropped). ready_size
+(2, HEAP_SIZE + 1): each heap's size at [kind, HEAP_SIZE], where kernel's helpers read it."""
 
-Bound = namedtuple("Bound", "data_at releaser factor")
+Bound = namedtuple("Bound", "data_at releaser key")
 """Per task (n,): when its inputs are on the device it is bound to (s), the device whose
-completion released it (-1: none, or not yet), and heteroprio's acceleration factor."""
+completion released it (-1: none, or not yet); key (2, n), heteroprio's order: row CORES the
+acceleration factor, row GPUS minus it (the least key first for either kind)."""
 
 RuntimeState = namedtuple("RuntimeState", "placements workers queues bound order counters clock")
 """What `advance_runtime` changes: kernel.Placements, `Workers`, `Queues`, `Bound`,
@@ -81,8 +90,8 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
     estimate, rank, rule = rules.estimate, rules.rank, rules.rule
     is_gpu, parent_ptr, child_ptr = platform.is_gpu, dag.parent_ptr, dag.child_ptr
     running, until, believed_end, load = workers
-    links, ends = queues
-    data_at, releaser, factor = bound
+    links, ends, ready, ready_size = queues
+    data_at, releaser, key = bound
     heap = order.heap
     device_of, partner_of, fraction_of, start, end, output = placed
     n, m = exec_time.shape
@@ -105,7 +114,9 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
             task = kernel._heap_pop(heap, counters, arrival, rank)
             if rule in (EAGER, HETEROPRIO):
                 if rule == HETEROPRIO:
-                    factor[task] = _acceleration(task, feasible, estimate, is_gpu)
+                    factor = _acceleration(task, feasible, estimate, is_gpu)
+                    key[CORES, task], key[GPUS, task] = factor, -factor
+                    _make_ready(task, feasible, is_gpu, ready, ready_size, key, rank)
                 _insert_after(m, task, ends[TAIL, m], links, ends)
                 continue
             if rule == WORK_STEALING:
@@ -138,9 +149,15 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
             for d in range(m):
                 if running[d] >= 0:
                     continue
-                task, queue = _take(
-                    d, rule, feasible, estimate, rank, factor, is_gpu, load, links, ends
-                )
+                if rule == HETEROPRIO:
+                    task, queue = _heteroprio_pick(
+                        d, feasible, rank, is_gpu[d], links, ends, ready, ready_size, key,
+                        device_of,
+                    ), m  # fmt: skip
+                    if task >= 0:
+                        _unlink(m, task, links, ends)
+                else:
+                    task, queue = _take(d, rule, feasible, estimate, load, links, ends)
                 if task >= 0 and queue != d:  # from the central queue, or stolen: data moves now
                     data_at[task] = now
                     if parent_ptr[task + 1] > parent_ptr[task]:
@@ -333,21 +350,47 @@ def _acceleration(
     return cpu / gpu if gpu > 0 else np.inf
 
 
+@njit(cache=True, inline="always")
+def _make_ready(
+    task: int, feasible: np.ndarray, is_gpu: np.ndarray, ready: np.ndarray,
+    ready_size: np.ndarray, key: np.ndarray, rank: np.ndarray,
+) -> None:  # fmt: skip
+    """heteroprio: into the heap of each kind of device the task fits."""
+    fits_core, fits_gpu = False, False
+    for d in range(feasible.shape[1]):
+        if feasible[task, d]:
+            if is_gpu[d]:
+                fits_gpu = True
+            else:
+                fits_core = True
+    for kind, fits in ((CORES, fits_core), (GPUS, fits_gpu)):
+        if not fits:
+            continue
+        heap, order = ready[kind], key[kind]
+        position = ready_size[kind, HEAP_SIZE]
+        heap[position] = task
+        ready_size[kind, HEAP_SIZE] = position + 1
+        while position > 0:
+            parent = (position - 1) // 2
+            if not kernel._before(heap[position], heap[parent], order, rank):
+                break
+            heap[position], heap[parent] = heap[parent], heap[position]
+            position = parent
+
+
 # --- idle devices take work ---------------------------------------------------------------------
 
 
 @njit(cache=True, inline="always")
 def _take(
-    device: int, rule: int, feasible: np.ndarray, estimate: np.ndarray, rank: np.ndarray,
-    factor: np.ndarray, is_gpu: np.ndarray, load: np.ndarray, links: np.ndarray, ends: np.ndarray,
+    device: int, rule: int, feasible: np.ndarray, estimate: np.ndarray, load: np.ndarray,
+    links: np.ndarray, ends: np.ndarray,
 ) -> tuple[int, int]:  # fmt: skip
-    """(task, queue): the task idle `device` takes now, unlinked from its queue, or (-1, -1)."""
+    """(task, queue): the task idle `device` takes now, unlinked from its queue, or (-1, -1);
+    all rules but heteroprio (_heteroprio_pick)."""
     central = feasible.shape[1]
     if rule == EAGER:
         task, queue = _first_fitting(device, central, feasible, links, ends), central
-    elif rule == HETEROPRIO:
-        task = _heteroprio_pick(device, feasible, rank, factor, is_gpu[device], links, ends)
-        queue = central
     elif ends[COUNT, device] > 0:  # its own queue: the data left when the task was pushed
         task = ends[HEAD, device]
         _unlink(device, task, links, ends)
@@ -403,26 +446,28 @@ def _steal(
 
 @njit(cache=True, inline="always")
 def _heteroprio_pick(
-    device: int, feasible: np.ndarray, rank: np.ndarray, factor: np.ndarray, gpu: bool,
-    links: np.ndarray, ends: np.ndarray,
+    device: int, feasible: np.ndarray, rank: np.ndarray, gpu: bool, links: np.ndarray,
+    ends: np.ndarray, ready: np.ndarray, ready_size: np.ndarray, key: np.ndarray,
+    device_of: np.ndarray,
 ) -> int:  # fmt: skip
     """The ready task `device` fits with the least acceleration factor (a CPU core) or the
-    greatest (a GPU); ties: higher priority (lower rank), then lower index. -1 if none."""
+    greatest (a GPU); ties: higher priority (lower rank), then lower index. -1 if none. The top
+    of its kind's heap, taken tasks dropped, if it fits `device` (the heap holds every ready task
+    that fits a device of the kind); else (a device of the kind with less memory) a pass over
+    the central queue."""
+    kind = GPUS if gpu else CORES
+    heap, size, order = ready[kind], ready_size[kind], key[kind]
+    while size[HEAP_SIZE] > 0 and device_of[heap[0]] >= 0:
+        kernel._heap_pop(heap, size, order, rank)
+    if size[HEAP_SIZE] == 0:
+        return -1
+    if feasible[heap[0], device]:
+        return kernel._heap_pop(heap, size, order, rank)
     best = -1
     task = ends[HEAD, feasible.shape[1]]
     while task >= 0:
-        if feasible[task, device]:
-            if best < 0:
-                best = task
-            else:
-                key, best_key = factor[task], factor[best]
-                if gpu:
-                    key, best_key = -key, -best_key
-                if key < best_key or (
-                    key == best_key
-                    and (rank[task] < rank[best] or (rank[task] == rank[best] and task < best))
-                ):
-                    best = task
+        if feasible[task, device] and (best < 0 or kernel._before(task, best, order, rank)):
+            best = task
         task = links[AFTER, task]
     return best
 

@@ -4,6 +4,8 @@ event simulation of runtime_reference.py, and what the performance model changes
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from app.sim import engine
 from app.sim.cluster import DEFAULT_CPU, DEFAULT_GPU, Cluster, DeviceKind
 from app.sim.decision import RUNTIME_RULES, Decision, Rule
 from app.sim.engine import PolicyError, simulate
+from app.sim.generators import SyntheticParams, TaskMix, synthetic_workload
 from app.sim.invariants import violations
 from app.sim.knowledge import Scenario
 from app.sim.policies import PolicyContext, make_policy
@@ -178,10 +181,23 @@ def test_runtime_rules_refuse_insertion():
 # --- the engine against the reference -----------------------------------------------------------
 
 
+#: Two cores, a GPU with 4 GB and a default one (16 GB): some tasks fit the larger GPU only.
+UNEVEN = Cluster.of(
+    [(DeviceKind.CPU, DEFAULT_CPU)] * 2
+    + [(DeviceKind.GPU, replace(DEFAULT_GPU, memory=4096.0)), (DeviceKind.GPU, DEFAULT_GPU)]
+)
+
+
 def random_instances() -> list[Problem]:
-    """30 small problems: independent and DAG, online arrivals, cores and GPUs, some with tasks
-    that fit only some devices, some with explicit costs."""
+    """35 small problems: independent and DAG, online arrivals, cores and GPUs, some with tasks
+    that fit only some devices (of a kind, too), some with explicit costs."""
     problems = []
+    for seed in range(5):
+        params = SyntheticParams(
+            40, arrival_rate=30.0, mix=TaskMix(mb_per_gflop=2000.0), dependency_probability=0.3
+        )
+        workload = synthetic_workload(params, np.random.default_rng(seed))
+        problems.append(Problem.build(workload, UNEVEN))
     for seed in range(10):
         rng = np.random.default_rng(seed)
         cpus, gpus = int(rng.integers(1, 4)), int(rng.integers(1, 3))
