@@ -74,9 +74,10 @@ class WorkStealing(Pull):
     with no parent, to the next fitting device in round-robin. An idle device runs its own
     queue's oldest task, else steals the oldest task it fits from the queue with the most
     waiting tasks (lowest index on ties; the next fullest while a fuller one holds none it fits).
-    StarPU's ws picks its victim differently (by its workers' history, round-robin in older
-    releases) and works its own queue last in, first out; this is the handbook's description
-    with a deterministic victim."""
+    StarPU's ws picks its victim differently: round-robin, the next non-empty queue after the
+    last victim (src/sched_policies/work_stealing_policy.c; a compile-time variant weighs the
+    workers' history, and `lws` the nearest worker in the machine's topology). The fullest queue
+    is a deterministic choice that does not depend on which device stole last."""
 
     name = "ws"
     summary = "StarPU ws (Augonnet et al. 2011): per-device queues, idle devices steal"
@@ -110,8 +111,9 @@ class Dm(Policy):
 class Dmda(Dm):
     """StarPU's `dmda` (deque model, data aware): dm's choice plus the time the task's inputs
     take to reach the device (the data penalty), i.e. the least exp_end[d] + predicted(task, d)
-    + transfer(task, d): StarPU's fitness alpha * length + beta * transfer with its default
-    alpha = beta = 1. Queues are FIFO."""
+    + transfer(task, d). StarPU's dmda minimises alpha * (expected end - best expected end) +
+    beta * transfer + gamma * energy (deque_modeling_policy_data_aware.c); with its defaults
+    alpha = beta = 1 and no energy model, the same choice. Queues are FIFO."""
 
     name = "dmda"
     summary = "StarPU dmda (Augonnet et al. 2011): dm plus the cost of moving the task's data"
