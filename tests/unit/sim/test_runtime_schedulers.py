@@ -8,9 +8,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.runspec import kernel_profile
 from app.sim import engine
+from app.sim.bounds import makespan_lower_bound
 from app.sim.cluster import DEFAULT_CPU, DEFAULT_GPU, Cluster, DeviceKind
 from app.sim.decision import RUNTIME_RULES, Decision, Rule
 from app.sim.engine import PolicyError, simulate
@@ -300,6 +303,42 @@ def test_without_a_model_or_tile_sizes_they_decide_on_their_view():
         policy = make_policy(name, PolicyContext(kernel_model=ExactModel(PROFILE)))
         decision = policy.decide(problem, np.random.default_rng(0))
         assert np.array_equal(decision.estimate, problem.exec_time)
+
+
+class HalfCalibrated:
+    """Exact for gemm, uncalibrated for Cholesky's other kernels: some tasks explore while the
+    rest are placed by the model."""
+
+    name = "half"
+
+    def predict(self, kernel, sizes, device):
+        exact = ExactModel(PROFILE).predict(kernel, sizes, device)
+        return exact if kernel == "gemm" else np.full(np.shape(exact), np.nan)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tiles=st.integers(2, 6),
+    tile_size=st.sampled_from([128, 256, 512]),
+    cpus=st.integers(1, 4),
+    gpus=st.integers(0, 2),
+    model=st.sampled_from([ExactModel(PROFILE), Uncalibrated(), HalfCalibrated()]),
+    seed=st.integers(0, 2**16),
+)
+def test_on_a_tiled_cholesky_every_model_gives_valid_schedules_as_the_reference_does(
+    tiles, tile_size, cpus, gpus, model, seed
+):
+    """The profile times Cholesky's kernels (not LU's or QR's) on both kinds of device."""
+    workload = tiled_workload("cholesky", tiles, tile_size)
+    scenario = Scenario.build(workload, Cluster.homogeneous_kinds(cpus, gpus), PROFILE, seed)
+    truth, bound = scenario.truth, makespan_lower_bound(scenario.truth)
+    for name in RUNTIME:
+        policy = make_policy(name, PolicyContext(kernel_model=model))
+        decision = policy.decide(scenario.estimate, np.random.default_rng(0))
+        schedule = simulate(scenario, policy, np.random.default_rng(0))
+        assert violations(truth, schedule) == [], name
+        assert schedule.end.max() >= bound * (1 - 1e-9), name
+        assert_same(schedule, reference_schedule(truth, name, decision.estimate, decision.priority))
 
 
 def data_moved(problem: Problem, schedule: Schedule) -> float:
