@@ -133,6 +133,11 @@ class ScheduleOut(BaseModel):
 class PolicyOut(BaseModel):
     name: str
     summary: str
+    paper: str | None = Field(
+        default=None,
+        description="The paper the policy comes from; null for this project's own policies "
+        "and the baselines.",
+    )
     knows: str = Field(
         description='What it decides on with `knowledge: "estimated"` (the default), e.g. '
         "nominal estimates, its model's predictions, what it has observed, or the truth. With "

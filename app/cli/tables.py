@@ -171,12 +171,15 @@ def model_versions(versions: Sequence[Mapping[str, Any]]) -> str:
 
 
 def policy_list(policies: Sequence[Mapping[str, Any]]) -> str:
-    """`GET /api/v1/policies`: per policy its name and what it does, then what it decides on."""
+    """`GET /api/v1/policies`: per policy its name and what it does, then what it decides on and
+    the paper it comes from (if any)."""
     width = max(len(policy["name"]) for policy in policies)
     lines = []
     for policy in policies:
         lines.append(f"{policy['name']:<{width}}  {policy['summary']}")
         lines.append(f"{'':<{width}}  decides on: {policy['knows']}")
+        if policy.get("paper"):
+            lines.append(f"{'':<{width}}  paper: {policy['paper']}")
     return "\n".join(lines)
 
 
