@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     # Retrain automatically after this many new samples (0: only nightly and on demand).
     auto_retrain_samples: int = Field(default=0, ge=0)
 
+    # The kernel performance models (docs/performance-models.md). A run records at most this many
+    # kernel executions (a guess at "enough": 5,000 is ~0.4 MB of rows, COPYed with its
+    # results); a fit reads the newest `perf_model_window` of a tenant's profile (history and
+    # the regressions fit 100,000 in well under a second; `learned` takes seconds).
+    perf_observations_per_run: int = Field(default=5000, ge=0)
+    perf_model_window: int = Field(default=100_000, gt=0)
+
     # Per-task schedules are stored for runs up to this many tasks (about 2 MB per policy at
     # 100k tasks); larger runs keep only their metrics.
     schedule_max_tasks: int = Field(default=100_000, ge=0)
