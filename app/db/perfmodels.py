@@ -192,3 +192,14 @@ def latest_fits(session: Session, tenant: str | None) -> list[KernelModelFit]:
     if tenant is not None:
         query = query.where(KernelModelFit.tenant == tenant)
     return list(session.scalars(query.order_by(*key)))
+
+
+def observed_kernels(session: Session, scope: Scope) -> list[tuple[str, str]]:
+    """The (kernel, device kind) pairs the scope has observations of, sorted."""
+    query = (
+        select(KernelObservation.kernel, KernelObservation.device_kind)
+        .where(_of(scope))
+        .distinct()
+        .order_by(KernelObservation.kernel, KernelObservation.device_kind)
+    )
+    return [(row.kernel, row.device_kind) for row in session.execute(query)]

@@ -12,8 +12,10 @@ its JSON state), so a run redone with `perf_model_version` decides bit-identical
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +23,7 @@ from app.db import perfmodels as store
 from app.db.models import KernelModelFit, utcnow
 from app.db.perfmodels import Scope, Window
 from app.db.session import session_scope
-from app.errors import InvalidSpec
+from app.errors import InvalidSpec, ProfileNotFound
 from app.ml import artifacts
 from app.ml.perfmodels import (
     LearnedModel,
@@ -32,9 +34,11 @@ from app.ml.perfmodels import (
     observed_once,
 )
 from app.runspec import EXACT_MODEL, RunSpec
+from app.services.profiles import run_profiles
 from app.services.simulation import Simulation
 from app.settings import get_settings
-from app.sim.predicted import MODEL_POLICIES
+from app.sim.predicted import MODEL_NAMES, MODEL_POLICIES
+from app.sim.profile import NotInProfile, Profile
 from app.tenancy import Tenant
 
 #: Tries to store a fit when other workers store fits of the same scope at the same time.
@@ -150,3 +154,85 @@ def run_observations(spec: RunSpec, simulation: Simulation, limit: int) -> Obser
     deciding = [policy for policy in spec.policies if policy in MODEL_POLICIES]
     policies = deciding or spec.policies[:1]
     return observed_once(simulation.problem, [by_policy[p] for p in policies], limit)
+
+
+def list_fits(tenant: Tenant, limit: int, offset: int) -> tuple[list[KernelModelFit], int]:
+    """The caller's fits (an admin key: everyone's), newest first, with the total."""
+    with session_scope() as session:
+        return store.list_fits(session, None if tenant.is_admin else tenant.name, limit, offset)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What each model predicts of one kernel at one tile size on one kind of device, beside
+    the profile's measured mean (seconds; None where uncalibrated or not measured)."""
+
+    kernel: str
+    device: str
+    size: int
+    measured_s: float | None
+    predicted_s: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class ScopeModels:
+    """A (tenant, profile, contention)'s newest fit of each model, and their predictions of the
+    kernels it observed at the sizes the profile measured."""
+
+    scope: Scope
+    fits: list[KernelModelFit]
+    predictions: list[Prediction]
+
+
+def models_overview(tenant: Tenant) -> list[ScopeModels]:
+    """The Models page's kernel models: the caller's (an admin key: everyone's), per scope."""
+    by_scope: dict[Scope, list[KernelModelFit]] = defaultdict(list)
+    with session_scope() as session:
+        for fit in store.latest_fits(session, None if tenant.is_admin else tenant.name):
+            by_scope[Scope(fit.tenant, fit.profile, fit.contention)].append(fit)
+        observed = {scope: store.observed_kernels(session, scope) for scope in by_scope}
+    views = []
+    for scope, fits in by_scope.items():
+        fits.sort(key=lambda fit: MODEL_NAMES.index(fit.model))
+        views.append(ScopeModels(scope, fits, _predictions(scope, fits, observed[scope])))
+    return views
+
+
+def _predictions(
+    scope: Scope, fits: list[KernelModelFit], observed: list[tuple[str, str]]
+) -> list[Prediction]:
+    """Each fit's predictions of the observed (kernel, device) pairs at the profile's measured
+    sizes (none for a pair the profile did not measure)."""
+    profile = _profile_as_runs_see(scope)
+    models = {fit.model: stored_model(fit) for fit in fits}
+    rows = []
+    for kernel, device in observed:
+        try:
+            curve = profile.curve(kernel, device) if profile is not None else None
+        except NotInProfile:
+            curve = None
+        if curve is None:
+            continue
+        predicted = {
+            name: model.predict(kernel, curve.sizes, device) for name, model in models.items()
+        }
+        for i, (size, measured) in enumerate(
+            zip(curve.sizes.tolist(), curve.mean_s.tolist(), strict=True)
+        ):
+            guesses = {name: _seconds(values[i]) for name, values in predicted.items()}
+            rows.append(Prediction(kernel, device, size, measured, guesses))
+    return rows
+
+
+def _profile_as_runs_see(scope: Scope) -> Profile | None:
+    """The scope's profile with the timings of its contention under "alone" (as a run's truth
+    reads them: RunSpec.as_run_sees); None if the tenant no longer has it."""
+    try:
+        profile = run_profiles(scope.tenant)(scope.profile)
+    except ProfileNotFound:
+        return None
+    return profile.every_core_busy() if scope.contention == "all_busy" else profile
+
+
+def _seconds(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
