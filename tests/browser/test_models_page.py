@@ -7,10 +7,9 @@ from app.runspec import RunSpec
 from app.services import runs
 from app.tenancy import Tenant
 from tests.browser.conftest import log_in
+from tests.conftest import KERNEL_PROFILE as PROFILE
 from tests.conftest import TEST_API_KEY
 from tests.fakes import RecordingQueue
-
-PROFILE = "v100-skylake-mcsweeney2020"
 
 
 def run(perf_model: str, tile_size: int) -> None:

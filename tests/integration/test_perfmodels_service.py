@@ -21,25 +21,12 @@ from app.services import perfmodels, runs
 from app.services.runs import ExecutionOutcome
 from app.services.simulation import simulate_spec
 from app.tenancy import Tenant
+from tests.conftest import KERNEL_PROFILE as PROFILE
 from tests.conftest import TEAM_A_KEY, TEAM_B_KEY
+from tests.conftest import tiled_spec as tiled
 from tests.fakes import RecordingQueue
 
 TEAM_A, TEAM_B = Tenant("team-a"), Tenant("team-b")
-PROFILE = "v100-skylake-mcsweeney2020"
-
-
-def tiled(tile_size=256, **fields):
-    return {
-        "workload": {
-            "kind": "tiled",
-            "factorization": "cholesky",
-            "tiles": 6,
-            "tile_size": tile_size,
-        },
-        "cluster": {"cpus": 3, "gpus": 1, "profile": PROFILE},
-        "policies": ["heft", "cpu_only"],
-        **fields,
-    }
 
 
 @pytest.fixture
