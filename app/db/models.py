@@ -393,7 +393,8 @@ class KernelProfile(Base):
 
 class KernelObservation(Base):
     """One kernel execution a run observed (perfmodels.observed_once): what the performance
-    models of its tenant, profile and contention learn from. Kept when its run is deleted."""
+    models of its tenant, profile and contention learn from. Deleted with its run (runs.delete_runs;
+    the schema would keep it, as it keeps training samples)."""
 
     __tablename__ = "kernel_observations"
     __table_args__ = (

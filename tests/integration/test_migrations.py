@@ -164,7 +164,7 @@ def test_0009_adds_kernel_observations_and_model_fits_one_per_window_and_drops_t
         _execute(empty_database, fit.format(version=3, newest=1))
     with pytest.raises(IntegrityError):  # a version taken
         _execute(empty_database, fit.format(version=2, newest=3))
-    _execute(empty_database, "DELETE FROM runs")  # the observations outlive their run
+    _execute(empty_database, "DELETE FROM runs")  # the schema keeps them (delete_runs does not)
     assert _rows(empty_database, "SELECT run_id, kernel FROM kernel_observations") == [
         (None, "gemm")
     ]

@@ -85,6 +85,17 @@ def test_a_run_left_running_by_a_crashed_worker_records_its_observations_once(qu
     assert observations_of(run_id) == 56
 
 
+def test_a_deleted_run_takes_its_observations_but_not_the_fits_made_on_them(
+    queue, heft_decides_with_the_model
+):
+    taught = execute(queue, tiled())
+    execute(queue, tiled())
+    runs.delete_run(TEAM_A, taught)
+    with session_scope() as session:  # not merely unlinked from it (the schema's SET NULL)
+        assert session.scalar(select(func.count()).select_from(KernelObservation)) == 56
+    assert [fit.observation_count for fit in fits(model="history")] == [0, 56]
+
+
 def test_a_run_records_at_most_the_bounded_number_of_observations(queue, monkeypatch):
     monkeypatch.setattr(runs.get_settings(), "perf_observations_per_run", 10)
     assert observations_of(execute(queue, tiled())) == 10
