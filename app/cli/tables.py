@@ -120,7 +120,7 @@ def run_fields(run: Mapping[str, Any]) -> str:
         ("started", _moment(run["started_at"])),
         ("finished", _moment(run["finished_at"])),
         ("model version", run["model_version"] or ""),
-        ("perf model version", _perf_model(run)),
+        ("kernel model", _perf_model(run)),
         ("study", f"{run['study_id']} cell {run['study_cell']}" if run.get("study_id") else ""),
     ]
     return _fields(fields)
