@@ -439,11 +439,12 @@ def observed_once(problem: Problem, schedules: list[Schedule], limit: int) -> Ob
     the same run keeps the same ones."""
     parts = [_observed(problem, schedule) for schedule in schedules]
     every = Observations.concat([observations for _, observations in parts])
-    tasks = np.concatenate([tasks for tasks, _ in parts]).tolist()
-    first: dict[tuple[int, str], int] = {}
-    for row, key in enumerate(zip(tasks, every.device.tolist(), strict=True)):
-        first.setdefault(key, row)
-    rows = np.asarray([first[key] for key in sorted(first)], dtype=np.int64)
+    tasks = np.concatenate([tasks for tasks, _ in parts]).astype(np.int64)
+    kinds = np.zeros(every.count, dtype=np.int64)
+    for code, name in enumerate(DEVICE_KINDS):
+        kinds[every.device == name] = code
+    # The first observation of each (task, kind), in (task, kind) order.
+    _, rows = np.unique(tasks * len(DEVICE_KINDS) + kinds, return_index=True)
     if rows.size > limit:
         rows = rows[np.linspace(0, rows.size - 1, limit).astype(np.int64)]
     return every.take(rows)
