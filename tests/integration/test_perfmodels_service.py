@@ -151,6 +151,24 @@ def test_a_fit_on_the_same_observations_is_made_once(queue, heft_decides_with_th
     assert first.model is not None and first.model.to_state() == again.model.to_state()
 
 
+def test_a_worker_that_loses_the_race_to_store_a_fit_decides_with_the_winners(
+    queue, heft_decides_with_the_model, monkeypatch
+):
+    execute(queue, tiled())  # history v1, on nothing
+    spec = RunSpec.model_validate(tiled(perf_model="history"))
+    winner = perfmodels.model_for_run(spec, "team-a")  # v2, on the first run's 56
+    found = store.fit_on
+    misses = iter([True])
+
+    def stored_after_the_lookup(*args):  # the other worker stores its fit just after we looked
+        return None if next(misses, False) else found(*args)
+
+    monkeypatch.setattr(store, "fit_on", stored_after_the_lookup)
+    loser = perfmodels.model_for_run(spec, "team-a")
+    assert loser.version == winner.version == 2
+    assert len(fits(model="history")) == 2
+
+
 def test_learned_is_stored_as_an_artifact_and_read_back_identically(
     queue, heft_decides_with_the_model, monkeypatch
 ):
