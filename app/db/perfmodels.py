@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session, defer
 
 from app.db.bulk import copy_rows
@@ -65,7 +65,7 @@ def add_observations(
     return len(rows)
 
 
-def _of(scope: Scope) -> Any:
+def _of(scope: Scope) -> ColumnElement[bool]:
     return (
         (KernelObservation.tenant == scope.tenant)
         & (KernelObservation.profile == scope.profile)
@@ -112,7 +112,7 @@ def observation_count(session: Session, run_id: uuid.UUID) -> int:
     )
 
 
-def _fits_of(scope: Scope, model: str) -> Any:
+def _fits_of(scope: Scope, model: str) -> ColumnElement[bool]:
     return (
         (KernelModelFit.tenant == scope.tenant)
         & (KernelModelFit.profile == scope.profile)
@@ -157,7 +157,7 @@ def list_fits(
     session: Session, tenant: str | None, limit: int, offset: int
 ) -> tuple[list[KernelModelFit], int]:
     """The fits of `tenant` (None: everyone's), newest first; artifacts not loaded."""
-    visible = KernelModelFit.tenant == tenant if tenant is not None else KernelModelFit.id > 0
+    visible = true() if tenant is None else KernelModelFit.tenant == tenant
     total = session.scalar(select(func.count()).select_from(KernelModelFit).where(visible)) or 0
     fits = session.scalars(
         select(KernelModelFit)

@@ -22,7 +22,7 @@ from app.services.runs import ExecutionOutcome
 from app.services.simulation import simulate_spec
 from app.tenancy import Tenant
 from tests.conftest import KERNEL_PROFILE as PROFILE
-from tests.conftest import TEAM_A_KEY, TEAM_B_KEY
+from tests.conftest import TEAM_A_KEY, TEAM_B_KEY, TEST_API_KEY
 from tests.conftest import tiled_spec as tiled
 from tests.fakes import RecordingQueue
 
@@ -234,16 +234,22 @@ def test_the_api_lists_only_the_callers_fits_and_refuses_bad_models(
     queue, heft_decides_with_the_model
 ):
     execute(queue, tiled(perf_model="history"), TEAM_A)
+    execute(queue, tiled(perf_model="regression"), TEAM_B)
     with TestClient(app) as client:
         mine = client.get("/api/v1/perf-models", headers={"X-API-Key": TEAM_A_KEY})
-        theirs = client.get("/api/v1/perf-models", headers={"X-API-Key": TEAM_B_KEY})
+        every = client.get("/api/v1/perf-models", headers={"X-API-Key": TEST_API_KEY})
         bad = client.post(
             "/api/v1/runs", json=tiled(perf_model="oracle"), headers={"X-API-Key": TEAM_A_KEY}
         )
     assert mine.status_code == 200 and mine.json()["total"] == 1
     (item,) = mine.json()["items"]
-    assert (item["model"], item["version"], item["profile"]) == ("history", 1, PROFILE)
-    assert theirs.json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
+    assert (item["tenant"], item["model"], item["version"]) == ("team-a", "history", 1)
+    assert (item["profile"], item["contention"], item["observation_count"]) == (PROFILE, "alone", 0)
+    assert item["state"] == {"minimum_samples": 10, "entries": []}
+    assert {(fit["tenant"], fit["model"]) for fit in every.json()["items"]} == {
+        ("team-a", "history"),
+        ("team-b", "regression"),
+    }
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "perf_model"]
 
