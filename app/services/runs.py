@@ -215,7 +215,7 @@ def _complete(
     )
     scope = None if tenant is None else perfmodels.scope_of(spec, tenant)
     limit = settings.perf_observations_per_run
-    observations = perfmodels.run_observations(spec, simulation, limit) if scope else None
+    observations = None if scope is None else perfmodels.run_observations(spec, simulation, limit)
 
     def record(session: Session, run: Run) -> None:
         run_store.add_results(session, run_id, result_documents(simulation))
