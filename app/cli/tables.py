@@ -74,7 +74,18 @@ def run_results(document: Mapping[str, Any]) -> str:
     if document.get("model_version"):
         note = f"learned used performance model {document['model_version']}"
         parts.append(note + (f": {document['model_note']}" if document.get("model_note") else ""))
+    if document.get("perf_model_version"):
+        version = document["perf_model_version"]
+        parts.append(f"the runtime schedulers decided with fitted kernel model v{version}")
     return "\n\n".join(parts)
+
+
+def _perf_model(run: Mapping[str, Any]) -> str:
+    """The kernel model a run decided with, e.g. "regression v3" (empty when none was fitted)."""
+    version = run.get("perf_model_version")
+    if not version:
+        return ""
+    return f"{run.get('spec', {}).get('perf_model', 'history')} v{version}"
 
 
 def run_page(page: Mapping[str, Any]) -> str:
@@ -109,6 +120,7 @@ def run_fields(run: Mapping[str, Any]) -> str:
         ("started", _moment(run["started_at"])),
         ("finished", _moment(run["finished_at"])),
         ("model version", run["model_version"] or ""),
+        ("kernel model", _perf_model(run)),
         ("study", f"{run['study_id']} cell {run['study_cell']}" if run.get("study_id") else ""),
     ]
     return _fields(fields)
