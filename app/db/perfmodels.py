@@ -131,6 +131,18 @@ def fit_on(session: Session, scope: Scope, model: str, of: Window) -> KernelMode
     return session.scalars(query).one_or_none()
 
 
+def newest_fit(session: Session, scope: Scope, model: str) -> KernelModelFit | None:
+    """The scope's latest version of `model`, if it has one."""
+    query = select(KernelModelFit).where(_fits_of(scope, model))
+    return session.scalars(query.order_by(KernelModelFit.version.desc()).limit(1)).one_or_none()
+
+
+def observations_after(session: Session, scope: Scope, newest: int) -> int:
+    """How many of the scope's observations are newer than the one with id `newest`."""
+    query = select(func.count()).select_from(KernelObservation)
+    return int(session.scalar(query.where(_of(scope), KernelObservation.id > newest)) or 0)
+
+
 def fit_version(session: Session, scope: Scope, model: str, version: int) -> KernelModelFit | None:
     query = select(KernelModelFit).where(_fits_of(scope, model), KernelModelFit.version == version)
     return session.scalars(query).one_or_none()

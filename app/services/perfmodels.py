@@ -4,7 +4,9 @@ of the same profile and contention, persisted with a version the run records, sh
 Models page.
 
 A fit is made once per set of observations (the newest `perf_model_window` of the scope): a run
-that finds a fit of its model on exactly the current observations decides with it, else it fits
+that finds a fit of its model on exactly the current observations decides with it; so does a run
+whose scope has gained fewer than `perf_model_refit_fraction` times the observations the newest
+fit was made on (a `learned` fit takes a minute at the full window: settings.py); else it fits
 and stores the next version first. Every run decides with the model as stored (read back from
 its JSON state), so a run redone with `perf_model_version` decides bit-identically.
 """
@@ -73,9 +75,12 @@ def model_for_run(spec: RunSpec, tenant: str | None) -> ChosenModel:
     if spec.perf_model_version is not None:
         with session_scope() as session:
             return _chosen(_pinned(session, scope, name, spec.perf_model_version))
+    settings = get_settings()
     for _ in range(STORE_TRIES):
         try:
-            return _fitted(scope, name, get_settings().perf_model_window)
+            return _fitted(
+                scope, name, settings.perf_model_window, settings.perf_model_refit_fraction
+            )
         except IntegrityError:  # another worker stored this fit, or this version, first
             continue
     raise RuntimeError(f"could not store a fit of {name}: other workers kept storing theirs")
@@ -102,13 +107,20 @@ def _pinned(session: Session, scope: Scope, name: str, version: int) -> KernelMo
     return fit
 
 
-def _fitted(scope: Scope, name: str, limit: int) -> ChosenModel:
-    """The fit of `name` on the scope's newest `limit` observations, made and stored if new."""
+def _fitted(scope: Scope, name: str, limit: int, refit_fraction: float) -> ChosenModel:
+    """The fit of `name` on the scope's newest `limit` observations, made and stored if new;
+    the newest stored fit while the scope has gained fewer than `refit_fraction` times the
+    observations it was made on."""
     with session_scope() as session:
         of = store.window(session, scope, limit)
         found = store.fit_on(session, scope, name, of)
         if found is not None:
             return _chosen(found)
+        newest = store.newest_fit(session, scope, name)
+        if newest is not None:
+            gained = store.observations_after(session, scope, newest.newest_observation_id)
+            if gained < refit_fraction * newest.observation_count:
+                return _chosen(newest)
         observations = store.observations_in(session, scope, of)
     fit = _fit(name, observations, of)
     with session_scope() as session:

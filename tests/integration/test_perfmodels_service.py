@@ -275,3 +275,15 @@ def test_the_models_page_shows_each_models_predictions_beside_the_measured_means
         row.predicted_s["history"] == pytest.approx(row.measured_s, rel=0.5) for row in calibrated
     )
     assert PROFILE not in other.text
+
+
+def test_a_fit_is_reused_until_the_scope_has_gained_its_refit_fraction(
+    queue, heft_decides_with_the_model, monkeypatch
+):
+    monkeypatch.setattr(perfmodels.get_settings(), "perf_model_refit_fraction", 1.5)
+    spec = tiled(perf_model="history")
+    versions = [runs.get_run(TEAM_A, execute(queue, spec)).perf_model_version for _ in range(4)]
+    # v1 on nothing; v2 on the first run's 56; the third run finds 56 new < 1.5 * 56: v2 again;
+    # the fourth finds 112 new >= 84: v3 on all 168.
+    assert versions == [1, 2, 2, 3]
+    assert [fit.observation_count for fit in fits(model="history")] == [0, 56, 168]
