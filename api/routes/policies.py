@@ -18,6 +18,6 @@ def list_policies(_: Caller) -> list[PolicyOut]:
     decides on with `knowledge: "estimated"` (the default); with `knowledge: "clairvoyant"`
     every policy decides on the truth (the true execution times of the simulated hardware)."""
     return [
-        PolicyOut(name=name, summary=policy.summary, knows=policy.knows)
+        PolicyOut(name=name, summary=policy.summary, paper=policy.paper, knows=policy.knows)
         for name, policy in REGISTRY.items()
     ]

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app.runspec import RunSpec
 from app.sim.knowledge import Knowledge
-from app.sim.policies import POLICY_NAMES
+from app.sim.policies import POLICY_NAMES, REGISTRY
 from app.sim.ranking import RANK_METRICS
 
 #: The workload kinds the fields describe (the others need data: use the JSON textarea).
@@ -54,6 +54,12 @@ CHOICES = {
     "policies": POLICY_NAMES,
     "knowledge": tuple(k.value for k in Knowledge),
     "rank_by": RANK_METRICS,
+}
+
+#: Each policy's note in the form (its checkbox's tooltip): what it does, and its paper.
+POLICY_NOTES = {
+    name: policy.summary + (f". Paper: {policy.paper}" if policy.paper else "")
+    for name, policy in REGISTRY.items()
 }
 
 
