@@ -53,7 +53,8 @@ REGISTRY: dict[str, type[Policy]] = {
     )
 }
 
-#: The policies that decide with the run's kernel performance model (PolicyContext.kernel_model).
+#: The policies that decide with the run's kernel performance model (PolicyContext.kernel_model):
+#: predicted.MODEL_POLICIES, which a RunSpec reads without importing the policies.
 MODEL_BASED: dict[str, type[Dm] | type[Heteroprio]] = {
     policy.name: policy for policy in (Dm, Dmda, Dmdas, Heteroprio)
 }

@@ -10,6 +10,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import AGULLO_2016
 from app.sim.policies.runtime import MODEL_KNOWS, believed_priority, believed_times
 from app.sim.predicted import KernelModel
 from app.sim.problem import Problem
@@ -32,6 +33,7 @@ class Heteroprio(Policy):
     name = "heteroprio"
     summary = "HeteroPrio (Agullo et al. 2016): CPUs take the least accelerated work, GPUs the most"
     knows = MODEL_KNOWS
+    paper = AGULLO_2016
 
     def __init__(self, kernel_model: KernelModel | None = None) -> None:
         self.kernel_model = kernel_model

@@ -16,3 +16,11 @@ ARABNEJAD_2014 = (
     "Arabnejad & Barbosa, 'List scheduling algorithm for heterogeneous systems by an optimistic "
     "cost table', IEEE TPDS 25(3), 2014"
 )
+AUGONNET_2011 = (
+    "Augonnet, Thibault, Namyst & Wacrenier, 'StarPU: a unified platform for task scheduling on "
+    "heterogeneous multicore architectures', CCPE 23(2), 2011"
+)
+AGULLO_2016 = (
+    "Agullo, Beaumont, Eyraud-Dubois & Kumar, 'Are static schedules so bad? A case study on "
+    "Cholesky factorization', IPDPS 2016"
+)

@@ -17,6 +17,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import AUGONNET_2011
 from app.sim.predicted import KernelModel, predicted_times
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
@@ -53,6 +54,7 @@ class Pull(Policy):
 
     rule: Rule
     knows = "no times (only where each task fits)"
+    paper = AUGONNET_2011
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         return Decision(self.rule)
@@ -95,6 +97,7 @@ class Dm(Policy):
     name = "dm"
     summary = "StarPU dm (Augonnet et al. 2011): the device of least expected end, model-based"
     knows = MODEL_KNOWS
+    paper = AUGONNET_2011
     rule = Rule.DM
     #: Whether tasks carry a priority (dmdas); without, those released together go by index.
     prioritised = False

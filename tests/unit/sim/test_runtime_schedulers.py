@@ -20,10 +20,10 @@ from app.sim.engine import PolicyError, simulate
 from app.sim.generators import SyntheticParams, TaskMix, synthetic_workload
 from app.sim.invariants import violations
 from app.sim.knowledge import Scenario
-from app.sim.policies import PolicyContext, make_policy
+from app.sim.policies import MODEL_BASED, PolicyContext, make_policy
 from app.sim.policies.base import Policy
 from app.sim.policies.runtime import believed_priority
-from app.sim.predicted import ExactModel
+from app.sim.predicted import MODEL_POLICIES, ExactModel
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
 from app.sim.tiled import tiled_workload
@@ -384,6 +384,13 @@ def test_reporting_progress_in_chunks_does_not_change_the_schedule(name, monkeyp
 
 def test_every_runtime_rule_has_a_policy():
     assert {RULE_OF[name] for name in RUNTIME} == RUNTIME_RULES
+
+
+def test_the_policies_given_the_kernel_model_are_those_a_run_fits_one_for():
+    assert set(MODEL_BASED) == set(MODEL_POLICIES)
+    model = ExactModel(PROFILE)
+    for name in MODEL_POLICIES:
+        assert make_policy(name, PolicyContext(kernel_model=model)).kernel_model is model
 
 
 def test_the_priority_fills_an_uncalibrated_time_with_the_tasks_mean_believed_time():
