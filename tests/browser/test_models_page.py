@@ -1,7 +1,6 @@
 """The Models page's kernel performance models in Chromium: a section per profile and contention
 with each model's newest fit and its predictions beside the profile's measured means. The runs
-execute in-process (services.runs.execute_run), with `heft` standing for a runtime scheduler
-until one is registered (MODEL_POLICIES, as RunSpec reads it)."""
+execute in-process (services.runs.execute_run), decided by `dmda` with the run's kernel model."""
 
 from app.runspec import RunSpec
 from app.services import runs
@@ -21,7 +20,7 @@ def run(perf_model: str, tile_size: int) -> None:
             "tile_size": tile_size,
         },
         "cluster": {"cpus": 3, "gpus": 1, "profile": PROFILE},
-        "policies": ["heft", "cpu_only"],
+        "policies": ["dmda", "cpu_only"],
         "perf_model": perf_model,
     }
     tenant = Tenant("tests", is_admin=True)
@@ -29,8 +28,7 @@ def run(perf_model: str, tile_size: int) -> None:
     assert runs.execute_run(run_id) == runs.ExecutionOutcome.SUCCEEDED
 
 
-def test_the_models_page_shows_the_kernel_models_fitted_on_the_runs(new_page, http, monkeypatch):
-    monkeypatch.setattr("app.runspec.MODEL_POLICIES", ("heft",))
+def test_the_models_page_shows_the_kernel_models_fitted_on_the_runs(new_page, http):
     for tile_size in (128, 256, 512, 256, 128):
         run("history", tile_size)
     for model in ("regression", "nl_regression"):

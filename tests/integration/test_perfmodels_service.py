@@ -2,8 +2,8 @@
 directly): what runs observe is recorded once, models are fitted on it and stored per tenant,
 profile and contention, and a run records the version it decided with.
 
-No runtime scheduler is registered yet (policies/runtime.py), so the tests that need a run to
-decide with a model let `heft` stand for one (MODEL_POLICIES, as RunSpec reads it)."""
+The runs that decide with a model run `dmda` (policies/runtime.py) beside `cpu_only`; the others
+`heft` and `cpu_only`, which decide with none (their first policy's executions are recorded)."""
 
 import pytest
 from fastapi.testclient import TestClient
@@ -34,9 +34,9 @@ def queue(servers):
     return RecordingQueue()
 
 
-@pytest.fixture
-def heft_decides_with_the_model(monkeypatch):
-    monkeypatch.setattr("app.runspec.MODEL_POLICIES", ("heft",))
+def dmda_tiled(tile_size=256, **fields):
+    """tiled_spec's Cholesky decided by dmda, with the run's kernel model, and cpu_only."""
+    return tiled(tile_size, **({"policies": ["dmda", "cpu_only"]} | fields))
 
 
 def execute(queue, body, tenant=TEAM_A):
@@ -85,11 +85,9 @@ def test_a_run_left_running_by_a_crashed_worker_records_its_observations_once(qu
     assert observations_of(run_id) == 56
 
 
-def test_a_deleted_run_takes_its_observations_but_not_the_fits_made_on_them(
-    queue, heft_decides_with_the_model
-):
-    taught = execute(queue, tiled())
-    execute(queue, tiled())
+def test_a_deleted_run_takes_its_observations_but_not_the_fits_made_on_them(queue):
+    taught = execute(queue, dmda_tiled())
+    execute(queue, dmda_tiled())
     runs.delete_run(TEAM_A, taught)
     with session_scope() as session:  # not merely unlinked from it (the schema's SET NULL)
         assert session.scalar(select(func.count()).select_from(KernelObservation)) == 56
@@ -107,12 +105,12 @@ def test_a_run_whose_tasks_call_no_kernel_records_no_observation(queue):
 
 
 def test_a_run_decides_with_a_stored_fit_on_the_tenants_observations_and_records_it(
-    queue, heft_decides_with_the_model, monkeypatch
+    queue, monkeypatch
 ):
     # Runs 0 of the learning curve: no observation, an empty fit (uncalibrated everywhere).
-    first = execute(queue, tiled(256, perf_model="regression"))
+    first = execute(queue, dmda_tiled(256, perf_model="regression"))
     assert runs.get_run(TEAM_A, first).perf_model_version == 1
-    execute(queue, tiled(512, perf_model="regression"))
+    execute(queue, dmda_tiled(512, perf_model="regression"))
     decided_with = []
     simulate = runs.simulate_spec
 
@@ -121,7 +119,7 @@ def test_a_run_decides_with_a_stored_fit_on_the_tenants_observations_and_records
         return simulate(*args)
 
     monkeypatch.setattr(runs, "simulate_spec", noting_the_model)
-    third = execute(queue, tiled(256, perf_model="regression"))
+    third = execute(queue, dmda_tiled(256, perf_model="regression"))
     v1, v2, v3 = fits(model="regression")
     assert (v1.observation_count, v2.observation_count, v3.observation_count) == (0, 56, 112)
     assert runs.get_run(TEAM_A, third).perf_model_version == 3
@@ -136,26 +134,24 @@ def test_a_run_decides_with_a_stored_fit_on_the_tenants_observations_and_records
     assert sorted(set(seen.size.tolist())) == [256, 512]
     assert v3.state == RegressionModel().fit(seen).to_state() and v3.state["coefficients"]
     # Pinned: the same model again, however many observations came since; nothing refitted.
-    pinned = execute(queue, tiled(256, perf_model="regression", perf_model_version=3))
+    pinned = execute(queue, dmda_tiled(256, perf_model="regression", perf_model_version=3))
     assert runs.get_run(TEAM_A, pinned).perf_model_version == 3
     assert decided_with[-1].to_state() == v3.state
     assert len(fits(model="regression")) == 3
 
 
-def test_a_fit_on_the_same_observations_is_made_once(queue, heft_decides_with_the_model):
-    execute(queue, tiled())  # decided with history v1, fitted on nothing
-    spec = RunSpec.model_validate(tiled(perf_model="history"))
+def test_a_fit_on_the_same_observations_is_made_once(queue):
+    execute(queue, dmda_tiled())  # decided with history v1, fitted on nothing
+    spec = RunSpec.model_validate(dmda_tiled(perf_model="history"))
     first, again = (perfmodels.model_for_run(spec, "team-a") for _ in range(2))
     assert first.version == again.version == 2
     assert [fit.observation_count for fit in fits(model="history")] == [0, 56]
     assert first.model is not None and first.model.to_state() == again.model.to_state()
 
 
-def test_a_worker_that_loses_the_race_to_store_a_fit_decides_with_the_winners(
-    queue, heft_decides_with_the_model, monkeypatch
-):
-    execute(queue, tiled())  # history v1, on nothing
-    spec = RunSpec.model_validate(tiled(perf_model="history"))
+def test_a_worker_that_loses_the_race_to_store_a_fit_decides_with_the_winners(queue, monkeypatch):
+    execute(queue, dmda_tiled())  # history v1, on nothing
+    spec = RunSpec.model_validate(dmda_tiled(perf_model="history"))
     winner = perfmodels.model_for_run(spec, "team-a")  # v2, on the first run's 56
     found = store.fit_on
     misses = iter([True])
@@ -169,12 +165,10 @@ def test_a_worker_that_loses_the_race_to_store_a_fit_decides_with_the_winners(
     assert len(fits(model="history")) == 2
 
 
-def test_learned_is_stored_as_an_artifact_and_read_back_identically(
-    queue, heft_decides_with_the_model, monkeypatch
-):
+def test_learned_is_stored_as_an_artifact_and_read_back_identically(queue, monkeypatch):
     monkeypatch.setattr(perfmodels, "make_model", _small_learned)
-    execute(queue, tiled())
-    spec = RunSpec.model_validate(tiled(perf_model="learned"))
+    execute(queue, dmda_tiled())
+    spec = RunSpec.model_validate(dmda_tiled(perf_model="learned"))
     chosen = perfmodels.model_for_run(spec, "team-a")
     (fit,) = fits(model="learned")
     assert fit.observation_count == 56 and fit.artifact is not None
@@ -192,23 +186,19 @@ def _small_learned(name):
     return LearnedModel(FitParams(max_iter=20)) if name == "learned" else make_model(name)
 
 
-def test_exact_and_runs_without_a_runtime_scheduler_store_no_fit(
-    queue, heft_decides_with_the_model
-):
-    exact = execute(queue, tiled(perf_model="exact"))
-    unused = execute(queue, {**tiled(perf_model="regression"), "policies": ["cpu_only"]})
+def test_exact_and_runs_without_a_runtime_scheduler_store_no_fit(queue):
+    exact = execute(queue, dmda_tiled(perf_model="exact"))
+    unused = execute(queue, {**dmda_tiled(perf_model="regression"), "policies": ["cpu_only"]})
     assert runs.get_run(TEAM_A, exact).perf_model_version is None
     assert runs.get_run(TEAM_A, unused).perf_model_version is None
     assert fits() == []
     assert observations_of(exact) == observations_of(unused) == 56  # both still teach
 
 
-def test_tenants_neither_see_nor_learn_from_each_others_observations(
-    queue, heft_decides_with_the_model
-):
-    execute(queue, tiled(perf_model="history"), TEAM_A)
-    execute(queue, tiled(perf_model="history"), TEAM_A)
-    execute(queue, tiled(perf_model="history"), TEAM_B)
+def test_tenants_neither_see_nor_learn_from_each_others_observations(queue):
+    execute(queue, dmda_tiled(perf_model="history"), TEAM_A)
+    execute(queue, dmda_tiled(perf_model="history"), TEAM_A)
+    execute(queue, dmda_tiled(perf_model="history"), TEAM_B)
     assert [fit.observation_count for fit in fits(TEAM_A)] == [0, 56]
     assert [fit.observation_count for fit in fits(TEAM_B)] == [0]  # not team-a's 112
     listed, total = perfmodels.list_fits(TEAM_B, 20, 0)
@@ -222,7 +212,7 @@ def test_tenants_neither_see_nor_learn_from_each_others_observations(
         "trsm",
     }
     assert all(row.predicted_s == {"history": None} for row in view.predictions)
-    pinned = RunSpec.model_validate(tiled(perf_model="history", perf_model_version=2))
+    pinned = RunSpec.model_validate(dmda_tiled(perf_model="history", perf_model_version=2))
     with pytest.raises(InvalidSpec) as refused:  # team-a's version 2 is not team-b's
         runs.submit_run(TEAM_B, pinned, queue)
     assert refused.value.location == ("body", "perf_model_version")
@@ -230,16 +220,14 @@ def test_tenants_neither_see_nor_learn_from_each_others_observations(
         assert session.scalar(select(func.count()).select_from(KernelObservation)) == 168
 
 
-def test_the_api_lists_only_the_callers_fits_and_refuses_bad_models(
-    queue, heft_decides_with_the_model
-):
-    execute(queue, tiled(perf_model="history"), TEAM_A)
-    execute(queue, tiled(perf_model="regression"), TEAM_B)
+def test_the_api_lists_only_the_callers_fits_and_refuses_bad_models(queue):
+    execute(queue, dmda_tiled(perf_model="history"), TEAM_A)
+    execute(queue, dmda_tiled(perf_model="regression"), TEAM_B)
     with TestClient(app) as client:
         mine = client.get("/api/v1/perf-models", headers={"X-API-Key": TEAM_A_KEY})
         every = client.get("/api/v1/perf-models", headers={"X-API-Key": TEST_API_KEY})
         bad = client.post(
-            "/api/v1/runs", json=tiled(perf_model="oracle"), headers={"X-API-Key": TEAM_A_KEY}
+            "/api/v1/runs", json=dmda_tiled(perf_model="oracle"), headers={"X-API-Key": TEAM_A_KEY}
         )
     assert mine.status_code == 200 and mine.json()["total"] == 1
     (item,) = mine.json()["items"]
@@ -254,11 +242,9 @@ def test_the_api_lists_only_the_callers_fits_and_refuses_bad_models(
     assert bad.json()["detail"][0]["loc"] == ["body", "perf_model"]
 
 
-def test_the_models_page_shows_each_models_predictions_beside_the_measured_means(
-    queue, heft_decides_with_the_model
-):
+def test_the_models_page_shows_each_models_predictions_beside_the_measured_means(queue):
     for _ in range(3):  # 56 observations, 112 at the third run's fit
-        execute(queue, tiled(perf_model="history"), TEAM_A)
+        execute(queue, dmda_tiled(perf_model="history"), TEAM_A)
     with TestClient(app, cookies={SESSION_COOKIE: TEAM_A_KEY}) as client:
         page = client.get("/models")
     with TestClient(app, cookies={SESSION_COOKIE: TEAM_B_KEY}) as client:
@@ -277,13 +263,23 @@ def test_the_models_page_shows_each_models_predictions_beside_the_measured_means
     assert PROFILE not in other.text
 
 
-def test_a_fit_is_reused_until_the_scope_has_gained_its_refit_fraction(
-    queue, heft_decides_with_the_model, monkeypatch
-):
+def test_a_fit_is_reused_until_the_scope_has_gained_its_refit_fraction(queue, monkeypatch):
     monkeypatch.setattr(perfmodels.get_settings(), "perf_model_refit_fraction", 1.5)
-    spec = tiled(perf_model="history")
+    spec = dmda_tiled(perf_model="history")
     versions = [runs.get_run(TEAM_A, execute(queue, spec)).perf_model_version for _ in range(4)]
     # v1 on nothing; v2 on the first run's 56; the third run finds 56 new < 1.5 * 56: v2 again;
     # the fourth finds 112 new >= 84: v3 on all 168.
     assert versions == [1, 2, 2, 3]
     assert [fit.observation_count for fit in fits(model="history")] == [0, 56, 168]
+
+
+def test_dmda_decides_differently_with_the_model_the_run_names(queue):
+    # Uncalibrated history (nothing observed yet) makes dmda explore; the profile's exact means
+    # let it place by predicted finish: the same scenario, different schedules.
+    explored = execute(queue, dmda_tiled(512, perf_model="history"))
+    informed = execute(queue, dmda_tiled(512, perf_model="exact"))
+    makespans = [
+        next(r for r in runs.get_results(TEAM_A, run)[1] if r.policy == "dmda").makespan
+        for run in (explored, informed)
+    ]
+    assert makespans[1] < makespans[0]

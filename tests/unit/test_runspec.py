@@ -369,12 +369,12 @@ def test_the_perf_model_defaults_to_history_and_an_unknown_one_names_the_field()
     assert error_locations(pinned_exact) == [("perf_model_version",)]
 
 
-def test_the_perf_model_is_accepted_but_unused_where_it_does_not_apply(monkeypatch):
+def test_the_perf_model_is_accepted_but_unused_where_it_does_not_apply():
     # No runtime scheduler in the spec: no model, whatever perf_model says.
     regression = {**TILED_RUN, "perf_model": "regression"}
     assert RunSpec.model_validate(regression).kernel_model_name is None
-    monkeypatch.setattr("app.runspec.MODEL_POLICIES", ("heft",))
-    assert RunSpec.model_validate(regression).kernel_model_name == "regression"
+    with_dmda = {**regression, "policies": ["heft", "dmda"]}
+    assert RunSpec.model_validate(with_dmda).kernel_model_name == "regression"
     clairvoyant = {**TILED_RUN, "perf_model": "regression", "knowledge": "clairvoyant"}
     assert RunSpec.model_validate(clairvoyant).kernel_model_name is None
     explicit = {"workload": {"kind": "explicit", "compute": [[1.0, 2.0]]}, "policies": ["heft"]}

@@ -26,26 +26,21 @@ def spec(**fields):
     )
 
 
-@pytest.fixture
-def heft_decides_with_the_model(monkeypatch):
-    monkeypatch.setattr("app.runspec.MODEL_POLICIES", ("heft",))
-
-
 def test_no_runtime_scheduler_no_model():
     assert unfitted_kernel_model(spec(perf_model="exact"), kernel_profile) is None
 
 
-def test_exact_predicts_the_profiles_means_as_the_runs_truth_reads_them(
-    heft_decides_with_the_model,
-):
+def test_exact_predicts_the_profiles_means_as_the_runs_truth_reads_them():
     profile = kernel_profile(PROFILE)
-    alone = unfitted_kernel_model(spec(perf_model="exact"), kernel_profile)
+    alone = unfitted_kernel_model(spec(policies=["dmda"], perf_model="exact"), kernel_profile)
     assert alone is not None and alone.name == "exact"
     expected = profile.times("gemm", "cpu", np.array([256.0]))
     np.testing.assert_array_equal(alone.predict("gemm", [256], "cpu"), expected)
     measured = kernel_profile(MEASURED)
     cluster = {"gpus": 0, "profile": MEASURED, "contention": "all_busy"}
-    busy = unfitted_kernel_model(spec(perf_model="exact", cluster=cluster), kernel_profile)
+    busy = unfitted_kernel_model(
+        spec(policies=["dmda"], perf_model="exact", cluster=cluster), kernel_profile
+    )
     assert busy is not None
     contended = measured.times("gemm", "cpu", np.array([256.0]), "all_busy")
     np.testing.assert_array_equal(busy.predict("gemm", [256], "cpu"), contended)
@@ -53,7 +48,7 @@ def test_exact_predicts_the_profiles_means_as_the_runs_truth_reads_them(
 
 
 @pytest.mark.parametrize("name", ["history", "regression", "nl_regression", "learned"])
-def test_a_fitted_model_with_nothing_to_fit_on_is_uncalibrated(heft_decides_with_the_model, name):
-    model = unfitted_kernel_model(spec(perf_model=name), kernel_profile)
+def test_a_fitted_model_with_nothing_to_fit_on_is_uncalibrated(name):
+    model = unfitted_kernel_model(spec(policies=["dmda"], perf_model=name), kernel_profile)
     assert model is not None and model.name == name
     assert np.isnan(model.predict("gemm", [256], "gpu")).all()
