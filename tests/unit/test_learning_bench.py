@@ -68,6 +68,8 @@ def test_the_quick_mode_prints_every_case_and_only_finite_ratios(learning, capsy
     out = capsys.readouterr().out
     for case in learning.cases(quick=True):
         assert f"### {case.label}" in out
+        assert f"| {case.workload} | `{case.profile_name}` |" in out  # its summary row
+    assert "| lu | `v100-skylake-mcsweeney2020` | — | — | — | — | — | left out |" in out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "|---" not in line]
     data = [row for row in rows if not row.startswith("| model")]
     assert data and all(math.isfinite(x) for row in data for x in ratios(row.split(" | ", 1)[1]))
