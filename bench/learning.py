@@ -381,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="0,1,5,20", help="training runs per checkpoint")
     args = parser.parse_args(argv)
     checkpoints = sorted({int(r) for r in args.runs.split(",")})
+    if checkpoints[0] < 0 or checkpoints[-1] < 1:
+        parser.error("--runs: numbers of training runs >= 0, at least one of them > 0")
     seeds = args.seeds
     if args.quick:
         checkpoints, seeds = [0, 1, 2], 2

@@ -47,7 +47,7 @@ def test_a_case_the_profile_cannot_run_is_left_out_with_the_reason(learning):
 
 def test_sizes_the_profile_did_not_measure_are_left_out_and_named(learning):
     case = learning.Case("cholesky", "epyc-2c-vm-2026-12", 2, 0, tiles=2)
-    lines, result = learning.report(case, [0], seeds=2)
+    lines, result = learning.report(case, [0, 1], seeds=2)
     assert result is not None and result.unseen == [96, 192, 384]
     assert any(line.startswith("Left out: test sizes [768, 1024]") for line in lines)
 
