@@ -55,7 +55,7 @@ from app.sim.ranking import default_rank_by
 from app.sim.tiled import KERNELS, tiled_workload
 from app.studies.statistics import summarize_metric
 
-DECIDER = "eft"
+DECIDER = "dmda"
 TRAINING_SEED = 100
 HELD_OUT_SEED = 900
 SYNTHETIC_LOAD = 0.85
