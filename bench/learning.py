@@ -38,6 +38,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 from predictors import TEST_SIZES, TRAIN_SIZES  # a sibling: bench/ is on sys.path
@@ -52,14 +53,13 @@ from app.sim.policies import PolicyContext
 from app.sim.predicted import ExactModel, KernelModel
 from app.sim.profile import Profile
 from app.sim.ranking import default_rank_by
-from app.sim.tiled import KERNELS, tiled_workload
+from app.sim.tiled import KERNELS, Factorization, tiled_workload
 from app.studies.statistics import summarize_metric
 
 DECIDER = "dmda"
 TRAINING_SEED = 100
 HELD_OUT_SEED = 900
 SYNTHETIC_LOAD = 0.85
-EXACT = "exact"
 ORACLE = "oracle"
 UNCALIBRATED = "(any: uncalibrated)"
 
@@ -69,7 +69,7 @@ class Case:
     """One workload on one profile's cluster; `tiles` per row of a tiled DAG, `tasks` of the
     synthetic workload."""
 
-    workload: str  # a factorization of tiled.py, or "synthetic"
+    workload: Factorization | Literal["synthetic"]
     profile_name: str
     cpus: int
     gpus: int
@@ -109,7 +109,7 @@ class Case:
         """The case at one tile size: the truth drawn from the profile on `seed`'s stream."""
         cluster = ClusterSpec(cpus=self.cpus, gpus=self.gpus).build()
         if self.workload != "synthetic":
-            workload = tiled_workload(self.workload, self.tiles, tile_size)  # type: ignore[arg-type]
+            workload = tiled_workload(self.workload, self.tiles, tile_size)
             return Scenario.build(workload, cluster, profile, seed)
         kernels = self.kernels(profile)
         one_size = KernelMix(kernels, (tile_size,) * len(kernels), (tile_size,) * len(kernels))
@@ -131,7 +131,12 @@ def cases(quick: bool) -> list[Case]:
             Case("synthetic", gpu, 4, 1, tasks=100, test_sizes=sizes),
             Case("lu", gpu, 4, 1, tiles=4, test_sizes=sizes),
         ]
-    workloads = ("cholesky", "lu", "qr", "synthetic")
+    workloads: tuple[Factorization | Literal["synthetic"], ...] = (
+        "cholesky",
+        "lu",
+        "qr",
+        "synthetic",
+    )
     return [Case(w, gpu, 8, 2) for w in workloads] + [Case(w, cpu, 8, 0) for w in workloads]
 
 
@@ -238,7 +243,7 @@ def contest(case: Case, profile: Profile, checkpoints: list[int], seeds: int) ->
         for seed in range(HELD_OUT_SEED, HELD_OUT_SEED + seeds)
     }
     rows = []
-    if 0 in checkpoints:
+    if 0 in checkpoints:  # any unfitted model: NaN everywhere, as every model before run 0
         rows.append(Row(UNCALIBRATED, 0, 0, evaluate(scenarios, DECIDER, make_model("history"))))
     for name in MODEL_NAMES:
         training = train(case, profile, name, checkpoints)
