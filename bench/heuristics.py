@@ -1,18 +1,21 @@
-"""How fast the independent-task heuristics run in the compiled engine, against a straightforward
-pure-Python implementation of the same rules measured in the same run.
+"""How fast the independent-task heuristics and the runtime schedulers run in the compiled engine,
+against a straightforward pure-Python implementation of the same rules measured in the same run.
 
-The peer is `reference_schedule` of tests/unit/sim/test_independent_heuristics.py — the plain
-Python the tests cross-check the engine against, one task (and, in batch mode, one candidate
-task per step) at a time — so the bench needs the repository root on the path (`make bench` sets
-it). On 8 CPU cores + 4 GPUs, seed 0, with the estimates exact: `--tasks` independent tasks
-arriving online at offered load 0.95 (load.py), and the same tasks all at once (one static batch,
-mapped in windows of BATCH_LIMIT). For each of olb, met, mct, minmin, maxmin and sufferage: the
-engine's `simulate` (the best of repeated runs after a warm-up) and the reference (one run); they
-must place every task on the same device, else the bench exits non-zero. The headline is the
-ratio reference seconds / engine seconds. A second table times the batch rules on `--scale`
-times as many tasks all at once: linear cost means the time per task stays flat.
+The peers are `reference_schedule` of tests/unit/sim/test_independent_heuristics.py and of
+tests/unit/sim/runtime_reference.py — the plain Python the tests cross-check the engine against,
+one task (in batch mode, one candidate task per step; for the runtimes, one instant) at a time —
+so the bench needs the repository root on the path (`make bench` sets it). On 8 CPU cores + 4
+GPUs, seed 0, with the estimates exact: `--tasks` independent tasks arriving online at offered
+load 0.95 (load.py), and the same tasks all at once (one static batch, mapped in windows of
+BATCH_LIMIT). For each of olb, met, mct, minmin, maxmin, sufferage, eager, ws, dm, dmda, dmdas
+and heteroprio (`--policies` picks some; a runtime's priorities and beliefs come from its policy,
+computed outside the reference's timing): the engine's `simulate` (the best of repeated runs
+after a warm-up) and the reference (one run); they must place every task on the same device,
+else the bench exits non-zero. The headline is the ratio reference seconds / engine seconds. A
+second table times the batch rules on `--scale` times as many tasks all at once: linear cost
+means the time per task stays flat.
 
-    PYTHONPATH=. .venv/bin/python bench/heuristics.py [--tasks 10000] [--scale 10]
+    PYTHONPATH=. .venv/bin/python bench/heuristics.py [--tasks 10000] [--scale 10] [--policies a,b]
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from app.sim.generators import SyntheticParams, synthetic_workload
 from app.sim.load import at_load
 from app.sim.policies import make_policy
 from app.sim.problem import Problem
+from tests.unit.sim.runtime_reference import RUNTIME
+from tests.unit.sim.runtime_reference import reference_schedule as runtime_reference
 from tests.unit.sim.test_independent_heuristics import BATCH, IMMEDIATE, reference_schedule
 
 LOAD = 0.95
@@ -65,9 +70,14 @@ def engine_seconds(problem: Problem, name: str) -> tuple[float, np.ndarray]:
 
 
 def reference_seconds(problem: Problem, name: str) -> tuple[float, list[int]]:
+    if name in RUNTIME:
+        decision = make_policy(name).decide(problem, np.random.default_rng(0))
     gc.collect()
     began = time.perf_counter()
-    device, _, _ = reference_schedule(problem, name)
+    if name in RUNTIME:
+        device = runtime_reference(problem, name, decision.estimate, decision.priority).device
+    else:
+        device, _, _ = reference_schedule(problem, name)
     return time.perf_counter() - began, device
 
 
@@ -76,8 +86,9 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policies", default=",".join(IMMEDIATE + BATCH + RUNTIME))
     args = parser.parse_args()
-    names = IMMEDIATE + BATCH
+    names = tuple(args.policies.split(","))
     for problem in build(200, args.seed).values():  # compile (or load) the kernels
         for name in names:
             simulate(problem, make_policy(name), np.random.default_rng(0))
@@ -98,7 +109,8 @@ def main() -> int:
         ["workload", "policy", "speed engine/reference", "engine s", "reference s",
          "engine µs/task", "same device"], rows,
     ))  # fmt: skip
-    print(scaling_table(args.tasks, args.scale, args.seed))
+    if set(BATCH) & set(names):
+        print(scaling_table(args.tasks, args.scale, args.seed))
     print(f"\n{'every placement agrees' if agree else '**PLACEMENTS DISAGREE**'}")
     return 0 if agree else 1
 

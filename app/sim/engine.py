@@ -75,8 +75,10 @@ def simulate(
     if broken:
         raise PolicyError(f"{policy.name} decided badly: {broken}")
     model, rules = _model(problem), _rules(view, decision)
-    run = _run_runtime if decision.rule in RUNTIME_RULES else _run_list
-    placed, aborted = run(decision, model, rules, problem, policy.name, on_progress)
+    if decision.rule in RUNTIME_RULES:
+        placed, aborted = _run_runtime(model, rules, problem, policy.name, on_progress)
+    else:
+        placed, aborted = _run_list(decision, model, rules, problem, policy.name, on_progress), 0
     policy.finished(view)
     if on_progress is not None:
         on_progress(1.0)
@@ -97,9 +99,8 @@ def _run_list(
     problem: Problem,
     name: str,
     on_progress: ProgressCallback | None,
-) -> tuple[kernel.Placements, int]:
-    """The decide-at-release rules (kernel.advance, kernel.advance_batches): the placements, and
-    no aborted run."""
+) -> kernel.Placements:
+    """The decide-at-release rules (kernel.advance, kernel.advance_batches): the placements."""
     state = _state(problem, rules.rank, decision.insertion)
     n, done = problem.num_tasks, 0
     while done < n:
@@ -112,11 +113,10 @@ def _run_list(
             task = int(state.counters[kernel.ERROR_TASK])
             reason = _ERRORS[int(state.counters[kernel.ERROR])]
             raise PolicyError(f"{name} placed task {task} badly: {reason}")
-    return state.placements, 0
+    return state.placements
 
 
 def _run_runtime(
-    decision: Decision,
     model: kernel.Model,
     rules: kernel.Rules,
     problem: Problem,
@@ -337,11 +337,7 @@ def _runtime_state(problem: Problem, rank: np.ndarray) -> kernel_runtime.Runtime
             load=np.zeros(m),
         ),
         queues=kernel_runtime.Queues(
-            head=np.full(m + 1, -1, dtype=np.int64),
-            tail=np.full(m + 1, -1, dtype=np.int64),
-            count=np.zeros(m + 1, dtype=np.int64),
-            after=np.full(n, -1, dtype=np.int64),
-            before=np.full(n, -1, dtype=np.int64),
+            links=np.full((2, n), -1, dtype=np.int64), ends=_queue_ends(m + 1)
         ),
         bound=kernel_runtime.Bound(
             data_at=np.zeros(n), releaser=np.full(n, -1, dtype=np.int64), factor=np.ones(n)
@@ -352,6 +348,13 @@ def _runtime_state(problem: Problem, rank: np.ndarray) -> kernel_runtime.Runtime
         counters=counters,
         clock=np.zeros(1),
     )
+
+
+def _queue_ends(queues: int) -> np.ndarray:
+    """Queues.ends of empty queues: no head, no tail, no task."""
+    ends = np.full((3, queues), -1, dtype=np.int64)
+    ends[kernel_runtime.COUNT] = 0
+    return ends
 
 
 def _placements(n: int) -> kernel.Placements:

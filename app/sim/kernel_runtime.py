@@ -41,16 +41,19 @@ EAGER, WORK_STEALING, DM, DMDA, DMDAS, HETEROPRIO = range(10, 16)
 # heap's size at kernel.HEAP_SIZE), ws's round-robin turn, runs aborted by spoliation.
 COMPLETED, TURN, ABORTED = 0, 2, 3
 HEAP_SIZE = kernel.HEAP_SIZE
+# The rows of Queues.links and Queues.ends.
+AFTER, BEFORE = 0, 1
+HEAD, TAIL, COUNT = 0, 1, 2
 
 Workers = namedtuple("Workers", "running until believed_end load")
 """Per device (m,): the task it runs (-1: idle), the true end of that run (s), the end the
 policy believes (start + estimate, NaN counted 0; 0 when idle) and the believed seconds of the
 tasks queued on it (dm, dmda, dmdas; NaN counted 0)."""
 
-Queues = namedtuple("Queues", "head tail count after before")
-"""m + 1 FIFO queues as doubly linked lists over the tasks: queue d < m is device d's, queue m
-the central one; head, tail (m + 1,) task or -1, count (m + 1,) tasks waiting; after, before (n,)
-each queued task's neighbours (-1 at an end)."""
+Queues = namedtuple("Queues", "links ends")
+"""m + 1 FIFO queues as doubly linked lists over the tasks (queue d < m is device d's, queue m
+the central one): links (2, n), each queued task's neighbours, row AFTER and row BEFORE (-1 at
+an end); ends (3, m + 1), each queue's HEAD and TAIL task (-1: empty) and COUNT of tasks."""
 
 Bound = namedtuple("Bound", "data_at releaser factor")
 """Per task (n,): when its inputs are on the device it is bound to (s), the device whose
@@ -60,7 +63,11 @@ RuntimeState = namedtuple("RuntimeState", "placements workers queues bound order
 """What `advance_runtime` changes: kernel.Placements, `Workers`, `Queues`, `Bound`,
 kernel.Order (its heap holds the tasks whose parents completed, by (arrival, rank, index); pending
 counts each task's parents not yet completed), counters (COMPLETED..ABORTED) and clock (1,), the
-current instant in seconds."""
+current instant in seconds.
+
+As in kernel.py, the loop reads each group's arrays once, before it, and hands the helpers on
+every task's path arrays, not groups (a group costs a reference count per array each time it is
+handed on); the DAG's groups go only to the code that walks edges."""
 
 
 @njit(cache=True)
@@ -68,22 +75,90 @@ def advance_runtime(model: Model, rules: Rules, state: RuntimeState, steps: int)
     """Run instants until at least `steps` more tasks have completed (or all have); returns how
     many have completed in all. Returns early, with no progress, if no event is left while tasks
     remain (every task fitting some device, that cannot happen)."""
-    tasks, dag = model.tasks, model.dag
-    workers, order, counters, clock = state.workers, state.order, state.counters, state.clock
-    bound = state.bound
-    n = tasks.exec_time.shape[0]
+    tasks, dag, platform = model
+    placed, workers, queues, bound, order, counters, clock = state
+    exec_time, feasible, arrival = tasks.exec_time, tasks.feasible, tasks.arrival
+    estimate, rank, rule = rules.estimate, rules.rank, rules.rule
+    is_gpu, parent_ptr, child_ptr = platform.is_gpu, dag.parent_ptr, dag.child_ptr
+    running, until, believed_end, load = workers
+    links, ends = queues
+    data_at, releaser, factor = bound
+    heap = order.heap
+    device_of, partner_of, fraction_of, start, end, output = placed
+    n, m = exec_time.shape
+    there = np.empty(m)  # when a task's inputs would be on each device
     target = min(n, counters[COMPLETED] + steps)
-    heap, arrival, rank = order.heap, tasks.arrival, rules.rank
     while counters[COMPLETED] < target:
-        now = _next_instant(workers.running, workers.until, heap, arrival, counters)
+        now = _next_instant(running, until, heap, arrival, counters)
         if now == np.inf:
             break
         clock[0] = now
-        _complete(now, dag, workers, bound, order, counters, arrival, rank)
-        while counters[HEAP_SIZE] > 0 and arrival[heap[0]] <= now:
+        for d in range(m):  # completions
+            task = running[d]
+            if task < 0 or until[d] > now:
+                continue
+            running[d], believed_end[d] = -1, 0.0
+            counters[COMPLETED] += 1
+            if child_ptr[task + 1] > child_ptr[task]:
+                _release_children(task, d, dag, order, releaser, counters, arrival, rank)
+        while counters[HEAP_SIZE] > 0 and arrival[heap[0]] <= now:  # releases
             task = kernel._heap_pop(heap, counters, arrival, rank)
-            _release(task, now, model, rules, state)
-        _dispatch(now, model, rules, state)
+            if rule in (EAGER, HETEROPRIO):
+                if rule == HETEROPRIO:
+                    factor[task] = _acceleration(task, feasible, estimate, is_gpu)
+                _insert_after(m, task, ends[TAIL, m], links, ends)
+                continue
+            if rule == WORK_STEALING:
+                device = releaser[task]
+                if device < 0 or not feasible[task, device]:
+                    device = kernel._round_robin(task, feasible, counters)
+                _insert_after(device, task, ends[TAIL, device], links, ends)
+            else:
+                for d in range(m):
+                    there[d] = now
+                if rule != DM and parent_ptr[task + 1] > parent_ptr[task]:
+                    for d in range(m):
+                        there[d] = _inputs_there(task, d, now, dag, platform, output)
+                device = _deque_model(
+                    task, now, rule, feasible, estimate, believed_end, load, ends, there
+                )
+                load[device] += _believed(estimate[task, device])
+                if rule == DMDAS:
+                    _insert_by_priority(device, task, rank, links, ends)
+                else:
+                    _insert_after(device, task, ends[TAIL, device], links, ends)
+            data_at[task] = now
+            if parent_ptr[task + 1] > parent_ptr[task]:
+                data_at[task] = _inputs_there(task, device, now, dag, platform, output)
+        changed = True
+        while changed:  # idle devices take work, lowest index first, until none changes
+            changed = False
+            for d in range(m):
+                if running[d] >= 0:
+                    continue
+                task, queue = _take(
+                    d, rule, feasible, estimate, rank, factor, is_gpu, load, links, ends
+                )
+                if task >= 0 and queue != d:  # from the central queue, or stolen: data moves now
+                    data_at[task] = now
+                    if parent_ptr[task + 1] > parent_ptr[task]:
+                        data_at[task] = _inputs_there(task, d, now, dag, platform, output)
+                if task < 0 and rule == HETEROPRIO:
+                    task = _spoliate(
+                        d, now, feasible, estimate, is_gpu, running, believed_end, data_at,
+                        counters, parent_ptr, dag, platform, output,
+                    )  # fmt: skip
+                if task < 0:
+                    continue
+                # The device holds the task from now; it runs once its data is there.
+                begin = max(now, data_at[task])
+                finish = begin + exec_time[task, d]
+                running[d], until[d] = task, finish
+                believed_end[d] = begin + _believed(estimate[task, d])
+                device_of[task], partner_of[task], output[task] = d, -1, d
+                fraction_of[task] = 1.0 if is_gpu[d] else 0.0
+                start[task], end[task] = begin, finish
+                changed = True
     return counters[COMPLETED]
 
 
@@ -92,6 +167,7 @@ def _next_instant(
     running: np.ndarray, until: np.ndarray, heap: np.ndarray, arrival: np.ndarray,
     counters: np.ndarray,
 ) -> float:  # fmt: skip
+    """The earliest completion of a running task or arrival of a task whose parents completed."""
     instant = np.inf
     for d in range(running.shape[0]):
         if running[d] >= 0 and until[d] < instant:
@@ -102,24 +178,18 @@ def _next_instant(
 
 
 @njit(cache=True, inline="always")
-def _complete(
-    now: float, dag: Dag, workers: Workers, bound: Bound, order: kernel.Order,
+def _release_children(
+    task: int, device: int, dag: Dag, order: kernel.Order, releaser: np.ndarray,
     counters: np.ndarray, arrival: np.ndarray, rank: np.ndarray,
 ) -> None:  # fmt: skip
-    """The devices whose task ends at `now` become idle; the children it completes go to the
-    heap, remembering the device that released them (ws)."""
-    running, releaser, pending = workers.running, bound.releaser, order.pending
-    for d in range(running.shape[0]):
-        task = running[d]
-        if task < 0 or workers.until[d] > now:
-            continue
-        running[d], workers.believed_end[d] = -1, 0.0
-        counters[COMPLETED] += 1
-        kernel._release_children(task, dag, order, counters, arrival, rank)
-        for k in range(dag.child_ptr[task], dag.child_ptr[task + 1]):
-            child = dag.child_idx[k]
-            if pending[child] == 0 and releaser[child] < 0:
-                releaser[child] = d
+    """The children `task` (completed on `device`) completes go to the heap, remembering the
+    device that released them (ws)."""
+    kernel._release_children(task, dag, order, counters, arrival, rank)
+    pending = order.pending
+    for k in range(dag.child_ptr[task], dag.child_ptr[task + 1]):
+        child = dag.child_idx[k]
+        if pending[child] == 0 and releaser[child] < 0:
+            releaser[child] = device
 
 
 @njit(cache=True, inline="always")
@@ -127,7 +197,8 @@ def _inputs_there(
     task: int, device: int, now: float, dag: Dag, platform: Platform, output: np.ndarray
 ) -> float:
     """When the task's inputs are on `device` if they start moving at `now`: the slowest of its
-    edges, each costed as kernel._data_ready costs it."""
+    edges, each costed as kernel._data_ready costs it. The loop calls it for tasks with parents
+    only (a task without brings its input along: now), handing on the groups only then."""
     is_gpu, latency, bandwidth = platform.is_gpu, platform.latency, platform.bandwidth
     there = now
     for edge in range(dag.parent_ptr[task], dag.parent_ptr[task + 1]):
@@ -159,98 +230,71 @@ def _believed(value: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def _insert_after(queue: int, task: int, previous: int, queues: Queues) -> None:
+def _join(queue: int, first: int, second: int, links: np.ndarray, ends: np.ndarray) -> None:
+    """Make `second` follow `first` in `queue` (-1 for either: that end of the queue)."""
+    if first < 0:
+        ends[HEAD, queue] = second
+    else:
+        links[AFTER, first] = second
+    if second < 0:
+        ends[TAIL, queue] = first
+    else:
+        links[BEFORE, second] = first
+
+
+@njit(cache=True, inline="always")
+def _insert_after(
+    queue: int, task: int, previous: int, links: np.ndarray, ends: np.ndarray
+) -> None:
     """Link `task` into `queue` after `previous` (-1: at the head)."""
-    head, tail, after, before = queues.head, queues.tail, queues.after, queues.before
-    following = head[queue] if previous < 0 else after[previous]
-    before[task], after[task] = previous, following
-    if previous < 0:
-        head[queue] = task
-    else:
-        after[previous] = task
-    if following < 0:
-        tail[queue] = task
-    else:
-        before[following] = task
-    queues.count[queue] += 1
+    following = ends[HEAD, queue] if previous < 0 else links[AFTER, previous]
+    _join(queue, previous, task, links, ends)
+    _join(queue, task, following, links, ends)
+    ends[COUNT, queue] += 1
 
 
 @njit(cache=True, inline="always")
-def _unlink(queue: int, task: int, queues: Queues) -> None:
-    head, tail, after, before = queues.head, queues.tail, queues.after, queues.before
-    previous, following = before[task], after[task]
-    if previous < 0:
-        head[queue] = following
-    else:
-        after[previous] = following
-    if following < 0:
-        tail[queue] = previous
-    else:
-        before[following] = previous
-    queues.count[queue] -= 1
+def _unlink(queue: int, task: int, links: np.ndarray, ends: np.ndarray) -> None:
+    _join(queue, links[BEFORE, task], links[AFTER, task], links, ends)
+    ends[COUNT, queue] -= 1
 
 
 @njit(cache=True, inline="always")
-def _insert_by_priority(queue: int, task: int, rank: np.ndarray, queues: Queues) -> None:
+def _insert_by_priority(
+    queue: int, task: int, rank: np.ndarray, links: np.ndarray, ends: np.ndarray
+) -> None:
     """dmdas: after every queued task of higher or equal priority (lower or equal rank), so
     equal priorities stay first come, first served."""
-    previous = queues.tail[queue]
+    previous = ends[TAIL, queue]
     while previous >= 0 and rank[previous] > rank[task]:
-        previous = queues.before[previous]
-    _insert_after(queue, task, previous, queues)
+        previous = links[BEFORE, previous]
+    _insert_after(queue, task, previous, links, ends)
 
 
 # --- pushing released tasks ---------------------------------------------------------------------
 
 
-@njit(cache=True)
-def _release(task: int, now: float, model: Model, rules: Rules, state: RuntimeState) -> None:
-    tasks, dag, platform = model
-    queues, bound, workers = state.queues, state.bound, state.workers
-    rule, m = rules.rule, tasks.exec_time.shape[1]
-    if rule in (EAGER, HETEROPRIO):
-        if rule == HETEROPRIO:
-            bound.factor[task] = _acceleration(task, tasks.feasible, rules.estimate, platform)
-        _insert_after(m, task, queues.tail[m], queues)
-        return
-    output = state.placements.output
-    if rule == WORK_STEALING:
-        device = bound.releaser[task]
-        if device < 0 or not tasks.feasible[task, device]:
-            device = kernel._round_robin(task, tasks.feasible, state.counters)
-        _insert_after(device, task, queues.tail[device], queues)
-    else:
-        device = _deque_model(task, now, model, rules, state)
-        workers.load[device] += _believed(rules.estimate[task, device])
-        if rule == DMDAS:
-            _insert_by_priority(device, task, rules.rank, queues)
-        else:
-            _insert_after(device, task, queues.tail[device], queues)
-    bound.data_at[task] = _inputs_there(task, device, now, dag, platform, output)
-
-
 @njit(cache=True, inline="always")
-def _deque_model(task: int, now: float, model: Model, rules: Rules, state: RuntimeState) -> int:
+def _deque_model(
+    task: int, now: float, rule: int, feasible: np.ndarray, estimate: np.ndarray,
+    believed_end: np.ndarray, load: np.ndarray, ends: np.ndarray, there: np.ndarray,
+) -> int:  # fmt: skip
     """dm, dmda, dmdas: the fitting device with the least expected end of its queue plus the
-    task's believed length there (dmda, dmdas: plus the time its inputs take to get there), the
-    lowest index on ties; where the model is uncalibrated for the task (NaN on some fitting
-    device), the NaN device with the fewest tasks queued instead (exploration)."""
-    tasks, dag, platform = model
-    workers, count, output = state.workers, state.queues.count, state.placements.output
-    estimate, feasible = rules.estimate, tasks.feasible
-    with_data = rules.rule != DM
+    task's believed length there (dmda, dmdas: plus the time its inputs take to get there,
+    there[d] - now), the lowest index on ties; where the model is uncalibrated for the task (NaN
+    on some fitting device), the NaN device with the fewest tasks queued instead (exploration)."""
     best, best_score, explore = -1, np.inf, -1
     for d in range(feasible.shape[1]):
         if not feasible[task, d]:
             continue
         length = estimate[task, d]
         if np.isnan(length):
-            if explore < 0 or count[d] < count[explore]:
+            if explore < 0 or ends[COUNT, d] < ends[COUNT, explore]:
                 explore = d
             continue
-        score = max(now, workers.believed_end[d]) + workers.load[d] + length
-        if with_data:
-            score += _inputs_there(task, d, now, dag, platform, output) - now
+        score = max(now, believed_end[d]) + load[d] + length
+        if rule != DM:
+            score += there[d] - now
         if score < best_score:
             best, best_score = d, score
     return explore if explore >= 0 else best
@@ -258,7 +302,7 @@ def _deque_model(task: int, now: float, model: Model, rules: Rules, state: Runti
 
 @njit(cache=True, inline="always")
 def _acceleration(
-    task: int, feasible: np.ndarray, estimate: np.ndarray, platform: Platform
+    task: int, feasible: np.ndarray, estimate: np.ndarray, is_gpu: np.ndarray
 ) -> float:
     """Believed time on the best fitting CPU over that on the best fitting GPU; 1 where a time
     is NaN or the task fits one kind only (the factor then orders nothing)."""
@@ -269,7 +313,7 @@ def _acceleration(
         length = estimate[task, d]
         if np.isnan(length):
             return 1.0
-        if platform.is_gpu[d]:
+        if is_gpu[d]:
             gpu = min(gpu, length)
         else:
             cpu = min(cpu, length)
@@ -281,100 +325,80 @@ def _acceleration(
 # --- idle devices take work ---------------------------------------------------------------------
 
 
-@njit(cache=True)
-def _dispatch(now: float, model: Model, rules: Rules, state: RuntimeState) -> None:
-    """Every idle device takes a task, lowest index first, until none changes."""
-    running, m = state.workers.running, model.tasks.exec_time.shape[1]
-    changed = True
-    while changed:
-        changed = False
-        for d in range(m):
-            if running[d] >= 0:
-                continue
-            task = _take(d, now, model, rules, state)
-            if task >= 0:
-                _start(task, d, now, model, rules, state)
-                changed = True
-            elif rules.rule == HETEROPRIO and _spoliate(d, now, model, rules, state):
-                changed = True
-
-
 @njit(cache=True, inline="always")
-def _take(device: int, now: float, model: Model, rules: Rules, state: RuntimeState) -> int:
-    """The task `device` takes now (unlinked from its queue, its data on the way), or -1."""
-    tasks, dag, platform = model
-    queues, bound, rule = state.queues, state.bound, rules.rule
-    m = tasks.exec_time.shape[1]
-    if rule in (EAGER, HETEROPRIO):
-        if rule == EAGER:
-            task = _first_fitting(device, m, tasks.feasible, queues)
-        else:
-            task = _heteroprio_pick(
-                device, tasks.feasible, rules.rank, bound.factor, platform, queues
-            )
-        queue = m
-    elif queues.count[device] > 0:
-        task, queue = queues.head[device], device
+def _take(
+    device: int, rule: int, feasible: np.ndarray, estimate: np.ndarray, rank: np.ndarray,
+    factor: np.ndarray, is_gpu: np.ndarray, load: np.ndarray, links: np.ndarray, ends: np.ndarray,
+) -> tuple[int, int]:  # fmt: skip
+    """(task, queue): the task idle `device` takes now, unlinked from its queue, or (-1, -1)."""
+    central = feasible.shape[1]
+    if rule == EAGER:
+        task, queue = _first_fitting(device, central, feasible, links, ends), central
+    elif rule == HETEROPRIO:
+        task = _heteroprio_pick(device, feasible, rank, factor, is_gpu[device], links, ends)
+        queue = central
+    elif ends[COUNT, device] > 0:  # its own queue: the data left when the task was pushed
+        task = ends[HEAD, device]
+        _unlink(device, task, links, ends)
         if rule != WORK_STEALING:
-            state.workers.load[device] -= _believed(rules.estimate[task, device])
-            _unlink(queue, task, queues)
-            return task
+            load[device] -= _believed(estimate[task, device])
+        return task, device
+    elif rule == WORK_STEALING:
+        task, queue = _steal(device, feasible, links, ends)
     else:
-        if rule != WORK_STEALING:
-            return -1
-        task, queue = _steal(device, tasks.feasible, queues)
-    if task < 0:
-        return -1
-    _unlink(queue, task, queues)
-    if queue != device:  # from the central queue, or stolen: the data moves now
-        output = state.placements.output
-        bound.data_at[task] = _inputs_there(task, device, now, dag, platform, output)
-    return task
+        return -1, -1
+    if task >= 0:
+        _unlink(queue, task, links, ends)
+    return task, queue
 
 
 @njit(cache=True, inline="always")
-def _first_fitting(device: int, queue: int, feasible: np.ndarray, queues: Queues) -> int:
+def _first_fitting(
+    device: int, queue: int, feasible: np.ndarray, links: np.ndarray, ends: np.ndarray
+) -> int:
     """The oldest task of `queue` that fits `device`, or -1."""
-    task = queues.head[queue]
+    task = ends[HEAD, queue]
     while task >= 0 and not feasible[task, device]:
-        task = queues.after[task]
+        task = links[AFTER, task]
     return task
 
 
 @njit(cache=True, inline="always")
-def _steal(device: int, feasible: np.ndarray, queues: Queues) -> tuple[int, int]:
+def _steal(
+    device: int, feasible: np.ndarray, links: np.ndarray, ends: np.ndarray
+) -> tuple[int, int]:
     """(task, victim): the oldest task `device` fits in the queue with the most waiting tasks
     (lowest index on ties), trying the next fullest queue while the fuller ones hold none it
     fits; (-1, -1) if none."""
-    count, m = queues.count, feasible.shape[1]
+    m = feasible.shape[1]
     last_count, last_victim = np.iinfo(np.int64).max, -1
     while True:
         victim = -1
         for v in range(m):
-            if v == device or count[v] == 0:
+            count = ends[COUNT, v]
+            if v == device or count == 0:
                 continue
-            if count[v] > last_count or (count[v] == last_count and v <= last_victim):
+            if count > last_count or (count == last_count and v <= last_victim):
                 continue  # tried already
-            if victim < 0 or count[v] > count[victim]:
+            if victim < 0 or count > ends[COUNT, victim]:
                 victim = v
         if victim < 0:
             return -1, -1
-        task = _first_fitting(device, victim, feasible, queues)
+        task = _first_fitting(device, victim, feasible, links, ends)
         if task >= 0:
             return task, victim
-        last_count, last_victim = count[victim], victim
+        last_count, last_victim = ends[COUNT, victim], victim
 
 
 @njit(cache=True, inline="always")
 def _heteroprio_pick(
-    device: int, feasible: np.ndarray, rank: np.ndarray, factor: np.ndarray, platform: Platform,
-    queues: Queues,
+    device: int, feasible: np.ndarray, rank: np.ndarray, factor: np.ndarray, gpu: bool,
+    links: np.ndarray, ends: np.ndarray,
 ) -> int:  # fmt: skip
     """The ready task `device` fits with the least acceleration factor (a CPU core) or the
     greatest (a GPU); ties: higher priority (lower rank), then lower index. -1 if none."""
-    gpu = platform.is_gpu[device]
     best = -1
-    task = queues.head[queues.head.shape[0] - 1]
+    task = ends[HEAD, feasible.shape[1]]
     while task >= 0:
         if feasible[task, device]:
             if best < 0:
@@ -388,51 +412,39 @@ def _heteroprio_pick(
                     and (rank[task] < rank[best] or (rank[task] == rank[best] and task < best))
                 ):
                     best = task
-        task = queues.after[task]
+        task = links[AFTER, task]
     return best
 
 
 @njit(cache=True, inline="always")
-def _start(
-    task: int, device: int, now: float, model: Model, rules: Rules, state: RuntimeState
-) -> None:
-    """`device` holds the task from `now`; it runs once its data is there, for its true time."""
-    placed, workers = state.placements, state.workers
-    begin = max(now, state.bound.data_at[task])
-    finish = begin + model.tasks.exec_time[task, device]
-    workers.running[device], workers.until[device] = task, finish
-    workers.believed_end[device] = begin + _believed(rules.estimate[task, device])
-    placed.device[task], placed.partner[task], placed.output[task] = device, -1, device
-    placed.fraction[task] = 1.0 if model.platform.is_gpu[device] else 0.0
-    placed.start[task], placed.end[task] = begin, finish
-
-
-@njit(cache=True, inline="always")
-def _spoliate(device: int, now: float, model: Model, rules: Rules, state: RuntimeState) -> bool:
+def _spoliate(
+    device: int, now: float, feasible: np.ndarray, estimate: np.ndarray, is_gpu: np.ndarray,
+    running: np.ndarray, believed_end: np.ndarray, data_at: np.ndarray, counters: np.ndarray,
+    parent_ptr: np.ndarray, dag: Dag, platform: Platform, output: np.ndarray,
+) -> int:  # fmt: skip
     """heteroprio: idle `device`, with nothing it can take, aborts the task running on a device
     of the other kind that it would finish (its data moved, its believed time) before that
-    task's believed end there, the latest such end first (lowest index on ties), and restarts
-    it. Returns whether it did. A NaN belief never spoliates nor is spoliated."""
-    tasks, dag, platform = model
-    workers, is_gpu, output = state.workers, platform.is_gpu, state.placements.output
+    task's believed end there, the latest such end first (lowest index on ties); returns that
+    task, its data on the way, or -1. A NaN belief never spoliates nor is spoliated."""
     victim, victim_there = -1, 0.0
     for e in range(is_gpu.shape[0]):
-        task = workers.running[e]
-        if task < 0 or is_gpu[e] == is_gpu[device] or not tasks.feasible[task, device]:
+        task = running[e]
+        if task < 0 or is_gpu[e] == is_gpu[device] or not feasible[task, device]:
             continue
-        length = rules.estimate[task, device]
+        length = estimate[task, device]
         if np.isnan(length):
             continue
-        there = _inputs_there(task, device, now, dag, platform, output)
-        if there + length < workers.believed_end[e] and (
-            victim < 0 or workers.believed_end[e] > workers.believed_end[victim]
+        there = now
+        if parent_ptr[task + 1] > parent_ptr[task]:
+            there = _inputs_there(task, device, now, dag, platform, output)
+        if there + length < believed_end[e] and (
+            victim < 0 or believed_end[e] > believed_end[victim]
         ):
             victim, victim_there = e, there
     if victim < 0:
-        return False
-    task = workers.running[victim]
-    workers.running[victim], workers.believed_end[victim] = -1, 0.0
-    state.counters[ABORTED] += 1
-    state.bound.data_at[task] = victim_there
-    _start(task, device, now, model, rules, state)
-    return True
+        return -1
+    task = running[victim]
+    running[victim], believed_end[victim] = -1, 0.0
+    counters[ABORTED] += 1
+    data_at[task] = victim_there
+    return task

@@ -46,20 +46,27 @@ def believed_priority(problem: Problem, times: np.ndarray) -> np.ndarray:
     return upward_rank(problem, filled)
 
 
-class Eager(Policy):
+class Pull(Policy):
+    """A runtime that decides with no times: its rule says where tasks wait and who takes them."""
+
+    rule: Rule
+    knows = "no times (only where each task fits)"
+
+    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
+        return Decision(self.rule)
+
+
+class Eager(Pull):
     """StarPU's `eager`: one central FIFO queue; a device that goes idle takes the oldest ready
     task it fits (among tasks released at one instant: the one that arrived first, then the
     lower index); when several devices are idle, the lowest index first. Blind to times."""
 
     name = "eager"
     summary = "StarPU eager (Augonnet et al. 2011): one central queue, idle devices pull"
-    knows = "no times (only where each task fits)"
-
-    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
-        return Decision(Rule.EAGER)
+    rule = Rule.EAGER
 
 
-class WorkStealing(Policy):
+class WorkStealing(Pull):
     """StarPU's `ws`: a FIFO queue per device. A released task goes to the queue of the device
     whose completion released it (its last parent's), if it fits there; else, and for a task
     with no parent, to the next fitting device in round-robin. An idle device runs its own
@@ -71,10 +78,7 @@ class WorkStealing(Policy):
 
     name = "ws"
     summary = "StarPU ws (Augonnet et al. 2011): per-device queues, idle devices steal"
-    knows = "no times (only where each task fits)"
-
-    def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
-        return Decision(Rule.WORK_STEALING)
+    rule = Rule.WORK_STEALING
 
 
 class Dm(Policy):

@@ -6,6 +6,7 @@ schedule; bench/heuristics.py times it as the engine's pure-Python peer."""
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -233,11 +234,13 @@ def reference_schedule(
     )
     arrival = problem.workload.arrival.tolist()
     missing = [len(run.parents[t]) for t in range(n)]
-    waiting = [t for t in range(n) if missing[t] == 0]  # parents completed, not yet released
+    # Parents completed, not yet released: (arrival, -priority, task), the release order.
+    waiting = [(arrival[t], -run.priority[t], t) for t in range(n) if missing[t] == 0]
+    heapq.heapify(waiting)
     done = 0
     while done < n:
         busy = [run.until[d] for d, task in enumerate(run.running) if task is not None]
-        run.now = min(busy + [arrival[t] for t in waiting])
+        run.now = min([*busy, waiting[0][0]] if waiting else busy)
         for device, task in enumerate(run.running):
             if task is None or run.until[device] > run.now:
                 continue
@@ -247,13 +250,8 @@ def reference_schedule(
                 missing[child] -= 1
                 if missing[child] == 0:
                     run.releaser[child] = device
-                    waiting.append(child)
-        released = sorted(
-            (t for t in waiting if arrival[t] <= run.now),
-            key=lambda t: (arrival[t], -run.priority[t], t),
-        )
-        waiting = [t for t in waiting if arrival[t] > run.now]
-        for task in released:
-            run.push(task)
+                    heapq.heappush(waiting, (arrival[child], -run.priority[child], child))
+        while waiting and waiting[0][0] <= run.now:
+            run.push(heapq.heappop(waiting)[2])
         run.dispatch()
     return run.result
