@@ -73,3 +73,9 @@ def test_the_quick_mode_prints_every_case_and_only_finite_ratios(learning, capsy
     rows = [line for line in out.splitlines() if line.startswith("| ") and "|---" not in line]
     data = [row for row in rows if not row.startswith("| model")]
     assert data and all(math.isfinite(x) for row in data for x in ratios(row.split(" | ", 1)[1]))
+
+
+def test_the_contest_is_deterministic(learning):
+    gpu = "v100-skylake-mcsweeney2020"
+    case = learning.Case("synthetic", gpu, 2, 1, tasks=30, test_sizes=(128, 192))
+    assert learning.report(case, [0, 1], seeds=2)[0] == learning.report(case, [0, 1], seeds=2)[0]
