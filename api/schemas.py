@@ -139,6 +139,12 @@ class ScheduleOut(BaseModel):
     offset: int
 
 
+class KernelModelOut(BaseModel):
+    name: str
+    summary: str
+    paper: str | None = Field(default=None, description="null: this project's own")
+
+
 class PolicyOut(BaseModel):
     name: str
     summary: str

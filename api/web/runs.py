@@ -17,7 +17,7 @@ from api.routes.runs import model_note
 from api.schemas import PolicyResultOut
 from api.web import charts
 from api.web.gantt import MAX_GANTT_TASKS, Categories, gantt_figure, utilization_figure
-from api.web.run_form import CHOICES, POLICY_NOTES, RunForm, read_form
+from api.web.run_form import CHOICES, MODEL_NOTES, POLICY_NOTES, RunForm, read_form
 from api.web.session import SameOrigin, Viewer
 from api.web.templating import render
 from app.db.models import Run, RunStatus
@@ -84,6 +84,7 @@ def _runs_page(
         "form": form,
         "choices": CHOICES,
         "policy_notes": POLICY_NOTES,
+        "model_notes": MODEL_NOTES,
         "submitted": submitted,
     }
     return render(request, "runs.html", context)

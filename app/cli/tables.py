@@ -195,6 +195,18 @@ def policy_list(policies: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def kernel_model_list(models: Sequence[Mapping[str, Any]]) -> str:
+    """`GET /api/v1/policies/perf-models`: per model its name and what it predicts, then its
+    paper (if any)."""
+    width = max(len(model["name"]) for model in models)
+    lines = []
+    for model in models:
+        lines.append(f"{model['name']:<{width}}  {model['summary']}")
+        if model.get("paper"):
+            lines.append(f"{'':<{width}}  paper: {model['paper']}")
+    return "\n".join(lines)
+
+
 def retrain_job(job: Mapping[str, Any]) -> str:
     """`GET /api/v1/models/retrains/{id}`: one field per line."""
     version = job["model_version"]

@@ -12,6 +12,7 @@ from api.deps import SESSION_COOKIE
 from api.main import app
 from app.services import runs
 from app.sim.policies import REGISTRY
+from app.sim.policies.runtime import KERNEL_MODELS
 from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
 
 
@@ -39,3 +40,6 @@ def test_the_submit_form_notes_each_policy_with_what_it_does_and_its_paper(clien
         policy = REGISTRY[name]
         note = policy.summary + (f". Paper: {policy.paper}" if policy.paper else "")
         assert f'title="{note}"' in html.unescape(page.text), name
+    assert '<select name="perf_model">' in page.text
+    for name, (summary, _) in KERNEL_MODELS.items():
+        assert f">{name}</option>" in page.text and summary in html.unescape(page.text)

@@ -24,3 +24,7 @@ AGULLO_2016 = (
     "Agullo, Beaumont, Eyraud-Dubois & Kumar, 'Are static schedules so bad? A case study on "
     "Cholesky factorization', IPDPS 2016"
 )
+AUGONNET_2009 = (
+    "Augonnet, Thibault & Namyst, 'Automatic calibration of performance models on heterogeneous "
+    "multicore architectures', Euro-Par 2009 Workshops, LNCS 6043"
+)

@@ -17,7 +17,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
-from app.sim.policies.papers import AUGONNET_2011
+from app.sim.policies.papers import AUGONNET_2009, AUGONNET_2011
 from app.sim.predicted import KernelModel, predicted_times
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
@@ -26,6 +26,38 @@ MODEL_KNOWS = (
     "its kernel performance model's predictions, NaN (explore) where uncalibrated; "
     "without a model, nominal estimates (the cost model)"
 )
+
+
+#: The kernel performance models a run may choose (`perf_model`, predicted.py): name -> (what it
+#: predicts, its paper or None). app.ml.perfmodels implements the first four; `exact` is
+#: predicted.ExactModel. GET /api/v1/policies/perf-models and `hms policies` list them.
+KERNEL_MODELS: dict[str, tuple[str, str | None]] = {
+    "history": (
+        "StarPU's default: the mean observed time per (kernel, tile size, kind of device), "
+        "uncalibrated (the scheduler explores) below 10 observations of that entry",
+        AUGONNET_2009,
+    ),
+    "regression": (
+        "t = a * b^p per (kernel, kind of device), least squares in log space; any size once "
+        "two sizes were observed",
+        AUGONNET_2009,
+    ),
+    "nl_regression": (
+        "t = a * b^p + c per (kernel, kind of device), non-linear least squares; any size once "
+        "three sizes were observed",
+        AUGONNET_2011,
+    ),
+    "learned": (
+        "this project's gradient-boosted trees on a kernel call's features (the retrain's "
+        "model), fitted on the observations; answers everywhere",
+        None,
+    ),
+    "exact": (
+        "the kernel profile's own measured mean times: the oracle estimator, the best any "
+        "model of mean times can do",
+        None,
+    ),
+}
 
 
 def believed_times(problem: Problem, model: KernelModel | None) -> np.ndarray:
