@@ -9,7 +9,17 @@ from fastapi import Depends, FastAPI
 from api import metrics
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import events, health, keys, models, policies, profiles, runs, studies
+from api.routes import (
+    events,
+    health,
+    keys,
+    models,
+    perf_models,
+    policies,
+    profiles,
+    runs,
+    studies,
+)
 from api.telemetry import RequestTelemetry, configure_api_logging, note_tenant
 from api.tracing import RequestTracing, configure_api_tracing, flush_spans_at_shutdown
 from api.web import install as install_dashboard
@@ -35,6 +45,7 @@ def create_app() -> FastAPI:
         events.router,
         policies.router,
         models.router,
+        perf_models.router,
         profiles.router,
     )
     for router in (*api_routers, keys.router):

@@ -31,6 +31,11 @@ class RunOut(BaseModel):
     finished_at: datetime | None
     model_version: str | None = Field(description="The performance model `learned` used.")
     rl_state_version: int | None = Field(description="The saved rl parameters it started from.")
+    perf_model_version: int | None = Field(
+        default=None,
+        description="The fitted version of `spec.perf_model` the runtime schedulers decided with "
+        "(GET /api/v1/perf-models); null when none was used.",
+    )
     study_id: uuid.UUID | None = Field(default=None, description="The study it belongs to.")
     study_cell: int | None = Field(default=None, description="Its cell in the study's grid.")
     study_repetition: int | None = Field(default=None, description="Its repetition (0..).")
@@ -102,6 +107,10 @@ class RunResultsOut(BaseModel):
         "before results were ranked)."
     )
     model_version: str | None = Field(description="The performance model `learned` used.")
+    perf_model_version: int | None = Field(
+        default=None,
+        description="The fitted version of `spec.perf_model` the runtime schedulers decided with.",
+    )
     model_note: str | None = Field(description="Why, when it was not a trained version.")
 
 
@@ -130,9 +139,20 @@ class ScheduleOut(BaseModel):
     offset: int
 
 
+class KernelModelOut(BaseModel):
+    name: str
+    summary: str
+    paper: str | None = Field(default=None, description="null: this project's own")
+
+
 class PolicyOut(BaseModel):
     name: str
     summary: str
+    paper: str | None = Field(
+        default=None,
+        description="The paper the policy comes from; null for this project's own policies "
+        "and the baselines.",
+    )
     knows: str = Field(
         description='What it decides on with `knowledge: "estimated"` (the default), e.g. '
         "nominal estimates, its model's predictions, what it has observed, or the truth. With "
@@ -167,6 +187,32 @@ class ModelVersionOut(BaseModel):
     job_id: uuid.UUID | None
     trained_at: datetime
     duration_s: float
+
+
+class KernelModelFitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    tenant: str
+    profile: str = Field(description="The kernel profile the observations were made on.")
+    contention: str = Field(description="alone or all_busy: which CPU timings were the truth.")
+    model: str = Field(description="history, regression, nl_regression or learned")
+    version: int = Field(description="Counts from 1 per tenant, profile, contention and model.")
+    observation_count: int = Field(description="The observations it was fitted on.")
+    newest_observation_id: int = Field(description="The newest of them (0: none).")
+    fitted_at: datetime
+    fit_s: float = Field(description="Seconds the fit took.")
+    state: dict[str, Any] = Field(
+        description="The fitted model as JSON: history's [kernel, size, device, mean s, count] "
+        "entries, the regressions' [kernel, device, a, p(, c)] coefficients, learned's "
+        "parameters and its estimator's sha256 digest (the estimator is stored apart)."
+    )
+
+
+class KernelModelFitPage(BaseModel):
+    items: list[KernelModelFitOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class TrainingJobOut(BaseModel):

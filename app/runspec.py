@@ -53,6 +53,7 @@ from app.sim.importers.inline import KERNEL_FIELDS
 from app.sim.kernelmix import KernelMix
 from app.sim.knowledge import Knowledge, Scenario
 from app.sim.policies import POLICY_NAMES
+from app.sim.predicted import MODEL_NAMES, MODEL_POLICIES
 from app.sim.problem import Infeasible, Problem
 from app.sim.profile import NotInProfile, Profile
 from app.sim.ranking import RankMetric
@@ -77,6 +78,12 @@ DEFAULT_KERNEL_PROFILE = "v100-skylake-mcsweeney2020"
 KERNEL_KINDS = frozenset({"synthetic", "layered_dag", "tiled"})
 
 PolicyName = Literal[POLICY_NAMES]  # type: ignore[valid-type]
+#: The kernel performance models a run may decide with: the estimators that learn from what
+#: runs observed (app/ml/perfmodels.py), and `exact`, the profile's own measured means
+#: (predicted.ExactModel, the oracle estimator).
+EXACT_MODEL = "exact"
+PERF_MODEL_NAMES = (*MODEL_NAMES, EXACT_MODEL)
+PerfModelName = Literal[PERF_MODEL_NAMES]  # type: ignore[valid-type]
 
 
 def _a_json_number(value: Any) -> Any:
@@ -121,7 +128,9 @@ def kernel_profile(name: str) -> Profile:
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @field_validator("seed", "intensity_seed", mode="before", check_fields=False)
+    @field_validator(
+        "seed", "intensity_seed", "perf_model_version", mode="before", check_fields=False
+    )
     @classmethod
     def _optional_integer(cls, value: Any) -> Any:
         return value if value is None else _a_json_number(value)
@@ -501,6 +510,24 @@ class RunSpec(_Spec):
         description="Start `rl` from the parameters it learned in earlier runs (the run records "
         "which); off, every run starts a fresh agent and is reproducible from its spec alone.",
     )
+    perf_model: PerfModelName = Field(
+        default="history",
+        description="The kernel performance model the runtime schedulers (dm, dmda, dmdas, "
+        "heteroprio) decide with: `history` (StarPU's default: mean time per kernel, size and "
+        "kind of device, used from 10 observations on), `regression` (a*b^p), `nl_regression` "
+        "(a*b^p + c), `learned` (gradient-boosted trees), each fitted on the kernel executions "
+        "your earlier runs on the same profile and contention observed; or `exact` (the "
+        "profile's own measured means). Used only by a run whose tasks call kernels and that "
+        "includes one of those policies, and not under `knowledge: clairvoyant` (every policy "
+        "sees the truth); ignored otherwise. The run records the fitted version it used.",
+    )
+    perf_model_version: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Decide with this persisted version of `perf_model` (GET /api/v1/perf-models)"
+        " instead of a fit on your newest observations: redoes a run exactly.",
+    )
 
     @model_validator(mode="after")
     def _kernel_profile_fits(self) -> RunSpec:
@@ -568,6 +595,31 @@ class RunSpec(_Spec):
         if len(set(policies)) != len(policies):
             raise ValueError("each policy may appear only once")
         return policies
+
+    @model_validator(mode="after")
+    def _version_of_a_fitted_model(self) -> RunSpec:
+        if self.perf_model_version is not None and self.perf_model == EXACT_MODEL:
+            raise _field_error(
+                ("perf_model_version",),
+                "`exact` is the profile's own means: it has no fitted versions",
+                self.perf_model_version,
+            )
+        return self
+
+    @property
+    def kernel_model_name(self) -> str | None:
+        """The performance model this run decides with (`perf_model`), or None where none is
+        used: its tasks call no kernel, no policy of it decides with one (MODEL_POLICIES), or
+        every policy sees the truth (clairvoyant)."""
+        deciding = any(policy in MODEL_POLICIES for policy in self.policies)
+        if not (deciding and self.calls_kernels) or self.knowledge == Knowledge.CLAIRVOYANT:
+            return None
+        return self.perf_model
+
+    @property
+    def contention(self) -> str:
+        """Which CPU timings of the profile are the truth (ClusterSpec.contention)."""
+        return (self.cluster or ClusterSpec()).contention
 
     @property
     def workload_seed(self) -> int:

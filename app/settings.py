@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     # Retrain automatically after this many new samples (0: only nightly and on demand).
     auto_retrain_samples: int = Field(default=0, ge=0)
 
+    # The kernel performance models (docs/performance-models.md). A run records at most this many
+    # kernel executions (a guess at "enough": 5,000 is ~0.4 MB of rows, COPYed with its
+    # results); a fit reads the newest `perf_model_window` of a tenant's profile. Fitting 100,000
+    # observations drawn from the V100 profile on this project's 2-core VM (load ~4, shared):
+    # history 0.15 s, regression 0.17 s, nl_regression 1.1 s, learned 84 s (48 CPU-s), which a
+    # run that decides with `learned` would pay whenever observations arrived since the last fit:
+    # a stored fit is reused until the scope has gained `perf_model_refit_fraction` of the
+    # observations it was fitted on (0.25: at the full window, one `learned` refit per 25,000 new
+    # observations, five runs at the per-run bound; 0: refit on any new observation).
+    perf_observations_per_run: int = Field(default=5000, ge=0)
+    perf_model_window: int = Field(default=100_000, gt=0)
+    perf_model_refit_fraction: float = Field(default=0.25, ge=0)
+
     # Per-task schedules are stored for runs up to this many tasks (about 2 MB per policy at
     # 100k tasks); larger runs keep only their metrics.
     schedule_max_tasks: int = Field(default=100_000, ge=0)

@@ -1,21 +1,23 @@
-"""How fast the independent-task heuristics run in the compiled engine, against a straightforward
-pure-Python implementation of the same rules measured in the same run.
+"""How fast the independent-task heuristics and the runtime schedulers run in the compiled engine,
+against a straightforward pure-Python implementation of the same rules measured in the same run.
 
-The peer is `reference_schedule` of tests/unit/sim/test_independent_heuristics.py — the plain
-Python the tests cross-check the engine against, one task (and, in batch mode, one candidate
-task per step) at a time — so the bench needs the repository root on the path (`make bench` sets
-it). On 8 CPU cores + 4 GPUs, seed 0, with the estimates exact: `--tasks` independent tasks
-arriving online at offered load 0.95 (load.py), and the same tasks all at once (one static batch,
-mapped in windows of BATCH_LIMIT). For each of olb, met, mct, minmin, maxmin and sufferage: the
-engine's `simulate` (the best of repeated runs after a warm-up) and the reference (one run); they
-must place every task on the same device, else the bench exits non-zero. The headline is the
-ratio reference seconds / engine seconds. A second table times the batch rules on `--scale`
-times as many tasks all at once: linear cost means the time per task stays flat. A third times
-the DAG heuristic `lookahead` the same way, against `reference_lookahead` of
-tests/unit/sim/policies/test_lookahead.py, on two static DAGs of about `--tasks` tasks: a sparse
-layered random DAG and a tiled Cholesky factorization.
+The peers are `reference_schedule` of tests/unit/sim/test_independent_heuristics.py and of
+tests/unit/sim/runtime_reference.py — the plain Python the tests cross-check the engine against,
+one task (in batch mode, one candidate task per step; for the runtimes, one instant) at a time —
+so the bench needs the repository root on the path (`make bench` sets it). On 8 CPU cores + 4
+GPUs, seed 0, with the estimates exact: `--tasks` independent tasks arriving online at offered
+load 0.95 (load.py), and the same tasks all at once (one static batch, mapped in windows of
+BATCH_LIMIT). For each of olb, met, mct, minmin, maxmin, sufferage, eager, ws, dm, dmda, dmdas
+and heteroprio (`--policies` picks some; a runtime's priorities and beliefs come from its policy,
+computed outside the reference's timing): the engine's `simulate` (the best of repeated runs
+after a warm-up) and the reference (one run); they must place every task on the same device,
+else the bench exits non-zero. The headline is the ratio reference seconds / engine seconds. A
+second table times the batch rules on `--scale` times as many tasks all at once: linear cost
+means the time per task stays flat. A third times the DAG heuristic `lookahead` the same way,
+against `reference_lookahead` of tests/unit/sim/policies/test_lookahead.py, on two static DAGs
+of about `--tasks` tasks: a sparse layered random DAG and a tiled Cholesky factorization.
 
-    PYTHONPATH=. .venv/bin/python bench/heuristics.py [--tasks 10000] [--scale 10]
+    PYTHONPATH=. .venv/bin/python bench/heuristics.py [--tasks 10000] [--scale 10] [--policies a,b]
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ from app.sim.policies import make_policy
 from app.sim.problem import Problem
 from app.sim.tiled import task_count, tiled_workload
 from tests.unit.sim.policies.test_lookahead import reference_lookahead
+from tests.unit.sim.runtime_reference import RUNTIME
+from tests.unit.sim.runtime_reference import reference_schedule as runtime_reference
 from tests.unit.sim.test_independent_heuristics import BATCH, IMMEDIATE, reference_schedule
 
 LOAD = 0.95
 #: Repeat a timed engine run until this many seconds are spent (at most MAX_REPEATS); keep the best.
 MIN_TIMED_SECONDS = 1.0
 MAX_REPEATS = 5
+#: The DAG heuristics, timed on DAGs (the third table) rather than on independent tasks.
+DAG = ("lookahead",)
 #: The layered DAG's share of candidate parents (generators.LayeredDagParams): 0.03 gives ~3
 #: parents per task at 10,000 tasks (the default 0.3 gives ~30, and the plain-Python reference,
 #: which recomputes each child's inputs per candidate device, would do ~100 times the work).
@@ -77,13 +83,20 @@ def engine_seconds(problem: Problem, name: str) -> tuple[float, np.ndarray]:
     return min(times), schedule.device
 
 
-def reference_seconds(
-    schedule: Callable[[], tuple[list[int], Any, Any]],
-) -> tuple[float, list[int]]:
+def reference_seconds(problem: Problem, name: str) -> tuple[float, list[int]]:
+    if name in RUNTIME:
+        decision = make_policy(name).decide(problem, np.random.default_rng(0))
+        return seconds_of(
+            lambda: runtime_reference(problem, name, decision.estimate, decision.priority).device
+        )
+    return seconds_of(lambda: reference_schedule(problem, name)[0])
+
+
+def seconds_of(schedule: Callable[[], list[int]]) -> tuple[float, list[int]]:
     """One run of a plain-Python reference: (seconds, device per task)."""
     gc.collect()
     began = time.perf_counter()
-    device, _, _ = schedule()
+    device = schedule()
     return time.perf_counter() - began, device
 
 
@@ -92,8 +105,10 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policies", default=",".join(IMMEDIATE + BATCH + RUNTIME + DAG))
     args = parser.parse_args()
-    names = IMMEDIATE + BATCH
+    chosen = args.policies.split(",")
+    names = tuple(name for name in chosen if name not in DAG)
     for problem in build(200, args.seed).values():  # compile (or load) the kernels
         for name in names:
             simulate(problem, make_policy(name), np.random.default_rng(0))
@@ -102,7 +117,7 @@ def main() -> int:
         for name in names:
             _progress(f"{workload}: {name}")
             ours, device = engine_seconds(problem, name)
-            theirs, reference = reference_seconds(partial(reference_schedule, problem, name))
+            theirs, reference = reference_seconds(problem, name)
             same = int(np.count_nonzero(device == np.array(reference)))
             agree &= same == problem.num_tasks
             rows.append([
@@ -114,10 +129,12 @@ def main() -> int:
         ["workload", "policy", "speed engine/reference", "engine s", "reference s",
          "engine µs/task", "same device"], rows,
     ))  # fmt: skip
-    print(scaling_table(args.tasks, args.scale, args.seed))
-    dag_rows, dags_agree = dag_table(args.tasks, args.seed)
-    print(dag_rows)
-    agree &= dags_agree
+    if set(BATCH) & set(names):
+        print(scaling_table(args.tasks, args.scale, args.seed))
+    if set(DAG) & set(chosen):
+        dag_rows, dags_agree = dag_table(args.tasks, args.seed)
+        print(dag_rows)
+        agree &= dags_agree
     print(f"\n{'every placement agrees' if agree else '**PLACEMENTS DISAGREE**'}")
     return 0 if agree else 1
 
@@ -148,6 +165,11 @@ def build_dags(tasks: int, seed: int) -> dict[str, Problem]:
     }
 
 
+def lookahead_devices(problem: Problem) -> list[int]:
+    device, _, _ = reference_lookahead(problem)
+    return device
+
+
 def dag_table(tasks: int, seed: int) -> tuple[str, bool]:
     """lookahead through the engine against the plain-Python reference, and whether every task
     went to the same device."""
@@ -158,7 +180,7 @@ def dag_table(tasks: int, seed: int) -> tuple[str, bool]:
     for workload, problem in problems.items():
         _progress(f"{workload}: lookahead")
         ours, device = engine_seconds(problem, "lookahead")
-        theirs, reference = reference_seconds(partial(reference_lookahead, problem))
+        theirs, reference = seconds_of(partial(lookahead_devices, problem))
         same = int(np.count_nonzero(device == np.array(reference)))
         agree &= same == problem.num_tasks
         rows.append([

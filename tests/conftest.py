@@ -49,6 +49,22 @@ LONG_SPEC: dict = {
     "policies": ["eft", "heft", "oracle"],
 }
 
+#: The shipped kernel profile the kernel-model tests run on.
+KERNEL_PROFILE = "v100-skylake-mcsweeney2020"
+
+
+def tiled_spec(tile_size: int = 256, **fields: object) -> dict:
+    """A Cholesky on 6 x 6 tiles (56 tasks) on the shipped V100 profile, heft and cpu_only:
+    runs whose tasks call kernels, small enough to run in-process."""
+    workload = {"kind": "tiled", "factorization": "cholesky", "tiles": 6, "tile_size": tile_size}
+    return {
+        "workload": workload,
+        "cluster": {"cpus": 3, "gpus": 1, "profile": KERNEL_PROFILE},
+        "policies": ["heft", "cpu_only"],
+        **fields,
+    }
+
+
 os.environ.update(
     {
         "DATABASE_URL": f"postgresql+psycopg2://postgres:{_PG_PASSWORD}@127.0.0.1:{_PG_PORT}/hms",

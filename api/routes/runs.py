@@ -86,6 +86,7 @@ def get_results(run_id: uuid.UUID, tenant: Caller) -> RunResultsOut:
         rank_by=run.rank_by,
         results=[PolicyResultOut.ranked(result, run.rank_by) for result in results],
         model_version=run.model_version,
+        perf_model_version=run.perf_model_version,
         model_note=model_note(run.model_version),
     )
 

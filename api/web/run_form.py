@@ -15,9 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.runspec import RunSpec
+from app.runspec import PERF_MODEL_NAMES, RunSpec
 from app.sim.knowledge import Knowledge
-from app.sim.policies import POLICY_NAMES
+from app.sim.policies import POLICY_NAMES, REGISTRY
+from app.sim.policies.runtime import KERNEL_MODELS
 from app.sim.ranking import RANK_METRICS
 
 #: The workload kinds the fields describe (the others need data: use the JSON textarea).
@@ -28,7 +29,7 @@ INTEGER_FIELDS = (
     "workload.num_tasks", "workload.seed", "cluster.cpus", "cluster.gpus", "seed", "priority",
 )  # fmt: skip
 FLOAT_FIELDS = ("workload.load",)
-TEXT_FIELDS = ("workload.kind", "knowledge", "rank_by")
+TEXT_FIELDS = ("workload.kind", "knowledge", "perf_model", "rank_by")
 #: Where the whole-spec textarea's errors go.
 SPEC_FIELD = "spec"
 #: Groups of fields that show the errors about the whole group (e.g. a cluster without devices).
@@ -43,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "cluster.gpus": "4",
     "policies": ["round_robin", "random", "greedy", "heft", "learned", "oracle"],
     "knowledge": Knowledge.ESTIMATED.value,
+    "perf_model": "history",
     "rank_by": "",
     "seed": "0",
     "priority": "5",
@@ -53,7 +55,20 @@ CHOICES = {
     "workload.kind": FORM_KINDS,
     "policies": POLICY_NAMES,
     "knowledge": tuple(k.value for k in Knowledge),
+    "perf_model": PERF_MODEL_NAMES,
     "rank_by": RANK_METRICS,
+}
+
+#: Each policy's note in the form (its checkbox's tooltip): what it does, and its paper.
+POLICY_NOTES = {
+    name: policy.summary + (f". Paper: {policy.paper}" if policy.paper else "")
+    for name, policy in REGISTRY.items()
+}
+
+#: Each kernel performance model's note (its option's tooltip).
+MODEL_NOTES = {
+    name: summary + (f". Paper: {paper}" if paper else "")
+    for name, (summary, paper) in KERNEL_MODELS.items()
 }
 
 

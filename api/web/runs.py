@@ -17,7 +17,7 @@ from api.routes.runs import model_note
 from api.schemas import PolicyResultOut
 from api.web import charts
 from api.web.gantt import MAX_GANTT_TASKS, Categories, gantt_figure, utilization_figure
-from api.web.run_form import CHOICES, RunForm, read_form
+from api.web.run_form import CHOICES, MODEL_NOTES, POLICY_NOTES, RunForm, read_form
 from api.web.session import SameOrigin, Viewer
 from api.web.templating import render
 from app.db.models import Run, RunStatus
@@ -83,6 +83,8 @@ def _runs_page(
         "statuses": [s.value for s in RunStatus],
         "form": form,
         "choices": CHOICES,
+        "policy_notes": POLICY_NOTES,
+        "model_notes": MODEL_NOTES,
         "submitted": submitted,
     }
     return render(request, "runs.html", context)

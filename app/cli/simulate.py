@@ -56,12 +56,12 @@ def spec_from_flags(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_flag_fields(document: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """`--rank-by` and `--knowledge` override the spec's fields (with --spec too). Given only
-    when set, so the spec's own values or defaults apply otherwise (and RunSpec names a bad
-    value's field)."""
+    """`--rank-by`, `--knowledge` and `--perf-model` override the spec's fields (with --spec
+    too). Given only when set, so the spec's own values or defaults apply otherwise (and RunSpec
+    names a bad value's field)."""
     if not isinstance(document, dict):
         return document
-    for field in ("rank_by", "knowledge"):
+    for field in ("rank_by", "knowledge", "perf_model"):
         if options[field] is not None:
             document[field] = options[field]
     return document
@@ -197,6 +197,12 @@ def write_schedules(simulation: Simulation, path: Path) -> None:
     "--knowledge",
     help="estimated (default: each policy decides on what it knows) or clairvoyant (every "
     "policy decides on the true times).",
+)
+@click.option(
+    "--perf-model",
+    help="The kernel model the runtime schedulers decide with: exact (the profile's measured "
+    "means) or history (default), regression, nl_regression, learned, which here, with no "
+    "server's observations, are unfitted: uncalibrated everywhere, so the schedulers explore.",
 )
 @click.option(
     "--json",

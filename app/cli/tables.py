@@ -74,7 +74,18 @@ def run_results(document: Mapping[str, Any]) -> str:
     if document.get("model_version"):
         note = f"learned used performance model {document['model_version']}"
         parts.append(note + (f": {document['model_note']}" if document.get("model_note") else ""))
+    if document.get("perf_model_version"):
+        version = document["perf_model_version"]
+        parts.append(f"the runtime schedulers decided with fitted kernel model v{version}")
     return "\n\n".join(parts)
+
+
+def _perf_model(run: Mapping[str, Any]) -> str:
+    """The kernel model a run decided with, e.g. "regression v3" (empty when none was fitted)."""
+    version = run.get("perf_model_version")
+    if not version:
+        return ""
+    return f"{run.get('spec', {}).get('perf_model', 'history')} v{version}"
 
 
 def run_page(page: Mapping[str, Any]) -> str:
@@ -109,6 +120,7 @@ def run_fields(run: Mapping[str, Any]) -> str:
         ("started", _moment(run["started_at"])),
         ("finished", _moment(run["finished_at"])),
         ("model version", run["model_version"] or ""),
+        ("kernel model", _perf_model(run)),
         ("study", f"{run['study_id']} cell {run['study_cell']}" if run.get("study_id") else ""),
     ]
     return _fields(fields)
@@ -171,12 +183,27 @@ def model_versions(versions: Sequence[Mapping[str, Any]]) -> str:
 
 
 def policy_list(policies: Sequence[Mapping[str, Any]]) -> str:
-    """`GET /api/v1/policies`: per policy its name and what it does, then what it decides on."""
+    """`GET /api/v1/policies`: per policy its name and what it does, then what it decides on and
+    the paper it comes from (if any)."""
     width = max(len(policy["name"]) for policy in policies)
     lines = []
     for policy in policies:
         lines.append(f"{policy['name']:<{width}}  {policy['summary']}")
         lines.append(f"{'':<{width}}  decides on: {policy['knows']}")
+        if policy.get("paper"):
+            lines.append(f"{'':<{width}}  paper: {policy['paper']}")
+    return "\n".join(lines)
+
+
+def kernel_model_list(models: Sequence[Mapping[str, Any]]) -> str:
+    """`GET /api/v1/policies/perf-models`: per model its name and what it predicts, then its
+    paper (if any)."""
+    width = max(len(model["name"]) for model in models)
+    lines = []
+    for model in models:
+        lines.append(f"{model['name']:<{width}}  {model['summary']}")
+        if model.get("paper"):
+            lines.append(f"{'':<{width}}  paper: {model['paper']}")
     return "\n".join(lines)
 
 

@@ -169,6 +169,9 @@ class Run(Attempted, Base):
     # What the learning policies started from, so a result can be traced and reproduced.
     model_version: Mapped[str | None] = mapped_column(String(64))
     rl_state_version: Mapped[int | None]
+    # The kernel_model_fits version the runtime schedulers decided with (spec.perf_model);
+    # None when no fitted model was used (none needed, `exact`, or no tenant).
+    perf_model_version: Mapped[int | None]
     # The metric its results are ranked by (makespan, mean_flow_time, ...); None for runs
     # recorded before results were ranked.
     rank_by: Mapped[str | None] = mapped_column(String(32))
@@ -386,3 +389,72 @@ class KernelProfile(Base):
     summary: Mapped[dict[str, Any]]
     document: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class KernelObservation(Base):
+    """One kernel execution a run observed (perfmodels.observed_once): what the performance
+    models of its tenant, profile and contention learn from. Deleted with its run (runs.delete_runs;
+    the schema would keep it, as it keeps training samples)."""
+
+    __tablename__ = "kernel_observations"
+    __table_args__ = (
+        Index(
+            "ix_kernel_observations_tenant_profile_contention_id",
+            "tenant",
+            "profile",
+            "contention",
+            "id",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest
+    tenant: Mapped[str] = mapped_column(String(64))
+    profile: Mapped[str] = mapped_column(String(64))
+    contention: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    kernel: Mapped[str] = mapped_column(String(32))
+    tile_size: Mapped[int]
+    device_kind: Mapped[str] = mapped_column(String(8))  # "cpu", "gpu"
+    seconds: Mapped[float] = mapped_column(DOUBLE_PRECISION)
+
+
+class KernelModelFit(Base):
+    """A performance model fitted on a tenant's observations of one (profile, contention): the
+    newest `observation_count` of them up to `newest_observation_id`, so one fit per model and
+    set of observations; versions count from 1 per (tenant, profile, contention, model). `state`
+    is the model's JSON (perfmodels.to_state); a `learned` fit's estimator is `artifact` (skops,
+    verified by `state["artifact_digest"]`)."""
+
+    __tablename__ = "kernel_model_fits"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant",
+            "profile",
+            "contention",
+            "model",
+            "version",
+            name="uq_kernel_model_fits_version",
+        ),
+        UniqueConstraint(
+            "tenant",
+            "profile",
+            "contention",
+            "model",
+            "newest_observation_id",
+            "observation_count",
+            name="uq_kernel_model_fits_observations",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    profile: Mapped[str] = mapped_column(String(64))
+    contention: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int]
+    observation_count: Mapped[int]
+    newest_observation_id: Mapped[int] = mapped_column(BigInteger)  # 0: no observation
+    fitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fit_s: Mapped[float]
+    state: Mapped[dict[str, Any]]
+    artifact: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Run, RunResult, RunStatus, TrainingSample
+from app.db.models import KernelObservation, Run, RunResult, RunStatus, TrainingSample
 from app.db.scope import get_visible, visible_to
 from app.tenancy import Tenant
 
@@ -105,9 +105,11 @@ def results_of(session: Session, run_id: uuid.UUID) -> list[RunResult]:
 
 
 def delete_runs(session: Session, run_ids: Sequence[uuid.UUID]) -> None:
-    """Delete runs with everything recorded about them: results and schedules (cascade) and
-    their training samples (kept by the schema when a run goes, so deleted here)."""
+    """Delete runs with everything recorded about them: results and schedules (cascade), their
+    training samples and kernel observations (kept by the schema when a run goes, so deleted
+    here). The kernel model fits made on those observations stay: they are their own record."""
     session.execute(delete(TrainingSample).where(TrainingSample.run_id.in_(run_ids)))
+    session.execute(delete(KernelObservation).where(KernelObservation.run_id.in_(run_ids)))
     session.execute(delete(Run).where(Run.id.in_(run_ids)))
 
 

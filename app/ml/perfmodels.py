@@ -28,10 +28,16 @@ scheduling on heterogeneous multicore architectures", CCPE 2011):
 
 The regressions answer at any size, inside or outside the sizes they saw, as the formulas do;
 whether that extrapolation holds is what bench/predictors.py measures.
+
+A fitted model is stored as JSON (`to_state`, `model_from_state`): history its means and
+counts, the regressions their coefficients, `learned` only its parameters (its estimator is an
+artifact stored apart, with app.ml.artifacts: skops, never pickle). A state read back predicts
+bit-identically (JSON keeps a float's shortest exact repr).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
@@ -45,6 +51,7 @@ from app.sim.cluster import Cluster, DeviceKind
 from app.sim.costs import transfer_time
 from app.sim.kernelmix import TILES_TOUCHED
 from app.sim.measured import DEVICE_NAMES
+from app.sim.predicted import MODEL_NAMES
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
 from app.sim.tiled import BYTES_PER_ELEMENT, kernel_flops_of
@@ -55,7 +62,6 @@ CALIBRATE_MINIMUM = 10
 #: The profile's name of each kind of device, and back.
 DEVICE_KINDS = {"cpu": DeviceKind.CPU, "gpu": DeviceKind.GPU}
 
-MODEL_NAMES = ("history", "regression", "nl_regression", "learned")
 
 Key = tuple[str, str]  # (kernel, device kind)
 
@@ -107,6 +113,12 @@ class Observations:
             )
         )
 
+    def take(self, rows: np.ndarray) -> Observations:
+        """The observations at `rows` (indices), in that order."""
+        return Observations(
+            self.kernel[rows], self.size[rows], self.device[rows], self.seconds[rows]
+        )
+
     @property
     def count(self) -> int:
         return int(self.seconds.shape[0])
@@ -129,18 +141,32 @@ class PerformanceModel(Protocol):
 
     def predict(self, kernel: str, sizes: ArrayLike, device: str) -> np.ndarray: ...
 
+    def to_state(self) -> dict[str, Any]: ...
 
-def make_model(name: str) -> PerformanceModel:
-    """A fresh, unfitted model by its name (one of MODEL_NAMES), with its default parameters."""
-    models: dict[str, type[Any]] = {
+
+def _model_classes() -> dict[str, type[Any]]:
+    return {
         "history": HistoryModel,
         "regression": RegressionModel,
         "nl_regression": NonLinearRegressionModel,
         "learned": LearnedModel,
     }
+
+
+def make_model(name: str) -> PerformanceModel:
+    """A fresh, unfitted model by its name (one of MODEL_NAMES), with its default parameters."""
+    models = _model_classes()
     if name not in models:
         raise ValueError(f"unknown performance model {name!r}; one of {MODEL_NAMES}")
     model: PerformanceModel = models[name]()
+    return model
+
+
+def model_from_state(name: str, state: dict[str, Any]) -> PerformanceModel:
+    """The model `name` as `to_state` stored it (a `learned` one without its estimator)."""
+    if name not in _model_classes():
+        raise ValueError(f"unknown performance model {name!r}; one of {MODEL_NAMES}")
+    model: PerformanceModel = _model_classes()[name].from_state(state)
     return model
 
 
@@ -185,6 +211,20 @@ class HistoryModel:
             self.samples(kernel, size, device) >= self.minimum_samples, predicted, np.nan
         )
 
+    def to_state(self) -> dict[str, Any]:
+        """{"minimum_samples", "entries": [[kernel, size, device, mean seconds, count], ...]}."""
+        entries = [[*key, mean, count] for key, (mean, count) in sorted(self._entries.items())]
+        return {"minimum_samples": self.minimum_samples, "entries": entries}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> HistoryModel:
+        model = cls(minimum_samples=int(state["minimum_samples"]))
+        model._entries = {
+            (str(kernel), int(size), str(device)): (float(mean), int(count))
+            for kernel, size, device, mean, count in state["entries"]
+        }
+        return model
+
 
 @dataclass
 class RegressionModel:
@@ -208,6 +248,25 @@ class RegressionModel:
             return np.full(size.shape, np.nan)
         a, p = self.coefficients[kernel, device]
         return np.asarray(a * size**p, dtype=np.float64)
+
+    def to_state(self) -> dict[str, Any]:
+        """{"coefficients": [[kernel, device, a, p], ...]}."""
+        return _coefficients_state(self.coefficients)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RegressionModel:
+        return cls(coefficients=_coefficients_of(state))  # type: ignore[arg-type]
+
+
+def _coefficients_state(coefficients: Mapping[Key, tuple[float, ...]]) -> dict[str, Any]:
+    return {"coefficients": [[*key, *values] for key, values in sorted(coefficients.items())]}
+
+
+def _coefficients_of(state: dict[str, Any]) -> dict[Key, tuple[float, ...]]:
+    return {
+        (str(kernel), str(device)): tuple(float(value) for value in values)
+        for kernel, device, *values in state["coefficients"]
+    }
 
 
 def _log_fit(sizes: np.ndarray, seconds: np.ndarray) -> tuple[float, float] | None:
@@ -240,6 +299,14 @@ class NonLinearRegressionModel:
             return np.full(size.shape, np.nan)
         a, p, c = self.coefficients[kernel, device]
         return np.asarray(a * size**p + c, dtype=np.float64)
+
+    def to_state(self) -> dict[str, Any]:
+        """{"coefficients": [[kernel, device, a, p, c], ...]}."""
+        return _coefficients_state(self.coefficients)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NonLinearRegressionModel:
+        return cls(coefficients=_coefficients_of(state))  # type: ignore[arg-type]
 
 
 def _power_plus_constant(sizes: np.ndarray, seconds: np.ndarray) -> tuple[float, float, float]:
@@ -277,6 +344,10 @@ class LearnedModel:
     estimator: Any = None
 
     def fit(self, observations: Observations) -> Self:
+        """Fit on the observations; with none, stay unfitted (NaN everywhere)."""
+        if observations.count == 0:
+            self.estimator = None
+            return self
         features = kernel_features(observations.kernel, observations.size, observations.device)
         kinds = np.array([DEVICE_KINDS[d] for d in observations.device.tolist()], np.int16)
         samples = Samples(
@@ -295,6 +366,14 @@ class LearnedModel:
         )
         seconds = np.exp(ln_seconds(features, self.estimator.predict(features)))
         return np.asarray(seconds, dtype=np.float64).reshape(size.shape)
+
+    def to_state(self) -> dict[str, Any]:
+        """{"params": FitParams}: the estimator is an artifact of its own (module docstring)."""
+        return {"params": self.params.as_dict()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], estimator: Any = None) -> LearnedModel:
+        return cls(params=FitParams(**state["params"]), estimator=estimator)
 
 
 _DEFAULT_DEVICES = device_features(Cluster.homogeneous_kinds(1, 1))  # row 0 CPU, row 1 GPU
@@ -331,6 +410,11 @@ def observed(problem: Problem, schedule: Schedule) -> Observations:
     there (`problem`: the scenario's truth) less the staging of its input (predicted.py charges
     staging from the link, not the model). Split tasks teach nothing (neither part ran the whole
     call). Raises ValueError if the workload's tasks call no kernel."""
+    return _observed(problem, schedule)[1]
+
+
+def _observed(problem: Problem, schedule: Schedule) -> tuple[np.ndarray, Observations]:
+    """(the tasks observed, their observations), one per whole task (see `observed`)."""
     workload, cluster = problem.workload, problem.cluster
     if workload.tile_size is None:
         raise ValueError("the workload's tasks call no profiled kernel: nothing was observed")
@@ -339,9 +423,28 @@ def observed(problem: Problem, schedule: Schedule) -> Observations:
     kernel_time = problem.exec_time - transfer_time(workload, cluster)
     names = np.asarray(workload.category_names, dtype=object)
     kinds = np.asarray([DEVICE_NAMES[DeviceKind(int(k))] for k in cluster.kind], dtype=object)
-    return Observations(
+    observations = Observations(
         names[workload.category[tasks]],
         workload.tile_size[tasks].astype(np.int64),
         kinds[devices],
         kernel_time[tasks, devices],
     )
+    return tasks, observations
+
+
+def observed_once(problem: Problem, schedules: list[Schedule], limit: int) -> Observations:
+    """What several schedules of one run teach, each (task, kind of device) once: the policies
+    execute the same drawn truth, so a task run on the same kind again is the same draw, not a
+    new observation. At most `limit` observations, spread evenly over the (task, kind) order:
+    the same run keeps the same ones."""
+    parts = [_observed(problem, schedule) for schedule in schedules]
+    every = Observations.concat([observations for _, observations in parts])
+    tasks = np.concatenate([tasks for tasks, _ in parts]).astype(np.int64)
+    kinds = np.zeros(every.count, dtype=np.int64)
+    for code, name in enumerate(DEVICE_KINDS):
+        kinds[every.device == name] = code
+    # The first observation of each (task, kind), in (task, kind) order.
+    _, rows = np.unique(tasks * len(DEVICE_KINDS) + kinds, return_index=True)
+    if rows.size > limit:
+        rows = rows[np.linspace(0, rows.size - 1, limit).astype(np.int64)]
+    return every.take(rows)

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.db import perfmodels as perf_store
 from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
@@ -36,7 +37,7 @@ from app.errors import (
 )
 from app.ml.training import samples_from_run
 from app.runspec import RunSpec, build_problem, checked_profile, invalid_spec
-from app.services import lifecycle, registry, studies
+from app.services import lifecycle, perfmodels, registry, studies
 from app.services.idempotency import submit_once
 from app.services.ports import ProgressSink, RunQueue
 from app.services.profiles import run_profiles
@@ -66,6 +67,7 @@ def submit_run(
     if it was never sent (idempotency.submit_once); with another spec it is a conflict. If the
     broker is down the run stays queued and the error is raised."""
     _check_submittable(spec, tenant)
+    perfmodels.check_pinned(spec, tenant)
     document = spec.model_dump(mode="json")
 
     def create(session: Session, digest: str) -> Run:
@@ -149,7 +151,8 @@ def _execute(
         spec = RunSpec.model_validate(document)
         rl_state, rl_version = _rl_start(spec)
         model, profiles = _performance_model(spec), run_profiles(tenant)
-        simulation = simulate_spec(spec, reporter, rl_state, model, profiles)
+        chosen = perfmodels.model_for_run(spec, tenant)
+        simulation = simulate_spec(spec, reporter, rl_state, model, profiles, chosen.model)
     except lifecycle.Cancelled:
         return ExecutionOutcome.CANCELLED
     except lifecycle.OutOfTime:
@@ -160,7 +163,16 @@ def _execute(
     except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
         fail_run(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
-    return _complete(run_id, spec, simulation, rl_version)
+    return _complete(run_id, spec, tenant, simulation, Versions(rl_version, chosen.version))
+
+
+@dataclass(frozen=True)
+class Versions:
+    """What the run started from that it records: rl's saved parameters, the kernel model's
+    fitted version."""
+
+    rl_state: int | None
+    perf_model: int | None
 
 
 def _rl_start(spec: RunSpec) -> tuple[dict[str, Any] | None, int | None]:
@@ -182,10 +194,15 @@ def _performance_model(spec: RunSpec) -> PerformanceModel | None:
 
 
 def _complete(
-    run_id: uuid.UUID, spec: RunSpec, simulation: Simulation, rl_version: int | None
+    run_id: uuid.UUID,
+    spec: RunSpec,
+    tenant: str | None,
+    simulation: Simulation,
+    versions: Versions,
 ) -> ExecutionOutcome:
-    """Write every result, the schedules, what learning policies learned, the training samples
-    and `succeeded` in one transaction, if the run is still running (lifecycle.finish)."""
+    """Write every result, the schedules, what learning policies learned, the training samples,
+    the kernel executions observed (for the `tenant`'s performance models) and `succeeded` in one
+    transaction, if the run is still running (lifecycle.finish)."""
     settings = get_settings()
     keep_schedules = simulation.problem.num_tasks <= settings.schedule_max_tasks
     devices = simulation.problem.cluster.names()
@@ -196,6 +213,9 @@ def _complete(
         settings.samples_per_run,
         np.random.default_rng(stream),
     )
+    scope = None if tenant is None else perfmodels.scope_of(spec, tenant)
+    limit = settings.perf_observations_per_run
+    observations = None if scope is None else perfmodels.run_observations(spec, simulation, limit)
 
     def record(session: Session, run: Run) -> None:
         run_store.add_results(session, run_id, result_documents(simulation))
@@ -206,8 +226,11 @@ def _complete(
                 policy_states.add_version(session, outcome.policy, outcome.learned_state, run_id)
         if samples is not None:
             training_store.add_samples(session, run_id, samples)
+        if scope is not None and observations is not None:
+            perf_store.add_observations(session, scope, run_id, observations)
         run.model_version = simulation.model_version
-        run.rl_state_version = rl_version
+        run.rl_state_version = versions.rl_state
+        run.perf_model_version = versions.perf_model
         run.rank_by = simulation.rank_by
         run.progress = 1.0
 

@@ -7,10 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.ml.bootstrap import bootstrap_model
-from app.runspec import ProfileLookup, RunSpec, build_scenario, kernel_profile
+from app.ml.perfmodels import make_model
+from app.runspec import (
+    EXACT_MODEL,
+    ProfileLookup,
+    RunSpec,
+    build_scenario,
+    checked_profile,
+    kernel_profile,
+)
 from app.sim.experiment import ExperimentProgress, PolicyOutcome, run_experiment
 from app.sim.policies import PolicyContext
 from app.sim.policies.learned import Learned, PerformanceModel
+from app.sim.predicted import ExactModel, KernelModel
 from app.sim.problem import Problem
 from app.sim.ranking import default_rank_by
 
@@ -29,19 +38,39 @@ def simulate_spec(
     rl_state: dict[str, Any] | None = None,
     performance_model: PerformanceModel | None = None,
     profiles: ProfileLookup = kernel_profile,
+    kernel_model: KernelModel | None = None,
 ) -> Simulation:
     """Every policy of the spec on its scenario; `profiles` resolves the kernel profile it names
-    (the shipped ones by default; a worker passes the run's tenant's)."""
+    (the shipped ones by default; a worker passes the run's tenant's). The runtime schedulers
+    decide with `kernel_model` (a worker passes the fit it chose: services/perfmodels.py) or,
+    without one, with `unfitted_kernel_model`."""
     scenario = build_scenario(spec, profiles)
     if on_progress is not None:  # building a large workload takes a while: a chance to stop
         on_progress(0.0, "workload")
     uses_model = Learned.name in spec.policies
     model = (performance_model or bootstrap_model()) if uses_model else None
-    context = PolicyContext(performance_model=model, rl_state=rl_state)
+    if kernel_model is None:
+        kernel_model = unfitted_kernel_model(spec, profiles)
+    context = PolicyContext(performance_model=model, rl_state=rl_state, kernel_model=kernel_model)
     rank_by = spec.rank_by or default_rank_by(scenario.truth.workload)
     outcomes = run_experiment(scenario, spec.policies, spec.seed, on_progress, context, rank_by)
     version = model.version if model is not None else None
     return Simulation(scenario.truth, outcomes, version, rank_by)
+
+
+def unfitted_kernel_model(spec: RunSpec, profiles: ProfileLookup) -> KernelModel | None:
+    """The kernel model a run decides with when no observations are at hand (`hms simulate`,
+    a run with no tenant): `exact` is the profile's measured means as the run's truth reads
+    them (its contention), the others are unfitted (NaN everywhere: history's schedulers
+    explore). None when the spec uses no kernel model (RunSpec.kernel_model_name)."""
+    name = spec.kernel_model_name
+    if name is None:
+        return None
+    if name == EXACT_MODEL:
+        profile = checked_profile(spec, profiles)
+        return None if profile is None else ExactModel(profile)
+    model: KernelModel = make_model(name)
+    return model
 
 
 def result_documents(simulation: Simulation) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from app.sim import kernel
+from app.sim import kernel, kernel_runtime
 
 
 class Rule(IntEnum):
@@ -27,10 +27,22 @@ class Rule(IntEnum):
     MAX_MIN = kernel.MAX_MIN
     SUFFERAGE = kernel.SUFFERAGE
     LOOKAHEAD = kernel.LOOKAHEAD
+    EAGER = kernel_runtime.EAGER
+    WORK_STEALING = kernel_runtime.WORK_STEALING
+    DM = kernel_runtime.DM
+    DMDA = kernel_runtime.DMDA
+    DMDAS = kernel_runtime.DMDAS
+    HETEROPRIO = kernel_runtime.HETEROPRIO
 
 
 #: The rules that map batches of waiting tasks at mapping events (kernel.advance_batches).
 BATCH_RULES = frozenset({Rule.MIN_MIN, Rule.MAX_MIN, Rule.SUFFERAGE})
+
+#: The pull-based runtime schedulers: tasks wait in queues until a device takes them, in an
+#: event loop of their own (kernel_runtime.advance_runtime); their estimate may hold NaN.
+RUNTIME_RULES = frozenset(
+    {Rule.EAGER, Rule.WORK_STEALING, Rule.DM, Rule.DMDA, Rule.DMDAS, Rule.HETEROPRIO}
+)
 
 #: The most tasks one mapping event maps (batch rules): an event costs up to BATCH_LIMIT**2 *
 #: devices completion times, a run at most tasks * BATCH_LIMIT * devices. Measured (December
@@ -71,7 +83,9 @@ class Decision:
     rule: Rule
     insertion: bool = False
     priority: np.ndarray | None = None  # (tasks,): larger first among tasks released together
-    estimate: np.ndarray | None = None  # (tasks, devices) seconds it believes; default: true
+    # (tasks, devices) seconds it believes; default: its view's. NaN (uncalibrated) only with
+    # the RUNTIME_RULES.
+    estimate: np.ndarray | None = None
     allowed: np.ndarray | None = None  # (devices,) bool: EFT prefers these, others if none fit
     draws: np.ndarray | None = None  # (tasks,) uniforms for UNIFORM
     fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # device, partner, share

@@ -16,8 +16,11 @@ A policy says *how* it decides by returning a `Decision` (decision.py): one of a
 (kernel.py) and the arrays it needs — its priorities, the execution times it believes, the
 devices it prefers, its split tables, its random draws. The batch rules (min-min, max-min,
 sufferage) take released tasks in the same order but map them in batches, at mapping events
-(kernel.advance_batches). The loop itself is compiled (numba), so the engine spends well under a
-microsecond per decision on independent tasks.
+(kernel.advance_batches). The runtime schedulers (eager, ws, dm, dmda, dmdas, heteroprio) do
+not decide at release: a task waits in a queue until a device takes it, in an event loop of their
+own (kernel_runtime.advance_runtime, whose docstring states its event rules). The loops are
+compiled (numba), so the engine spends well under a microsecond per decision on independent
+tasks.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.sim import kernel
+from app.sim import kernel, kernel_runtime
 from app.sim.cluster import Cluster, DeviceKind
-from app.sim.decision import BATCH_RULES, Decision, Rule
+from app.sim.decision import BATCH_RULES, RUNTIME_RULES, Decision, Rule
 from app.sim.knowledge import Scenario
 from app.sim.problem import Problem
 from app.sim.schedule import Schedule
@@ -72,32 +75,72 @@ def simulate(
     if broken:
         raise PolicyError(f"{policy.name} decided badly: {broken}")
     model, rules = _model(problem), _rules(view, decision)
-    state = _state(problem, rules.rank, decision.insertion)
-    n = problem.num_tasks
-    # Without a callback, one call decides everything: each call costs ~15 µs at the boundary.
-    steps = n if on_progress is None else PROGRESS_EVERY
-    done = 0
-    while done < n:
-        if on_progress is not None:
-            on_progress(done / n)
-        done = _advance(decision, model, rules, state, steps)
-        if state.counters[kernel.ERROR] == kernel.NEEDS_SPACE:
-            state = _with_more_space(state)
-        elif state.counters[kernel.ERROR] != kernel.OK:
-            task = int(state.counters[kernel.ERROR_TASK])
-            reason = _ERRORS[int(state.counters[kernel.ERROR])]
-            raise PolicyError(f"{policy.name} placed task {task} badly: {reason}")
+    if decision.rule in RUNTIME_RULES:
+        placed, aborted = _run_runtime(model, rules, problem, policy.name, on_progress)
+    else:
+        placed, aborted = _run_list(decision, model, rules, problem, policy.name, on_progress), 0
     policy.finished(view)
     if on_progress is not None:
         on_progress(1.0)
-    placed = state.placements
     return Schedule(
         device=placed.device,
         partner=placed.partner,
         gpu_fraction=placed.fraction,
         start=placed.start,
         end=placed.end,
+        aborted=aborted,
     )
+
+
+def _run_list(
+    decision: Decision,
+    model: kernel.Model,
+    rules: kernel.Rules,
+    problem: Problem,
+    name: str,
+    on_progress: ProgressCallback | None,
+) -> kernel.Placements:
+    """The decide-at-release rules (kernel.advance, kernel.advance_batches): the placements."""
+    state = _state(problem, rules.rank, decision.insertion)
+    n, done = problem.num_tasks, 0
+    while done < n:
+        if on_progress is not None:
+            on_progress(done / n)
+        done = _advance(decision, model, rules, state, _steps(n, on_progress))
+        if state.counters[kernel.ERROR] == kernel.NEEDS_SPACE:
+            state = _with_more_space(state)
+        elif state.counters[kernel.ERROR] != kernel.OK:
+            task = int(state.counters[kernel.ERROR_TASK])
+            reason = _ERRORS[int(state.counters[kernel.ERROR])]
+            raise PolicyError(f"{name} placed task {task} badly: {reason}")
+    return state.placements
+
+
+def _run_runtime(
+    model: kernel.Model,
+    rules: kernel.Rules,
+    problem: Problem,
+    name: str,
+    on_progress: ProgressCallback | None,
+) -> tuple[kernel.Placements, int]:
+    """The runtime rules (kernel_runtime.advance_runtime): the placements (each task's final
+    execution) and how many runs a spoliation aborted."""
+    state = _runtime_state(problem, rules.rank)
+    n, done = problem.num_tasks, 0
+    while done < n:
+        if on_progress is not None:
+            on_progress(done / n)
+        before = done
+        done = kernel_runtime.advance_runtime(model, rules, state, _steps(n, on_progress))
+        if done == before:  # unreachable while every task fits some device (Problem.build)
+            raise PolicyError(f"{name} left tasks that no device takes")
+    return state.placements, int(state.counters[kernel_runtime.ABORTED])
+
+
+def _steps(n: int, on_progress: ProgressCallback | None) -> int:
+    """Decisions per kernel call: all of them without a callback (each call costs ~15 µs at the
+    boundary), else PROGRESS_EVERY."""
+    return n if on_progress is None else PROGRESS_EVERY
 
 
 def _advance(
@@ -129,6 +172,11 @@ def _contract_broken(decision: Decision, feasible: np.ndarray) -> str | None:
         return f"rule {decision.rule.name} needs its arrays"
     if decision.rule in BATCH_RULES and (decision.insertion or decision.batch_limit < 1):
         return f"rule {decision.rule.name} appends to queues, at least one task per event"
+    runtime = decision.rule in RUNTIME_RULES
+    if runtime and (decision.insertion or decision.splits is not None or decision.bias is not None):
+        return f"rule {decision.rule.name} runs whole tasks from queues: no insertion, split, bias"
+    if not runtime and decision.estimate is not None and np.isnan(decision.estimate).any():
+        return "estimate has NaN: only the runtime rules explore where the model has no answer"
     if decision.rule == Rule.UNIFORM:
         shapes.append(("draws", decision.draws, (n,)))
     if decision.rule == Rule.FIXED and decision.fixed is not None:
@@ -262,7 +310,58 @@ def _state(problem: Problem, rank: np.ndarray, insertion: bool) -> kernel.State:
         busy_end=np.empty((m, capacity)),
         busy_count=np.zeros(m, dtype=np.int64),
     )
-    placements = kernel.Placements(
+    placements = _placements(n)
+    order = kernel.Order(
+        independent=not workload.has_dependencies, sequence=sequence, heap=heap, pending=pending
+    )
+    return kernel.State(devices, placements, order, counters)
+
+
+def _runtime_state(problem: Problem, rank: np.ndarray) -> kernel_runtime.RuntimeState:
+    """Nothing running, every queue empty; the parentless tasks wait for their arrival in the
+    heap, sorted by (arrival, rank, index) (a sorted array is a valid heap)."""
+    n, m = problem.num_tasks, problem.num_devices
+    workload = problem.workload
+    pending = np.diff(workload.parent_ptr).astype(np.int64)
+    roots = np.flatnonzero(pending == 0)
+    heap = np.zeros(n, dtype=np.int64)
+    heap[: roots.size] = roots[np.lexsort((roots, rank[roots], workload.arrival[roots]))]
+    counters = np.zeros(kernel_runtime.COUNTERS, dtype=np.int64)
+    counters[kernel_runtime.HEAP_SIZE] = roots.size
+    return kernel_runtime.RuntimeState(
+        placements=_placements(n),
+        workers=kernel_runtime.Workers(
+            running=np.full(m, -1, dtype=np.int64),
+            until=np.zeros(m),
+            believed_end=np.zeros(m),
+            load=np.zeros(m),
+        ),
+        queues=kernel_runtime.Queues(
+            links=np.full((2, n), -1, dtype=np.int64),
+            ends=_queue_ends(m + 1),
+            ready=np.zeros((2, n), dtype=np.int64),
+            ready_size=np.zeros((2, kernel_runtime.HEAP_SIZE + 1), dtype=np.int64),
+        ),
+        bound=kernel_runtime.Bound(
+            data_at=np.zeros(n), releaser=np.full(n, -1, dtype=np.int64), key=np.zeros((2, n))
+        ),
+        order=kernel.Order(
+            independent=False, sequence=np.zeros(0, dtype=np.int64), heap=heap, pending=pending
+        ),
+        counters=counters,
+        clock=np.zeros(1),
+    )
+
+
+def _queue_ends(queues: int) -> np.ndarray:
+    """Queues.ends of empty queues: no head, no tail, no task."""
+    ends = np.full((3, queues), -1, dtype=np.int64)
+    ends[kernel_runtime.COUNT] = 0
+    return ends
+
+
+def _placements(n: int) -> kernel.Placements:
+    return kernel.Placements(
         device=np.full(n, -1, dtype=np.int64),
         partner=np.full(n, -1, dtype=np.int64),
         fraction=np.zeros(n),
@@ -270,10 +369,6 @@ def _state(problem: Problem, rank: np.ndarray, insertion: bool) -> kernel.State:
         end=np.zeros(n),
         output=np.full(n, -1, dtype=np.int64),
     )
-    order = kernel.Order(
-        independent=not workload.has_dependencies, sequence=sequence, heap=heap, pending=pending
-    )
-    return kernel.State(devices, placements, order, counters)
 
 
 def _with_more_space(state: kernel.State) -> kernel.State:
@@ -312,7 +407,8 @@ def warm_up() -> None:
     """Compile the loops now (or load them from numba's cache): a worker calls this before
     forking its pool, so no run pays the compilation (on a fresh checkout about 15 s for
     `advance` and 6.5 s for `advance_batches`, measured December 2026 on a shared 2-core VM,
-    where `advance` alone took 12.7 s before the batch rules and OLB)."""
+    where `advance` alone took 12.7 s before the batch rules and OLB; `advance_runtime` adds
+    about 11 s, measured the same way with the other loops cached, load 1.8)."""
     workload = Workload.from_edges(
         size=np.ones(2), intensity=np.zeros(2), memory=np.ones(2), arrival=np.zeros(2),
         edges=[(0, 1)],
@@ -324,3 +420,6 @@ def warm_up() -> None:
     batch = Decision(Rule.MIN_MIN)
     state = _state(problem, rules.rank, batch.insertion)
     kernel.advance_batches(_model(problem), _rules(problem, batch), state, 2, batch.batch_limit)
+    runtime = Decision(Rule.DMDA)
+    rules = _rules(problem, runtime)
+    kernel_runtime.advance_runtime(_model(problem), rules, _runtime_state(problem, rules.rank), 2)

@@ -42,7 +42,7 @@ from numba import njit
 
 FIXED, ROUND_ROBIN, UNIFORM, FASTEST, EFT, BANDIT = range(6)
 EARLIEST_AVAILABLE, MIN_MIN, MAX_MIN, SUFFERAGE = range(6, 10)
-LOOKAHEAD = 10
+LOOKAHEAD = 16  # after kernel_runtime's rules (10-15): a Rule value is unique
 
 # Why `advance` stopped early (counters[ERROR]), with the task (counters[ERROR_TASK]).
 OK, NO_SUCH_DEVICE, DOES_NOT_FIT, SPLIT_NEEDS_GPU_AND_CPU, SPLIT_DOES_NOT_FIT = range(5)

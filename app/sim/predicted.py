@@ -26,12 +26,22 @@ from app.sim.measured import DEVICE_NAMES, used
 from app.sim.problem import Problem
 from app.sim.profile import NotInProfile, Profile
 
+#: The estimators that learn from observed executions (app.ml.perfmodels implements them);
+#: named here, beside the interface they answer through, so that a RunSpec can name them.
+MODEL_NAMES = ("history", "regression", "nl_regression", "learned")
+
+#: The policies that decide with the run's kernel model (PolicyContext.kernel_model): StarPU's
+#: dm, dmda, dmdas and heteroprio (policies/runtime.py). A run that has one of them needs a
+#: model; eager and ws decide without one.
+MODEL_POLICIES = ("dm", "dmda", "dmdas", "heteroprio")
+
 
 class KernelModel(Protocol):
     """Predicts kernel calls: seconds per call, NaN where the model is uncalibrated."""
 
-    #: Which estimator this is ("history", "regression", "exact", ...); runs record it.
-    name: str
+    @property
+    def name(self) -> str:
+        """Which estimator this is ("history", "regression", "exact", ...)."""
 
     def predict(self, kernel: str, sizes: ArrayLike, device: str) -> np.ndarray: ...
 

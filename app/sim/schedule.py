@@ -11,13 +11,17 @@ import numpy as np
 class Schedule:
     """Per task: the device it ran on (the GPU for a split), the CPU core that ran the rest of a
     split (`partner`, -1 otherwise), the share of its work that ran on a GPU, and its start and
-    end in seconds. Both devices of a split are busy from start to end."""
+    end in seconds. Both devices of a split are busy from start to end. `aborted` counts the runs
+    a heteroprio spoliation cut short (kernel_runtime.py): the schedule records each task's final
+    execution only, not the partial work lost (0 for every other policy, and where a schedule is
+    read back from the store)."""
 
     device: np.ndarray
     partner: np.ndarray
     gpu_fraction: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    aborted: int = 0
 
     @property
     def num_tasks(self) -> int:

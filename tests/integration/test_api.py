@@ -241,6 +241,8 @@ def test_policies_are_listed_with_a_summary_and_what_they_know(client):
     policies = client.get("/api/v1/policies").json()
     assert [p["name"] for p in policies] == list(POLICY_NAMES)
     assert all(p["summary"] and isinstance(p["knows"], str) and p["knows"] for p in policies)
+    heft = next(p for p in policies if p["name"] == "heft")
+    assert "Topcuoglu" in heft["paper"] and "2002" in heft["paper"]
     listing = client.get("/openapi.json").json()["paths"]["/api/v1/policies"]["get"]
     assert "clairvoyant" in listing["description"]
 

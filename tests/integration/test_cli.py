@@ -18,6 +18,7 @@ from app.cli.follow import follow
 from app.cli.main import main
 from app.db.models import Run
 from app.errors import RunNotFound
+from app.runspec import PERF_MODEL_NAMES
 from app.services import lifecycle, runs, training
 from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
 from tests.fakes import RecordingQueue
@@ -166,8 +167,14 @@ def test_policies_prints_every_policy_the_api_lists(hms, http):
     documents = http.get("/api/v1/policies").json()
     assert json.loads(hms("policies", "--json").stdout) == documents
     shown = hms("policies").stdout.splitlines()
-    assert [line.split()[0] for line in shown[::2]] == [p["name"] for p in documents]
-    assert "sufferage" in [p["name"] for p in documents]
+    split = shown.index("Kernel performance models (perf_model):")
+    names = [line.split()[0] for line in shown[: split - 1] if not line.startswith(" ")]
+    assert names == [p["name"] for p in documents]
+    assert {"sufferage", "lookahead", "dmda", "heteroprio"} <= set(names)
+    models = http.get("/api/v1/policies/perf-models").json()
+    assert json.loads(hms("policies", "--models", "--json").stdout) == models
+    shown_models = [line.split()[0] for line in shown[split + 1 :] if not line.startswith(" ")]
+    assert shown_models == [m["name"] for m in models] == list(PERF_MODEL_NAMES)
 
 
 def test_models_and_retrain_print_tables_and_json_the_apis_documents(hms, http):

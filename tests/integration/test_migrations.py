@@ -139,3 +139,35 @@ def test_0008_adds_kernel_profiles_unique_by_name_per_tenant_and_drops_them(empt
     ]
     downgrade(empty_database, "0007")
     assert "kernel_profiles" not in tables(empty_database)
+
+
+def test_0009_adds_kernel_observations_and_model_fits_one_per_window_and_drops_them(
+    empty_database,
+):
+    upgrade(empty_database, "0008")
+    _execute(empty_database, *OLD_DATA[:2])
+    upgrade(empty_database, "0009")
+    assert _rows(empty_database, "SELECT perf_model_version FROM runs") == [(None,)]
+    _execute(
+        empty_database,
+        "INSERT INTO kernel_observations (tenant, profile, contention, run_id, kernel, "
+        f"tile_size, device_kind, seconds) VALUES ('team-a', 'lab', 'alone', '{RUN_ID}', "
+        "'gemm', 256, 'gpu', 0.001)",
+    )
+    fit = (
+        "INSERT INTO kernel_model_fits (tenant, profile, contention, model, version, "
+        "observation_count, newest_observation_id, fitted_at, fit_s, state) VALUES "
+        "('team-a', 'lab', 'alone', 'history', {version}, 1, {newest}, now(), 0.01, '{{}}')"
+    )
+    _execute(empty_database, fit.format(version=1, newest=1), fit.format(version=2, newest=2))
+    with pytest.raises(IntegrityError):  # a second fit on the same observations
+        _execute(empty_database, fit.format(version=3, newest=1))
+    with pytest.raises(IntegrityError):  # a version taken
+        _execute(empty_database, fit.format(version=2, newest=3))
+    _execute(empty_database, "DELETE FROM runs")  # the schema keeps them (delete_runs does not)
+    assert _rows(empty_database, "SELECT run_id, kernel FROM kernel_observations") == [
+        (None, "gemm")
+    ]
+    downgrade(empty_database, "0008")
+    assert not {"kernel_observations", "kernel_model_fits"} & tables(empty_database)
+    assert "perf_model_version" not in _columns(empty_database, "runs")

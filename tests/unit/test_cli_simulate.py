@@ -195,3 +195,10 @@ def test_a_kernel_profile_file_is_the_truth_of_a_local_run(tmp_path):
     broken.write_text(json.dumps({**json.loads(shipped), "schema_version": 9}))
     invalid = CliRunner().invoke(main, ["simulate", "--kernel-profile", str(broken)])
     assert invalid.exit_code == 2 and "schema_version" in invalid.output
+
+
+def test_perf_model_flag_is_validated_by_the_spec():
+    flags = ("simulate", "--tasks", "100", "--policies", "greedy", "--perf-model")
+    assert hms(*flags, "exact").exit_code == 0
+    result = hms(*flags, "oracle")
+    assert result.exit_code == 2 and "perf_model" in result.stderr

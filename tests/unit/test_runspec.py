@@ -351,3 +351,31 @@ def test_inline_kernel_calls_take_the_profiles_times_and_other_inline_tasks_cann
     }
     with pytest.raises(InvalidSpec, match="getrf"):
         build_problem(RunSpec.model_validate(getrf))
+
+
+TILED_RUN = {
+    "workload": {"kind": "tiled", "factorization": "cholesky", "tiles": 4, "tile_size": 256},
+    "cluster": {"cpus": 2, "gpus": 1},
+    "policies": ["heft"],
+}
+
+
+def test_the_perf_model_defaults_to_history_and_an_unknown_one_names_the_field():
+    assert RunSpec.model_validate(TILED_RUN).perf_model == "history"
+    assert error_locations({**TILED_RUN, "perf_model": "oracle"}) == [("perf_model",)]
+    assert error_locations({**TILED_RUN, "perf_model_version": 0}) == [("perf_model_version",)]
+    assert error_locations({**TILED_RUN, "perf_model_version": "1"}) == [("perf_model_version",)]
+    pinned_exact = {**TILED_RUN, "perf_model": "exact", "perf_model_version": 1}
+    assert error_locations(pinned_exact) == [("perf_model_version",)]
+
+
+def test_the_perf_model_is_accepted_but_unused_where_it_does_not_apply():
+    # No runtime scheduler in the spec: no model, whatever perf_model says.
+    regression = {**TILED_RUN, "perf_model": "regression"}
+    assert RunSpec.model_validate(regression).kernel_model_name is None
+    with_dmda = {**regression, "policies": ["heft", "dmda"]}
+    assert RunSpec.model_validate(with_dmda).kernel_model_name == "regression"
+    clairvoyant = {**TILED_RUN, "perf_model": "regression", "knowledge": "clairvoyant"}
+    assert RunSpec.model_validate(clairvoyant).kernel_model_name is None
+    explicit = {"workload": {"kind": "explicit", "compute": [[1.0, 2.0]]}, "policies": ["heft"]}
+    assert RunSpec.model_validate({**explicit, "perf_model": "learned"}).kernel_model_name is None

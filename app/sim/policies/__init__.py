@@ -12,6 +12,7 @@ from app.sim.policies.device_kind import CpuOnly, GpuOnly
 from app.sim.policies.eft import EarliestFinishTime
 from app.sim.policies.greedy import Greedy
 from app.sim.policies.heft import Heft
+from app.sim.policies.heteroprio import Heteroprio
 from app.sim.policies.immediate import Mct, Met, Olb
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.lookahead import Lookahead
@@ -20,6 +21,7 @@ from app.sim.policies.peft import Peft
 from app.sim.policies.random import RandomPlacement
 from app.sim.policies.rl import Rl
 from app.sim.policies.round_robin import RoundRobin
+from app.sim.policies.runtime import Dm, Dmda, Dmdas, Eager, WorkStealing
 from app.sim.predicted import KernelModel
 
 REGISTRY: dict[str, type[Policy]] = {
@@ -44,7 +46,19 @@ REGISTRY: dict[str, type[Policy]] = {
         Learned,
         Rl,
         Oracle,
+        Eager,
+        WorkStealing,
+        Dm,
+        Dmda,
+        Dmdas,
+        Heteroprio,
     )
+}
+
+#: The policies that decide with the run's kernel performance model (PolicyContext.kernel_model):
+#: predicted.MODEL_POLICIES, which a RunSpec reads without importing the policies.
+MODEL_BASED: dict[str, type[Dm] | type[Heteroprio]] = {
+    policy.name: policy for policy in (Dm, Dmda, Dmdas, Heteroprio)
 }
 
 POLICY_NAMES: tuple[str, ...] = tuple(REGISTRY)
@@ -72,6 +86,8 @@ def make_policy(name: str, context: PolicyContext | None = None) -> Policy:
         return Learned(context.performance_model)
     if name == Rl.name:
         return Rl(context.rl_state)
+    if name in MODEL_BASED:
+        return MODEL_BASED[name](context.kernel_model)
     return REGISTRY[name]()
 
 

@@ -21,6 +21,8 @@ class Policy(ABC):
     summary: ClassVar[str]
     #: What it decides on under `knowledge: estimated` (under `clairvoyant`: the truth).
     knows: ClassVar[str] = "nominal estimates (the cost model)"
+    #: The paper it comes from (policies/papers.py), or None: this project's own, or a baseline.
+    paper: ClassVar[str | None] = None
     #: Whether it is handed the true times even under `estimated` (knowledge.py).
     sees_truth: ClassVar[bool] = False
 

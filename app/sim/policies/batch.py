@@ -21,6 +21,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import BRAUN_2001, MAHESWARAN_1999
 from app.sim.problem import Problem
 
 
@@ -36,6 +37,7 @@ class MinMin(_Batch):
     device that gives it: short tasks first, each where it completes first."""
 
     name = "minmin"
+    paper = BRAUN_2001
     summary = "min-min (Braun et al. 2001), batch mode: the task completing soonest first"
     rule = Rule.MIN_MIN
 
@@ -45,6 +47,7 @@ class MaxMin(_Batch):
     device that gives it: long tasks first, so short ones fill in around them."""
 
     name = "maxmin"
+    paper = BRAUN_2001
     summary = "max-min (Braun et al. 2001), batch mode: the task completing latest first"
     rule = Rule.MAX_MIN
 
@@ -56,6 +59,7 @@ class Sufferage(_Batch):
     pass in which tasks contend for devices before the queues are updated."""
 
     name = "sufferage"
+    paper = MAHESWARAN_1999
     summary = (
         "sufferage (Maheswaran et al. 1999), batch mode: the task suffering most without its "
         "best device first"

@@ -4,6 +4,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import TOPCUOGLU_2002
 from app.sim.problem import Problem
 from app.sim.ranks import downward_rank, upward_rank
 
@@ -52,6 +53,7 @@ class Cpop(Policy):
     tasks the critical path is the one task of largest mean time, on its fastest device."""
 
     name = "cpop"
+    paper = TOPCUOGLU_2002
     summary = "CPOP: rank_u + rank_d order, critical path on one device, the rest by EFT"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:

@@ -4,6 +4,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import BRAUN_2001
 from app.sim.problem import Problem
 
 
@@ -13,6 +14,7 @@ class EarliestFinishTime(Policy):
     model."""
 
     name = "eft"
+    paper = BRAUN_2001
     summary = "earliest finish time, whole tasks, decided at release"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:

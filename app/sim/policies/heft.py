@@ -4,6 +4,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import TOPCUOGLU_2002
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
 
@@ -15,6 +16,7 @@ class Heft(Policy):
     earliest-finish-time rule at arrival."""
 
     name = "heft"
+    paper = TOPCUOGLU_2002
     summary = "HEFT: upward-rank order, insertion-based earliest finish time"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:

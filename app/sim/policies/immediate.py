@@ -12,6 +12,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import BRAUN_2001
 from app.sim.problem import Problem
 
 
@@ -21,6 +22,7 @@ class Olb(Policy):
     free, the one idle longest. Keeps every device busy, blind to speed."""
 
     name = "olb"
+    paper = BRAUN_2001
     summary = "OLB (Braun et al. 2001): the device available first, ignoring the task's time"
     knows = "no times (only where each task fits and when each device is free)"
 
@@ -33,6 +35,7 @@ class Met(Policy):
     its queue (among equally fast devices, the one free first)."""
 
     name = "met"
+    paper = BRAUN_2001
     summary = "MET (Braun et al. 2001): the device with the least expected time, ignoring load"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
@@ -44,6 +47,7 @@ class Mct(Policy):
     time, appended to the device's queue (no insertion into idle gaps)."""
 
     name = "mct"
+    paper = BRAUN_2001
     summary = "MCT (Braun et al. 2001): the device where the task completes first, no insertion"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:

@@ -4,6 +4,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import BITTENCOURT_2010
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
 
@@ -33,6 +34,7 @@ class Lookahead(Policy):
 
     name = "lookahead"
     summary = "lookahead HEFT: upward-rank order, the device where the task's children finish first"
+    paper = BITTENCOURT_2010
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
         return Decision(Rule.LOOKAHEAD, insertion=True, priority=upward_rank(problem))

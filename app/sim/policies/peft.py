@@ -4,6 +4,7 @@ import numpy as np
 
 from app.sim.decision import Decision, Rule
 from app.sim.policies.base import Policy
+from app.sim.policies.papers import ARABNEJAD_2014
 from app.sim.problem import Problem
 from app.sim.ranks import backward, mean_transfer_time
 
@@ -50,6 +51,7 @@ class Peft(Policy):
     independent tasks every OCT is 0 and it is insertion-based EFT in task order."""
 
     name = "peft"
+    paper = ARABNEJAD_2014
     summary = "PEFT: optimistic-cost-table rank, insertion-based EFT + OCT look-ahead"
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:

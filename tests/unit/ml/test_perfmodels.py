@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,9 @@ from app.ml.perfmodels import (
     RegressionModel,
     kernel_features,
     make_model,
+    model_from_state,
     observed,
+    observed_once,
 )
 from app.ml.training import FitParams
 from app.runspec import kernel_profile
@@ -167,3 +171,70 @@ def test_a_schedule_is_observed_as_its_kernels_true_times_without_staging() -> N
     names = [truth.workload.category_names[c] for c in truth.workload.category]
     assert seen.kernel.tolist() == names
     assert set(seen.size.tolist()) == {512}
+
+
+@pytest.mark.parametrize("name", ["history", "regression", "nl_regression"])
+def test_a_state_read_back_through_json_predicts_bit_identically(name):
+    model = make_model(name).fit(noisy())
+    stored = json.loads(json.dumps(model.to_state()))
+    again = model_from_state(name, stored)
+    for kernel, device in (("gemm", "cpu"), ("potrf", "gpu"), ("syrk", "cpu")):
+        first, second = model.predict(kernel, SIZES, device), again.predict(kernel, SIZES, device)
+        np.testing.assert_array_equal(first, second)  # NaN where both are uncalibrated
+    assert np.isfinite(again.predict("gemm", SIZES, "cpu")).all()
+
+
+def test_a_history_state_keeps_its_counts_and_minimum():
+    model = HistoryModel(minimum_samples=13).fit(noisy())
+    again = model_from_state("history", json.loads(json.dumps(model.to_state())))
+    assert isinstance(again, HistoryModel) and again.minimum_samples == 13
+    assert np.isnan(again.predict("gemm", SIZES, "cpu")).all()  # 12 draws per size < 13
+    assert again.samples("gemm", SIZES, "cpu").tolist() == [12] * SIZES.size
+
+
+def test_a_learned_state_keeps_its_parameters_but_not_its_estimator():
+    model = LearnedModel(FitParams(max_iter=20)).fit(noisy())
+    again = model_from_state("learned", json.loads(json.dumps(model.to_state())))
+    assert isinstance(again, LearnedModel) and again.params == FitParams(max_iter=20)
+    assert again.estimator is None
+    assert np.isnan(again.predict("gemm", SIZES, "cpu")).all()
+
+
+def test_a_learned_model_fitted_on_nothing_is_uncalibrated():
+    nothing = Observations.concat([Observations.of("gemm", [], "cpu", [])])
+    assert np.isnan(LearnedModel().fit(nothing).predict("gemm", SIZES, "cpu")).all()
+
+
+def _heft_and_greedy():
+    scenario = Scenario.build(
+        tiled_workload("cholesky", 6, 512),
+        Cluster.homogeneous_kinds(2, 1),
+        kernel_profile("v100-skylake-mcsweeney2020"),
+        seed=3,
+    )
+    schedules = [
+        simulate(scenario, make_policy(name), np.random.default_rng(0))
+        for name in ("heft", "cpu_only")
+    ]
+    return scenario.truth, schedules
+
+
+def test_a_run_observes_each_task_once_per_kind_of_device():
+    truth, (heft, cpu_only) = _heft_and_greedy()
+    seen = observed_once(truth, [heft, cpu_only], limit=10_000)
+    on_gpu = int(np.sum(truth.cluster.kind[heft.device] == 1))
+    # cpu_only runs every task on a core; heft's runs on cores are the same draws again.
+    assert seen.count == truth.num_tasks + on_gpu
+    assert int(np.sum(seen.device == "gpu")) == on_gpu
+    assert observed_once(truth, [heft, heft], limit=10_000).count == truth.num_tasks
+
+
+def test_a_run_observes_at_most_the_limit_spread_over_its_tasks():
+    truth, (heft, cpu_only) = _heft_and_greedy()
+    every = observed_once(truth, [heft, cpu_only], limit=10_000)
+    some = observed_once(truth, [heft, cpu_only], limit=7)
+    assert some.count == 7
+    again = observed_once(truth, [heft, cpu_only], limit=7)
+    np.testing.assert_array_equal(some.seconds, again.seconds)
+    assert set(some.seconds.tolist()) <= set(every.seconds.tolist())
+    assert some.seconds[0] == every.seconds[0] and some.seconds[-1] == every.seconds[-1]

@@ -287,6 +287,13 @@ SCHEDULE_DIGESTS: dict[str, str] = {
     "learned": "4ecdb129a83e6a19",
     "rl": "ec1c8afa5d13f5ca",
     "oracle": "586dff661302ae27",
+    # The runtime schedulers as they were first written (kernel_runtime.py, December 2026).
+    "eager": "b5a6a82ea0eed42b",
+    "ws": "0852599334c4b710",
+    "dm": "a9cc512f16e160db",
+    "dmda": "354f8f4dffbfeea4",
+    "dmdas": "4e476ca276c3bce9",
+    "heteroprio": "dda7eb343055b3ae",
     "replay": "4c3a865f3a11178a",
 }
 

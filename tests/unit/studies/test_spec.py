@@ -55,6 +55,7 @@ def test_a_pinned_workload_seed_moves_with_the_repetition():
         ({"workload.laod": [0.5]}, "workload.laod"),
         ({"workload.load": [0.5, 0]}, "workload.load"),
         ({"knowledge": ["psychic"]}, "knowledge"),
+        ({"perf_model": ["history", "oracle"]}, "perf_model"),
         ({"cluster.gpus": [1], "cluster.cpus": ["many"]}, "cluster.cpus"),
     ],
 )
@@ -71,3 +72,12 @@ def test_seed_and_priority_are_not_grid_keys_and_the_run_count_is_bounded():
         study(grid={"cluster.gpus": list(range(1, 101))}, repetitions=101)
     with pytest.raises(ValidationError):
         study(grid={"cluster.gpus": []})
+
+
+def test_a_study_compares_performance_models_as_a_grid_over_perf_model():
+    models = ["history", "regression", "nl_regression", "learned", "exact"]
+    planned = list(plan_runs(study(grid={"perf_model": models}, repetitions=1)))
+    assert [p.spec["perf_model"] for p in planned] == models
+    base = {**BASE, "perf_model": "exact"}
+    spec = StudySpec.model_validate({"name": "s", "base": base, "repetitions": 1})
+    assert [p.spec["perf_model"] for p in plan_runs(spec)] == ["exact"]

@@ -37,3 +37,10 @@ def test_a_submission_error_location_from_the_service_is_placed_too():
     form, _ = read_form({}, ["heft"])
     form.add_error(("body", "workload", "path"), "the API does not read files")
     assert form.errors == {"workload": ["the API does not read files"]}
+
+
+def test_the_performance_model_field_goes_into_the_spec_and_its_errors_to_it():
+    form, spec = read_form({"perf_model": "regression"}, ["dmda"])
+    assert spec is not None and spec.perf_model == "regression"
+    form, spec = read_form({"perf_model": "psychic"}, ["dmda"])
+    assert spec is None and list(form.errors) == ["perf_model"]
