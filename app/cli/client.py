@@ -10,7 +10,8 @@ from typing import Any
 import click
 import httpx
 
-from app.cli.follow import LiveBar, error_detail, follow
+from app.cli.errors import error_message
+from app.cli.follow import LiveBar, follow
 from app.settings import get_settings
 
 
@@ -36,7 +37,7 @@ class ApiClient:
                 f"cannot reach the API at {self.client.base_url}: {exc}"
             ) from exc
         if response.status_code >= 400:
-            raise click.ClickException(f"HTTP {response.status_code}: {error_detail(response)}")
+            raise click.ClickException(error_message(response))
         return response
 
     def follow(

@@ -19,6 +19,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from app.cli.errors import error_message
+
 #: Consecutive failed connections after which `follow` gives up (one second apart).
 MAX_RECONNECTS = 10
 #: Seconds before reconnecting to a stream the server closed before the end.
@@ -74,9 +76,7 @@ def follow(
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise click.ClickException(
-                        f"HTTP {response.status_code}: {error_detail(response)}"
-                    )
+                    raise click.ClickException(error_message(response))
                 for event in parse_events(response.iter_lines()):
                     failures = 0
                     if event.name == "deleted":
@@ -91,15 +91,6 @@ def follow(
             if failures >= MAX_RECONNECTS:
                 raise click.ClickException(f"lost the event stream {path}: {exc}") from exc
             time.sleep(1)
-
-
-def error_detail(response: httpx.Response) -> str:
-    """The `detail` of an error answer when it is a message, else the whole body."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    return detail if isinstance(detail, str) else response.text
 
 
 def _stream_timeout() -> httpx.Timeout:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from app.cli import tables
 from app.cli.client import ApiClient, with_api
 
 
@@ -30,11 +31,7 @@ def create_key(name: str, admin: bool, api_url: str | None, api_key: str | None)
 @with_api
 def list_keys(api_url: str | None, api_key: str | None) -> None:
     """Every key's name, role, source and dates (never the keys themselves)."""
-    for key in ApiClient(api_url, api_key).call("GET", "/api/v1/keys"):
-        role = "admin" if key["admin"] else "tenant"
-        state = f"revoked {key['revoked_at']}" if key["revoked_at"] else "active"
-        created = key["created_at"] or "-"
-        click.echo(f"{key['name']:<24} {role:<7} {key['source']:<12} {state:<40} {created}")
+    click.echo(tables.key_list(ApiClient(api_url, api_key).call("GET", "/api/v1/keys")))
 
 
 @keys_group.command("revoke")

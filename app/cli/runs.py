@@ -104,10 +104,12 @@ def runs(**options: Any) -> None:
 
 @click.command()
 @click.argument("run_id")
+@json_option
 @with_api
-def cancel(run_id: str, api_url: str | None, api_key: str | None) -> None:
-    """Cancel a queued or running run (it stays readable)."""
-    show(ApiClient(api_url, api_key).call("POST", f"/api/v1/runs/{run_id}/cancel"))
+def cancel(run_id: str, as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """Cancel a queued or running run (it stays readable) and show it as `hms status` does."""
+    run = ApiClient(api_url, api_key).call("POST", f"/api/v1/runs/{run_id}/cancel")
+    show_as(run, as_json, tables.run_fields)
 
 
 @click.command()

@@ -105,10 +105,12 @@ def list_studies(**options: Any) -> None:
 
 @study_group.command("cancel")
 @click.argument("study_id")
+@json_option
 @with_api
-def cancel_study(study_id: str, api_url: str | None, api_key: str | None) -> None:
-    """Cancel a study and every run of it not yet ended."""
-    show(ApiClient(api_url, api_key).call("POST", f"/api/v1/studies/{study_id}/cancel"))
+def cancel_study(study_id: str, as_json: bool, api_url: str | None, api_key: str | None) -> None:
+    """Cancel a study and every run of it not yet ended; show it as `hms study status` does."""
+    study = ApiClient(api_url, api_key).call("POST", f"/api/v1/studies/{study_id}/cancel")
+    show_as(study, as_json, tables.study_fields)
 
 
 @study_group.command("delete")

@@ -223,6 +223,22 @@ def retrain_job(job: Mapping[str, Any]) -> str:
     return _fields(fields)
 
 
+def key_list(keys: Sequence[Mapping[str, Any]]) -> str:
+    """`GET /api/v1/keys`: one line per key (never the key itself), under a header."""
+    header = ("name", "role", "source", "state", "created")
+    rows = [
+        (
+            key["name"],
+            "admin" if key["admin"] else "tenant",
+            key["source"],
+            f"revoked {_moment(key['revoked_at'])}" if key["revoked_at"] else "active",
+            _moment(key["created_at"]) or "-",
+        )
+        for key in keys
+    ]
+    return _table(header, rows, left={0, 1, 2, 3})
+
+
 def _fields(fields: Sequence[tuple[str, str]]) -> str:
     width = max(len(name) for name, _ in fields)
     return "\n".join(f"{name.ljust(width)}  {value}".rstrip() for name, value in fields)

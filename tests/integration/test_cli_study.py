@@ -126,7 +126,8 @@ def test_results_exit_1_with_the_api_message_until_the_study_ended(hms):
     assert hms("submit", "SPEC", "--idempotency-key", "k1").stdout.strip() == study_id
     early = hms("results", study_id)
     assert early.exit_code == 1 and early.stdout == ""
-    assert early.stderr.startswith("Error: HTTP 409: ")
+    assert early.stderr.startswith(f"Error: study {study_id} has no statistics yet: it is running")
+    assert early.stderr.endswith(" (HTTP 409)\n")
     assert "{" not in early.stderr  # the message, not the JSON body
     run_all(study_id)
     document = json.loads(hms("results", study_id, "--json").stdout)
@@ -146,11 +147,14 @@ def test_status_list_and_cancel_show_the_api_documents(hms, api):
     assert status == httpx.get(f"{api.url}/api/v1/studies/{submitted['id']}", headers=auth).json()
     running = json.loads(hms("list", "--status", "running", "--json").stdout)
     assert [s["id"] for s in running["items"]] == [submitted["id"]]
-    cancelled = json.loads(hms("cancel", submitted["id"]).stdout)
+    cancelled = json.loads(hms("cancel", submitted["id"], "--json").stdout)
     assert cancelled["status"] == "cancelled"
     assert json.loads(hms("list", "--status", "running", "--json").stdout)["total"] == 0
     again = hms("cancel", submitted["id"])
-    assert again.exit_code == 1 and again.stderr.startswith("Error: HTTP 409: ")
+    assert again.exit_code == 1
+    assert again.stderr == (
+        f"Error: study {submitted['id']} is already cancelled and cannot be cancelled (HTTP 409)\n"
+    )
 
 
 def test_status_and_list_print_tables(hms):
@@ -167,3 +171,4 @@ def test_status_and_list_print_tables(hms):
     assert header.split() == ["id", "name", "status", "runs", "ended", "created"]
     assert row.split()[:4] == [study_id, "gpus", "running", "0/4"]
     assert footer == "1-1 of 1 studies"
+

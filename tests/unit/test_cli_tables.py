@@ -29,3 +29,35 @@ def test_a_runs_results_say_which_fitted_version_the_schedulers_decided_with():
     document = {"rank_by": "makespan", "results": [], "perf_model_version": 3}
     assert "decided with fitted kernel model v3" in tables.run_results(document)
     assert "kernel model" not in tables.run_results({**document, "perf_model_version": None})
+
+
+def test_the_key_list_has_a_header_row_and_never_the_keys():
+    keys = [
+        {
+            "name": "tests",
+            "admin": True,
+            "source": "environment",
+            "created_at": None,
+            "revoked_at": None,
+        },
+        {
+            "name": "team-x",
+            "admin": False,
+            "source": "database",
+            "created_at": "2026-12-06T04:00:00.123456Z",
+            "revoked_at": "2026-12-06T05:00:00Z",
+        },
+    ]
+    header, rule, *rows = tables.key_list(keys).splitlines()
+    assert header.split() == ["name", "role", "source", "state", "created"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert rows[0].split() == ["tests", "admin", "environment", "active", "-"]
+    revoked, created = "2026-12-06 05:00:00", "2026-12-06 04:00:00"
+    assert rows[1].split() == [
+        "team-x",
+        "tenant",
+        "database",
+        "revoked",
+        *revoked.split(),
+        *created.split(),
+    ]
