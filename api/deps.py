@@ -1,14 +1,16 @@
-"""Request dependencies: who is asking (the tenant of the API key), and the run queue."""
+"""Request dependencies: who is asking (the tenant of the API key), which run, study or
+retraining job a path names (its id or a prefix of it), and the run queue."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Security, status
+from fastapi import Depends, HTTPException, Path, Security, status
 from fastapi.security import APIKeyCookie, APIKeyHeader
 
 from app.errors import AdminRequired
-from app.services import keys
+from app.services import keys, short_ids
 from app.tenancy import Tenant
 from workers.queue import CeleryQueue
 
@@ -42,6 +44,29 @@ def admin_tenant(tenant: Annotated[Tenant, Depends(current_tenant)]) -> Tenant:
     return tenant
 
 
+#: A path's id: the full uuid, or (as git takes a commit's) its first 4 or more hex digits.
+IdText = Annotated[
+    str,
+    Path(
+        max_length=36,
+        description="The id, or a prefix of it of 4 or more hex digits that only one of yours "
+        "starts with (404 if none does, 422 if several do).",
+    ),
+]
+
+
+def _run_id(run_id: IdText, tenant: Annotated[Tenant, Depends(current_tenant)]) -> uuid.UUID:
+    return short_ids.resolve_id(tenant, short_ids.RUN, run_id)
+
+
+def _study_id(study_id: IdText, tenant: Annotated[Tenant, Depends(current_tenant)]) -> uuid.UUID:
+    return short_ids.resolve_id(tenant, short_ids.STUDY, study_id)
+
+
+def _job_id(job_id: IdText, tenant: Annotated[Tenant, Depends(current_tenant)]) -> uuid.UUID:
+    return short_ids.resolve_id(tenant, short_ids.RETRAINING_JOB, job_id)
+
+
 def get_queue() -> CeleryQueue:
     return CeleryQueue()
 
@@ -49,3 +74,6 @@ def get_queue() -> CeleryQueue:
 Caller = Annotated[Tenant, Depends(current_tenant)]
 Admin = Annotated[Tenant, Depends(admin_tenant)]
 Queue = Annotated[CeleryQueue, Depends(get_queue)]
+RunId = Annotated[uuid.UUID, Depends(_run_id)]
+StudyId = Annotated[uuid.UUID, Depends(_study_id)]
+JobId = Annotated[uuid.UUID, Depends(_job_id)]

@@ -58,6 +58,26 @@ class IdempotencyConflict(Invalid):
         super().__init__(message, ("header", "Idempotency-Key"))
 
 
+class IdPrefixNotFound(NotFound):
+    """No run (study, job) the caller may see has an id starting with the given prefix."""
+
+    def __init__(self, noun: str, prefix: str) -> None:
+        super().__init__(f"no {noun} starts with {prefix}")
+
+
+class AmbiguousIdPrefix(Invalid):
+    """More than one run (study, job) the caller may see has an id starting with the prefix:
+    `shown` are some of them, `count` how many there are."""
+
+    kind = "ambiguous_id"
+
+    def __init__(
+        self, nouns: str, prefix: str, count: int, shown: list[str], location: tuple[str, ...]
+    ) -> None:
+        listed = ", ".join(shown) + (", ..." if count > len(shown) else "")
+        super().__init__(f"ambiguous: {count} {nouns} start with {prefix} ({listed})", location)
+
+
 class RunNotFound(NotFound):
     def __init__(self, run_id: object) -> None:
         super().__init__(f"run {run_id} does not exist")

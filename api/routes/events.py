@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from fastapi import APIRouter, Header, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from api.deps import Caller
+from api.deps import Caller, RunId, StudyId
 from api.errors import AUTH, responses
 from app.errors import TransientStoreError
 from app.services import events
@@ -108,7 +107,7 @@ TimeoutS = Annotated[
     "cancelled"
 ))  # fmt: skip
 def run_events(
-    run_id: uuid.UUID,
+    run_id: RunId,
     tenant: Caller,
     last_event_id: LastEventId = 0,
     timeout_s: TimeoutS = 300,
@@ -124,7 +123,7 @@ def run_events(
     "succeeded, cancelled"
 ))  # fmt: skip
 def study_events(
-    study_id: uuid.UUID,
+    study_id: StudyId,
     tenant: Caller,
     last_event_id: LastEventId = 0,
     timeout_s: TimeoutS = 300,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import Caller, Queue
+from api.deps import Caller, JobId, Queue
 from api.errors import AUTH, responses
 from api.schemas import ModelVersionOut, TrainingJobOut, TrainingJobPage
 from app.services import training
@@ -47,7 +46,7 @@ def list_retrains(
 @router.get(
     "/retrains/{job_id}", response_model=TrainingJobOut, responses=responses(*AUTH, 404, 503)
 )
-def get_retrain(job_id: uuid.UUID, tenant: Caller) -> TrainingJobOut:
+def get_retrain(job_id: JobId, tenant: Caller) -> TrainingJobOut:
     return TrainingJobOut.model_validate(training.get_job(tenant, job_id))
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import Caller, Queue
+from api.deps import Caller, Queue, RunId
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
 from api.schemas import (
@@ -69,7 +69,7 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=responses(*AUTH, 404, 503))
-def get_run(run_id: uuid.UUID, tenant: Caller) -> RunOut:
+def get_run(run_id: RunId, tenant: Caller) -> RunOut:
     """A run of yours (another tenant's is a 404)."""
     return RunOut.model_validate(runs.get_run(tenant, run_id))
 
@@ -77,7 +77,7 @@ def get_run(run_id: uuid.UUID, tenant: Caller) -> RunOut:
 @router.get(
     "/{run_id}/results", response_model=RunResultsOut, responses=responses(*AUTH, 404, 409, 503)
 )
-def get_results(run_id: uuid.UUID, tenant: Caller) -> RunResultsOut:
+def get_results(run_id: RunId, tenant: Caller) -> RunResultsOut:
     """The leaderboard: one result per policy, best first by the run's `rank_by` metric."""
     run, results = runs.get_results(tenant, run_id)
     return RunResultsOut(
@@ -101,7 +101,7 @@ def model_note(version: str | None) -> str | None:
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut, responses=responses(*AUTH, 404, 409, 503))
-def cancel(run_id: uuid.UUID, queue: Queue, tenant: Caller) -> RunOut:
+def cancel(run_id: RunId, queue: Queue, tenant: Caller) -> RunOut:
     """Cancel a queued or running run (409 once it ended); it stays readable."""
     return RunOut.model_validate(runs.cancel_run(tenant, run_id, queue))
 
@@ -112,7 +112,7 @@ def cancel(run_id: uuid.UUID, queue: Queue, tenant: Caller) -> RunOut:
     response_class=Response,
     responses=responses(*AUTH, 404, 409, 503),
 )
-def delete(run_id: uuid.UUID, tenant: Caller) -> Response:
+def delete(run_id: RunId, tenant: Caller) -> Response:
     """Delete a run that ended, with its results, schedules and training samples (409 while it
     is queued or running, or when it belongs to a study); afterwards it is a 404."""
     runs.delete_run(tenant, run_id)
@@ -128,7 +128,7 @@ def delete(run_id: uuid.UUID, tenant: Caller) -> Response:
     },
 )
 def get_schedule(
-    run_id: uuid.UUID,
+    run_id: RunId,
     tenant: Caller,
     policy: Annotated[PolicyName, Query(description="Whose schedule.")],
     format: Annotated[Literal["json", "csv"], Query()] = "json",

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import Caller, Queue
+from api.deps import Caller, Queue, StudyId
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
 from api.schemas import StudyOut, StudyPage, StudyResultsOut
@@ -60,7 +59,7 @@ def list_studies(
 
 
 @router.get("/{study_id}", response_model=StudyOut, responses=responses(*AUTH, 404, 503))
-def get_study(study_id: uuid.UUID, tenant: Caller) -> StudyOut:
+def get_study(study_id: StudyId, tenant: Caller) -> StudyOut:
     return StudyOut.of(studies.get_study(tenant, study_id))
 
 
@@ -73,7 +72,7 @@ def get_study(study_id: uuid.UUID, tenant: Caller) -> StudyOut:
     },
 )
 def get_results(
-    study_id: uuid.UUID,
+    study_id: StudyId,
     tenant: Caller,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> StudyResultsOut | Response:
@@ -87,7 +86,7 @@ def get_results(
 @router.post(
     "/{study_id}/cancel", response_model=StudyOut, responses=responses(*AUTH, 404, 409, 503)
 )
-def cancel(study_id: uuid.UUID, tenant: Caller) -> StudyOut:
+def cancel(study_id: StudyId, tenant: Caller) -> StudyOut:
     """Cancel the study and every run of it not yet ended; it stays readable."""
     return StudyOut.of(studies.cancel_study(tenant, study_id))
 
@@ -98,7 +97,7 @@ def cancel(study_id: uuid.UUID, tenant: Caller) -> StudyOut:
     response_class=Response,
     responses=responses(*AUTH, 404, 409, 503),
 )
-def delete(study_id: uuid.UUID, tenant: Caller) -> Response:
+def delete(study_id: StudyId, tenant: Caller) -> Response:
     """Delete a study that ended or was cancelled, with all its runs and what they recorded
     (409 while it runs); afterwards it is a 404."""
     studies.delete_study(tenant, study_id)

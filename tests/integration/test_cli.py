@@ -17,10 +17,11 @@ from click.testing import CliRunner, Result
 from app.cli.follow import follow
 from app.cli.main import main
 from app.db.models import Run
+from app.db.session import session_scope
 from app.errors import RunNotFound
 from app.runspec import PERF_MODEL_NAMES
 from app.services import lifecycle, runs, training
-from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
+from tests.conftest import ADMIN, EXAMPLE_SPEC, TEAM_A_KEY, TEAM_B_KEY, TEST_API_KEY
 from tests.fakes import RecordingQueue
 from tests.processes import wait_until
 
@@ -39,9 +40,9 @@ def hms(api, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(SPEC))
 
-    def invoke(*args: str) -> Result:
+    def invoke(*args: str, key: str = TEST_API_KEY) -> Result:
         argv = [str(spec) if a == "SPEC" else a for a in args]
-        flags = ["--api", api.url, "--key", TEST_API_KEY]
+        flags = ["--api", api.url, "--key", key]
         return CliRunner().invoke(main, [*argv, *flags], catch_exceptions=False)
 
     return invoke
@@ -193,5 +194,72 @@ def test_models_and_retrain_print_tables_and_json_the_apis_documents(hms, http):
     job = json.loads(waited.stdout)
     assert job == http.get(f"/api/v1/models/retrains/{job['id']}").json()
     assert job["status"] == "skipped" and job["message"].startswith("skipped: 0 samples")
+    assert http.get(f"/api/v1/models/retrains/{job['id'][:8]}").json() == job
     table = hms("retrain").stdout.strip()
     assert uuid.UUID(table)  # without --wait: the job's id
+
+
+#: Two run ids that share their first 8 hex digits (and 31 of 32).
+TWINS = ("c885b016-0000-4000-8000-000000000001", "c885b016-0000-4000-8000-000000000002")
+
+
+def insert_run(run_id: str, tenant: str = "tests") -> None:
+    """A queued run with a chosen id: uuid4 would not give two that share a prefix."""
+    with session_scope() as session:
+        session.add(
+            Run(id=uuid.UUID(run_id), spec=SPEC, priority=5, tenant=tenant, request_digest="")
+        )
+
+
+def test_a_unique_prefix_names_the_run_in_every_run_command(hms, http):
+    insert_run(TWINS[0])
+    status = hms("status", "c885")
+    assert status.exit_code == 0, status.output
+    assert status.stdout.splitlines()[:2] == [f"id             {TWINS[0]}", "status         queued"]
+    assert json.loads(hms("status", "C885B016-00", "--json").stdout)["id"] == TWINS[0]
+    assert http.get("/api/v1/runs/c885b016/events", params={"timeout_s": 0}).status_code == 200
+    cancelled = hms("cancel", "c885b0")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert cancelled.stdout.splitlines()[:2] == [
+        f"id             {TWINS[0]}",
+        "status         cancelled",
+    ]
+    assert hms("delete", "c885b016").exit_code == 0
+    assert http.get(f"/api/v1/runs/{TWINS[0]}").status_code == 404
+
+
+def test_an_ambiguous_prefix_names_how_many_runs_and_which_start_with_it(hms):
+    for run_id in TWINS:
+        insert_run(run_id)
+    ambiguous = hms("status", "c885b016")
+    assert ambiguous.exit_code == 1 and ambiguous.stdout == ""
+    assert ambiguous.stderr == (
+        f"Error: run_id: ambiguous: 2 runs start with c885b016 ({TWINS[0]}, {TWINS[1]}) "
+        "(HTTP 422)\n"
+    )
+    assert hms("results", "c885b016-0000-4000-8000-00000000000").exit_code == 1  # 31 digits
+    assert json.loads(hms("status", TWINS[1], "--json").stdout)["id"] == TWINS[1]
+
+
+def test_an_unknown_or_too_short_prefix_is_a_sentence(hms):
+    insert_run(TWINS[0])
+    unknown = hms("status", "abcd")
+    assert (unknown.exit_code, unknown.stderr) == (1, "Error: no run starts with abcd (HTTP 404)\n")
+    for text in ("c88", "c8-8", "c885x"):
+        short = hms("cancel", text)
+        assert short.exit_code == 1
+        assert short.stderr == (
+            f"Error: run_id: {text!r} is not a run id: give the id or its first 4 or more hex "
+            "digits (HTTP 422)\n"
+        )
+
+
+def test_a_prefix_finds_only_the_callers_own_runs(hms):
+    insert_run(TWINS[0], tenant="team-a")
+    insert_run(TWINS[1], tenant="tests")
+    mine = hms("status", "c885b016", "--json", key=TEAM_A_KEY)
+    assert mine.exit_code == 0, mine.output
+    assert json.loads(mine.stdout)["id"] == TWINS[0]  # the other tenant's twin does not count
+    theirs = hms("status", "c885b016", key=TEAM_B_KEY)
+    assert theirs.stderr == "Error: no run starts with c885b016 (HTTP 404)\n"
+    assert "ambiguous: 2 runs" in hms("status", "c885b016").stderr  # an admin sees both

@@ -172,3 +172,17 @@ def test_status_and_list_print_tables(hms):
     assert row.split()[:4] == [study_id, "gpus", "running", "0/4"]
     assert footer == "1-1 of 1 studies"
 
+
+def test_a_study_is_named_by_a_prefix_of_its_id_and_cancel_prints_its_table(hms):
+    study_id = hms("submit", "SPEC").stdout.strip()
+    status = hms("status", study_id[:6], "--json")
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["id"] == study_id
+    cancelled = hms("cancel", study_id[:8]).stdout.splitlines()
+    assert cancelled[:3] == [
+        f"id              {study_id}",
+        "name            gpus",
+        "status          cancelled",
+    ]
+    unknown = "0000" if not study_id.startswith("0000") else "ffff"
+    assert hms("status", unknown).stderr == f"Error: no study starts with {unknown} (HTTP 404)\n"
