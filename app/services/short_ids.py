@@ -19,9 +19,10 @@ from app.tenancy import Tenant
 MIN_PREFIX_DIGITS = 4
 #: How many of the matching ids an ambiguous prefix's error names.
 SHOWN_MATCHES = 5
-#: A full id or a prefix of one: hex digits, a `-` allowed after any of them (as in the uuid's
-#: text; where it stands is not checked: only the digits count).
-_ID_TEXT = re.compile(r"(?:[0-9a-fA-F]-?){1,32}")
+#: A full id or a prefix of one: MIN_PREFIX_DIGITS to 32 hex digits, a `-` allowed after any of
+#: them (as in the uuid's text; where it stands is not checked: only the digits count). The API
+#: states it in its schema (api/deps.py) and `resolve_id` checks it, with a message that says so.
+ID_PATTERN = rf"^(?:[0-9a-fA-F]-?){{{MIN_PREFIX_DIGITS},32}}$"
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,13 @@ def resolve_id(tenant: Tenant, kind: IdKind, text: str) -> uuid.UUID:
     prefix of one, or has fewer than MIN_PREFIX_DIGITS digits; IdPrefixNotFound if no row
     starts with it; AmbiguousIdPrefix if several do."""
     location = ("path", kind.parameter)
-    digits = text.replace("-", "").lower()
-    if not _ID_TEXT.fullmatch(text) or len(digits) < MIN_PREFIX_DIGITS:
+    if not re.match(ID_PATTERN, text):
         raise Invalid(
             f"{text!r} is not a {kind.noun} id: give the id or its first "
             f"{MIN_PREFIX_DIGITS} or more hex digits",
             location,
         )
+    digits = text.replace("-", "").lower()
     if len(digits) == 32:
         return uuid.UUID(digits)
     with session_scope() as session:

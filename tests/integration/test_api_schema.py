@@ -44,11 +44,20 @@ from tests.conftest import TEST_API_KEY, empty_tables
 #: strict integers: JSON Schema's `integer` admits 64.0, a profile (app/profilespec.py) does not,
 #: and `spec_rule`: what a spec may ask of the kernel profile `cluster.profile` names depends on
 #: that profile's data (it must exist, time the workload's kernels, and have measured its tile
-#: size; app/runspec.py), which no schema of the RunSpec can state.
+#: size; app/runspec.py), which no schema of the RunSpec can state, and `ambiguous_id`: an id
+#: prefix in a path that several rows the key may see start with (app/services/short_ids.py).
 #: Everything else (types, bounds, required fields, unknown fields, the workload's `kind`) the
 #: schema states, so its refusal is a fault.
 RULES_BEYOND_SCHEMA = frozenset(
-    {"value_error", "invalid_spec", "idempotency_conflict", "profile_rule", "int_type", "spec_rule"}
+    {
+        "value_error",
+        "invalid_spec",
+        "idempotency_conflict",
+        "profile_rule",
+        "int_type",
+        "spec_rule",
+        "ambiguous_id",
+    }
 )
 
 SETTINGS = {
