@@ -15,7 +15,7 @@ from app.db.session import session_scope
 from app.errors import AmbiguousIdPrefix, IdPrefixNotFound, Invalid
 from app.tenancy import Tenant
 
-#: The fewest hex digits a prefix may have: 4 tell 65,536 ids apart, as git's minimum does.
+#: The fewest hex digits a prefix may have (65,536 values), as git's shortest abbreviation.
 MIN_PREFIX_DIGITS = 4
 #: How many of the matching ids an ambiguous prefix's error names.
 SHOWN_MATCHES = 5
@@ -46,7 +46,7 @@ def resolve_id(tenant: Tenant, kind: IdKind, text: str) -> uuid.UUID:
     prefix of one, or has fewer than MIN_PREFIX_DIGITS digits; IdPrefixNotFound if no row
     starts with it; AmbiguousIdPrefix if several do."""
     location = ("path", kind.parameter)
-    if not re.match(ID_PATTERN, text):
+    if not re.fullmatch(ID_PATTERN, text):  # fullmatch: `$` would let a final newline by
         raise Invalid(
             f"{text!r} is not a {kind.noun} id: give the id or its first "
             f"{MIN_PREFIX_DIGITS} or more hex digits",
