@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from api.schemas import PolicyResultOut
@@ -197,6 +198,12 @@ def _best_and_gap(cell: Mapping[str, Any], rank_by: str) -> tuple[str | None, fl
     return best, runner_up / best_mean
 
 
+#: The holdout-MAE axis of the Models charts: an error is never negative, so it starts at 0.
+MAE_AXIS: dict[str, Any] = {"title": {"text": "holdout MAE, ln s"}, "rangemode": "tozero"}
+#: The narrowest time axis of the holdout error over time: a day.
+MIN_DATES_SPAN = timedelta(days=1)
+
+
 def holdout_over_time(versions: Sequence[Any]) -> dict[str, Any]:
     """Each model version's holdout MAE (ln seconds) when it was trained, promoted and rejected
     apart, and the active model's MAE on the same holdout for comparison."""
@@ -218,13 +225,25 @@ def holdout_over_time(versions: Sequence[Any]) -> dict[str, Any]:
             "marker": {"symbol": "x", "color": "#888", "size": 9},
         }
     )
+    xaxis: dict[str, Any] = {"title": {"text": "trained at"}}
+    xaxis.update(_dates_range([v.trained_at for v in ordered]))
     layout = {
         "height": 300,
         "margin": {"l": 60, "r": 10, "t": 10, "b": 40},
-        "yaxis": {"title": {"text": "holdout MAE, ln s"}},
-        "xaxis": {"title": {"text": "trained at"}},
+        "yaxis": MAE_AXIS,
+        "xaxis": xaxis,
     }
     return {"data": traces, "layout": layout}
+
+
+def _dates_range(moments: Sequence[datetime]) -> dict[str, Any]:
+    """An explicit range MIN_DATES_SPAN wide around moments closer together than that (one
+    version alone would get an axis of nanoseconds); none (Plotly's autorange) otherwise."""
+    if not moments or max(moments) - min(moments) >= MIN_DATES_SPAN:
+        return {}
+    middle = min(moments) + (max(moments) - min(moments)) / 2
+    half = MIN_DATES_SPAN / 2
+    return {"range": [(middle - half).isoformat(), (middle + half).isoformat()]}
 
 
 def learning_curve(versions: Sequence[Any]) -> dict[str, Any]:
@@ -238,8 +257,10 @@ def learning_curve(versions: Sequence[Any]) -> dict[str, Any]:
         "layout": {
             "height": 300,
             "margin": {"l": 60, "r": 10, "t": 10, "b": 40},
-            "yaxis": {"title": {"text": "holdout MAE, ln s"}},
-            "xaxis": {"title": {"text": "training samples (window)"}},
+            "yaxis": MAE_AXIS,
+            # From 0 samples: one version (or a window every version filled) is one point, which
+            # Plotly would centre in a range a few samples wide.
+            "xaxis": {"title": {"text": "training samples (window)"}, "rangemode": "tozero"},
         },
     }
 

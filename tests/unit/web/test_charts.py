@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -98,6 +98,21 @@ def test_model_charts_plot_each_versions_holdout_error():
     assert previous["y"] == [0.5] and promoted["text"] == ["v1", "v2 (active)"]
     (curve,) = learning_curve(versions)["data"]
     assert (curve["x"], curve["y"]) == ([2000, 4000], [0.5, 0.3])
+
+
+def test_one_model_version_gets_a_day_of_time_a_curve_from_0_samples_and_errors_from_0():
+    (only,) = versions = [version(1, 3, 32000, 0.25)]
+    over_time = holdout_over_time(versions)["layout"]
+    low, high = (datetime.fromisoformat(end) for end in over_time["xaxis"]["range"])
+    assert high - low == timedelta(days=1) and low < only.trained_at < high
+    curve = learning_curve(versions)["layout"]
+    assert curve["xaxis"]["rangemode"] == "tozero"
+    assert over_time["yaxis"]["rangemode"] == curve["yaxis"]["rangemode"] == "tozero"
+
+
+def test_versions_days_apart_keep_plotlys_own_time_range():
+    versions = [version(1, 1, 2000, 0.5), version(2, 5, 4000, 0.3)]
+    assert "range" not in holdout_over_time(versions)["layout"]["xaxis"]
 
 
 def test_clean_makes_non_finite_numbers_null():
