@@ -1,33 +1,64 @@
 """The dashboard's other figures, as Plotly JSON: a run's metrics per policy, a study's forest
 plots and grid heatmap, the model registry's holdout errors, and a kernel profile's timings and
 accelerations. They draw numbers the services return; nothing is computed here that the API does
-not also report, except an acceleration: the ratio of two mean times the API reports."""
+not also report, except an acceleration (the ratio of two mean times the API reports) and a
+change of unit (energy in kJ, as the CLI shows it)."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from api.schemas import PolicyResultOut
 from app.profilespec import TimingSpec
 
-#: A run's metrics, in the leaderboard's order of columns, with their labels.
+
+@dataclass(frozen=True)
+class Metric:
+    """How the dashboard shows one of a run's metrics: its name, its unit, and the factor from
+    the API's unit to that one (energy: J to kJ, as the CLI's tables, app/cli/tables.py)."""
+
+    name: str
+    unit: str = ""
+    scale: float = 1.0
+    percent: bool = False  # a share, shown as a percentage
+
+    @property
+    def label(self) -> str:
+        """The name with its unit: "mean flow time (s)"."""
+        return f"{self.name}{self.in_unit}"
+
+    @property
+    def in_unit(self) -> str:
+        return f" ({self.unit})" if self.unit else ""
+
+    def shown(self, value: float | None) -> float | None:
+        """`value` (the API's unit) in this unit."""
+        return None if value is None else value * self.scale
+
+
+#: A run's metrics, in the leaderboard's order of columns.
 RUN_METRICS = {
-    "makespan": "makespan (s)",
-    "mean_flow_time": "mean flow time (s)",
-    "p95_flow_time": "p95 flow time (s)",
-    "mean_slowdown": "mean slowdown",
-    "energy": "energy (J)",
-    "cost": "cost",
-    "mean_utilization": "mean utilization",
-    "slr": "SLR",
-    "speedup": "speedup",
-    "lower_bound": "lower bound (s)",
-    "gap_to_bound": "gap to bound",
-    "gap_to_oracle": "gap to oracle",
+    "makespan": Metric("makespan", "s"),
+    "mean_flow_time": Metric("mean flow time", "s"),
+    "p95_flow_time": Metric("p95 flow time", "s"),
+    "mean_slowdown": Metric("mean slowdown"),
+    "energy": Metric("energy", "kJ", scale=1e-3),
+    "cost": Metric("cost"),
+    "mean_utilization": Metric("mean utilization", percent=True),
+    "slr": Metric("SLR"),
+    "speedup": Metric("speedup"),
+    "lower_bound": Metric("lower bound", "s"),
+    "gap_to_bound": Metric("gap to bound", percent=True),
+    "gap_to_oracle": Metric("gap to oracle", percent=True),
 }
+#: A forest plot's panel is drawn on a log axis when its values span more than this ratio: on a
+#: linear one, a policy 10x worse than the others squeezes their intervals into dots at 0.
+LOG_SPAN = 10.0
 SMALL: dict[str, Any] = {"height": 240, "margin": {"l": 50, "r": 10, "t": 30, "b": 60}}
 
 
@@ -43,53 +74,58 @@ def clean(value: Any) -> Any:
 
 
 def metric_bars(results: Sequence[PolicyResultOut]) -> list[dict[str, Any]]:
-    """One small bar chart per metric, policies in leaderboard order (metrics no result has are
-    left out)."""
+    """One small bar chart per metric, in its label's unit, policies in leaderboard order
+    (metrics no result has are left out)."""
     figures: list[dict[str, Any]] = []
     policies = [result.policy for result in results]
-    for metric, label in RUN_METRICS.items():
-        values = [getattr(result, metric) for result in results]
+    for name, metric in RUN_METRICS.items():
+        values = [metric.shown(getattr(result, name)) for result in results]
         if all(value is None for value in values):
             continue
-        figures.append(
-            {
-                "data": [
-                    {"type": "bar", "x": policies, "y": values, "marker": {"color": "#636efa"}}
-                ],
-                "layout": {**SMALL, "title": {"text": label, "font": {"size": 13}}},
-            }
-        )
+        bars = {"type": "bar", "x": policies, "y": values, "marker": {"color": "#636efa"}}
+        layout = {**SMALL, "title": {"text": metric.label, "font": {"size": 13}}}
+        if metric.percent:
+            layout["yaxis"] = {"tickformat": ".0%"}
+        figures.append({"data": [bars], "layout": layout})
     return figures
 
 
 def forest_plot(cell: Mapping[str, Any], rank_by: str) -> dict[str, Any]:
     """One cell of a study's statistics (app/studies/statistics.py): left, each policy's mean of
     `rank_by` with its 95 % interval; right, its paired difference to the cell's best with that
-    difference's interval (the best itself sits at 0, without an interval)."""
+    difference's interval (the best itself sits at 0, without an interval). Both in the metric's
+    unit (RUN_METRICS), each panel on a log axis where its values span more than LOG_SPAN."""
+    metric = RUN_METRICS[rank_by]
     policies = cell["policies"]
     names = [p["policy"] for p in policies]
     summaries = [p["metrics"].get(rank_by, {}) for p in policies]
-    means = [s.get("mean") for s in summaries]
     versus = [p["versus_best"] or {} for p in policies]
-    differences = [
-        0.0 if p["policy"] == cell["best"] else v.get("mean_difference")
-        for p, v in zip(policies, versus, strict=True)
-    ]
+    is_best = [p["policy"] == cell["best"] for p in policies]
+    means = _Interval.of(metric, summaries, "mean")
+    differences = _Interval.of(metric, versus, "mean_difference", at_zero=is_best)
+    left, right = _axis_type(means.centers), _axis_type(differences.centers, is_best)
     return {
         "data": [
-            _with_interval(names, means, summaries, "ci_low", "ci_high", "mean", "x", "#636efa"),
-            _with_interval(
-                names, differences, versus, "ci_low", "ci_high", "vs best", "x2", "#ef553b"
-            ),
+            _with_interval(names, means, "mean", "x", "#636efa"),
+            _with_interval(names, differences, "vs best", "x2", "#ef553b"),
         ],
         "layout": {
             "height": 80 + 28 * len(names),
             "margin": {"l": 90, "r": 10, "t": 30, "b": 40},
             "showlegend": False,
-            "xaxis": {"domain": [0, 0.47], "title": {"text": f"mean {rank_by} (95 % CI)"}},
+            "xaxis": {
+                "domain": [0, 0.47],
+                "type": left,
+                "title": {"text": _scale_note(f"{metric.label}: mean, 95 % CI", left)},
+            },
             "xaxis2": {
                 "domain": [0.53, 1],
-                "title": {"text": "paired difference to the best (95 % CI)"},
+                "type": right,
+                "title": {
+                    "text": _scale_note(
+                        f"paired difference to the best{metric.in_unit}, 95 % CI", right
+                    )
+                },
                 "zeroline": True,
                 "zerolinecolor": "#888",
             },
@@ -99,27 +135,67 @@ def forest_plot(cell: Mapping[str, Any], rank_by: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Interval:
+    """A forest plot panel's points, in the metric's unit: centres and each interval's ends
+    (None where unknown)."""
+
+    centers: list[float | None]
+    lows: list[float | None]
+    highs: list[float | None]
+
+    @classmethod
+    def of(
+        cls,
+        metric: Metric,
+        summaries: Sequence[Mapping[str, Any]],
+        center: str,
+        at_zero: Sequence[bool] = (),
+    ) -> _Interval:
+        """From the statistics' documents: `center` and ci_low/ci_high of each; a point of
+        `at_zero` sits at 0 without an interval (the best, compared with itself)."""
+        zero = list(at_zero) or [False] * len(summaries)
+        centers, lows, highs = [], [], []
+        for summary, is_zero in zip(summaries, zero, strict=True):
+            centers.append(0.0 if is_zero else metric.shown(summary.get(center)))
+            lows.append(None if is_zero else metric.shown(summary.get("ci_low")))
+            highs.append(None if is_zero else metric.shown(summary.get("ci_high")))
+        return cls(centers, lows, highs)
+
+
+def _axis_type(centers: Sequence[float | None], left_out: Sequence[bool] = ()) -> str:
+    """The type of a panel's axis: "log" when its known centres (but those `left_out`) are all
+    positive and span more than LOG_SPAN, else "linear"."""
+    out = list(left_out) or [False] * len(centers)
+    known = [c for c, skip in zip(centers, out, strict=True) if not skip and c is not None]
+    if len(known) < 2 or min(known) <= 0 or max(known) / min(known) <= LOG_SPAN:
+        return "linear"
+    return "log"
+
+
+def _scale_note(title: str, axis_type: str) -> str:
+    """An axis title that says when the axis is logarithmic (where 0, the best's difference to
+    itself, is not drawn)."""
+    return f"{title} · log scale" if axis_type == "log" else title
+
+
 def _with_interval(
-    names: list[str],
-    centers: list[Any],
-    summaries: Sequence[Mapping[str, Any]],
-    low: str,
-    high: str,
-    label: str,
-    axis: str,
-    color: str,
+    names: list[str], points: _Interval, label: str, axis: str, color: str
 ) -> dict[str, Any]:
-    plus, minus = [], []
-    for center, summary in zip(centers, summaries, strict=True):
-        lo, hi = summary.get(low), summary.get(high)
-        known = None not in (center, lo, hi)
-        plus.append(hi - center if known else None)
-        minus.append(center - lo if known else None)
+    plus: list[float | None] = []
+    minus: list[float | None] = []
+    for center, lo, hi in zip(points.centers, points.lows, points.highs, strict=True):
+        if center is None or lo is None or hi is None:
+            plus.append(None)
+            minus.append(None)
+        else:
+            plus.append(hi - center)
+            minus.append(center - lo)
     return {
         "type": "scatter",
         "mode": "markers",
         "name": label,
-        "x": centers,
+        "x": points.centers,
         "y": names,
         "xaxis": axis,
         "yaxis": "y" if axis == "x" else "y2",
@@ -197,6 +273,12 @@ def _best_and_gap(cell: Mapping[str, Any], rank_by: str) -> tuple[str | None, fl
     return best, runner_up / best_mean
 
 
+#: The holdout-MAE axis of the Models charts: an error is never negative, so it starts at 0.
+MAE_AXIS: dict[str, Any] = {"title": {"text": "holdout MAE, ln s"}, "rangemode": "tozero"}
+#: The narrowest time axis of the holdout error over time: a day.
+MIN_DATES_SPAN = timedelta(days=1)
+
+
 def holdout_over_time(versions: Sequence[Any]) -> dict[str, Any]:
     """Each model version's holdout MAE (ln seconds) when it was trained, promoted and rejected
     apart, and the active model's MAE on the same holdout for comparison."""
@@ -218,13 +300,25 @@ def holdout_over_time(versions: Sequence[Any]) -> dict[str, Any]:
             "marker": {"symbol": "x", "color": "#888", "size": 9},
         }
     )
+    xaxis: dict[str, Any] = {"title": {"text": "trained at"}}
+    xaxis.update(_dates_range([v.trained_at for v in ordered]))
     layout = {
         "height": 300,
         "margin": {"l": 60, "r": 10, "t": 10, "b": 40},
-        "yaxis": {"title": {"text": "holdout MAE, ln s"}},
-        "xaxis": {"title": {"text": "trained at"}},
+        "yaxis": MAE_AXIS,
+        "xaxis": xaxis,
     }
     return {"data": traces, "layout": layout}
+
+
+def _dates_range(moments: Sequence[datetime]) -> dict[str, Any]:
+    """An explicit range MIN_DATES_SPAN wide around moments closer together than that (one
+    version alone would get an axis of nanoseconds); none (Plotly's autorange) otherwise."""
+    if not moments or max(moments) - min(moments) >= MIN_DATES_SPAN:
+        return {}
+    middle = min(moments) + (max(moments) - min(moments)) / 2
+    half = MIN_DATES_SPAN / 2
+    return {"range": [(middle - half).isoformat(), (middle + half).isoformat()]}
 
 
 def learning_curve(versions: Sequence[Any]) -> dict[str, Any]:
@@ -238,8 +332,10 @@ def learning_curve(versions: Sequence[Any]) -> dict[str, Any]:
         "layout": {
             "height": 300,
             "margin": {"l": 60, "r": 10, "t": 10, "b": 40},
-            "yaxis": {"title": {"text": "holdout MAE, ln s"}},
-            "xaxis": {"title": {"text": "training samples (window)"}},
+            "yaxis": MAE_AXIS,
+            # From 0 samples: one version (or a window every version filled) is one point, which
+            # Plotly would centre in a range a few samples wide.
+            "xaxis": {"title": {"text": "training samples (window)"}, "rangemode": "tozero"},
         },
     }
 

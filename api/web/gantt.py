@@ -27,6 +27,10 @@ PALETTE = (
 )  # fmt: skip
 #: How a split task is marked (on both of its lanes).
 SPLIT_PATTERN = "/"
+#: The utilization heatmap's colours, idle (0) to busy (1): busy is the strong colour. The stops
+#: are ColorBrewer's sequential "Blues" (Brewer, colorbrewer2.org), spelled out: plotly.js's
+#: *named* "Blues" runs the other way (dark blue at 0, pale grey at 1).
+BUSY_COLORSCALE = [[0.0, "#f7fbff"], [0.5, "#6baed6"], [1.0, "#08306b"]]
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def utilization_figure(devices: list[str], schedule: Schedule) -> dict[str, Any]
                 "z": [share.tolist() for share in shares],
                 "zmin": 0,
                 "zmax": 1,
-                "colorscale": "Blues",
+                "colorscale": BUSY_COLORSCALE,
                 "colorbar": {"title": {"text": "busy"}, "tickformat": ".0%"},
                 "hovertemplate": "%{y} at %{x:.4g} s: %{z:.0%} busy<extra></extra>",
             }

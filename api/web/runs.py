@@ -140,7 +140,7 @@ def not_found(request: Request, tenant: Tenant, what: str) -> Response:
     return render(request, "not_found.html", context, status_code=status.HTTP_404_NOT_FOUND)
 
 
-def _columns(rank_by: str | None) -> dict[str, str]:
+def _columns(rank_by: str | None) -> dict[str, charts.Metric]:
     """The leaderboard's metric columns: the rank metric first."""
     columns = dict(charts.RUN_METRICS)
     if rank_by in columns:

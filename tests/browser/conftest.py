@@ -101,8 +101,9 @@ def new_page(browser: Any, api: Api) -> Iterator[Any]:
     opened: list[Page] = []
     contexts: list[Any] = []
 
-    def open_page() -> Page:
-        context = browser.new_context(base_url=api.url, viewport={"width": 1280, "height": 900})
+    def open_page(width: int = 1280) -> Page:
+        """`width`: the viewport's, CSS pixels (the issues' checks name 1400)."""
+        context = browser.new_context(base_url=api.url, viewport={"width": width, "height": 900})
         contexts.append(context)
         page = Page(context.new_page())
         page.page.set_default_timeout(60_000)

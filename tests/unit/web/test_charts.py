@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -58,6 +58,73 @@ def test_a_forest_plot_has_each_policys_interval_and_its_difference_to_the_best(
     assert versus["error_x"]["array"] == [None, 0.25]
 
 
+#: The README's run (fresh clone, 2026-12-06): each policy's mean flow time, seconds.
+README_FLOW_TIMES = {
+    "oracle": 0.0028,
+    "heft": 0.0046,
+    "learned": 0.0055,
+    "greedy": 0.0189,
+    "round_robin": 0.7100,
+    "random": 0.7688,
+}
+
+
+def flow_time_cell(means, metric="mean_flow_time"):
+    """A cell whose policies have these means (best first), each interval ±10 %."""
+    best = min(means.values())
+    policies = []
+    for policy, mean in means.items():
+        difference = mean - best
+        versus = {
+            "mean_difference": difference,
+            "ci_low": 0.9 * difference,
+            "ci_high": 1.1 * difference,
+        }
+        policies.append(
+            {
+                "policy": policy,
+                "wins": 0,
+                "metrics": {metric: summary(mean, 0.9 * mean, 1.1 * mean)},
+                "versus_best": None if mean == best else versus,
+            }
+        )
+    return {
+        "cell": 0,
+        "values": {},
+        "runs": {},
+        "best": policies[0]["policy"],
+        "policies": policies,
+    }
+
+
+def test_a_forest_plot_spanning_more_than_a_decade_is_drawn_on_log_axes():
+    layout = forest_plot(flow_time_cell(README_FLOW_TIMES), "mean_flow_time")["layout"]
+    assert layout["xaxis"]["type"] == layout["xaxis2"]["type"] == "log"
+    assert layout["xaxis"]["title"]["text"].startswith("mean flow time (s)")
+    assert "log scale" in layout["xaxis"]["title"]["text"]
+    assert (
+        layout["xaxis2"]["title"]["text"]
+        == "paired difference to the best (s), 95 % CI · log scale"
+    )
+
+
+def test_a_forest_plot_within_a_decade_keeps_linear_axes():
+    close = {policy: mean for policy, mean in README_FLOW_TIMES.items() if mean < 0.02}
+    layout = forest_plot(flow_time_cell(close), "mean_flow_time")["layout"]
+    assert layout["xaxis"]["type"] == "linear"  # means 0.0028 to 0.0189 s: 6.75x
+    assert layout["xaxis2"]["type"] == "linear"  # differences 0.0018 to 0.0161 s: 8.9x
+    assert layout["xaxis"]["title"]["text"] == "mean flow time (s): mean, 95 % CI"
+
+
+def test_a_forest_plot_of_energy_is_in_kilojoules():
+    joules = {"oracle": 320.0, "heft": 330.0}
+    figure = forest_plot(flow_time_cell(joules, "energy"), "energy")
+    means, versus = figure["data"]
+    assert means["x"] == [0.32, 0.33] and versus["x"] == [0.0, pytest.approx(0.01)]
+    assert means["error_x"]["array"] == [pytest.approx(0.032), pytest.approx(0.033)]
+    assert figure["layout"]["xaxis"]["title"]["text"].startswith("energy (kJ)")
+
+
 def test_the_heatmap_places_each_cell_by_its_grid_values():
     statistics = {
         "rank_by": "makespan",
@@ -98,6 +165,21 @@ def test_model_charts_plot_each_versions_holdout_error():
     assert previous["y"] == [0.5] and promoted["text"] == ["v1", "v2 (active)"]
     (curve,) = learning_curve(versions)["data"]
     assert (curve["x"], curve["y"]) == ([2000, 4000], [0.5, 0.3])
+
+
+def test_one_model_version_gets_a_day_of_time_a_curve_from_0_samples_and_errors_from_0():
+    (only,) = versions = [version(1, 3, 32000, 0.25)]
+    over_time = holdout_over_time(versions)["layout"]
+    low, high = (datetime.fromisoformat(end) for end in over_time["xaxis"]["range"])
+    assert high - low == timedelta(days=1) and low < only.trained_at < high
+    curve = learning_curve(versions)["layout"]
+    assert curve["xaxis"]["rangemode"] == "tozero"
+    assert over_time["yaxis"]["rangemode"] == curve["yaxis"]["rangemode"] == "tozero"
+
+
+def test_versions_days_apart_keep_plotlys_own_time_range():
+    versions = [version(1, 1, 2000, 0.5), version(2, 5, 4000, 0.3)]
+    assert "range" not in holdout_over_time(versions)["layout"]["xaxis"]
 
 
 def test_clean_makes_non_finite_numbers_null():

@@ -68,3 +68,21 @@ def test_utilization_counts_a_split_on_both_devices():
     placed = schedule([2], [1], [0.0], [2.0], [0.5])
     z = utilization_figure(DEVICES, placed)["data"][0]["z"]
     assert [max(row) for row in z] == [0.0, 1.0, 1.0]
+
+
+def relative_luminance(colour: str) -> float:
+    """sRGB relative luminance of '#rrggbb' (WCAG 2.1), 0 black to 1 white."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_busy_is_the_strong_colour_of_the_utilization_heatmap():
+    (trace,) = utilization_figure(DEVICES, schedule([0], [-1], [0.0], [1.0]))["data"]
+    scale = trace["colorscale"]
+    # A named scale is plotly.js's to resolve, and its "Blues" is pale at 1: spell the stops out.
+    assert isinstance(scale, list), scale
+    assert not trace.get("reversescale")
+    assert [stop for stop, _ in scale] == sorted(stop for stop, _ in scale)
+    darkness = [1 - relative_luminance(colour) for _, colour in scale]
+    assert darkness == sorted(darkness) and darkness[-1] - darkness[0] > 0.8
