@@ -45,10 +45,22 @@ from tests.conftest import TEST_API_KEY, empty_tables
 #: and `spec_rule`: what a spec may ask of the kernel profile `cluster.profile` names depends on
 #: that profile's data (it must exist, time the workload's kernels, and have measured its tile
 #: size; app/runspec.py), which no schema of the RunSpec can state.
+#: and `string_nul` / `string_surrogate`: a string with a NUL (PostgreSQL cannot store it) or a
+#: lone surrogate (no UTF-8 encoding) is refused anywhere in a body (api/json_body.py); JSON Schema
+#: could state it only as a pattern on every string, free-form objects' keys and values included.
 #: Everything else (types, bounds, required fields, unknown fields, the workload's `kind`) the
 #: schema states, so its refusal is a fault.
 RULES_BEYOND_SCHEMA = frozenset(
-    {"value_error", "invalid_spec", "idempotency_conflict", "profile_rule", "int_type", "spec_rule"}
+    {
+        "value_error",
+        "invalid_spec",
+        "idempotency_conflict",
+        "profile_rule",
+        "int_type",
+        "spec_rule",
+        "string_nul",
+        "string_surrogate",
+    }
 )
 
 SETTINGS = {
