@@ -131,7 +131,9 @@ def kernel_profile(name: str) -> Profile:
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are no JSON, but Python's json module reads them (`hms simulate --spec`):
+    # an infinite `speed` passed `gt=0`.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator(
         "seed", "intensity_seed", "perf_model_version", mode="before", check_fields=False
