@@ -16,17 +16,9 @@ from hypothesis import strategies as st
 from api.errors import MAX_ECHO
 from api.main import app
 from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.integration.test_api_studies import STUDY
 
 AUTH = {"X-API-Key": TEST_API_KEY}
-STUDY = {
-    "name": "gpus",
-    "base": {
-        "workload": {"kind": "synthetic", "num_tasks": 40},
-        "cluster": {"cpus": 2, "gpus": 1},
-        "policies": ["greedy"],
-    },
-    "grid": {"cluster.gpus": [1, 2]},
-}
 PROFILE = json.loads(
     resources.files("app.profiles").joinpath("v100-skylake-mcsweeney2020.json").read_text()
 )
