@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 
 from api import metrics
 from api.errors import install_error_handlers
+from api.json_body import refuse_unstorable_values
 from api.limits import BodySizeLimit
 from api.routes import (
     events,
@@ -38,7 +39,9 @@ def create_app() -> FastAPI:
         description="Submit simulation runs that compare placement policies on CPU/GPU clusters.",
         lifespan=flush_spans_at_shutdown if traced else None,
     )
-    with_tenant = [Depends(note_tenant)]  # log lines name the key's tenant
+    # Log lines name the key's tenant; then (after auth) a body's NaN, NUL or lone surrogate is
+    # a 422 before pydantic reads it.
+    with_tenant = [Depends(note_tenant), Depends(refuse_unstorable_values)]
     api_routers = (
         runs.router,
         studies.router,

@@ -365,3 +365,33 @@ class ProfileOut(ProfileSummaryOut):
     """A kernel profile whole: its summary and its document (docs/profiles.md)."""
 
     document: ProfileSpec
+
+
+class DeletedEventData(BaseModel):
+    """The `data` of an `event: deleted`: what was deleted while it was watched; the first field
+    of every event's data."""
+
+    model_config = ConfigDict(extra="forbid")  # the schema lists every field sent
+
+    id: uuid.UUID
+
+
+class RunEventData(DeletedEventData):
+    """The `data` of a run's `state` event (app/services/events.py `run_state`)."""
+
+    status: str
+    progress: float = Field(description="0..1")
+    attempts: int
+    error: str | None
+    updated_at: datetime
+
+
+class StudyEventData(DeletedEventData):
+    """The `data` of a study's `state` event (app/services/events.py `study_state`)."""
+
+    status: str
+    progress: float = Field(description="ended runs / all runs")
+    total_runs: int
+    finished_runs: int
+    counts: dict[str, int] = Field(description="The study's runs by status.")
+    updated_at: datetime = Field(description="The newest change of the study or of a run.")

@@ -67,6 +67,11 @@ MAX_EXPLICIT_DEVICES = 256
 # Tile edge, elements: a 8192^2 tile of doubles is 512 MB, beyond the 64-2048 that tiled-algebra
 # papers and runtimes use; a bound on the input, not a measured limit.
 MAX_TILE_SIZE = 8192
+# A device is one CPU core or one GPU: today's largest GPU boards draw about 1 kW; the bounds keep
+# energy (J) and cost finite (a price of 1e308 gave an infinite cost). Bounds on the input, not
+# measured limits.
+MAX_POWER = 1e5  # W
+MAX_PRICE = 1e6  # per hour
 # The largest integer every JSON client reads exactly (I-JSON, RFC 7493: 2**53 - 1); larger
 # seeds came back changed from JavaScript and from float-based JSON parsers.
 MAX_SEED = 2**53 - 1
@@ -126,7 +131,9 @@ def kernel_profile(name: str) -> Profile:
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are no JSON, but Python's json module reads them (`hms simulate --spec`):
+    # an infinite `speed` passed `gt=0`.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator(
         "seed", "intensity_seed", "perf_model_version", mode="before", check_fields=False
@@ -424,9 +431,9 @@ class DeviceOverrides(_Spec):
     memory: StrictFloat | None = Field(default=None, gt=0, description="MB")
     bandwidth: StrictFloat | None = Field(default=None, gt=0, description="MB/s to host memory")
     latency: StrictFloat | None = Field(default=None, ge=0, le=10, description="s per transfer")
-    power_busy: StrictFloat | None = Field(default=None, ge=0, description="W")
-    power_idle: StrictFloat | None = Field(default=None, ge=0, description="W")
-    price: StrictFloat | None = Field(default=None, ge=0, description="per hour")
+    power_busy: StrictFloat | None = Field(default=None, ge=0, le=MAX_POWER, description="W")
+    power_idle: StrictFloat | None = Field(default=None, ge=0, le=MAX_POWER, description="W")
+    price: StrictFloat | None = Field(default=None, ge=0, le=MAX_PRICE, description="per hour")
     memory_bandwidth: StrictFloat | None = Field(
         default=None, gt=0, le=1e5, description="GB/s to the device's own memory (roofline)"
     )

@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from api.deps import Caller, RunId, StudyId
 from api.errors import AUTH, responses
+from api.schemas import DeletedEventData, RunEventData, StudyEventData
 from app.errors import TransientStoreError
 from app.services import events
 
@@ -40,25 +42,34 @@ _STREAM_DOC = (
 )
 
 
-#: One event of the stream, as OpenAPI before 3.2 has a `text/event-stream` schema describe it:
-#: its fields as a parser of the stream reads them (every value a string).
-_EVENT_SCHEMA = {
-    "type": "object",
-    "required": ["event", "data"],
-    "properties": {
-        "id": {"type": "string", "description": "The state's version (an integer)."},
-        "event": {"type": "string", "enum": ["state", "deleted"]},
-        "data": {"type": "string", "description": "One line of JSON."},
-    },
-}
+def _event_schema(state: type[BaseModel]) -> dict[str, Any]:
+    """One event of the stream, as OpenAPI before 3.2 has a `text/event-stream` schema describe it:
+    its fields as a parser of the stream reads them (every value a string). `data` is a string
+    holding one line of JSON: `contentSchema` (OpenAPI 3.1, JSON Schema 2020-12) says which: the
+    `state` (its fields as of this event), or, for `event: deleted`, the id of what was deleted."""
+    content = {"anyOf": [state.model_json_schema(), DeletedEventData.model_json_schema()]}
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "id": {"type": "string", "description": "The state's version (an integer)."},
+            "event": {"type": "string", "enum": ["state", "deleted"]},
+            "data": {
+                "type": "string",
+                "description": "One line of JSON.",
+                "contentMediaType": "application/json",
+                "contentSchema": content,
+            },
+        },
+    }
 
 
-def _documented(data_fields: str) -> dict[int | str, dict[str, Any]]:
+def _documented(state: type[BaseModel], data_fields: str) -> dict[int | str, dict[str, Any]]:
     header = {"schema": {"type": "string"}}
     return {
         200: {
             "description": f"{_STREAM_DOC} Data: {data_fields}.",
-            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
+            "content": {"text/event-stream": {"schema": _event_schema(state)}},
             "headers": {"Cache-Control": header, "X-Accel-Buffering": header},
         },
         **_json_errors(*AUTH, 404, 503),
@@ -102,6 +113,7 @@ TimeoutS = Annotated[
 
 
 @router.get("/runs/{run_id}/events", response_class=EventStream, responses=_documented(
+    RunEventData,
     "`id`, `status`, `progress` (0..1), `attempts`, `error`, `updated_at` (ISO 8601); event id: "
     "the run's `updated_at` in microseconds since the epoch; terminal: succeeded, failed, "
     "cancelled"
@@ -117,6 +129,7 @@ def run_events(
 
 
 @router.get("/studies/{study_id}/events", response_class=EventStream, responses=_documented(
+    StudyEventData,
     "`id`, `status`, `progress` (ended runs / all runs), `total_runs`, `finished_runs`, "
     "`counts` (runs by status), `updated_at` (ISO 8601: the newest change of the study or of a "
     "run's status); event id: that instant in microseconds since the epoch; terminal: "

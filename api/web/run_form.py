@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from pydantic import ValidationError
 
+from api.json_body import MAX_REPORTED, unstorable_values
 from app.runspec import PERF_MODEL_NAMES, RunSpec
 from app.sim.knowledge import Knowledge
 from app.sim.policies import POLICY_NAMES, REGISTRY
@@ -107,6 +109,10 @@ def read_form(fields: dict[str, Any], policies: list[str]) -> tuple[RunForm, Run
         document = _document(form)
     except json.JSONDecodeError as exc:
         form.add_error((SPEC_FIELD,), f"not JSON: {exc}")
+        return form, None
+    for location, (_, message), _ in islice(unstorable_values(document), MAX_REPORTED):
+        form.add_error(location, message)  # a NUL or a lone surrogate the database cannot store
+    if form.errors:
         return form, None
     try:
         return form, RunSpec.model_validate(document)

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import InvalidSpec
 from app.ml.bootstrap import bootstrap_model
 from app.ml.perfmodels import make_model
 from app.runspec import (
@@ -54,6 +56,7 @@ def simulate_spec(
     context = PolicyContext(performance_model=model, rl_state=rl_state, kernel_model=kernel_model)
     rank_by = spec.rank_by or default_rank_by(scenario.truth.workload)
     outcomes = run_experiment(scenario, spec.policies, spec.seed, on_progress, context, rank_by)
+    _check_finite(outcomes, rank_by)
     version = model.version if model is not None else None
     return Simulation(scenario.truth, outcomes, version, rank_by)
 
@@ -79,6 +82,22 @@ def result_documents(simulation: Simulation) -> list[dict[str, Any]]:
         result_document(outcome, rank, simulation.rank_by)
         for rank, outcome in enumerate(simulation.outcomes, start=1)
     ]
+
+
+def _check_finite(outcomes: list[PolicyOutcome], rank_by: str) -> None:
+    """Refuse results that are not finite numbers: JSON has no Infinity or NaN (the API showed
+    `"cost": null` where its schema says number). Bounded device characteristics keep a spec's
+    metrics finite; a spec that still overflows one (enormous costs or counts) fails naming it."""
+    for outcome in outcomes:
+        document = result_document(outcome, 0, rank_by)
+        del document["rank_value"]  # a copy of one metric: name the metric itself
+        utilization = {f"utilization.{k}": v for k, v in document["utilization"].items()}
+        values = {**document, **utilization}
+        for name, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidSpec(
+                    f"{outcome.policy}'s {name} is {value}: the spec's numbers overflow a double"
+                )
 
 
 def result_document(outcome: PolicyOutcome, rank: int, rank_by: str) -> dict[str, Any]:

@@ -384,3 +384,30 @@ def test_results_recorded_before_ranking_have_no_rank_and_come_by_makespan(clien
         r["rank"] is None and r["rank_by"] is None and r["rank_value"] is None for r in results
     )
     assert [r["makespan"] for r in results] == sorted(r["makespan"] for r in results)
+
+
+def test_a_price_or_power_beyond_its_bound_is_a_422_and_results_hold_numbers(client):
+    """`"cost": null` where the schema says number: a price of 1e308 per hour made the cost
+    infinite, which JSON shows as null."""
+    small = {**EXAMPLE, "workload": {"kind": "synthetic", "num_tasks": 50}}
+    for device in ({"price": 1e308}, {"power_busy": 1e308}, {"power_idle": 1e308}):
+        response = submit(client, {**small, "cluster": {"cpus": 2, "gpus": 1, "cpu": device}})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "cluster", "cpu", *device]
+    limits = {"price": 1e6, "power_busy": 1e5, "power_idle": 1e5}
+    run_id = run_to_completion(client, {**small, "cluster": {"cpus": 2, "gpus": 1, "cpu": limits}})
+    results = client.get(f"/api/v1/runs/{run_id}/results").json()["results"]
+    assert all(result["cost"] > 0 and result["energy"] > 0 for result in results)
+
+
+def test_a_run_whose_metrics_overflow_fails_naming_the_metric(client):
+    seconds = 1.5e308  # two in a chain: an infinite makespan
+    body = {
+        **EXAMPLE,
+        "workload": {"kind": "explicit", "compute": [[seconds], [seconds]], "edges": [[0, 1, 0.0]]},
+        "cluster": {"cpus": 1, "gpus": 0},
+        "policies": ["greedy"],
+    }
+    run = client.get(f"/api/v1/runs/{run_to_completion(client, body)}").json()
+    assert run["status"] == "failed"
+    assert "greedy's makespan is inf" in run["error"], run["error"]

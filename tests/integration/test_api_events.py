@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import jsonschema_rs
 import pytest
 from fastapi.testclient import TestClient
 
@@ -231,3 +232,27 @@ def test_a_silent_stream_sends_keepalive_comments(client, monkeypatch):
     run_id = submit(client)
     body = list(parse(client.get(f"/api/v1/runs/{run_id}/events?timeout_s=1").iter_lines()))
     assert isinstance(body[0], Sse) and ": keepalive" in body[1:]
+
+
+def documented_data(client, path: str) -> jsonschema_rs.Draft202012Validator:
+    """The schema the OpenAPI document gives an event's `data` (a string of JSON) of `path`."""
+    operation = client.get("/openapi.json").json()["paths"][path]["get"]
+    event = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    data = event["properties"]["data"]
+    assert data["type"] == "string" and data["contentMediaType"] == "application/json"
+    return jsonschema_rs.Draft202012Validator(data["contentSchema"], validate_formats=True)
+
+
+def test_every_event_data_is_what_the_openapi_document_says(client):
+    """The document said `data` was any string; it is JSON of a documented shape."""
+    run_schema = documented_data(client, "/api/v1/runs/{run_id}/events")
+    study_schema = documented_data(client, "/api/v1/studies/{study_id}/events")
+    run_id = submit(client)
+    study_id = submit(client, STUDY, "/api/v1/studies")
+    for schema, path in ((run_schema, f"runs/{run_id}"), (study_schema, f"studies/{study_id}")):
+        text = client.get(f"/api/v1/{path}/events", params={"timeout_s": 0}).text
+        (state,) = [event for event in parse(iter(text.splitlines())) if isinstance(event, Sse)]
+        schema.validate(state.data)
+        schema.validate({"id": run_id})  # an `event: deleted`
+        assert not schema.is_valid({**state.data, "undocumented": 1})
+    assert not run_schema.is_valid({"id": run_id, "status": "queued"})

@@ -44,8 +44,11 @@ from tests.conftest import TEST_API_KEY, empty_tables
 #: strict integers: JSON Schema's `integer` admits 64.0, a profile (app/profilespec.py) does not,
 #: and `spec_rule`: what a spec may ask of the kernel profile `cluster.profile` names depends on
 #: that profile's data (it must exist, time the workload's kernels, and have measured its tile
-#: size; app/runspec.py), which no schema of the RunSpec can state, and `ambiguous_id`: an id
-#: prefix in a path that several rows the key may see start with (app/services/short_ids.py).
+#: size; app/runspec.py), which no schema of the RunSpec can state; `ambiguous_id`: an id
+#: prefix in a path that several rows the key may see start with (app/services/short_ids.py);
+#: and `string_nul` / `string_surrogate`: a string with a NUL (PostgreSQL cannot store it) or a
+#: lone surrogate (no UTF-8 encoding) is refused anywhere in a body (api/json_body.py); JSON Schema
+#: could state it only as a pattern on every string, free-form objects' keys and values included.
 #: Everything else (types, bounds, required fields, unknown fields, the workload's `kind`) the
 #: schema states, so its refusal is a fault.
 RULES_BEYOND_SCHEMA = frozenset(
@@ -57,6 +60,8 @@ RULES_BEYOND_SCHEMA = frozenset(
         "int_type",
         "spec_rule",
         "ambiguous_id",
+        "string_nul",
+        "string_surrogate",
     }
 )
 

@@ -379,3 +379,22 @@ def test_the_perf_model_is_accepted_but_unused_where_it_does_not_apply():
     assert RunSpec.model_validate(clairvoyant).kernel_model_name is None
     explicit = {"workload": {"kind": "explicit", "compute": [[1.0, 2.0]]}, "policies": ["heft"]}
     assert RunSpec.model_validate({**explicit, "perf_model": "learned"}).kernel_model_name is None
+
+
+@pytest.mark.parametrize(
+    ("change", "location"),
+    [
+        ({"cluster": {"cpus": 2, "gpus": 1, "gpu": {"speed": float("inf")}}}, ("cluster", "gpu")),
+        (
+            {"workload": {"kind": "explicit", "compute": [[1.0], [float("nan")]]}},
+            ("workload", "explicit", "compute", 1, 0),
+        ),
+    ],
+)
+def test_a_spec_file_with_nan_or_infinity_is_refused_naming_the_field(change, location):
+    """`hms simulate --spec` reads files with Python's json module, which accepts them."""
+    spec = json.loads(json.dumps({**EXAMPLE_SPEC, **change}))
+    with pytest.raises(ValidationError) as refused:
+        RunSpec.model_validate(spec)
+    (error,) = refused.value.errors()
+    assert error["type"] == "finite_number" and error["loc"][: len(location)] == location

@@ -1,10 +1,11 @@
 """The one table from domain errors to HTTP statuses (api/errors.py)."""
 
 import inspect
+import json
 
 import pytest
 
-from api.errors import STATUS, status_of
+from api.errors import MAX_ECHO, MAX_MESSAGE, STATUS, status_of, validation_errors_out
 from api.limits import RateLimited
 from app import errors
 from app.errors import HmsError
@@ -58,3 +59,28 @@ def test_every_domain_error_is_of_a_kind_in_the_table():
 
 def test_the_table_names_kinds_not_single_errors():
     assert set(STATUS) == KINDS | {RateLimited, errors.TransientStoreError}
+
+
+def test_a_refused_value_is_echoed_short_and_as_json_can_carry_it():
+    (error,) = validation_errors_out(
+        [
+            {
+                "loc": ("body", "a\ud800", 3),
+                "msg": "m" * 5000,
+                "type": "value_error",
+                "input": {"grid": list(range(100_000))},
+                "ctx": {"error": ValueError("bad \udfff"), "limit": float("nan")},
+            }
+        ]
+    )
+    assert error["loc"] == ["body", "a\\ud800", 3]
+    assert error["msg"] == "m" * MAX_MESSAGE + "…"
+    assert error["input"] == json.dumps({"grid": list(range(100))})[:MAX_ECHO] + "…"
+    assert error["ctx"] == {"error": "bad \\udfff", "limit": "NaN"}
+    json.dumps(error, allow_nan=False).encode()  # what JSONResponse does
+
+
+def test_numbers_json_cannot_carry_are_echoed_as_text():
+    inputs = [float("inf"), 2**53, -(2**53) + 1, b"\xff\x00", None, True, 0.5]
+    echoed = [error["input"] for error in validation_errors_out([{"input": x} for x in inputs])]
+    assert echoed == ["Infinity", str(2**53), -(2**53) + 1, "\\xff\x00", None, True, 0.5]

@@ -44,3 +44,14 @@ def test_the_performance_model_field_goes_into_the_spec_and_its_errors_to_it():
     assert spec is not None and spec.perf_model == "regression"
     form, spec = read_form({"perf_model": "psychic"}, ["dmda"])
     assert spec is None and list(form.errors) == ["perf_model"]
+
+
+def test_a_nul_or_a_lone_surrogate_in_the_spec_is_shown_at_the_field():
+    text = '{"workload": {"kind": "stg", "text": "1\\u0000"}, "policies": ["heft", "\\udc00"]}'
+    form, spec = read_form({"spec": text}, ["heft"])
+    assert spec is None
+    assert form.errors["spec"] == [
+        "workload.text: String should not contain NUL (\\u0000): it cannot be stored",
+        "policies.1: String should not contain a lone surrogate (\\ud800-\\udfff): it has no "
+        "UTF-8 encoding",
+    ]
