@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from app.db.session import dispose_engines
 from app.ml.bootstrap import bootstrap_model
+from app.runtime.memory import cap_memory
 from app.runtime.threads import available_cores, limit_native_threads
 from app.runtime.tracing import shut_down as shut_down_tracing
 from app.services import studies
@@ -55,11 +56,13 @@ def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     """A forked pool process must not share its parent's pooled database connections, and its
-    native threads x the pool's processes must not exceed the cores (app/runtime/threads.py).
+    native threads x the pool's processes must not exceed the cores (app/runtime/threads.py), and
+    a run may use no more than its memory budget (app/runtime/memory.py).
     Tracing starts here, in each pool process: its exporter's thread would not survive the fork."""
     dispose_engines()
     limit_native_threads(_pool_processes)
     tracing.configure_worker_tracing()
+    cap_memory()  # last: what the process set up is its footprint, not the run's budget
 
 
 @task_failure.connect
