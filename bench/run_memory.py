@@ -2,10 +2,10 @@
 
 Each run is a fresh `python` process (this file with `--child SPEC`), set up as a worker's pool
 process is when its run starts: the engine compiled or loaded from numba's cache
-(`app.sim.engine.warm_up`) and the bootstrap model loaded. It resets its peak resident size
-(/proc/self/clear_refs), notes its resident and virtual sizes, runs `simulate_spec(SPEC)`, and
-reports how far each peaked above where it started (VmHWM, VmPeak: MB). The estimate must be
-above both for every shape (docs/guarantees.md). Linux only (/proc).
+(`app.sim.engine.warm_up`) and, for `learned`, the bootstrap model loaded. It resets its peak
+resident size (/proc/self/clear_refs), notes its resident and virtual sizes, runs
+`simulate_spec(SPEC)`, and reports how far each peaked above where it started (VmHWM, VmPeak:
+MB). The estimate must be above both for every shape (docs/guarantees.md). Linux only (/proc).
 
     .venv/bin/python bench/run_memory.py        # markdown table to stdout
 """
@@ -104,8 +104,9 @@ def _child(document: str) -> None:
     from app.sim.engine import warm_up
 
     warm_up()
-    bootstrap_model()
     spec = RunSpec.model_validate(json.loads(document))
+    if "learned" in spec.policies:  # a worker loads it before it forks (workers/signals.py)
+        bootstrap_model()
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS now
     start, began = _status(), time.monotonic()
     simulate_spec(spec)
