@@ -103,10 +103,11 @@ def check_run_memory(spec: RunSpec, shape: RunShape, budget_mb: int) -> None:
     if shape.estimate_mb <= budget_mb:
         return
     field = _task_field(spec)
+    edges = f", up to {shape.edges:,} dependencies" if shape.edges else ""
     raise InvalidSpec(
         f"this run needs about {shape.estimate_mb:,.0f} MB, more than the {budget_mb:,} MB a run "
-        f"may use (HMS_RUN_MEMORY_MB): shrink workload.{field} ({shape.tasks:,} tasks), the "
-        f"policies ({shape.policies}) or the cluster's devices ({shape.devices})",
+        f"may use (HMS_RUN_MEMORY_MB): shrink workload.{field} ({shape.tasks:,} tasks{edges}), "
+        f"the policies ({shape.policies}) or the cluster's devices ({shape.devices})",
         ("body", "workload", field),
     )
 

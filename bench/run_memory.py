@@ -56,7 +56,11 @@ SHAPES: list[dict[str, Any]] = [
         "policies": ["heft", "dmda", "dm", "heteroprio"],
     },
     {
-        "workload": {"kind": "tiled", "factorization": "lu", "tiles": 50, "tile_size": 256},
+        "workload": {"kind": "layered_dag", "num_tasks": 20_000, "density": 1.0, "jump": 3},
+        "policies": ["heft"],
+    },
+    {
+        "workload": {"kind": "tiled", "factorization": "cholesky", "tiles": 60, "tile_size": 256},
         "policies": ["heft", "heteroprio"],
     },
     {

@@ -6,7 +6,7 @@ and numba's NRT in compiled code), the run fails with that error, and the proces
 neighbours carry on. Without it the kernel's OOM killer ended a 15 GB pool process after minutes
 of swapping, and the redelivered run did it again. Address space, not resident memory: the
 engine's arrays are touched as soon as they are allocated, so its growth during a run followed
-the resident set's within 5 MB in every run measured (docs/guarantees.md), and numba and LLVM's
+the resident set's within 12 MB in every run measured (docs/guarantees.md), and numba and LLVM's
 reservations happen before the fork (warm_up), inside the footprint.
 """
 
