@@ -27,7 +27,7 @@ from app.runtime.memory import cap_memory
 from app.runtime.threads import available_cores, limit_native_threads
 from app.runtime.tracing import shut_down as shut_down_tracing
 from app.services import studies
-from app.services.runs import fail_run
+from app.services.runs import fail_run, out_of_memory
 from app.services.training import fail_job
 from app.settings import get_settings
 from app.sim.engine import warm_up
@@ -80,6 +80,17 @@ def _record_hard_time_limit(
         studies.after_run_ended(uuid.UUID(args[0]))  # the last run of a study aggregates it
     elif sender.name == "hms.retrain_model":
         fail_job(uuid.UUID(args[0]), reason)
+
+
+@task_failure.connect
+def _record_out_of_memory(
+    sender: Any = None, exception: Any = None, args: Any = None, **_: Any
+) -> None:
+    """A run whose MemoryError escaped execute_run (while its results were written) is failed
+    here, once, instead of being left running for the recovery sweep to send again."""
+    if isinstance(exception, MemoryError) and args and sender.name == "hms.run_simulation":
+        fail_run(uuid.UUID(args[0]), out_of_memory())
+        studies.after_run_ended(uuid.UUID(args[0]))
 
 
 @worker_ready.connect

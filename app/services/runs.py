@@ -163,7 +163,7 @@ def _execute(
         fail_run(run_id, f"exceeded its time limit of {settings.run_time_limit_s:g} s")
         return ExecutionOutcome.FAILED
     except MemoryError:  # the pool process's cap (app/runtime/memory.py): this run alone fails
-        fail_run(run_id, f"needed more than the {settings.run_memory_budget_mb} MB a run may use")
+        fail_run(run_id, out_of_memory())
         return ExecutionOutcome.FAILED
     except TransientStoreError:
         raise
@@ -250,6 +250,11 @@ def _complete(
 def fail_run(run_id: uuid.UUID, error: str) -> None:
     """Record that a running run failed (once: no retry will follow)."""
     lifecycle.fail(Run, run_id, error)
+
+
+def out_of_memory() -> str:
+    """Why a run that hit its pool process's memory cap failed."""
+    return f"needed more than the {get_settings().run_memory_budget_mb} MB a run may use"
 
 
 def _describe(exc: Exception) -> str:
