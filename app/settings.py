@@ -5,6 +5,7 @@ Nothing else in the project reads `os.environ`; everything calls `get_settings()
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -65,6 +66,14 @@ class Settings(BaseSettings):
     unacked_restore_throttle: int = Field(default=6, gt=0)
     retry_backoff_max_s: int = Field(default=60, gt=0)
     max_retries: int = Field(default=8, ge=0)
+    # Memory (MB) one run may use above its pool process's footprint at start: the API refuses
+    # a spec whose estimate (app/runmemory.py, measured in docs/guarantees.md) exceeds it, and each
+    # pool process caps its address space at its footprint plus this, so a run that still blows
+    # up fails alone with a MemoryError. 0: this machine's memory, less 1 GB for the rest, over
+    # `worker_concurrency` pool processes (set it where the API and workers run on other hosts).
+    run_memory_mb: int = Field(default=0, ge=0)
+    # Pool processes per worker (the Procfile's `--concurrency`).
+    worker_concurrency: int = Field(default=2, gt=0)
     # Work (a run, a retrain) whose worker died this many times is failed instead of redelivered
     # again. HMS_MAX_RUN_ATTEMPTS is its older name.
     max_attempts: int = Field(
@@ -168,6 +177,14 @@ class Settings(BaseSettings):
                 "visibility_timeout_s, or a long task is redelivered while it still runs"
             )
         return self
+
+    @property
+    def run_memory_budget_mb(self) -> int:
+        """`run_memory_mb`, or this machine's memory less 1 GB over the pool processes."""
+        if self.run_memory_mb:
+            return self.run_memory_mb
+        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        return max(256, (total_mb - 1024) // self.worker_concurrency)
 
     @property
     def stale_running_after_s(self) -> float:

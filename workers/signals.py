@@ -23,10 +23,11 @@ from threadpoolctl import threadpool_limits
 
 from app.db.session import dispose_engines
 from app.ml.bootstrap import bootstrap_model
+from app.runtime.memory import cap_memory
 from app.runtime.threads import available_cores, limit_native_threads
 from app.runtime.tracing import shut_down as shut_down_tracing
 from app.services import studies
-from app.services.runs import fail_run
+from app.services.runs import fail_run, out_of_memory
 from app.services.training import fail_job
 from app.settings import get_settings
 from app.sim.engine import warm_up
@@ -55,11 +56,13 @@ def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     """A forked pool process must not share its parent's pooled database connections, and its
-    native threads x the pool's processes must not exceed the cores (app/runtime/threads.py).
+    native threads x the pool's processes must not exceed the cores (app/runtime/threads.py), and
+    a run may use no more than its memory budget (app/runtime/memory.py).
     Tracing starts here, in each pool process: its exporter's thread would not survive the fork."""
     dispose_engines()
     limit_native_threads(_pool_processes)
     tracing.configure_worker_tracing()
+    cap_memory()  # last: what the process set up is its footprint, not the run's budget
 
 
 @task_failure.connect
@@ -77,6 +80,17 @@ def _record_hard_time_limit(
         studies.after_run_ended(uuid.UUID(args[0]))  # the last run of a study aggregates it
     elif sender.name == "hms.retrain_model":
         fail_job(uuid.UUID(args[0]), reason)
+
+
+@task_failure.connect
+def _record_out_of_memory(
+    sender: Any = None, exception: Any = None, args: Any = None, **_: Any
+) -> None:
+    """A run whose MemoryError escaped execute_run (while its results were written) is failed
+    here, once, instead of being left running for the recovery sweep to send again."""
+    if isinstance(exception, MemoryError) and args and sender.name == "hms.run_simulation":
+        fail_run(uuid.UUID(args[0]), out_of_memory())
+        studies.after_run_ended(uuid.UUID(args[0]))
 
 
 @worker_ready.connect

@@ -36,6 +36,7 @@ from app.errors import (
     TransientStoreError,
 )
 from app.ml.training import samples_from_run
+from app.runmemory import built_shape, check_run_memory, planned_shape
 from app.runspec import RunSpec, build_problem, checked_profile, invalid_spec
 from app.services import lifecycle, perfmodels, registry, studies
 from app.services.idempotency import submit_once
@@ -107,11 +108,14 @@ def _check_submittable(spec: RunSpec, tenant: Tenant) -> None:
             "`text` for stg); `path` is for `hms simulate`",
             ("body", "workload", "path"),
         )
+    shape = planned_shape(spec)
     if spec.imported:
         try:
-            build_problem(spec, run_profiles(tenant.name))
+            shape = built_shape(spec, build_problem(spec, run_profiles(tenant.name)).workload)
         except InvalidSpec as exc:
             raise InvalidSpec(str(exc), ("body", "workload")) from exc
+    if shape is not None:
+        check_run_memory(spec, shape, get_settings().run_memory_budget_mb)
 
 
 #: Random stream (besides the policies') that picks which tasks of a run become samples.
@@ -157,6 +161,9 @@ def _execute(
         return ExecutionOutcome.CANCELLED
     except lifecycle.OutOfTime:
         fail_run(run_id, f"exceeded its time limit of {settings.run_time_limit_s:g} s")
+        return ExecutionOutcome.FAILED
+    except MemoryError:  # the pool process's cap (app/runtime/memory.py): this run alone fails
+        fail_run(run_id, out_of_memory())
         return ExecutionOutcome.FAILED
     except TransientStoreError:
         raise
@@ -243,6 +250,11 @@ def _complete(
 def fail_run(run_id: uuid.UUID, error: str) -> None:
     """Record that a running run failed (once: no retry will follow)."""
     lifecycle.fail(Run, run_id, error)
+
+
+def out_of_memory() -> str:
+    """Why a run that hit its pool process's memory cap failed."""
+    return f"needed more than the {get_settings().run_memory_budget_mb} MB a run may use"
 
 
 def _describe(exc: Exception) -> str:

@@ -81,7 +81,8 @@ def submit_study(
 
     def create(session: Session, digest: str) -> Study:
         # Raises InvalidSpec naming a bad grid key or value (a profile the tenant lacks too).
-        planned = list(plan_runs(spec, run_profiles(tenant.name)))
+        budget_mb = get_settings().run_memory_budget_mb
+        planned = list(plan_runs(spec, run_profiles(tenant.name), budget_mb))
         study = store.add_study(
             session,
             name=spec.name,

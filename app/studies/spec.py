@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from app.errors import InvalidSpec
+from app.runmemory import check_run_memory, planned_shape
 from app.runspec import (
     MAX_SEED,
     Integer,
@@ -98,13 +99,20 @@ class PlannedRun:
     spec: dict[str, Any]  # a valid RunSpec document (its cell was validated)
 
 
-def plan_runs(study: StudySpec, profiles: ProfileLookup = kernel_profile) -> Iterator[PlannedRun]:
+def plan_runs(
+    study: StudySpec, profiles: ProfileLookup = kernel_profile, memory_budget_mb: int | None = None
+) -> Iterator[PlannedRun]:
     """Every (cell, repetition) run, cell by cell. Raises InvalidSpec naming the grid key when a
-    cell is not a valid RunSpec. Each cell is validated once; its repetitions differ only in
-    seeds (and priority), set on plain copies: a 10,000-run study is planned in milliseconds."""
+    cell is not a valid RunSpec, or (with a budget) when its run would need more than
+    `memory_budget_mb` (app/runmemory.py). Each cell is validated once; its repetitions differ
+    only in seeds (and priority), set on plain copies: a 10,000-run study is planned in
+    milliseconds."""
     base = study.base.model_dump(mode="json")
     for index, values in enumerate(study.cells()):
-        cell = _cell_spec(base, values, profiles).model_dump(mode="json")
+        spec = _cell_spec(base, values, profiles)
+        if memory_budget_mb is not None:
+            _check_cell_memory(spec, values, memory_budget_mb)
+        cell = spec.model_dump(mode="json")
         for repetition in range(study.repetitions):
             yield PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
 
@@ -126,6 +134,19 @@ def _cell_spec(base: dict[str, Any], values: dict[str, Any], profiles: ProfileLo
             f"grid {named!r} = {values.get(named)!r}: {where}: {error['msg']}",
             ("body", "grid", named),
         ) from None
+
+
+def _check_cell_memory(spec: RunSpec, values: dict[str, Any], budget_mb: int) -> None:
+    """The same memory check as a lone run's, blamed on the cell's grid values."""
+    shape = planned_shape(spec)
+    if shape is None:  # an imported file's tasks are counted once parsed: the worker's cap holds
+        return
+    try:
+        check_run_memory(spec, shape, budget_mb)
+    except InvalidSpec as exc:
+        named = next(iter(values), None)
+        where = ("body", "grid", named) if named is not None else exc.location
+        raise InvalidSpec(f"grid cell {values}: {exc}", where) from None
 
 
 def _names(key: str, location: tuple[int | str, ...]) -> bool:

@@ -71,3 +71,42 @@ def test_submissions_past_the_per_key_limit_get_429_with_retry_after(monkeypatch
         other = client.post("/api/v1/runs", json=EXAMPLE_SPEC, headers={"X-API-Key": TEST_API_KEY})
         assert other.status_code == 202
         assert client.get("/api/v1/runs", headers={"X-API-Key": TEAM_A_KEY}).status_code == 200
+
+
+#: 1M tasks on 64 CPU cores and 8 GPUs: about 3 GB by app/runmemory.py's estimate.
+HUGE_RUN = {
+    "workload": {"kind": "synthetic", "num_tasks": 1_000_000},
+    "cluster": {"cpus": 64, "gpus": 8},
+    "policies": ["heft", "oracle"],
+}
+
+
+@pytest.fixture
+def small_memory(monkeypatch, clean_state):
+    monkeypatch.setattr(get_settings(), "run_memory_mb", 1000)
+    with TestClient(app, headers={"X-API-Key": TEST_API_KEY}) as client:
+        yield client
+
+
+def test_a_run_over_the_memory_budget_gets_422_naming_what_to_shrink(small_memory):
+    response = small_memory.post("/api/v1/runs", json=HUGE_RUN)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "workload", "num_tasks"]
+    assert "1,000 MB a run may use (HMS_RUN_MEMORY_MB)" in error["msg"], error["msg"]
+    assert "1,000,000 tasks" in error["msg"] and "devices (72)" in error["msg"]
+    smaller = {**HUGE_RUN, "workload": {"kind": "synthetic", "num_tasks": 100_000}}
+    assert small_memory.post("/api/v1/runs", json=smaller).status_code == 202
+
+
+def test_a_study_with_a_cell_over_the_memory_budget_gets_422_naming_its_grid_key(small_memory):
+    study = {
+        "name": "sizes",
+        "base": {**HUGE_RUN, "workload": {"kind": "synthetic", "num_tasks": 1000}},
+        "grid": {"workload.num_tasks": [1000, 1_000_000]},
+    }
+    response = small_memory.post("/api/v1/studies", json=study)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "grid", "workload.num_tasks"]
+    assert "1,000,000 tasks" in error["msg"], error["msg"]

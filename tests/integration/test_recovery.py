@@ -10,6 +10,7 @@ from app.db.models import Run, TrainingJob, utcnow
 from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import recovery, runs, training
+from app.settings import get_settings
 from tests.conftest import ADMIN, EXAMPLE_SPEC
 from tests.fakes import RecordingQueue
 
@@ -78,4 +79,20 @@ def test_a_run_killed_at_the_hard_time_limit_is_recorded_as_failed(clean_state):
     # Other failures are left to the task itself.
     other = new_run(RecordingQueue())
     _record_hard_time_limit(sender=task, exception=ValueError("x"), args=[str(other)])
+    assert runs.get_run(ADMIN, other).status == "queued"
+
+
+def test_a_run_whose_memory_error_escaped_the_service_is_recorded_as_failed(clean_state):
+    from workers.signals import _record_out_of_memory
+    from workers.tasks import run_simulation
+
+    run_id = new_run(RecordingQueue())
+    with session_scope() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(status="running", attempts=1))
+    _record_out_of_memory(sender=run_simulation, exception=MemoryError(), args=[str(run_id)])
+    run = runs.get_run(ADMIN, run_id)
+    budget = get_settings().run_memory_budget_mb
+    assert (run.status, run.error) == ("failed", f"needed more than the {budget} MB a run may use")
+    other = new_run(RecordingQueue())
+    _record_out_of_memory(sender=run_simulation, exception=ValueError("x"), args=[str(other)])
     assert runs.get_run(ADMIN, other).status == "queued"

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -47,3 +49,12 @@ def test_missing_urls_explain_how_to_start():
 def test_the_attempt_cap_is_read_under_its_name_and_its_older_one(monkeypatch, variable):
     monkeypatch.setenv(variable, "7")
     assert Settings().max_attempts == 7
+
+
+def test_the_run_memory_budget_is_the_setting_or_the_machine_shared_by_the_pool(monkeypatch):
+    monkeypatch.setenv("HMS_RUN_MEMORY_MB", "700")
+    assert Settings().run_memory_budget_mb == 700
+    monkeypatch.setenv("HMS_RUN_MEMORY_MB", "0")
+    machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    monkeypatch.setenv("HMS_WORKER_CONCURRENCY", "4")
+    assert Settings().run_memory_budget_mb == max(256, (machine_mb - 1024) // 4)
