@@ -9,6 +9,7 @@ policies learned, the training samples, and `succeeded` in one transaction.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -118,6 +119,8 @@ def _check_submittable(spec: RunSpec, tenant: Tenant) -> None:
         check_run_memory(spec, shape, get_settings().run_memory_budget_mb)
 
 
+log = logging.getLogger(__name__)
+
 #: Random stream (besides the policies') that picks which tasks of a run become samples.
 SAMPLE_STREAM = 0x5A3
 
@@ -127,10 +130,17 @@ class ExecutionOutcome(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"  # already terminal when the message arrived (e.g. a redelivery)
+    GONE = "gone"  # deleted before its message was taken (cancelled then deleted, its study too)
 
 
 def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
-    run = lifecycle.claim(Run, run_id, RunNotFound)
+    try:
+        run = lifecycle.claim(Run, run_id, RunNotFound)
+    except RunNotFound:
+        # A normal end for the message, not a fault: the worker's metrics count it by outcome
+        # (hms_worker_runs{outcome="gone"}), and it is logged without a traceback.
+        log.info("run %s no longer exists (deleted): its message is dropped", run_id)
+        return ExecutionOutcome.GONE
     if isinstance(run, lifecycle.Unclaimed):
         # Found ended, or failed now: a redelivery after a crash may have come between the run's
         # commit and its study's aggregation, so look its study up.

@@ -1,5 +1,6 @@
 """The run use cases against the real database (no worker: execute_run is called directly)."""
 
+import logging
 import uuid
 
 import pytest
@@ -251,8 +252,7 @@ def test_cancel_refuses_terminal_runs_and_unknown_ids(queue):
         runs.cancel_run(ADMIN, run_id, queue)
     with pytest.raises(RunNotFound):
         runs.cancel_run(ADMIN, uuid.uuid4(), queue)
-    with pytest.raises(RunNotFound):
-        runs.execute_run(uuid.uuid4())
+    assert runs.execute_run(uuid.uuid4()) == ExecutionOutcome.GONE  # a message for no run
 
 
 def test_list_runs_pages_newest_first_and_filters_by_status(queue):
@@ -358,3 +358,14 @@ def test_results_come_by_rank_then_makespan_with_unranked_results_last(queue):
         )
     _, results = runs.get_results(ADMIN, run_id)
     assert [r.policy for r in results] == ["first", "second", "old_fast", "old_slow"]
+
+
+def test_a_run_deleted_before_its_message_is_taken_is_a_quiet_outcome(queue, caplog):
+    run_id = submit(queue).run.id
+    runs.cancel_run(ADMIN, run_id, queue)
+    runs.delete_run(ADMIN, run_id)
+    with caplog.at_level(logging.INFO, logger="app.services.runs"):
+        assert runs.execute_run(run_id) == ExecutionOutcome.GONE
+    (record,) = [r for r in caplog.records if str(run_id) in r.getMessage()]
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert "no longer exists" in record.getMessage()
