@@ -30,7 +30,9 @@ finish + a per-(task, device) `bias`: PEFT's look-ahead, CPOP's critical-path pr
 the rl agent; EARLIEST_AVAILABLE the device where the task could start first, whatever it costs
 there (OLB); LOOKAHEAD the device whose tentative placement lets the task's children finish
 first (lookahead HEFT, `_lookahead`). MIN_MIN, MAX_MIN and SUFFERAGE map batches of waiting
-tasks at mapping events: `advance_batches` (see its docstring for the event rule).
+tasks at mapping events: `advance_batches` (see its docstring for the event rule). The runtime
+schedulers' rules (EAGER ... HETEROPRIO: pull-based queues, tasks ready when their parents have
+completed) run in their own event loop, kernel_runtime.advance_runtime.
 """
 
 from __future__ import annotations
