@@ -22,6 +22,13 @@ class RunOut(BaseModel):
     priority: int
     tenant: str | None = Field(description="The API key's name that submitted it.")
     progress: float
+    phase: str | None = Field(
+        default=None,
+        description='The phase its worker last reported: "building the workload", '
+        '"simulating heft (3/9)", "computing metrics (3/9)", "storing results" (for a run that '
+        "failed or was cancelled, where it stopped); null before the first report and once it "
+        "succeeded.",
+    )
     attempts: int
     error: str | None
     spec: dict[str, Any]
@@ -35,6 +42,11 @@ class RunOut(BaseModel):
         default=None,
         description="The fitted version of `spec.perf_model` the runtime schedulers decided with "
         "(GET /api/v1/perf-models); null when none was used.",
+    )
+    num_tasks: int | None = Field(
+        default=None,
+        description="How many tasks it simulated, once it succeeded (null for runs recorded "
+        "before this was kept).",
     )
     study_id: uuid.UUID | None = Field(default=None, description="The study it belongs to.")
     study_cell: int | None = Field(default=None, description="Its cell in the study's grid.")
@@ -381,6 +393,7 @@ class RunEventData(DeletedEventData):
 
     status: str
     progress: float = Field(description="0..1")
+    phase: str | None = Field(description="The phase its worker last reported (RunOut.phase).")
     attempts: int
     error: str | None
     updated_at: datetime

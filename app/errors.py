@@ -97,14 +97,10 @@ class RunNotDeletable(Conflict):
 
 
 class ScheduleNotFound(NotFound):
-    def __init__(self, run_id: object, policy: str, status: str, available: list[str]) -> None:
-        if available:
-            reason = f"stored schedules: {', '.join(sorted(available))}"
-        elif status == "succeeded":
-            reason = "the run was too large to keep per-task schedules"
-        else:
-            reason = f"the run is {status}"
-        super().__init__(f"run {run_id} has no schedule for policy {policy!r} ({reason})")
+    """A run with no stored schedule for a policy; `reason` says why (services/runs.py)."""
+
+    def __init__(self, run_id: object, policy: str, reason: str) -> None:
+        super().__init__(f"run {run_id} has no schedule for policy {policy!r}: {reason}")
 
 
 class StudyNotFound(NotFound):

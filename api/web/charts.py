@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api.schemas import PolicyResultOut
+from api.web.gantt import BUSY_COLORSCALE
 from app.profilespec import TimingSpec
 
 
@@ -88,6 +89,32 @@ def metric_bars(results: Sequence[PolicyResultOut]) -> list[dict[str, Any]]:
             layout["yaxis"] = {"tickformat": ".0%"}
         figures.append({"data": [bars], "layout": layout})
     return figures
+
+
+def device_utilization(results: Sequence[PolicyResultOut]) -> dict[str, Any]:
+    """Each policy's busy share of each device over its whole schedule (the results' own
+    `utilization`, which every run keeps, schedules or not), as a heatmap: policies down in
+    leaderboard order, devices across."""
+    devices = list(dict.fromkeys(d for result in results for d in result.utilization))
+    shares = [[result.utilization.get(d) for d in devices] for result in results]
+    heatmap = {
+        "type": "heatmap",
+        "x": devices,
+        "y": [result.policy for result in results],
+        "z": shares,
+        "zmin": 0,
+        "zmax": 1,
+        "colorscale": BUSY_COLORSCALE,
+        "colorbar": {"title": {"text": "busy"}, "tickformat": ".0%"},
+        "hovertemplate": "%{y} on %{x}: %{z:.0%} busy<extra></extra>",
+    }
+    layout = {
+        "height": 90 + 26 * len(results),
+        "margin": {"l": 90, "r": 20, "t": 10, "b": 60},
+        "yaxis": {"type": "category", "autorange": "reversed"},
+        "xaxis": {"type": "category"},
+    }
+    return {"data": [heatmap], "layout": layout}
 
 
 def forest_plot(cell: Mapping[str, Any], rank_by: str) -> dict[str, Any]:

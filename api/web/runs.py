@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, status
@@ -97,6 +97,7 @@ def run_page(request: Request, run_id: uuid.UUID, tenant: Viewer) -> Response:
         # Results exist once it succeeded (for good: succeeded is terminal); until then the
         # page shows its status.
         stored = runs.get_results(tenant, run_id)[1] if run.status == RunStatus.SUCCEEDED else []
+        kept = runs.kept_schedules(tenant, run_id) if stored else []
     except RunNotFound:
         return not_found(request, tenant, f"run {run_id}")
     results = [PolicyResultOut.ranked(result, run.rank_by) for result in stored]
@@ -106,11 +107,21 @@ def run_page(request: Request, run_id: uuid.UUID, tenant: Viewer) -> Response:
         "results": results,
         "metrics": _columns(run.rank_by),
         "bars": charts.metric_bars(results),
+        "utilization": charts.device_utilization(results) if results else None,
         "model_note": model_note(run.model_version),
-        "num_tasks": _num_tasks(run),
+        "num_tasks": run.num_tasks or _num_tasks(run),
         "max_gantt_tasks": MAX_GANTT_TASKS,
+        **_schedules(run, results, kept),
     }
     return render(request, "run.html", context)
+
+
+def _schedules(run: Run, results: list[PolicyResultOut], kept: list[str]) -> dict[str, Any]:
+    """The policies whose stored schedules the page draws (`kept`: a run above
+    schedule_max_tasks keeps none), the others, and why they have none."""
+    not_kept = [result.policy for result in results if result.policy not in kept]
+    reason = runs.no_schedule_reason(run, kept) if not_kept else None
+    return {"kept": kept, "not_kept": not_kept, "no_schedule": reason}
 
 
 @router.get("/runs/{run_id}/charts/{policy}")

@@ -49,7 +49,7 @@ def submit(
     api.follow(
         f"/api/v1/runs/{run['id']}/events",
         lambda state: state["status"] in TERMINAL,
-        lambda state: f"run {str(state['id'])[:8]} {state['status']}",
+        tables.run_state_text,
     )
     run = api.call("GET", f"/api/v1/runs/{run['id']}")
     if as_json:

@@ -93,7 +93,7 @@ class ProgressBar:
         if self.enabled:
             filled = int(fraction * self.WIDTH)
             bar = "#" * filled + "-" * (self.WIDTH - filled)
-            sys.stderr.write(f"\r[{bar}] {fraction:6.1%} {stage:<12}")
+            sys.stderr.write(f"\r[{bar}] {fraction:6.1%} {stage:<30}")
             sys.stderr.flush()
 
     def close(self) -> None:

@@ -105,12 +105,20 @@ def run_page(page: Mapping[str, Any]) -> str:
     return f"{text_table(header, rows)}\n{_page_footer(page, 'runs')}"
 
 
+def run_state_text(state: Mapping[str, Any]) -> str:
+    """A run's state event as `--wait` shows it: "run 1a2b3c4d running: simulating heft (3/9)"."""
+    phase = state.get("phase") if state["status"] == "running" else None
+    text = f"run {str(state['id'])[:8]} {state['status']}"
+    return f"{text}: {phase}" if phase else text
+
+
 def run_fields(run: Mapping[str, Any]) -> str:
     """`GET /api/v1/runs/{id}`: one field per line."""
     fields = [
         ("id", run["id"]),
         ("status", run["status"]),
         ("progress", f"{run['progress']:.0%}"),
+        ("phase", run.get("phase") or ""),
         ("attempts", str(run["attempts"])),
         ("error", run["error"] or ""),
         ("priority", str(run["priority"])),

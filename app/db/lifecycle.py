@@ -34,13 +34,16 @@ def lock_running(session: Session, model: type[W], row_id: uuid.UUID) -> W | Non
 
 
 def set_progress(
-    session: Session, model: type[Attempted], row_id: uuid.UUID, progress: float
+    session: Session, model: type[Attempted], row_id: uuid.UUID, progress: float, phase: str
 ) -> str | None:
-    """Record progress of running work; returns its status (None if it does not exist).
+    """Record progress of running work and the phase it is in; returns its status (None if it
+    does not exist).
 
     Only a row still `running` is touched, so ended work is never revived."""
     session.execute(
-        update(model).where(model.id == row_id, model.status == RUNNING).values(progress=progress)
+        update(model)
+        .where(model.id == row_id, model.status == RUNNING)
+        .values(progress=progress, phase=phase)
     )
     return session.scalar(select(model.status).where(model.id == row_id))
 

@@ -100,6 +100,9 @@ class Attempted(Work):
     the first attempt started."""
 
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # What the worker is doing now ("simulating heft (3/9)", "storing results"); None before
+    # its first report of an attempt.
+    phase: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -108,6 +111,7 @@ class Attempted(Work):
         self.status = RUNNING
         self.attempts += 1
         self.progress = 0.0
+        self.phase = None
         self.started_at = self.started_at or utcnow()
 
     #: The column that says why it failed (runs: `error`; retraining jobs: `message`).
@@ -175,6 +179,9 @@ class Run(Attempted, Base):
     # The metric its results are ranked by (makespan, mean_flow_time, ...); None for runs
     # recorded before results were ranked.
     rank_by: Mapped[str | None] = mapped_column(String(32))
+    # How many tasks it simulated, once it succeeded (None for runs recorded before it was kept):
+    # what tells a reader why its per-task schedules were not kept (schedule_max_tasks).
+    num_tasks: Mapped[int | None]
     # A run of a study: which cell of its grid, which repetition (None for a lone run).
     study_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     study_cell: Mapped[int | None]

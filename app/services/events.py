@@ -78,6 +78,7 @@ def run_state(run: Run) -> State:
         "id": str(run.id),
         "status": run.status,
         "progress": run.progress,
+        "phase": run.phase,
         "attempts": run.attempts,
         "error": run.error,
         "updated_at": run.updated_at.isoformat(),

@@ -136,8 +136,9 @@ def fail(model: type[Attempted], row_id: uuid.UUID, error: str) -> bool:
 class ProgressReporter:
     """Throttles progress to one database write (and one sink call) per `progress_interval_s`,
     and stops the work by raising `Cancelled` once it is no longer running, `OutOfTime` once it
-    is past `deadline` (a time.monotonic() value; None: none). Its writes also tell the recovery
-    sweep the work is alive."""
+    is past `deadline` (a time.monotonic() value; None: none). Each write records the phase the
+    work is in (the `stage` of the report); the first report of an attempt is always written, so
+    the phase shows from the start. Its writes also tell the recovery sweep the work is alive."""
 
     def __init__(
         self,
@@ -151,17 +152,18 @@ class ProgressReporter:
         self.sink = sink
         self.interval_s = get_settings().progress_interval_s
         self.deadline = deadline
-        self.last = time.monotonic()
+        self.last: float | None = None  # when the last report was written
 
     def __call__(self, progress: float, stage: str) -> None:
         now = time.monotonic()
         if self.deadline is not None and now > self.deadline:
             raise OutOfTime
-        if now - self.last < self.interval_s:
+        if self.last is not None and now - self.last < self.interval_s:
             return
         self.last = now
+        progress = min(progress, 1.0)
         with session_scope() as session:
-            status = store.set_progress(session, self.model, self.row_id, min(progress, 1.0))
+            status = store.set_progress(session, self.model, self.row_id, progress, stage)
         if status == QUEUED:
             raise ClaimLost(self.row_id)
         if status != RUNNING:

@@ -2,9 +2,10 @@
 
 `execute_run` is the whole story of executing a run on a worker:
 claim the row (skip it if already terminal: a redelivered message must not duplicate results),
-mark it running, build the problem from the spec and its seeds, simulate each policy while
-reporting throttled progress, then write every result, the per-task schedules, what learning
-policies learned, the training samples, and `succeeded` in one transaction.
+mark it running, build the problem from the spec and its seeds, simulate each policy and compute
+its metrics while reporting throttled progress and the phase it is in, pack the per-task
+schedules it keeps, then write every result, those schedules, what learning policies learned,
+the training samples, and `succeeded` in one transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
 from app.db.models import Run, RunResult, RunStatus, utcnow
+from app.db.schedules import PackedSchedule
 from app.db.session import session_scope
 from app.errors import (
     InvalidSpec,
@@ -43,7 +45,12 @@ from app.services import lifecycle, perfmodels, registry, studies
 from app.services.idempotency import submit_once
 from app.services.ports import ProgressSink, RunQueue
 from app.services.profiles import run_profiles
-from app.services.simulation import Simulation, result_documents, simulate_spec
+from app.services.simulation import (
+    EXPERIMENT_SHARE,
+    Simulation,
+    result_documents,
+    simulate_spec,
+)
 from app.settings import get_settings
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.rl import Rl
@@ -167,6 +174,7 @@ def _execute(
         model, profiles = _performance_model(spec), run_profiles(tenant)
         chosen = perfmodels.model_for_run(spec, tenant)
         simulation = simulate_spec(spec, reporter, rl_state, model, profiles, chosen.model)
+        kept = _kept_schedules(simulation, reporter)
     except lifecycle.Cancelled:
         return ExecutionOutcome.CANCELLED
     except lifecycle.OutOfTime:
@@ -180,7 +188,35 @@ def _execute(
     except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
         fail_run(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
-    return _complete(run_id, spec, tenant, simulation, Versions(rl_version, chosen.version))
+    versions = Versions(rl_version, chosen.version)
+    return _complete(run_id, spec, tenant, Produced(simulation, kept), versions)
+
+
+#: The phase of a run while it stores what it produced (its per-task schedules packed first).
+STORING = "storing results"
+
+
+def _kept_schedules(simulation: Simulation, report: ProgressSink) -> dict[str, PackedSchedule]:
+    """Each policy's schedule packed for storing, if the run is small enough to keep them
+    (`schedule_max_tasks`); packing 100k tasks' schedule takes ~0.4 s, so each is reported.
+    These are the run's last reports: its row is locked while the transaction stores it all."""
+    if simulation.problem.num_tasks > get_settings().schedule_max_tasks:
+        report(EXPERIMENT_SHARE, STORING)
+        return {}
+    kept = {}
+    share = (1.0 - EXPERIMENT_SHARE) / len(simulation.outcomes)
+    for index, outcome in enumerate(simulation.outcomes):
+        report(EXPERIMENT_SHARE + share * index, STORING)
+        kept[outcome.policy] = schedules.packed(outcome.schedule)
+    return kept
+
+
+@dataclass(frozen=True)
+class Produced:
+    """What a run stores: its simulation, and its schedules packed (none if not kept)."""
+
+    simulation: Simulation
+    schedules: dict[str, PackedSchedule]
 
 
 @dataclass(frozen=True)
@@ -214,14 +250,14 @@ def _complete(
     run_id: uuid.UUID,
     spec: RunSpec,
     tenant: str | None,
-    simulation: Simulation,
+    produced: Produced,
     versions: Versions,
 ) -> ExecutionOutcome:
-    """Write every result, the schedules, what learning policies learned, the training samples,
-    the kernel executions observed (for the `tenant`'s performance models) and `succeeded` in one
-    transaction, if the run is still running (lifecycle.finish)."""
+    """Write every result, the schedules kept, what learning policies learned, the training
+    samples, the kernel executions observed (for the `tenant`'s performance models) and
+    `succeeded` in one transaction, if the run is still running (lifecycle.finish)."""
     settings = get_settings()
-    keep_schedules = simulation.problem.num_tasks <= settings.schedule_max_tasks
+    simulation = produced.simulation
     devices = simulation.problem.cluster.names()
     stream = np.random.SeedSequence(entropy=spec.seed, spawn_key=(SAMPLE_STREAM,))
     samples = samples_from_run(
@@ -236,9 +272,9 @@ def _complete(
 
     def record(session: Session, run: Run) -> None:
         run_store.add_results(session, run_id, result_documents(simulation))
+        for policy, packed in produced.schedules.items():
+            schedules.add_schedule(session, run_id, policy, devices, packed)
         for outcome in simulation.outcomes:
-            if keep_schedules:
-                schedules.add_schedule(session, run_id, outcome.policy, devices, outcome.schedule)
             if outcome.learned_state is not None:
                 policy_states.add_version(session, outcome.policy, outcome.learned_state, run_id)
         if samples is not None:
@@ -249,7 +285,9 @@ def _complete(
         run.rl_state_version = versions.rl_state
         run.perf_model_version = versions.perf_model
         run.rank_by = simulation.rank_by
+        run.num_tasks = simulation.problem.num_tasks
         run.progress = 1.0
+        run.phase = None
 
     if not lifecycle.finish(Run, run_id, RunStatus.SUCCEEDED, record):
         # Cancelled meanwhile, or another delivery of the same message finished first.
@@ -346,7 +384,32 @@ def get_schedule(tenant: Tenant, run_id: uuid.UUID, policy: str) -> tuple[list[s
         if run is None:
             raise RunNotFound(run_id)
         stored = schedules.get_schedule(session, run_id, policy)
-        available = schedules.stored_policies(session, run_id)
         if stored is None:
-            raise ScheduleNotFound(run_id, policy, run.status, available)
+            available = schedules.stored_policies(session, run_id)
+            reason = no_schedule_reason(run, available)
+            if run.status == RunStatus.SUCCEEDED:
+                reason += f"; its metrics and utilization: GET /api/v1/runs/{run_id}/results"
+            raise ScheduleNotFound(run_id, policy, reason)
         return list(stored.devices), schedules.unpack(stored.arrays)
+
+
+def kept_schedules(tenant: Tenant, run_id: uuid.UUID) -> list[str]:
+    """The policies of the run whose per-task schedules are stored."""
+    with session_scope() as session:
+        if run_store.get_run(session, run_id, tenant=tenant) is None:
+            raise RunNotFound(run_id)
+        return schedules.stored_policies(session, run_id)
+
+
+def no_schedule_reason(run: Run, available: list[str]) -> str:
+    """Why the run has no stored schedule for a policy, `available` those it has: the API's 404
+    and the run's page say it in these words. A succeeded run keeps them all or none."""
+    if available:
+        return f"stored schedules are {', '.join(sorted(available))}"
+    if run.status != RunStatus.SUCCEEDED:
+        return f"the run is {run.status}"
+    limit = get_settings().schedule_max_tasks
+    if run.num_tasks is not None and run.num_tasks <= limit:  # the limit was lower then
+        return "its per-task schedules were not kept"
+    size = "it had more" if run.num_tasks is None else f"its {run.num_tasks:,} tasks are more"
+    return f"{size} than the {limit:,} whose per-task schedules are kept (HMS_SCHEDULE_MAX_TASKS)"

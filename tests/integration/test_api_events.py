@@ -81,15 +81,16 @@ def submit(client, body=TINY_SPEC, path="/api/v1/runs") -> str:
     return response.json()["id"]
 
 
-def set_progress(run_id: str, progress: float) -> None:
+def set_progress(run_id: str, progress: float, phase: str = "simulating heft (1/1)") -> None:
     with session_scope() as session:
-        db_lifecycle.set_progress(session, Run, uuid.UUID(run_id), progress)
+        db_lifecycle.set_progress(session, Run, uuid.UUID(run_id), progress, phase)
 
 
 def succeed(run_id: str) -> None:
-    assert lifecycle.finish(
-        Run, uuid.UUID(run_id), RunStatus.SUCCEEDED, lambda _, run: setattr(run, "progress", 1.0)
-    )
+    def record(_, run: Run) -> None:  # as runs.execute_run records it
+        run.progress, run.phase = 1.0, None
+
+    assert lifecycle.finish(Run, uuid.UUID(run_id), RunStatus.SUCCEEDED, record)
 
 
 def test_a_run_streams_each_change_in_order_and_the_stream_ends_after_succeeded(http):
@@ -98,6 +99,7 @@ def test_a_run_streams_each_change_in_order_and_the_stream_ends_after_succeeded(
         [
             lambda: lifecycle.claim(Run, uuid.UUID(run_id), RunNotFound),
             lambda: set_progress(run_id, 0.25),
+            lambda: set_progress(run_id, 0.25, "computing metrics"),  # a new phase is news
             lambda: set_progress(run_id, 0.5),
             lambda: succeed(run_id),
         ]
@@ -112,17 +114,18 @@ def test_a_run_streams_each_change_in_order_and_the_stream_ends_after_succeeded(
             assert isinstance(event, Sse)
             seen.append(event)
             next(changes, lambda: None)()  # the next change, once this state was received
-    assert [(e.name, e.data["status"], e.data["progress"]) for e in seen] == [
-        ("state", "queued", 0.0),
-        ("state", "running", 0.0),
-        ("state", "running", 0.25),
-        ("state", "running", 0.5),
-        ("state", "succeeded", 1.0),
+    assert [(e.name, e.data["status"], e.data["progress"], e.data["phase"]) for e in seen] == [
+        ("state", "queued", 0.0, None),
+        ("state", "running", 0.0, None),
+        ("state", "running", 0.25, "simulating heft (1/1)"),
+        ("state", "running", 0.25, "computing metrics"),
+        ("state", "running", 0.5, "simulating heft (1/1)"),
+        ("state", "succeeded", 1.0, None),
     ]
     ids = [e.id for e in seen]
     assert ids == sorted(set(ids))  # strictly growing
     last = seen[-1].data
-    assert set(last) == {"id", "status", "progress", "attempts", "error", "updated_at"}
+    assert set(last) == {"id", "status", "progress", "phase", "attempts", "error", "updated_at"}
     assert (last["id"], last["attempts"], last["error"]) == (run_id, 1, None)
     run = http.get(f"/api/v1/runs/{run_id}").json()
     assert last["updated_at"] == run["updated_at"].replace("Z", "+00:00")

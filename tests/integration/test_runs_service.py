@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from itertools import groupby
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from app.runspec import RunSpec
 from app.services import lifecycle, runs
 from app.services.runs import ExecutionOutcome
 from app.settings import get_settings
+from app.sim.engine import PROGRESS_EVERY
 from tests.conftest import ADMIN, EXAMPLE_SPEC, LONG_SPEC
 from tests.fakes import RecordingQueue
 
@@ -306,9 +308,43 @@ def test_schedules_of_large_runs_are_not_kept(queue, monkeypatch):
     monkeypatch.setattr(get_settings(), "schedule_max_tasks", 100)
     run_id = submit(queue, {**ALL_POLICIES, "policies": ["greedy"]}).run.id
     runs.execute_run(run_id)
-    with pytest.raises(ScheduleNotFound, match="too large"):
+    why = "its 500 tasks are more than the 100 whose per-task schedules are kept"
+    with pytest.raises(ScheduleNotFound, match=why):
         runs.get_schedule(ADMIN, run_id, "greedy")
     assert len(results_of(run_id)) == 1
+    assert runs.get_run(ADMIN, run_id).num_tasks == 500 and not runs.kept_schedules(ADMIN, run_id)
+
+
+def test_a_run_reports_each_phase_in_order_to_its_row_and_long_phases_more_than_once(
+    queue, monkeypatch
+):
+    monkeypatch.setattr(get_settings(), "progress_interval_s", 0.0)  # every report written
+    workload = {"kind": "synthetic", "num_tasks": 2 * PROGRESS_EVERY + 1, "seed": 2}
+    policies = ["round_robin", "greedy", "heft"]
+    run_id = submit(queue, {**ALL_POLICIES, "workload": workload, "policies": policies}).run.id
+    reports = []
+
+    def sink(progress, phase):  # called after the report's write: the row shows it
+        run = runs.get_run(ADMIN, run_id)
+        reports.append((progress, phase, run.progress, run.phase))
+
+    assert runs.execute_run(run_id, sink) == ExecutionOutcome.SUCCEEDED
+    assert all((p, phase) == (row_p, row_phase) for p, phase, row_p, row_phase in reports)
+    phases = [phase for phase, _ in groupby(phase for _, phase, *_ in reports)]
+    assert phases == [
+        "building the workload",
+        *(f"simulating {policy} ({i}/3)" for i, policy in enumerate(policies, start=1)),
+        "computing metrics",
+        *(f"computing metrics ({i}/3)" for i in (1, 2, 3)),
+        "storing results",
+    ]
+    # each simulation in chunks of PROGRESS_EVERY decisions; each of the 3 schedules packed
+    assert sum(phase == "simulating heft (3/3)" for _, phase, *_ in reports) >= 3
+    assert sum(phase == "storing results" for _, phase, *_ in reports) == 3
+    progress = [progress for progress, *_ in reports]
+    assert progress == sorted(progress) and progress[0] >= 0 and progress[-1] < 1
+    run = runs.get_run(ADMIN, run_id)
+    assert run.phase is None and run.progress == 1.0 and run.num_tasks == workload["num_tasks"]
 
 
 RANKED = {**ALL_POLICIES, "policies": ["round_robin", "greedy", "heft", "oracle"]}

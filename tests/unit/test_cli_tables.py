@@ -25,6 +25,13 @@ def test_a_runs_fields_name_its_fitted_kernel_model_and_version():
     assert "kernel model" in unfitted and not any("regression" in line for line in unfitted)
 
 
+def test_a_running_runs_status_and_its_wait_line_name_the_phase_it_is_in():
+    running = {**RUN, "status": "running", "progress": 0.4, "phase": "simulating heft (2/3)"}
+    assert "phase          simulating heft (2/3)" in tables.run_fields(running).splitlines()
+    assert tables.run_state_text(running) == "run r1 running: simulating heft (2/3)"
+    assert tables.run_state_text({**running, "status": "succeeded"}) == "run r1 succeeded"
+
+
 def test_a_runs_results_say_which_fitted_version_the_schedulers_decided_with():
     document = {"rank_by": "makespan", "results": [], "perf_model_version": 3}
     assert "decided with fitted kernel model v3" in tables.run_results(document)

@@ -21,6 +21,8 @@ function show(element, state) {
   element.querySelector("[data-field=bar]").style.width = `${100 * state.progress}%`;
   element.querySelector("[data-field=progress]").textContent = `${percent} %`;
   element.querySelector(".progress").setAttribute("aria-valuenow", String(percent));
+  const phase = element.querySelector("[data-field=phase]");
+  if (phase) phase.textContent = state.status === "running" ? state.phase || "" : "";
 }
 
 function follow(element) {

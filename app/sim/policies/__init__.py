@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +70,13 @@ class PolicyContext:
     """What some policies need from outside the core: `learned` a performance model, `rl` the
     parameters it starts from (None: a fresh agent), the runtime schedulers (policies/runtime.py)
     the kernel performance model the run chose (predicted.py; None: they decide on the times
-    their knowledge gives them)."""
+    their knowledge gives them); `on_decision_progress` hears the fraction done of a decision
+    that takes long (learned's predictions), per policy (experiment.py sets it)."""
 
     performance_model: PerformanceModel | None = None
     rl_state: dict[str, Any] | None = None
     kernel_model: KernelModel | None = None
+    on_decision_progress: Callable[[float], None] | None = None
 
 
 def make_policy(name: str, context: PolicyContext | None = None) -> Policy:
@@ -83,7 +86,7 @@ def make_policy(name: str, context: PolicyContext | None = None) -> Policy:
     if name == Learned.name:
         if context.performance_model is None:
             raise ValueError("the learned policy needs a performance model")
-        return Learned(context.performance_model)
+        return Learned(context.performance_model, context.on_decision_progress)
     if name == Rl.name:
         return Rl(context.rl_state)
     if name in MODEL_BASED:

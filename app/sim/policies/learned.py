@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -17,8 +18,12 @@ class PerformanceModel(Protocol):
     #: Which model this is (a registry version, or "bootstrap"); runs record it.
     version: str
 
-    def predict_times(self, problem: Problem) -> np.ndarray:
-        """Predicted seconds for every task on every device, shape (num_tasks, num_devices)."""
+    def predict_times(
+        self, problem: Problem, on_progress: Callable[[float], None] | None = None
+    ) -> np.ndarray:
+        """Predicted seconds for every task on every device, shape (num_tasks, num_devices);
+        `on_progress`, if given, hears the fraction predicted now and then (a large workload's
+        predictions take minutes)."""
         ...
 
 
@@ -33,11 +38,15 @@ class Learned(Policy):
     summary = "HEFT-style order and earliest finish time (whole or split) on predicted times"
     knows = "its model's predictions (trained on observed times)"
 
-    def __init__(self, model: PerformanceModel) -> None:
+    def __init__(
+        self, model: PerformanceModel, on_progress: Callable[[float], None] | None = None
+    ) -> None:
         self.model = model
+        self.on_progress = on_progress  # hears the fraction of the predictions made
 
     def decide(self, problem: Problem, rng: np.random.Generator) -> Decision:
-        predicted = np.asarray(self.model.predict_times(problem), dtype=np.float64)
+        predictions = self.model.predict_times(problem, self.on_progress)
+        predicted = np.asarray(predictions, dtype=np.float64)
         if predicted.shape != problem.exec_time.shape:
             raise ValueError(
                 f"the model predicted shape {predicted.shape}, expected {problem.exec_time.shape}"

@@ -247,7 +247,7 @@ class ScaledModel:
 
     version = "scaled"
 
-    def predict_times(self, problem):
+    def predict_times(self, problem, on_progress=None):
         times = problem.exec_time.copy()
         times[:, problem.cluster.gpus] *= 1.5
         return times

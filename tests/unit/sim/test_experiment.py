@@ -1,9 +1,14 @@
+from itertools import groupby
+
 import numpy as np
 import pytest
 
+from app.sim.engine import PROGRESS_EVERY
 from app.sim.experiment import policy_rng, run_experiment
 from app.sim.policies import POLICY_NAMES
 from tests.unit.sim.conftest import layered_problem, synthetic_problem
+
+FIELDS = ("device", "partner", "gpu_fraction", "start", "end")
 
 
 @pytest.mark.parametrize(
@@ -63,3 +68,31 @@ def test_policy_streams_differ_by_policy_and_seed():
     draw = lambda seed, name: policy_rng(seed, name).random()  # noqa: E731
     assert draw(1, "random") == draw(1, "random")
     assert len({draw(1, "random"), draw(2, "random"), draw(1, "rl")}) == 3
+
+
+def test_an_experiment_reports_each_phase_in_order_and_reporting_changes_no_result(
+    context, monkeypatch
+):
+    from app.ml import performance_model
+
+    monkeypatch.setattr(performance_model, "PREDICT_CHUNK", 2000)  # 5 pieces per device model
+    problem = synthetic_problem(2 * PROGRESS_EVERY + 1)  # 3 chunks of the engine per policy
+    reports = []
+    policies = ["round_robin", "learned"]
+    reported = run_experiment(problem, policies, 4, lambda *report: reports.append(report), context)
+    phases = [phase for phase, _ in groupby(phase for _, phase in reports)]
+    assert phases == [
+        "simulating round_robin (1/2)",
+        "simulating learned (2/2)",
+        "computing metrics",
+        "computing metrics (1/2)",
+        "computing metrics (2/2)",
+    ]
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] < 1
+    # learned's predictions (10 pieces) and its simulation (3 chunks) each report
+    assert sum(phase == "simulating learned (2/2)" for _, phase in reports) >= 10 + 3
+    silent = run_experiment(problem, policies, 4, context=context)
+    for a, b in zip(reported, silent, strict=True):
+        assert a.policy == b.policy and a.metrics == b.metrics
+        assert all(np.array_equal(getattr(a.schedule, f), getattr(b.schedule, f)) for f in FIELDS)

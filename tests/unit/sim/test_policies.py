@@ -110,7 +110,7 @@ class SwappedModel:
 
     version = "swapped"
 
-    def predict_times(self, problem):
+    def predict_times(self, problem, on_progress=None):
         times = problem.exec_time.copy()
         cpus, gpus = problem.cluster.cpus, problem.cluster.gpus
         times[:, cpus] = problem.exec_time[:, gpus[:1]]
