@@ -16,9 +16,10 @@ import numpy as np
 from app.ml.features import device_features, ln_seconds, pair_features, task_features
 from app.sim.problem import Problem
 
-#: Tasks predicted at once. Predicting 800k tasks' times took two minutes on a loaded 2-core
-#: machine, in silence; in pieces of 50k the run reports its progress between them.
-PREDICT_CHUNK = 50_000
+#: Tasks predicted at once, so that a run reports its progress between pieces: predicting 50k
+#: synthetic tasks' times on two device models took 10 s on one thread of a loaded 2-core
+#: machine (800k tasks: minutes of silence before), so a piece of 10k takes about 1 s there.
+PREDICT_CHUNK = 10_000
 
 
 @dataclass

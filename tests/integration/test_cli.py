@@ -76,10 +76,11 @@ def test_status_and_runs_print_tables_and_json_the_apis_documents(hms, http):
     run = http.get(f"/api/v1/runs/{run_id}").json()
     assert json.loads(hms("status", run_id, "--json").stdout) == run
     status = hms("status", run_id).stdout.splitlines()
-    assert status[:4] == [
+    assert status[:5] == [
         f"id             {run_id}",
         "status         succeeded",
         "progress       100%",
+        "phase",  # none once it succeeded
         "attempts       1",
     ]
     assert "policies       round_robin, random, greedy" in status
