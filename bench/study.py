@@ -363,6 +363,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="hms-bench-study-"))
+    root.chmod(0o711)  # PostgreSQL's system user (we may be root) passes through to its data
     pg_port, redis_port, api_port = free_port(), free_port(), free_port()
     pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
     api_key = "bench-" + secrets.token_hex(4)
