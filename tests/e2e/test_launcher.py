@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -115,8 +118,19 @@ def start_use_and_stop(
     return run_id, listed, log
 
 
-def test_hms_up_runs_the_system_and_ctrl_c_stops_all_of_it_twice(tmp_path, ports):
-    data_dir = tmp_path / "hms-data"
+@pytest.fixture
+def own_folder() -> Iterator[Path]:
+    """A folder of the test's own that PostgreSQL's system user (we may be root) can pass
+    through: pytest's tmp_path is under 0700 folders, from which the launcher would move the
+    cluster to /var/lib/hms-postgres, where it would outlive the test."""
+    folder = Path(tempfile.mkdtemp(prefix="hms-launcher-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_hms_up_runs_the_system_and_ctrl_c_stops_all_of_it_twice(own_folder, ports):
+    data_dir = own_folder / "hms-data"
     first, _, text = start_use_and_stop(data_dir, ports)
     assert "worker.1 | " in text  # honcho's prefix
     second, listed, json_lines = start_use_and_stop(data_dir, ports, log_format="json")
