@@ -124,17 +124,13 @@ def report(timings: dict[str, list[Timing]]) -> str:
 
 
 def _machine() -> str:
-    """Cores, CPU, versions and the 1-minute load average (the machine is shared)."""
+    """Cores, system and the versions that weigh on start-up (the CPU's name: /proc/cpuinfo)."""
     import numba
     import numpy
 
-    names = [
-        line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line
-    ]
-    cpu = names[0].split(":", 1)[1].strip() if names else platform.machine()
     return (
-        f"{len(os.sched_getaffinity(0))} cores ({cpu}); Python {platform.python_version()}, "
-        f"numpy {numpy.__version__}, numba {numba.__version__}"
+        f"{len(os.sched_getaffinity(0))} cores, {platform.platform(terse=True)}; "
+        f"Python {platform.python_version()}, numpy {numpy.__version__}, numba {numba.__version__}"
     )
 
 
