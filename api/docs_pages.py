@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 #: swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js and favicon.png ship in the
-#: fastapi-offline wheel's package data (the swagger-ui-dist 5 and redoc 2 builds).
+#: fastapi-offline wheel's package data: builds of swagger-ui-dist 5 and redoc 2, the majors that
+#: FastAPI's CDN URLs name.
 ASSETS = Path(fastapi_offline.__file__).parent / "static"
 ASSETS_URL = "/static/api-docs"
 
