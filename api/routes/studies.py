@@ -13,7 +13,7 @@ from api.errors import AUTH, responses
 from api.limits import check_submission_rate
 from api.links import BODY_ID, link, linked
 from api.routes.runs import router as runs_router
-from api.schemas import StudyOut, StudyPage, StudyResultsOut
+from api.schemas import StudyDeletionOut, StudyOut, StudyPage, StudyResultsOut
 from app.db.models import StudyStatus
 from app.services import studies
 from app.studies.spec import StudySpec
@@ -112,15 +112,17 @@ def cancel(study_id: StudyId, tenant: Caller) -> StudyOut:
 
 @router.delete(
     "/{study_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StudyDeletionOut,
     responses=responses(*AUTH, 404, 409, 503),
 )
-def delete(study_id: StudyId, tenant: Caller) -> Response:
+def delete(study_id: StudyId, tenant: Caller, queue: Queue) -> StudyDeletionOut:
     """Delete a study that ended or was cancelled, with all its runs and what they recorded
-    (409 while it runs); afterwards it is a 404."""
-    studies.delete_study(tenant, study_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    (409 while it runs). It is hidden at once: from then on a 404 (a repeated DELETE too) and
+    gone from lists; a worker deletes its rows in the background, in batches."""
+    deletion = studies.delete_study(tenant, study_id, queue)
+    detail = f"study deleted; its {deletion.runs} runs are being removed in the background"
+    return StudyDeletionOut(id=study_id, status="deleting", runs=deletion.runs, detail=detail)
 
 
 def _csv(rows: list[dict[str, object]]) -> str:

@@ -25,7 +25,7 @@ from app.db import perfmodels as perf_store
 from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
-from app.db.models import Run, RunResult, RunStatus, utcnow
+from app.db.models import PolicyState, Run, RunResult, RunStatus, utcnow
 from app.db.session import session_scope
 from app.errors import (
     InvalidSpec,
@@ -46,7 +46,7 @@ from app.services.profiles import run_profiles
 from app.services.simulation import Simulation, result_documents, simulate_spec
 from app.settings import get_settings
 from app.sim.policies.learned import Learned, PerformanceModel
-from app.sim.policies.rl import Rl
+from app.sim.policies.rl import Rl, merge_learning
 from app.sim.schedule import Schedule
 from app.tenancy import Tenant
 
@@ -163,10 +163,10 @@ def _execute(
     reporter = lifecycle.ProgressReporter(Run, run_id, sink, deadline)
     try:
         spec = RunSpec.model_validate(document)
-        rl_state, rl_version = _rl_start(spec)
+        rl_start = _rl_start(spec)
         model, profiles = _performance_model(spec), run_profiles(tenant)
         chosen = perfmodels.model_for_run(spec, tenant)
-        simulation = simulate_spec(spec, reporter, rl_state, model, profiles, chosen.model)
+        simulation = simulate_spec(spec, reporter, rl_start.state, model, profiles, chosen.model)
     except lifecycle.Cancelled:
         return ExecutionOutcome.CANCELLED
     except lifecycle.OutOfTime:
@@ -180,7 +180,16 @@ def _execute(
     except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
         fail_run(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
-    return _complete(run_id, spec, tenant, simulation, Versions(rl_version, chosen.version))
+    return _complete(run_id, spec, tenant, simulation, Versions(rl_start, chosen.version))
+
+
+@dataclass(frozen=True)
+class RlStart:
+    """What rl started from: saved parameters and their version, or (None, None) for a fresh
+    agent."""
+
+    state: dict[str, Any] | None = None
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -188,18 +197,36 @@ class Versions:
     """What the run started from that it records: rl's saved parameters, the kernel model's
     fitted version."""
 
-    rl_state: int | None
+    rl: RlStart
     perf_model: int | None
 
 
-def _rl_start(spec: RunSpec) -> tuple[dict[str, Any] | None, int | None]:
+def _rl_start(spec: RunSpec) -> RlStart:
     """What rl starts from: the latest saved parameters if the spec asks for a warm start, else
     nothing (a fresh agent, and a run reproducible from its spec alone)."""
     if Rl.name not in spec.policies or not spec.rl_warm_start:
-        return None, None
+        return RlStart()
     with session_scope() as session:
         saved = policy_states.latest(session, Rl.name)
-        return (None, None) if saved is None else (dict(saved.state), saved.version)
+        return RlStart() if saved is None else RlStart(dict(saved.state), saved.version)
+
+
+def save_learning(
+    session: Session, start: RlStart, learned: dict[str, Any], run_id: uuid.UUID | None
+) -> int:
+    """Save what rl learned in a run that started from `start` as rl's next version; returns it.
+
+    The saved parameters are everything rl learned in all runs, each run adding its own: a
+    version saved by another run after this one started (a concurrent run, or any run for a
+    fresh start) stays in, and this run's learning is merged onto it (rl.merge_learning), never
+    written over it. policy_states.add_version makes concurrent savers take turns."""
+
+    def next_state(newest: PolicyState | None) -> dict[str, Any]:
+        if newest is None or newest.version == start.version:
+            return learned  # nothing saved since this run started: its state as it is
+        return merge_learning(dict(newest.state), start.state, learned)
+
+    return policy_states.add_version(session, Rl.name, next_state, run_id)
 
 
 def _performance_model(spec: RunSpec) -> PerformanceModel | None:
@@ -239,14 +266,14 @@ def _complete(
         for outcome in simulation.outcomes:
             if keep_schedules:
                 schedules.add_schedule(session, run_id, outcome.policy, devices, outcome.schedule)
-            if outcome.learned_state is not None:
-                policy_states.add_version(session, outcome.policy, outcome.learned_state, run_id)
+            if outcome.learned_state is not None:  # rl, the one policy that learns
+                save_learning(session, versions.rl, outcome.learned_state, run_id)
         if samples is not None:
             training_store.add_samples(session, run_id, samples)
         if scope is not None and observations is not None:
             perf_store.add_observations(session, scope, run_id, observations)
         run.model_version = simulation.model_version
-        run.rl_state_version = versions.rl_state
+        run.rl_state_version = versions.rl.version
         run.perf_model_version = versions.perf_model
         run.rank_by = simulation.rank_by
         run.progress = 1.0
