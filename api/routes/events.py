@@ -170,7 +170,7 @@ async def _lines(watch: events.Watch, timeout_s: float) -> AsyncIterator[str]:
             for event in found:
                 yield _encode(event)
                 quiet_since = time.monotonic()
-            if watch.ended or time.monotonic() >= deadline:
+            if watch.ended:
                 return
             read_at = min(deadline, time.monotonic() + live_changes.fallback_s)
             while not changed.is_set() and (now := time.monotonic()) < read_at:
@@ -180,6 +180,8 @@ async def _lines(watch: events.Watch, timeout_s: float) -> AsyncIterator[str]:
                 with suppress(TimeoutError):
                     wait_s = min(read_at, quiet_since + events.KEEPALIVE_S) - now
                     await asyncio.wait_for(changed.wait(), wait_s)
+            if not changed.is_set() and time.monotonic() >= deadline:
+                return  # no read at the deadline: the client reconnects and reads then
 
 
 def _encode(event: events.Event) -> str:

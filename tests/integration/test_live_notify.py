@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
+import psutil
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from api.main import app
 from app.db import lifecycle as db_lifecycle
@@ -70,13 +71,18 @@ def set_progress(run_id: uuid.UUID, progress: float) -> None:
         db_lifecycle.set_progress(session, Run, run_id, progress)
 
 
-def listeners(waiting: bool = True) -> list[int]:
-    """The backend pids of the API's listeners (that issued their LISTEN, with `waiting`)."""
-    query = "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
-    if waiting:
-        query += " AND query LIKE 'LISTEN%'"
+def listeners(api: Api) -> list[int]:
+    """The backend pids of `api`'s listening connection, once it has issued its LISTEN (none
+    of another process, nor one that has just closed)."""
+    pg_port = make_url(get_settings().require_database_url()).port
+    connections = psutil.Process(api.pid).net_connections("tcp")
+    ports = sorted(c.laddr.port for c in connections if c.raddr and c.raddr.port == pg_port)
+    query = (
+        "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
+        "AND query LIKE 'LISTEN%' AND client_port = ANY(:ports)"
+    )
     with session_scope() as session:
-        return list(session.scalars(text(query), {"name": APPLICATION_NAME}))
+        return list(session.scalars(text(query), {"name": APPLICATION_NAME, "ports": ports}))
 
 
 def states(http: httpx.Client, run_id: uuid.UUID) -> Iterator[Sse]:
@@ -113,7 +119,7 @@ def test_a_change_is_announced_when_its_transaction_commits_and_not_before(clien
 
 
 def test_a_stream_that_never_polls_shows_each_committed_change(notified_only):
-    wait_until(lambda: bool(listeners()), 60, "the API listening")
+    wait_until(lambda: bool(listeners(notified_only)), 60, "the API listening")
     with httpx.Client(base_url=notified_only.url, headers=A, timeout=30) as http:
         run_id = submit(http)
         stream = states(http, run_id)
@@ -126,23 +132,23 @@ def test_a_stream_that_never_polls_shows_each_committed_change(notified_only):
 
 
 def test_after_its_connection_is_killed_the_listener_reconnects_and_streams_go_on(notified_only):
-    wait_until(lambda: bool(listeners()), 60, "the API listening")
+    wait_until(lambda: bool(listeners(notified_only)), 60, "the API listening")
     with httpx.Client(base_url=notified_only.url, headers=A, timeout=30) as http:
         run_id = submit(http)
         lifecycle.claim(Run, run_id, RunNotFound)
         stream = states(http, run_id)
         assert progress_of(stream) == ("running", 0.0)
-        (killed,) = listeners()
+        (killed,) = listeners(notified_only)
         with session_scope() as session:
             session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed})
-        wait_until(lambda: listeners() not in ([], [killed]), 60, "the listener back")
+        wait_until(lambda: listeners(notified_only) not in ([], [killed]), 60, "the listener back")
         set_progress(run_id, 0.25)
         assert progress_of(stream) == ("running", 0.25)
         stream.close()
 
 
 def test_a_change_whose_notification_was_missed_shows_at_the_safety_poll(safety_polled):
-    wait_until(lambda: bool(listeners()), 60, "the API listening")
+    wait_until(lambda: bool(listeners(safety_polled)), 60, "the API listening")
     with httpx.Client(base_url=safety_polled.url, headers=A, timeout=30) as http:
         run_id = submit(http)
         lifecycle.claim(Run, run_id, RunNotFound)
