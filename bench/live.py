@@ -28,11 +28,8 @@ import asyncio
 import json
 import os
 import platform
-import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -42,7 +39,7 @@ from typing import Any
 import httpx
 
 # Siblings: bench/ is on sys.path when this file runs as a script.
-from study import ROOT, Process, cpu_model, free_port, log, start_worker
+from study import ROOT, Process, cpu_model, embedded_stack, free_port, log, start_worker
 
 GOAL_P95_S = 0.050
 #: How long (s) one phase may take before the bench gives up on it.
@@ -108,11 +105,22 @@ async def phase(url: str, api_key: str, runs: int, tasks: int) -> dict[str, Any]
 
 
 def percentile(values: list[float], percent: int) -> float:
+    """The `percent`-th percentile (one value: itself)."""
+    if len(values) < 2:
+        return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
+
+
+def spread(values: list[float]) -> str:
+    """`events | p50 | p95 | p99` as table cells (dashes when there are none)."""
+    if not values:
+        return "0 | — | — | —"
+    p50, p95, p99 = (ms(percentile(values, percent)) for percent in (50, 95, 99))
+    return f"{len(values)} | {p50} | {p95} | {p99}"
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
@@ -123,8 +131,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         values = result["latencies"]
         before, after = result["load"]
         print(
-            f"| {name} | {len(values)} | {ms(statistics.median(values))} | "
-            f"{ms(percentile(values, 95))} | {ms(percentile(values, 99))} | {ms(max(values))} | "
+            f"| {name} | {spread(values)} | {ms(max(values))} | "
             f"{before:.1f} → {after:.1f} | {result['wall_s']:.0f} |"
         )
     print("\nBy commit: `running` (claimed, progress: one-row commits) and the terminal state.\n")
@@ -132,11 +139,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
     print("|---|---|---|---|---|---|")
     for name, result in results.items():
         for kind in ("one-row commits", "results commit"):
-            values = result[kind]
-            print(
-                f"| {name} | {kind} | {len(values)} | {ms(statistics.median(values))} | "
-                f"{ms(percentile(values, 95))} | {ms(percentile(values, 99))} |"
-            )
+            print(f"| {name} | {kind} | {spread(result[kind])} |")
     notified = percentile(results["notify (HMS_LIVE_NOTIFY=true)"]["latencies"], 95)
     polled = percentile(results["poll only (HMS_LIVE_NOTIFY=false)"]["latencies"], 95)
     verdict = "met" if notified <= GOAL_P95_S else "**NOT met**"
@@ -152,42 +155,15 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per run")
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="hms-bench-live-"))
-    pg_port, redis_port = free_port(), free_port()
-    pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
-    api_key = "bench-" + secrets.token_hex(4)
-    # Before any settings are read, here and in every process started from here.
-    os.environ.update(
-        {
-            "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
-            "REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
-            "HMS_API_KEYS": f"bench:{api_key}",
-            "HMS_DATA_DIR": str(root / "data"),
-            "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
-            # The bootstrap model `make run` caches (.hms/cache), not trained again by the worker
-            # at its start: on this loaded VM that took it past the 120 s a start may take.
-            "HMS_MODEL_CACHE_DIR": str(ROOT / ".hms" / "cache"),
-        }
-    )
-    from app.db.migrate import upgrade
-    from app.devstack.postgres import EmbeddedPostgres
-    from app.devstack.valkey import EmbeddedValkey
-
     started = time.monotonic()
-    logs = root / "logs"
-    logs.mkdir()
     results: dict[str, dict[str, Any]] = {}
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        log(f"starting PostgreSQL and Valkey under {root}")
-        postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)
-        postgres.start()
-        cleanup.callback(postgres.stop)
-        valkey = EmbeddedValkey(root / "valkey", redis_port, redis_password)
-        valkey.start()
-        cleanup.callback(valkey.stop)
-        upgrade(postgres.url)
-        cleanup.callback(start_worker(2, logs, {}).stop)
+        # The bootstrap model `make run` caches (.hms/cache), not trained again by the worker at
+        # its start: on this loaded VM that took it past the 120 s a start may take.
+        stack = embedded_stack(
+            cleanup, "live", {"HMS_MODEL_CACHE_DIR": str(ROOT / ".hms" / "cache")}
+        )
+        cleanup.callback(start_worker(2, stack.logs, {}).stop)
         for name, notify in (
             ("notify (HMS_LIVE_NOTIFY=true)", True),
             ("poll only (HMS_LIVE_NOTIFY=false)", False),
@@ -195,9 +171,9 @@ def main() -> None:
             api_port = free_port()
             log(f"phase: {name}")
             with ExitStack() as serving:
-                serving.callback(start_api(api_port, logs, notify).stop)
+                serving.callback(start_api(api_port, stack.logs, notify).stop)
                 url = f"http://127.0.0.1:{api_port}"
-                results[name] = asyncio.run(phase(url, api_key, args.runs, args.tasks))
+                results[name] = asyncio.run(phase(url, stack.api_key, args.runs, args.tasks))
         print(
             f"Ran {datetime.now():%Y-%m-%d}: {os.cpu_count()} cores ({cpu_model()}), "
             f"Python {platform.python_version()}; {time.monotonic() - started:.0f} s in all."

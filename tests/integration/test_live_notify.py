@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import psutil
@@ -28,7 +29,7 @@ from app.errors import RunNotFound
 from app.services import lifecycle
 from app.settings import get_settings
 from tests.conftest import TEAM_A_KEY
-from tests.integration.test_api_events import TINY_SPEC, Sse, parse
+from tests.integration.test_api_events import TINY_SPEC, Sse, parse, succeed
 from tests.processes import Api, wait_until
 
 A = {"X-API-Key": TEAM_A_KEY}
@@ -118,45 +119,41 @@ def test_a_change_is_announced_when_its_transaction_commits_and_not_before(clien
         listener.stop()
 
 
-def test_a_stream_that_never_polls_shows_each_committed_change(notified_only):
-    wait_until(lambda: bool(listeners(notified_only)), 60, "the API listening")
-    with httpx.Client(base_url=notified_only.url, headers=A, timeout=30) as http:
+@contextmanager
+def running_run_watched(api: Api) -> Iterator[tuple[uuid.UUID, Iterator[Sse]]]:
+    """A running run and its stream from `api` (listening by then), its first state read."""
+    wait_until(lambda: bool(listeners(api)), 60, "the API listening")
+    with httpx.Client(base_url=api.url, headers=A, timeout=30) as http:
         run_id = submit(http)
-        stream = states(http, run_id)
-        assert progress_of(stream) == ("queued", 0.0)
         lifecycle.claim(Run, run_id, RunNotFound)
+        stream = states(http, run_id)
         assert progress_of(stream) == ("running", 0.0)
+        yield run_id, stream
+        stream.close()
+
+
+def test_a_stream_that_never_polls_shows_each_committed_change(notified_only):
+    with running_run_watched(notified_only) as (run_id, stream):
         set_progress(run_id, 0.25)
         assert progress_of(stream) == ("running", 0.25)
-        stream.close()
+        succeed(str(run_id))
+        assert progress_of(stream) == ("succeeded", 1.0)
 
 
 def test_after_its_connection_is_killed_the_listener_reconnects_and_streams_go_on(notified_only):
-    wait_until(lambda: bool(listeners(notified_only)), 60, "the API listening")
-    with httpx.Client(base_url=notified_only.url, headers=A, timeout=30) as http:
-        run_id = submit(http)
-        lifecycle.claim(Run, run_id, RunNotFound)
-        stream = states(http, run_id)
-        assert progress_of(stream) == ("running", 0.0)
+    with running_run_watched(notified_only) as (run_id, stream):
         (killed,) = listeners(notified_only)
         with session_scope() as session:
             session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed})
-        wait_until(lambda: listeners(notified_only) not in ([], [killed]), 60, "the listener back")
+        wait_until(lambda: listeners(notified_only) not in ([], [killed]), 60, "listening again")
         set_progress(run_id, 0.25)
         assert progress_of(stream) == ("running", 0.25)
-        stream.close()
 
 
 def test_a_change_whose_notification_was_missed_shows_at_the_safety_poll(safety_polled):
-    wait_until(lambda: bool(listeners(safety_polled)), 60, "the API listening")
-    with httpx.Client(base_url=safety_polled.url, headers=A, timeout=30) as http:
-        run_id = submit(http)
-        lifecycle.claim(Run, run_id, RunNotFound)
-        stream = states(http, run_id)
-        assert progress_of(stream) == ("running", 0.0)
+    with running_run_watched(safety_polled) as (run_id, stream):
         with session_scope() as session:  # a change committed with no notification
             session.execute(text("ALTER TABLE runs DISABLE TRIGGER hms_announce_run_change"))
             db_lifecycle.set_progress(session, Run, run_id, 0.25)
             session.execute(text("ALTER TABLE runs ENABLE TRIGGER hms_announce_run_change"))
         assert progress_of(stream) == ("running", 0.25)
-        stream.close()
