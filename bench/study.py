@@ -144,6 +144,7 @@ class Stack:
     api_key: str
     database_url: str
     redis_url: str
+    postgres: Any  # its EmbeddedPostgres, to restart it with other server settings
 
 
 def embedded_stack(cleanup: ExitStack, name: str, env: dict[str, str] | None = None) -> Stack:
@@ -181,7 +182,7 @@ def embedded_stack(cleanup: ExitStack, name: str, env: dict[str, str] | None = N
     upgrade(postgres.url)
     logs = root / "logs"
     logs.mkdir()
-    return Stack(logs, api_key, postgres.url, redis_url)
+    return Stack(logs, api_key, postgres.url, redis_url, postgres)
 
 
 def study_body(name: str, tasks: int, repetitions: int) -> dict[str, Any]:
