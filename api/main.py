@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 
 from fastapi import Depends, FastAPI
 
-from api import metrics
+from api import docs_pages, metrics
 from api.errors import install_error_handlers
 from api.json_body import refuse_unstorable_values
 from api.limits import BodySizeLimit
@@ -41,6 +41,8 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Submit simulation runs that compare placement policies on CPU/GPU clusters.",
         lifespan=_lifespan(traced),
+        docs_url=None,  # /docs and /redoc come from docs_pages, without a CDN
+        redoc_url=None,
     )
     # Log lines name the key's tenant; then (after auth) a body's NaN, NUL or lone surrogate is
     # a 422 before pydantic reads it.
@@ -58,6 +60,7 @@ def create_app() -> FastAPI:
         app.include_router(router, dependencies=with_tenant)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    docs_pages.install(app)
     install_dashboard(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -153,6 +153,7 @@ def embedded_stack(cleanup: ExitStack, name: str, env: dict[str, str] | None = N
     (`bench:<key>`) and `env` go into os.environ first, for this process (before any settings
     are read) and every process started from it."""
     root = Path(tempfile.mkdtemp(prefix=f"hms-bench-{name}-"))
+    root.chmod(0o711)  # PostgreSQL's system user (we may be root) passes through to its data
     cleanup.callback(shutil.rmtree, root, ignore_errors=True)
     pg_port, redis_port = free_port(), free_port()
     pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)

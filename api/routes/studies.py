@@ -11,6 +11,8 @@ from fastapi import APIRouter, Header, Query, Response, status
 from api.deps import Caller, Queue, StudyId
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
+from api.links import BODY_ID, link, linked
+from api.routes.runs import router as runs_router
 from api.schemas import StudyOut, StudyPage, StudyResultsOut
 from app.db.models import StudyStatus
 from app.services import studies
@@ -21,12 +23,23 @@ router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 
 MAX_PAGE = 100
 
+STUDY_PATH = f"{router.prefix}/{{study_id}}"
+#: From an answer that is a study (StudyOut) to what may be asked of that study next.
+STUDY_LINKS = {
+    "GetStudy": link("GET", STUDY_PATH, study_id=BODY_ID),
+    "GetStudyResults": link("GET", f"{STUDY_PATH}/results", study_id=BODY_ID),
+    "ListStudyRuns": link("GET", runs_router.prefix, study_id=BODY_ID),
+    "WatchStudy": link("GET", f"{STUDY_PATH}/events", study_id=BODY_ID),
+    "CancelStudy": link("POST", f"{STUDY_PATH}/cancel", study_id=BODY_ID),
+    "DeleteStudy": link("DELETE", STUDY_PATH, study_id=BODY_ID),
+}
+
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=StudyOut,
-    responses=responses(400, *AUTH, 413, 429, 503),
+    responses={**linked(202, STUDY_LINKS), **responses(400, *AUTH, 413, 429, 503)},
 )
 def submit(
     spec: StudySpec,
@@ -58,7 +71,11 @@ def list_studies(
     return StudyPage(items=[StudyOut.of(v) for v in views], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{study_id}", response_model=StudyOut, responses=responses(*AUTH, 404, 503))
+@router.get(
+    "/{study_id}",
+    response_model=StudyOut,
+    responses={**linked(200, STUDY_LINKS), **responses(*AUTH, 404, 503)},
+)
 def get_study(study_id: StudyId, tenant: Caller) -> StudyOut:
     return StudyOut.of(studies.get_study(tenant, study_id))
 
@@ -84,7 +101,9 @@ def get_results(
 
 
 @router.post(
-    "/{study_id}/cancel", response_model=StudyOut, responses=responses(*AUTH, 404, 409, 503)
+    "/{study_id}/cancel",
+    response_model=StudyOut,
+    responses={**linked(200, STUDY_LINKS), **responses(*AUTH, 404, 409, 503)},
 )
 def cancel(study_id: StudyId, tenant: Caller) -> StudyOut:
     """Cancel the study and every run of it not yet ended; it stays readable."""
