@@ -37,10 +37,8 @@ import asyncio
 import os
 import platform
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +51,7 @@ from celery import Celery
 
 # Siblings: bench/ is on sys.path when this file runs as a script (and for the bare worker,
 # whose PYTHONPATH names it).
-from study import Process, cpu_model, free_port, log, start_api, start_worker
+from study import Process, cpu_model, embedded_stack, free_port, log, start_api, start_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A run whose simulation takes well under a millisecond: what is measured is the path.
@@ -406,42 +404,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="requests per client")
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="hms-bench-system-"))
-    root.chmod(0o711)  # PostgreSQL's system user (we may be root) passes through to its data
-    pg_port, redis_port, api_port = free_port(), free_port(), free_port()
-    pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
-    api_key = "bench-" + secrets.token_hex(4)
-    redis_url = f"redis://:{redis_password}@127.0.0.1:{redis_port}/0"
-    os.environ.update(
-        {
-            "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
-            "REDIS_URL": redis_url,
-            "HMS_API_KEYS": f"bench:{api_key}",
-            "HMS_DATA_DIR": str(root / "data"),
-            "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
-        }
-    )
-    configure_bare(redis_url)
     figures: dict[str, Any] = {"load": [os.getloadavg()[0]]}
-    from app.db.migrate import upgrade
-    from app.devstack.postgres import EmbeddedPostgres
-    from app.devstack.valkey import EmbeddedValkey
-
     started = time.monotonic()
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        log(f"starting PostgreSQL and Valkey under {root}")
-        postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)
-        postgres.start()
-        cleanup.callback(postgres.stop)
-        valkey = EmbeddedValkey(root / "valkey", redis_port, redis_password)
-        valkey.start()
-        cleanup.callback(valkey.stop)
-        upgrade(postgres.url)
-        dsn = postgres.url.replace("postgresql+psycopg2://", "postgresql://")
+        stack = embedded_stack(cleanup, "system")
+        api_key, logs, redis_url = stack.api_key, stack.logs, stack.redis_url
+        configure_bare(redis_url)
+        dsn = stack.database_url.replace("postgresql+psycopg2://", "postgresql://")
         create_durable_table(dsn)
-        logs = root / "logs"
-        logs.mkdir()
+        api_port = free_port()
         cleanup.callback(start_api(api_port, logs).stop)
         worker = start_worker(2, logs, {})
         cleanup.callback(worker.stop)
