@@ -1,5 +1,5 @@
 """The database's change notifications, heard: `ChangeListener` LISTENs on the channel that the
-triggers of migration 0010 NOTIFY on (the id of each run or study whose committed change a live
+triggers of migration 0012 NOTIFY on (the id of each run or study whose committed change a live
 stream shows) and hands each batch of ids to a callback.
 
 PostgreSQL delivers a notification only when the transaction that sent it commits, and to every
@@ -28,7 +28,7 @@ from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
-#: The channel migration 0010's triggers notify on; a payload is a run's or a study's id.
+#: The channel migration 0012's triggers notify on; a payload is a run's or a study's id.
 CHANNEL = "hms_events"
 #: The name the listener's session shows in pg_stat_activity.
 APPLICATION_NAME = "hms-live-listener"

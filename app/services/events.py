@@ -3,7 +3,7 @@
 The source is the database: a worker writes a run's progress to its row at most every
 `HMS_PROGRESS_INTERVAL_S` (0.5 s) and commits each status change on the row. A `Watch` reads the
 row (a primary-key lookup; for a study, its row and its runs counted by status) when the API is
-told the row changed, and every fallback poll (api/live.py): migration 0010's triggers NOTIFY the
+told the row changed, and every fallback poll (api/live.py): migration 0012's triggers NOTIFY the
 changed ids in the writing transaction, so an event follows its commit within milliseconds and
 nothing uncommitted is announced. No broker pub/sub: a notification only says "read again", and a
 reconnecting client reads the same truth as `GET /api/v1/runs/{id}`.

@@ -1,4 +1,4 @@
-"""Live streams woken by the database's change notifications (migration 0010's triggers,
+"""Live streams woken by the database's change notifications (migration 0012's triggers,
 app/db/notify.py, api/live.py), against the real database and the API under uvicorn.
 
 The APIs here are configured so that a stream's reads can only come from what is under test: with
