@@ -54,11 +54,18 @@ def test_the_form_shows_each_validation_error_next_to_its_field(new_page, http):
     page.page.uncheck("input[name=policies]:checked >> nth=0")
     submit(page)
     errors = _errors(page)
-    assert "Input should be a number" in errors["workload.num_tasks"]
-    assert "greater than or equal to 0" in errors["cluster.gpus"]
-    assert set(errors) == {"workload.num_tasks", "cluster.gpus"}
-    # What was typed is kept.
+    assert errors == {
+        "workload.num_tasks": "Tasks must be a whole number",
+        "cluster.gpus": "GPUs must be at least 0",
+    }
+    # What was typed is kept, at an address that reloads without posting again (PRG).
     assert page.page.input_value("input[name='workload.num_tasks']") == "many"
+    assert "/runs/new?" in page.page.url
+    methods: list[str] = []
+    page.page.on("request", lambda request: methods.append(request.method))
+    page.page.reload()
+    assert methods and "POST" not in methods
+    assert _errors(page) == errors
 
     page.page.fill("input[name='workload.num_tasks']", "100")
     page.page.fill("input[name='cluster.gpus']", "0")
