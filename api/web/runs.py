@@ -17,6 +17,7 @@ from api.routes.runs import model_note
 from api.schemas import PolicyResultOut
 from api.web import charts
 from api.web.gantt import MAX_GANTT_TASKS, Categories, gantt_figure, utilization_figure
+from api.web.listing import PAGE, list_context
 from api.web.run_form import (
     CHOICES,
     FIELDS,
@@ -39,7 +40,6 @@ from app.tenancy import Tenant
 
 router = APIRouter(include_in_schema=False)
 
-PAGE = 50
 #: How many of the newest studies the list's study filter offers (besides those on the page).
 FILTER_STUDIES = 20
 #: Why a valid form was not submitted, by the code its address carries (`refused=`): the page
@@ -78,13 +78,8 @@ def runs_page(
     if isinstance(study_id, uuid.UUID):
         shown.add(study_id)
     context = {
-        "tenant": tenant,
+        **list_context(tenant, total, offset, status_filter, RunStatus),
         "runs": items,
-        "total": total,
-        "offset": offset,
-        "page": PAGE,
-        "current_status": status_filter.value if status_filter else "",
-        "statuses": [s.value for s in RunStatus],
         "current_study": str(study_id or ""),
         "no_study": run_store.NO_STUDY,
         "studies": runs.study_names(tenant, shown, FILTER_STUDIES),
