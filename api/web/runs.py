@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BeforeValidator, ValidationError
+from pydantic import ValidationError
 
 from api.deps import get_queue
 from api.limits import RateLimited, check_submission_rate
@@ -17,7 +17,7 @@ from api.routes.runs import model_note
 from api.schemas import PolicyResultOut
 from api.web import charts
 from api.web.gantt import MAX_GANTT_TASKS, Categories, gantt_figure, utilization_figure
-from api.web.listing import PAGE, list_context
+from api.web.listing import PAGE, Blank, list_context
 from api.web.run_form import (
     CHOICES,
     FIELDS,
@@ -51,15 +51,6 @@ REFUSALS = {
         "the list of runs before submitting it again."
     ),
 }
-
-
-def blank_is_none(value: Any) -> Any:
-    """A filter's empty field is no filter: a GET form sends `status=` for its "all" option."""
-    return None if value == "" else value
-
-
-#: A list filter's query parameter that may come empty (BeforeValidator(blank_is_none)).
-Blank = BeforeValidator(blank_is_none)
 
 
 @router.get("/")

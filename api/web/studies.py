@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.web import charts
-from api.web.listing import PAGE, list_context
+from api.web.listing import PAGE, Blank, list_context
 from api.web.runs import not_found
 from api.web.session import Viewer
 from api.web.templating import render
@@ -25,7 +25,7 @@ router = APIRouter(include_in_schema=False)
 def studies_page(
     request: Request,
     tenant: Viewer,
-    status_filter: Annotated[StudyStatus | None, Query(alias="status")] = None,
+    status_filter: Annotated[StudyStatus | None, Blank, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     views, total = studies.list_studies(tenant, status_filter, PAGE, offset)
