@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from itertools import islice
+from string import Formatter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,9 +38,8 @@ FORM_KINDS = ("synthetic", "layered_dag")
 ALL_KINDS = (*FORM_KINDS, "tiled", "wfcommons", "stg", "inline", "explicit")
 #: Where the whole-spec textarea's errors go.
 SPEC_FIELD = "spec"
-#: Groups of fields that show the errors about the whole group (e.g. a cluster without devices),
-#: by their label.
-FIELDSETS = {"workload": "workload", "cluster": "cluster"}
+#: Groups of fields that show the errors about the whole group (e.g. a cluster without devices).
+FIELDSETS = ("workload", "cluster")
 #: The page a failed submit redirects to, with what was entered in its query string.
 FORM_PATH = "/runs/new"
 #: The longest address that redirect may have (characters): nginx's default buffer for a
@@ -146,13 +146,19 @@ def sentence(
     message after the label."""
     if kind is not None and error_type in NOT_A_NUMBER:
         text = f"{label} must be {kind.value}"
-    elif error_type in SENTENCES:
+    elif error_type in SENTENCES and _has_names(SENTENCES[error_type], context):
         text = SENTENCES[error_type].format(label=label, **_plain(context))
     elif error_type == "value_error" and "error" in context:
         text = str(context["error"])
     else:
         text = f"{label}: {message}"
     return text[:1].upper() + text[1:]
+
+
+def _has_names(template: str, context: Mapping[str, Any]) -> bool:
+    """Whether the error's context names every value `template` shows besides the label."""
+    names = {name for _, name, _, _ in Formatter().parse(template) if name}
+    return names - {"label"} <= context.keys()
 
 
 def _plain(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,9 +201,7 @@ class RunForm:
             self.add_error(location, message)  # JSON's own words: its path and pydantic's
             return
         label, kind = (
-            (FIELDS[place].label, FIELDS[place].kind)
-            if place in FIELDS
-            else (FIELDSETS[place], None)
+            (FIELDS[place].label, FIELDS[place].kind) if place in FIELDS else (place, None)
         )
         self.errors.setdefault(place, []).append(
             sentence(label, kind, error_type, message, context)

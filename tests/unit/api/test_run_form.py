@@ -87,3 +87,9 @@ def test_a_json_spec_nested_past_the_recursion_limit_is_an_error_of_its_field():
     assert spec is None and form.errors == {
         "spec": ["spec: nested more deeply than a RunSpec can be"]
     }
+
+
+def test_an_error_without_the_context_its_sentence_needs_keeps_pydantics_words():
+    form, _ = read_form({}, ["heft"])
+    form.add_invalid(("cluster", "cpus"), "greater_than_equal", "Input should be larger", {})
+    assert form.errors == {"cluster.cpus": ["CPU cores: Input should be larger"]}
