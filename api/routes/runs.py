@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -21,6 +20,7 @@ from api.schemas import (
     ScheduleOut,
 )
 from app.db.models import RunStatus
+from app.db.runs import StudyFilter
 from app.ml.bootstrap import BOOTSTRAP_VERSION
 from app.runspec import PolicyName, RunSpec
 from app.services import runs
@@ -71,7 +71,10 @@ def list_runs(
     status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    study_id: Annotated[uuid.UUID | None, Query(description="Only this study's runs.")] = None,
+    study_id: Annotated[
+        StudyFilter,
+        Query(description="Only this study's runs; `none`: only the runs of no study (lone runs)."),
+    ] = None,
 ) -> RunPage:
     """Your runs (an admin key: everyone's), newest first."""
     items, total = runs.list_runs(tenant, status_filter, limit, offset, study_id)

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -68,8 +69,7 @@ def submit_run(
     idempotency key (of the same tenant) with the same spec returns the existing run, sending it
     if it was never sent (idempotency.submit_once); with another spec it is a conflict. If the
     broker is down the run stays queued and the error is raised."""
-    _check_submittable(spec, tenant)
-    perfmodels.check_pinned(spec, tenant)
+    check_submission(tenant, spec)
     document = spec.model_dump(mode="json")
 
     def create(session: Session, digest: str) -> Run:
@@ -96,6 +96,13 @@ def _send(run: Run, queue: RunQueue) -> None:
     """Enqueue a committed run and note when. If the broker is down the run stays queued, unsent,
     and the recovery sweep sends it later (or the client's retry with the same key does)."""
     lifecycle.send(run, lambda: queue.enqueue_run(run.id, run.priority), "run")
+
+
+def check_submission(tenant: Tenant, spec: RunSpec) -> None:
+    """InvalidSpec if `submit_run` would refuse the spec (beyond its pydantic validation): what
+    the dashboard's form shows again after a failed submit, without submitting."""
+    _check_submittable(spec, tenant)
+    perfmodels.check_pinned(spec, tenant)
 
 
 def _check_submittable(spec: RunSpec, tenant: Tenant) -> None:
@@ -347,12 +354,23 @@ def list_runs(
     status: RunStatus | None,
     limit: int,
     offset: int,
-    study_id: uuid.UUID | None = None,
+    study_id: run_store.StudyFilter = None,
 ) -> tuple[list[Run], int]:
+    """A page of the tenant's runs, newest first, and how many match: with `study_id`, only that
+    study's runs, or (run_store.NO_STUDY) only the runs of no study."""
     with session_scope() as session:
         return run_store.list_runs(
             session, tenant, status=status, limit=limit, offset=offset, study_id=study_id
         )
+
+
+def study_names(
+    tenant: Tenant, study_ids: Collection[uuid.UUID], newest: int
+) -> dict[uuid.UUID, str]:
+    """The names of the studies `study_ids` and of the tenant's `newest` studies, newest first
+    (what a list of runs names their studies by and offers to filter by)."""
+    with session_scope() as session:
+        return run_store.study_names(session, tenant, study_ids, newest)
 
 
 def get_results(tenant: Tenant, run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:
