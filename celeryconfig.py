@@ -76,6 +76,7 @@ task_routes = {
     "hms.sweep": {"queue": "simulations", "routing_key": "simulations"},
     "hms.fan_out_study": {"queue": "simulations", "routing_key": "simulations"},
     "hms.apply_retention": {"queue": "simulations", "routing_key": "simulations"},
+    "hms.purge_study": {"queue": "simulations", "routing_key": "simulations"},
 }
 
 # --- Reliability: at-least-once delivery ---------------------------------------------------------

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import metrics
+from api import docs_pages, metrics
 from api.errors import install_error_handlers
 from api.json_body import refuse_unstorable_values
 from api.limits import BodySizeLimit
+from api.live import live_changes
 from api.routes import (
     events,
     health,
@@ -37,7 +40,9 @@ def create_app() -> FastAPI:
         title="Hybrid ML Scheduler",
         version="0.1.0",
         description="Submit simulation runs that compare placement policies on CPU/GPU clusters.",
-        lifespan=flush_spans_at_shutdown if traced else None,
+        lifespan=_lifespan(traced),
+        docs_url=None,  # /docs and /redoc come from docs_pages, without a CDN
+        redoc_url=None,
     )
     # Log lines name the key's tenant; then (after auth) a body's NaN, NUL or lone surrogate is
     # a 422 before pydantic reads it.
@@ -55,6 +60,7 @@ def create_app() -> FastAPI:
         app.include_router(router, dependencies=with_tenant)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    docs_pages.install(app)
     install_dashboard(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -68,6 +74,21 @@ def create_app() -> FastAPI:
             "creating one needs an admin key"
         )
     return app
+
+
+def _lifespan(traced: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """While the app serves, the database's change notifications wake live streams
+    (api/live.py); with tracing, the spans' last batch goes out at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if traced:
+                await stack.enter_async_context(flush_spans_at_shutdown(app))
+            await stack.enter_async_context(live_changes.listened())
+            yield
+
+    return lifespan
 
 
 app = create_app()

@@ -308,6 +308,16 @@ class StudyPage(BaseModel):
     offset: int
 
 
+class StudyDeletionOut(BaseModel):
+    id: uuid.UUID
+    status: str = Field(
+        description="`deleting`: hidden from now on (a 404, gone from lists); its rows are "
+        "removed in the background"
+    )
+    runs: int = Field(description="The study's runs, deleted with it in the background.")
+    detail: str
+
+
 class StudyResultsOut(BaseModel):
     study_id: uuid.UUID
     status: str

@@ -49,6 +49,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,56 @@ def start_worker(concurrency: int, logs: Path, env: dict[str, str]) -> Process:
 def start_api(port: int, logs: Path) -> Process:
     command = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)]
     return Process("api", command, logs, "Application startup complete", None)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What `embedded_stack` started: its folder's `logs`, the API key, the servers' URLs."""
+
+    logs: Path
+    api_key: str
+    database_url: str
+    redis_url: str
+    postgres: Any  # its EmbeddedPostgres, to restart it with other server settings
+
+
+def embedded_stack(cleanup: ExitStack, name: str, env: dict[str, str] | None = None) -> Stack:
+    """PostgreSQL (durable, as `make run` does) and Valkey started in a new temporary folder,
+    the schema migrated; `cleanup` stops them and removes the folder. Their URLs, a key
+    (`bench:<key>`) and `env` go into os.environ first, for this process (before any settings
+    are read) and every process started from it."""
+    root = Path(tempfile.mkdtemp(prefix=f"hms-bench-{name}-"))
+    root.chmod(0o711)  # PostgreSQL's system user (we may be root) passes through to its data
+    cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+    pg_port, redis_port = free_port(), free_port()
+    pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
+    api_key = "bench-" + secrets.token_hex(4)
+    redis_url = f"redis://:{redis_password}@127.0.0.1:{redis_port}/0"
+    os.environ.update(
+        {
+            "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
+            "REDIS_URL": redis_url,
+            "HMS_API_KEYS": f"bench:{api_key}",
+            "HMS_DATA_DIR": str(root / "data"),
+            "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
+            **(env or {}),
+        }
+    )
+    from app.db.migrate import upgrade
+    from app.devstack.postgres import EmbeddedPostgres
+    from app.devstack.valkey import EmbeddedValkey
+
+    log(f"starting PostgreSQL and Valkey under {root}")
+    postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)
+    postgres.start()
+    cleanup.callback(postgres.stop)
+    valkey = EmbeddedValkey(root / "valkey", redis_port, redis_password)
+    valkey.start()
+    cleanup.callback(valkey.stop)
+    upgrade(postgres.url)
+    logs = root / "logs"
+    logs.mkdir()
+    return Stack(logs, api_key, postgres.url, redis_url, postgres)
 
 
 def study_body(name: str, tasks: int, repetitions: int) -> dict[str, Any]:
@@ -362,37 +414,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="hms-bench-study-"))
-    pg_port, redis_port, api_port = free_port(), free_port(), free_port()
-    pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
-    api_key = "bench-" + secrets.token_hex(4)
-    # Before any settings are read, here and in every process started from here.
-    os.environ.update(
-        {
-            "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
-            "REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
-            "HMS_API_KEYS": f"bench:{api_key}",
-            "HMS_DATA_DIR": str(root / "data"),
-            "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
-        }
-    )
-    from app.db.migrate import upgrade
-    from app.devstack.postgres import EmbeddedPostgres
-    from app.devstack.valkey import EmbeddedValkey
-
     started = time.monotonic()
-    postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)
-    valkey = EmbeddedValkey(root / "valkey", redis_port, redis_password)
-    logs = root / "logs"
-    logs.mkdir()
-    api = None
-    try:
-        log(f"starting PostgreSQL and Valkey under {root}")
-        postgres.start()
-        valkey.start()
-        upgrade(postgres.url)
-        api = start_api(api_port, logs)
-        headers = {"X-API-Key": api_key}
+    with ExitStack() as cleanup:
+        stack = embedded_stack(cleanup, "study")
+        api_port = free_port()
+        cleanup.callback(start_api(api_port, stack.logs).stop)
+        headers = {"X-API-Key": stack.api_key}
         with httpx.Client(
             base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=60
         ) as http:
@@ -402,7 +429,7 @@ def main() -> None:
                 plan += [("results only", n) for n in workers]
             if args.attribute:
                 plan += [("schedules only", workers[0]), ("samples only", workers[0])]
-            studies = [run_study(http, n, storage, args, logs) for storage, n in plan]
+            studies = [run_study(http, n, storage, args, stack.logs) for storage, n in plan]
             log("timing the parts of a run in this process")
             parts = run_parts(studies[0]["runs"])
             accepts = measure_accepts(http, args.accepts)
@@ -411,12 +438,6 @@ def main() -> None:
             f"Python {platform.python_version()}; {time.monotonic() - started:.0f} s in all."
         )
         report(studies, parts, accepts, args)
-    finally:
-        if api is not None:
-            api.stop()
-        valkey.stop()
-        postgres.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,30 @@
-"""The API and queue path against bare Celery on the same machine, broker and worker shape, in
-one run (issue 12's table):
+"""The API and queue path against two Celery peers on the same machine, broker and worker shape,
+in one run (issue 12's table, issue 23's durable peer):
 
-1. Round trip: bare `apply_async(noop).get()` against POST a 10-task run (policy greedy) and
-   GET it until it succeeded, `--trials` sequential trials each (after 20 untimed ones);
-   p50 and p95. Goal: ours <= 3x bare (p50).
+- the **bare** peer: a no-op task, its result in the Redis result backend; it stores nothing;
+- the **durable** peer: a task that inserts and commits one PostgreSQL row (in the same
+  database as ours), the client reading the result back from that row. It does what a run must
+  do at the least (a durable record), and nothing of ours (no API, no spec, no simulation).
+
+1. Round trip: bare `apply_async(noop).get()`; durable `apply_async(durable)` and then SELECT
+   the row until it is there; ours POST a 10-task run (policy greedy) and GET it until it
+   succeeded. `--trials` sequential trials each (after 20 untimed ones); p50 and p95.
+   Goals: ours <= 3x bare, <= 1.5x durable (p50).
 2. Throughput with `--in-flight` messages in flight: that many noops sent at once and all
-   results awaited (tasks/s), against that many runs POSTed by 8 client threads until the
-   last one succeeded, read from the database (runs/s: first run's insert to last run's
-   finish). Goal: ours >= 1/3 of bare.
+   results awaited (tasks/s); that many durable tasks sent at once (rows/s from the first
+   send to the last row's commit, both on this machine's clock); that many runs POSTed by 8
+   client threads until the last one succeeded, read from the database (runs/s: first run's
+   insert to last run's finish). Goals: ours >= 1/3 of bare, >= 1/2 of durable.
 3. The API at `--clients` concurrent HTTP clients (asyncio + httpx), each sending
    `--requests` requests in a row, after a warm-up: p95 of `/health/live` (the peer), of
    `GET /api/v1/runs/{id}` and of `POST /api/v1/runs`. Goals: GET <= 1.3x and
    POST <= 2x the peer's p95. Both workers are stopped first: this measures the API alone.
 
 Starts its own PostgreSQL (durable, as `make run` does) and Valkey in a temporary folder, one
-uvicorn API process, one `celery worker` of ours with 2 pool processes, and a bare Celery app
-(this module's `bare`, a no-op task, the same broker, the same reliability settings: late acks,
-prefetch 1, priority steps) with a worker of the same shape. Markdown to stdout, progress to
-stderr; nothing is kept.
+uvicorn API process, one `celery worker` of ours with 2 pool processes, and a peer Celery app
+(this module's `bare`, with the no-op and the durable task, the same broker, the same
+reliability settings: late acks, prefetch 1, priority steps) with a worker of the same shape.
+Markdown to stdout, progress to stderr; nothing is kept.
 
     .venv/bin/python bench/system.py [--trials 200] [--in-flight 300] [--clients 50]
                                      [--requests 20]
@@ -30,10 +37,8 @@ import asyncio
 import os
 import platform
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +51,7 @@ from celery import Celery
 
 # Siblings: bench/ is on sys.path when this file runs as a script (and for the bare worker,
 # whose PYTHONPATH names it).
-from study import Process, cpu_model, free_port, log, start_api, start_worker
+from study import Process, cpu_model, embedded_stack, free_port, log, start_api, start_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A run whose simulation takes well under a millisecond: what is measured is the path.
@@ -57,6 +62,10 @@ TINY_RUN = {
 }
 ROUND_TRIP_GOAL = 3.0
 THROUGHPUT_GOAL = 1 / 3
+DURABLE_ROUND_TRIP_GOAL = 1.5
+DURABLE_THROUGHPUT_GOAL = 1 / 2
+#: The durable peer's table, in our database (its own name: nothing of ours reads it).
+DURABLE_TABLE = "bench_durable_peer"
 GET_GOAL, POST_GOAL = 1.3, 2.0
 WARM_UP = 20
 
@@ -67,6 +76,32 @@ bare = Celery("bare", set_as_current=False)
 @bare.task(name="bare.noop")
 def noop() -> None:
     return None
+
+
+_connection: Any = None
+
+
+def _database() -> Any:
+    """One psycopg2 connection per pool process, opened at its first durable task."""
+    global _connection
+    if _connection is None or _connection.closed:
+        import psycopg2
+
+        _connection = psycopg2.connect(os.environ["BENCH_DURABLE_DSN"])
+    return _connection
+
+
+@bare.task(name="bare.durable", ignore_result=True)
+def durable(key: str, sent_at: float) -> None:
+    """Insert and commit one row: the least a durable task does. Its result is the row."""
+    connection = _database()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {DURABLE_TABLE} (key, sent_at, result, committed_at) "
+            "VALUES (%s, to_timestamp(%s), %s, clock_timestamp())",
+            (key, sent_at, '{"status": "succeeded"}'),
+        )
+    connection.commit()
 
 
 def configure_bare(redis_url: str) -> None:
@@ -93,12 +128,26 @@ if "BENCH_BARE_REDIS_URL" in os.environ:  # imported by the bare worker
     configure_bare(os.environ["BENCH_BARE_REDIS_URL"])
 
 
-def start_bare_worker(logs: Path, redis_url: str) -> Process:
+def start_bare_worker(logs: Path, redis_url: str, dsn: str) -> Process:
     command = [sys.executable, "-m", "celery", "-A", "system:bare", "worker", "--queues", "bare",
                "--concurrency", "2", "--hostname", f"bare-{secrets.token_hex(3)}@localhost",
                "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
-    env = {"BENCH_BARE_REDIS_URL": redis_url, "PYTHONPATH": str(ROOT / "bench")}
+    env = {
+        "BENCH_BARE_REDIS_URL": redis_url,
+        "BENCH_DURABLE_DSN": dsn,
+        "PYTHONPATH": str(ROOT / "bench"),
+    }
     return Process("bare-worker", command, logs, " ready.", env)
+
+
+def create_durable_table(dsn: str) -> None:
+    import psycopg2
+
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {DURABLE_TABLE} (key text PRIMARY KEY, sent_at timestamptz NOT NULL, "
+            "result jsonb NOT NULL, committed_at timestamptz NOT NULL)"
+        )
 
 
 # --- measurements --------------------------------------------------------------------------------
@@ -119,6 +168,45 @@ def timed(action: Callable[[], Any], trials: int) -> list[float]:
 
 def bare_round_trip() -> None:
     noop.apply_async().get(timeout=30)
+
+
+def durable_round_trip(cursor: Any) -> Callable[[], None]:
+    """Send the durable task, then read its row until it is there (as ours GETs its run)."""
+
+    def once() -> None:
+        key = secrets.token_hex(8)
+        durable.apply_async((key, time.time()))
+        deadline = time.monotonic() + 30
+        while True:
+            cursor.execute(f"SELECT result FROM {DURABLE_TABLE} WHERE key = %s", (key,))
+            row = cursor.fetchone()
+            if row is not None and row[0]["status"] == "succeeded":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the durable task {key} wrote no row in 30 s")
+            time.sleep(0.001)
+
+    return once
+
+
+def durable_throughput(cursor: Any, in_flight: int) -> float:
+    """Rows/s from the first send to the last row's commit."""
+    keys = [secrets.token_hex(8) for _ in range(in_flight)]
+    for key in keys:
+        durable.apply_async((key, time.time()))
+    deadline = time.monotonic() + 300
+    while True:
+        cursor.execute(
+            f"SELECT count(*), min(sent_at), max(committed_at) FROM {DURABLE_TABLE} "
+            "WHERE key = ANY(%s)",
+            (keys,),
+        )
+        done, first, last = cursor.fetchone()
+        if done == in_flight:
+            return in_flight / (last - first).total_seconds()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {done} of {in_flight} durable tasks committed")
+        time.sleep(0.05)
 
 
 def our_round_trip(http: httpx.Client) -> Callable[[], None]:
@@ -211,8 +299,11 @@ def verdict(met: bool) -> str:
 
 def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
     bare_rt, ours_rt = figures["bare_rt"], figures["ours_rt"]
+    durable_rt = figures["durable_rt"]
     rt_ratio = statistics.median(ours_rt) / statistics.median(bare_rt)
+    durable_rt_ratio = statistics.median(ours_rt) / statistics.median(durable_rt)
     tp_ratio = figures["ours_tp"] / figures["bare_tp"]
+    durable_tp_ratio = figures["ours_tp"] / figures["durable_tp"]
     health, get, post = (p(figures[k], 95) for k in ("health", "get", "post"))
     clients = f"p95 at {args.clients} clients: `GET /health/live` vs"
     rows = [
@@ -233,12 +324,36 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
             "",
         ),
         (
+            "round trip p50, durable peer: `apply_async(durable)` → SELECT its row until there",
+            ms(statistics.median(durable_rt)),
+            ms(statistics.median(ours_rt)),
+            f"**{durable_rt_ratio:.2f}x**",
+            f"≤ {DURABLE_ROUND_TRIP_GOAL}x",
+            verdict(durable_rt_ratio <= DURABLE_ROUND_TRIP_GOAL),
+        ),
+        (
+            "round trip p95, durable peer",
+            ms(p(durable_rt, 95)),
+            ms(p(ours_rt, 95)),
+            f"{p(ours_rt, 95) / p(durable_rt, 95):.2f}x",
+            "",
+            "",
+        ),
+        (
             f"throughput, {args.in_flight} in flight",
             f"{figures['bare_tp']:.0f} tasks/s",
             f"{figures['ours_tp']:.1f} runs/s",
             f"**{tp_ratio:.2f}x** (1/{1 / tp_ratio:.1f})",
             "≥ 1/3",
             verdict(tp_ratio >= THROUGHPUT_GOAL),
+        ),
+        (
+            f"throughput, {args.in_flight} in flight, durable peer (rows/s, send → commit)",
+            f"{figures['durable_tp']:.0f} rows/s",
+            f"{figures['ours_tp']:.1f} runs/s",
+            f"**{durable_tp_ratio:.2f}x** (1/{1 / durable_tp_ratio:.1f})",
+            "≥ 1/2",
+            verdict(durable_tp_ratio >= DURABLE_THROUGHPUT_GOAL),
         ),
         (
             f"{clients} `GET /runs/{{id}}`",
@@ -258,10 +373,10 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
         ),
     ]
     print(
-        f"\n## System: API and queue path vs bare Celery ({args.trials} trials, "
+        f"\n## System: API and queue path vs bare and durable Celery ({args.trials} trials, "
         f"{args.in_flight} in flight, {args.clients} clients x {args.requests} requests)\n"
     )
-    print("| what | bare / peer | ours | ratio | goal | |")
+    print("| what | peer | ours | ratio | goal | |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
@@ -289,51 +404,35 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="requests per client")
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="hms-bench-system-"))
-    pg_port, redis_port, api_port = free_port(), free_port(), free_port()
-    pg_password, redis_password = secrets.token_hex(8), secrets.token_hex(8)
-    api_key = "bench-" + secrets.token_hex(4)
-    redis_url = f"redis://:{redis_password}@127.0.0.1:{redis_port}/0"
-    os.environ.update(
-        {
-            "DATABASE_URL": f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{pg_port}/hms",
-            "REDIS_URL": redis_url,
-            "HMS_API_KEYS": f"bench:{api_key}",
-            "HMS_DATA_DIR": str(root / "data"),
-            "HMS_SUBMISSIONS_PER_MINUTE": "1000000",
-        }
-    )
-    configure_bare(redis_url)
     figures: dict[str, Any] = {"load": [os.getloadavg()[0]]}
-    from app.db.migrate import upgrade
-    from app.devstack.postgres import EmbeddedPostgres
-    from app.devstack.valkey import EmbeddedValkey
-
     started = time.monotonic()
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, root, ignore_errors=True)
-        log(f"starting PostgreSQL and Valkey under {root}")
-        postgres = EmbeddedPostgres(root / "postgres", pg_port, pg_password)
-        postgres.start()
-        cleanup.callback(postgres.stop)
-        valkey = EmbeddedValkey(root / "valkey", redis_port, redis_password)
-        valkey.start()
-        cleanup.callback(valkey.stop)
-        upgrade(postgres.url)
-        logs = root / "logs"
-        logs.mkdir()
+        stack = embedded_stack(cleanup, "system")
+        api_key, logs, redis_url = stack.api_key, stack.logs, stack.redis_url
+        configure_bare(redis_url)
+        dsn = stack.database_url.replace("postgresql+psycopg2://", "postgresql://")
+        create_durable_table(dsn)
+        api_port = free_port()
         cleanup.callback(start_api(api_port, logs).stop)
         worker = start_worker(2, logs, {})
         cleanup.callback(worker.stop)
-        bare_worker = start_bare_worker(logs, redis_url)
+        bare_worker = start_bare_worker(logs, redis_url, dsn)
         cleanup.callback(bare_worker.stop)
         url = f"http://127.0.0.1:{api_port}"
+        import psycopg2
+
+        reader = psycopg2.connect(dsn)
+        reader.autocommit = True  # each SELECT sees the newest commits
+        cleanup.callback(reader.close)
+        cursor = reader.cursor()
         with httpx.Client(base_url=url, headers={"X-API-Key": api_key}, timeout=60) as http:
-            log(f"round trips: {args.trials} bare, {args.trials} ours")
+            log(f"round trips: {args.trials} each of bare, durable, ours")
             figures["bare_rt"] = timed(bare_round_trip, args.trials)
+            figures["durable_rt"] = timed(durable_round_trip(cursor), args.trials)
             figures["ours_rt"] = timed(our_round_trip(http), args.trials)
             log(f"throughput: {args.in_flight} in flight")
             figures["bare_tp"] = bare_throughput(args.in_flight)
+            figures["durable_tp"] = durable_throughput(cursor, args.in_flight)
             figures["ours_tp"] = our_throughput(http, args.in_flight)
             run_id = _submit(http)
         worker.stop()  # the API alone from here on

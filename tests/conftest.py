@@ -27,6 +27,9 @@ def _free_port() -> int:
 
 
 _ROOT = Path(tempfile.mkdtemp(prefix="hms-tests-"))
+# The suite's own folder (mkdtemp makes it 0700): PostgreSQL's system user, when we are root, may
+# pass through it to its data folder, which otherwise would move to /var/lib/hms-postgres.
+_ROOT.chmod(0o711)
 _PG_PORT, _REDIS_PORT = _free_port(), _free_port()
 _PG_PASSWORD, _REDIS_PASSWORD = secrets.token_hex(8), secrets.token_hex(8)
 TEST_API_KEY = "test-key-" + secrets.token_hex(4)  # an admin key (tenant "tests")

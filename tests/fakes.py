@@ -38,6 +38,7 @@ class RecordingQueue:
         self.priority: dict[uuid.UUID, int] = {}
         self.fan_outs: list[uuid.UUID] = []
         self.retrains: list[uuid.UUID] = []
+        self.purges: list[uuid.UUID] = []
         self.revoked: list[uuid.UUID] = []
         self.committed: dict[uuid.UUID, bool] = {}
 
@@ -56,6 +57,10 @@ class RecordingQueue:
         self._reach_broker()
         self.committed[study_id] = _visible(select(Run.id).where(Run.study_id == study_id))
         self.fan_outs.append(study_id)
+
+    def enqueue_purge(self, study_id: uuid.UUID) -> None:
+        self._reach_broker()
+        self.purges.append(study_id)
 
     def enqueue_retrain(self, job_id: uuid.UUID) -> None:
         self._reach_broker()

@@ -86,10 +86,12 @@ class Limits:
     def below(cls, seconds: float) -> Limits:
         """Limits that stop a run of `seconds` on its own limit, at 1/SLOWDOWN of it. The run only
         checks its limit at progress reports (the first one after building the workload), so
-        Celery's soft limit comes another 1/SLOWDOWN of it later, whole seconds, and a second
-        more; the hard limit 1 s after that, the visibility timeout 2 s later."""
+        Celery's soft limit comes another 2/SLOWDOWN of it later, whole seconds, and two seconds
+        more; the hard limit 1 s after that, the visibility timeout 2 s later. (With 1/SLOWDOWN
+        and one second, a run measured at 8.8 s reached its first progress report after Celery's
+        soft limit at load average 12, and was stopped by Celery instead of by itself.)"""
         run = max(0.1, round(seconds / SLOWDOWN, 1))
-        soft = math.ceil(2 * run) + 1
+        soft = math.ceil(3 * run) + 2
         return cls(run, soft, soft + 1, soft + 3)
 
     def env(self) -> dict[str, str]:

@@ -121,6 +121,10 @@ class CeleryQueue:
             priority=API_PRIORITY_MAX,  # ahead of queued runs: it is short
         )
 
+    def enqueue_purge(self, study_id: uuid.UUID) -> None:
+        # Behind queued runs: the study is already hidden, its rows only take space meanwhile.
+        _publish(names.PURGE_STUDY, study_id, queue="simulations", task_id=None, priority=0)
+
     def enqueue_retrain(self, job_id: uuid.UUID) -> None:
         _publish(names.RETRAIN_MODEL, job_id, queue="training", task_id=str(job_id))
 

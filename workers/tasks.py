@@ -62,6 +62,12 @@ def fan_out_study(self: Task, study_id: str) -> dict[str, Any]:
     return {"study_id": study_id, "sent": sent}
 
 
+@app.task(name=names.PURGE_STUDY, bind=True, **_RETRIES)
+def purge_study(self: Task, study_id: str) -> dict[str, Any]:
+    """Delete a deleted study's rows in batches (services/studies.py)."""
+    return {"study_id": study_id, "runs_deleted": studies.purge_study(uuid.UUID(study_id))}
+
+
 @app.task(name=names.RETRAIN_MODEL, bind=True, **_RETRIES)
 def retrain_model(self: Task, job_id: str) -> dict[str, Any]:
     outcome = training.execute_retrain(uuid.UUID(job_id), _CeleryProgress(self))
@@ -98,12 +104,18 @@ def _retrain_slot(task: Task, trigger: str, slot: str) -> dict[str, Any]:
 def sweep(self: Task) -> dict[str, Any]:
     """Fired by beat: send again what a crash left behind (app/services/recovery.py)."""
     report = recovery.sweep(CeleryQueue())
-    if report.runs or report.retrains or report.studies:
+    if report.runs or report.retrains or report.studies or report.purges:
         log.warning(
-            "recovery sweep re-sent runs %s and retrains %s, aggregated studies %s",
-            report.runs, report.retrains, report.studies,
+            "recovery sweep re-sent runs %s, retrains %s and purges of deleted studies %s, "
+            "aggregated studies %s",
+            report.runs, report.retrains, report.purges, report.studies,
         )  # fmt: skip
-    return {"runs": report.runs, "retrains": report.retrains, "studies": report.studies}
+    return {
+        "runs": report.runs,
+        "retrains": report.retrains,
+        "studies": report.studies,
+        "purges": report.purges,
+    }
 
 
 @app.task(name=names.APPLY_RETENTION, bind=True, **_RETRIES)

@@ -1,6 +1,7 @@
 """Server-Sent Events: a run's or a study's state, live (app/services/events.py decides what to
-send; this module only speaks HTTP). One database read per POLL_S seconds per stream, in the
-thread pool; the waits between reads are `asyncio.sleep`s, so an open stream holds no thread."""
+send; this module only speaks HTTP). A stream reads its row in the thread pool when the database
+announces a change of it, or when its fallback poll is due (api/live.py); between reads it awaits
+an `asyncio.Event`, so an open stream holds no thread."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -17,6 +19,7 @@ from starlette.responses import StreamingResponse
 
 from api.deps import Caller, RunId, StudyId
 from api.errors import AUTH, responses
+from api.live import live_changes
 from api.schemas import DeletedEventData, RunEventData, StudyEventData
 from app.errors import TransientStoreError
 from app.services import events
@@ -151,24 +154,34 @@ def _stream(watch: events.Watch, timeout_s: float) -> EventStream:
 
 async def _lines(watch: events.Watch, timeout_s: float) -> AsyncIterator[str]:
     """The stream's text until the watch ends or `timeout_s` passes. A client that disconnects
-    cancels this generator (Starlette listens for the disconnect while it streams)."""
+    cancels this generator (Starlette listens for the disconnect while it streams). The watch
+    reads its row when the database announces a change of it, or after the fallback poll
+    (api/live.py); the event is cleared before each read, so a change committed during a read
+    makes another."""
     deadline = time.monotonic() + timeout_s
     quiet_since = time.monotonic()
-    while True:
-        try:
-            found = await run_in_threadpool(watch.poll)
-        except TransientStoreError:
-            found = []  # the database is away: keep the stream, read again at the next poll
-        for event in found:
-            yield _encode(event)
-            quiet_since = time.monotonic()
-        now = time.monotonic()
-        if watch.ended or now >= deadline:
-            return
-        if now - quiet_since >= events.KEEPALIVE_S:
-            yield ": keepalive\n\n"
-            quiet_since = now
-        await asyncio.sleep(min(events.POLL_S, max(deadline - now, 0)))
+    with live_changes.watching(watch.subject_id) as changed:
+        while True:
+            changed.clear()
+            try:
+                found = await run_in_threadpool(watch.poll)
+            except TransientStoreError:
+                found = []  # the database is away: keep the stream, read again at the next poll
+            for event in found:
+                yield _encode(event)
+                quiet_since = time.monotonic()
+            if watch.ended:
+                return
+            read_at = min(deadline, time.monotonic() + live_changes.fallback_s)
+            while not changed.is_set() and (now := time.monotonic()) < read_at:
+                if now - quiet_since >= events.KEEPALIVE_S:
+                    yield ": keepalive\n\n"
+                    quiet_since = now
+                with suppress(TimeoutError):
+                    wait_s = min(read_at, quiet_since + events.KEEPALIVE_S) - now
+                    await asyncio.wait_for(changed.wait(), wait_s)
+            if not changed.is_set() and time.monotonic() >= deadline:
+                return  # no read at the deadline: the client reconnects and reads then
 
 
 def _encode(event: events.Event) -> str:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, status
 
 from api.deps import Caller
 from api.errors import AUTH, responses
+from api.links import BODY_NAME, link, linked
 from api.schemas import KeyCreatedOut, KeyIn, KeyOut
 from app.services import keys
 from app.tenancy import NAME_PATTERN
@@ -21,7 +22,12 @@ KeyName = Annotated[str, Path(pattern=NAME_PATTERN.pattern)]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=KeyCreatedOut,
-    responses=responses(400, *AUTH, 409, 413, 503),
+    responses={
+        **linked(
+            201, {"RevokeKey": link("POST", f"{router.prefix}/{{name}}/revoke", name=BODY_NAME)}
+        ),
+        **responses(400, *AUTH, 409, 413, 503),
+    },
 )
 def create(body: KeyIn, tenant: Caller) -> KeyCreatedOut:
     """A new key for a tenant, shown once (409 if the name has an active key: revoke it first)."""

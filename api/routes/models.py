@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import Caller, JobId, Queue
 from api.errors import AUTH, responses
+from api.links import BODY_ID, link, linked
 from api.schemas import ModelVersionOut, TrainingJobOut, TrainingJobPage
 from app.services import training
 
@@ -18,7 +19,12 @@ router = APIRouter(prefix="/api/v1/models", tags=["models"])
     "/retrain",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TrainingJobOut,
-    responses=responses(*AUTH, 503),
+    responses={
+        **linked(
+            202, {"GetRetrain": link("GET", f"{router.prefix}/retrains/{{job_id}}", job_id=BODY_ID)}
+        ),
+        **responses(*AUTH, 503),
+    },
 )
 def retrain(response: Response, queue: Queue, tenant: Caller) -> TrainingJobOut:
     """Retrain now (on the `training` queue; admin keys only); follow the job at its Location."""

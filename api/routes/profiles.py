@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response, status
 from api.deps import Caller
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
+from api.links import BODY_NAME, link, linked
 from api.schemas import ProfileOut, ProfileSummaryOut
 from app.profilespec import ProfileSpec
 from app.services import profiles
@@ -21,7 +22,10 @@ router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ProfileSummaryOut,
-    responses=responses(400, *AUTH, 409, 413, 429, 503),
+    responses={
+        **linked(201, {"GetProfile": link("GET", f"{router.prefix}/{{name}}", name=BODY_NAME)}),
+        **responses(400, *AUTH, 409, 413, 429, 503),
+    },
 )
 def upload(profile: ProfileSpec, response: Response, tenant: Caller) -> ProfileSummaryOut:
     """Store a profile of yours; 409 if you have one of that name or a shipped one has it

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from api.deps import Caller, Queue, RunId
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
+from api.links import BODY_ID, link, linked
 from api.schemas import (
     DeviceUsage,
     PolicyResultOut,
@@ -20,6 +20,7 @@ from api.schemas import (
     ScheduleOut,
 )
 from app.db.models import RunStatus
+from app.db.runs import StudyFilter
 from app.ml.bootstrap import BOOTSTRAP_VERSION
 from app.runspec import PolicyName, RunSpec
 from app.services import runs
@@ -29,12 +30,23 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 MAX_PAGE = 100
 
+RUN_PATH = f"{router.prefix}/{{run_id}}"
+#: From an answer that is a run (RunOut) to what may be asked of that run next.
+RUN_LINKS = {
+    "GetRun": link("GET", RUN_PATH, run_id=BODY_ID),
+    "GetRunResults": link("GET", f"{RUN_PATH}/results", run_id=BODY_ID),
+    "GetRunSchedule": link("GET", f"{RUN_PATH}/schedule", run_id=BODY_ID),
+    "WatchRun": link("GET", f"{RUN_PATH}/events", run_id=BODY_ID),
+    "CancelRun": link("POST", f"{RUN_PATH}/cancel", run_id=BODY_ID),
+    "DeleteRun": link("DELETE", RUN_PATH, run_id=BODY_ID),
+}
+
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunOut,
-    responses=responses(400, *AUTH, 413, 429, 503),
+    responses={**linked(202, RUN_LINKS), **responses(400, *AUTH, 413, 429, 503)},
 )
 def submit(
     spec: RunSpec,
@@ -59,7 +71,10 @@ def list_runs(
     status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    study_id: Annotated[uuid.UUID | None, Query(description="Only this study's runs.")] = None,
+    study_id: Annotated[
+        StudyFilter,
+        Query(description="Only this study's runs; `none`: only the runs of no study (lone runs)."),
+    ] = None,
 ) -> RunPage:
     """Your runs (an admin key: everyone's), newest first."""
     items, total = runs.list_runs(tenant, status_filter, limit, offset, study_id)
@@ -68,7 +83,11 @@ def list_runs(
     )
 
 
-@router.get("/{run_id}", response_model=RunOut, responses=responses(*AUTH, 404, 503))
+@router.get(
+    "/{run_id}",
+    response_model=RunOut,
+    responses={**linked(200, RUN_LINKS), **responses(*AUTH, 404, 503)},
+)
 def get_run(run_id: RunId, tenant: Caller) -> RunOut:
     """A run of yours (another tenant's is a 404)."""
     return RunOut.model_validate(runs.get_run(tenant, run_id))
@@ -100,7 +119,11 @@ def model_note(version: str | None) -> str | None:
     return None
 
 
-@router.post("/{run_id}/cancel", response_model=RunOut, responses=responses(*AUTH, 404, 409, 503))
+@router.post(
+    "/{run_id}/cancel",
+    response_model=RunOut,
+    responses={**linked(200, RUN_LINKS), **responses(*AUTH, 404, 409, 503)},
+)
 def cancel(run_id: RunId, queue: Queue, tenant: Caller) -> RunOut:
     """Cancel a queued or running run (409 once it ended); it stays readable."""
     return RunOut.model_validate(runs.cancel_run(tenant, run_id, queue))

@@ -11,7 +11,9 @@ from fastapi import APIRouter, Header, Query, Response, status
 from api.deps import Caller, Queue, StudyId
 from api.errors import AUTH, responses
 from api.limits import check_submission_rate
-from api.schemas import StudyOut, StudyPage, StudyResultsOut
+from api.links import BODY_ID, link, linked
+from api.routes.runs import router as runs_router
+from api.schemas import StudyDeletionOut, StudyOut, StudyPage, StudyResultsOut
 from app.db.models import StudyStatus
 from app.services import studies
 from app.studies.spec import StudySpec
@@ -21,12 +23,23 @@ router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 
 MAX_PAGE = 100
 
+STUDY_PATH = f"{router.prefix}/{{study_id}}"
+#: From an answer that is a study (StudyOut) to what may be asked of that study next.
+STUDY_LINKS = {
+    "GetStudy": link("GET", STUDY_PATH, study_id=BODY_ID),
+    "GetStudyResults": link("GET", f"{STUDY_PATH}/results", study_id=BODY_ID),
+    "ListStudyRuns": link("GET", runs_router.prefix, study_id=BODY_ID),
+    "WatchStudy": link("GET", f"{STUDY_PATH}/events", study_id=BODY_ID),
+    "CancelStudy": link("POST", f"{STUDY_PATH}/cancel", study_id=BODY_ID),
+    "DeleteStudy": link("DELETE", STUDY_PATH, study_id=BODY_ID),
+}
+
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=StudyOut,
-    responses=responses(400, *AUTH, 413, 429, 503),
+    responses={**linked(202, STUDY_LINKS), **responses(400, *AUTH, 413, 429, 503)},
 )
 def submit(
     spec: StudySpec,
@@ -58,7 +71,11 @@ def list_studies(
     return StudyPage(items=[StudyOut.of(v) for v in views], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{study_id}", response_model=StudyOut, responses=responses(*AUTH, 404, 503))
+@router.get(
+    "/{study_id}",
+    response_model=StudyOut,
+    responses={**linked(200, STUDY_LINKS), **responses(*AUTH, 404, 503)},
+)
 def get_study(study_id: StudyId, tenant: Caller) -> StudyOut:
     return StudyOut.of(studies.get_study(tenant, study_id))
 
@@ -84,7 +101,9 @@ def get_results(
 
 
 @router.post(
-    "/{study_id}/cancel", response_model=StudyOut, responses=responses(*AUTH, 404, 409, 503)
+    "/{study_id}/cancel",
+    response_model=StudyOut,
+    responses={**linked(200, STUDY_LINKS), **responses(*AUTH, 404, 409, 503)},
 )
 def cancel(study_id: StudyId, tenant: Caller) -> StudyOut:
     """Cancel the study and every run of it not yet ended; it stays readable."""
@@ -93,15 +112,17 @@ def cancel(study_id: StudyId, tenant: Caller) -> StudyOut:
 
 @router.delete(
     "/{study_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StudyDeletionOut,
     responses=responses(*AUTH, 404, 409, 503),
 )
-def delete(study_id: StudyId, tenant: Caller) -> Response:
+def delete(study_id: StudyId, tenant: Caller, queue: Queue) -> StudyDeletionOut:
     """Delete a study that ended or was cancelled, with all its runs and what they recorded
-    (409 while it runs); afterwards it is a 404."""
-    studies.delete_study(tenant, study_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    (409 while it runs). It is hidden at once: from then on a 404 (a repeated DELETE too) and
+    gone from lists; a worker deletes its rows in the background, in batches."""
+    deletion = studies.delete_study(tenant, study_id, queue)
+    detail = f"study deleted; its {deletion.runs} runs are being removed in the background"
+    return StudyDeletionOut(id=study_id, status="deleting", runs=deletion.runs, detail=detail)
 
 
 def _csv(rows: list[dict[str, object]]) -> str:

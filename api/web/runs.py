@@ -17,9 +17,20 @@ from api.routes.runs import model_note
 from api.schemas import PolicyResultOut
 from api.web import charts
 from api.web.gantt import MAX_GANTT_TASKS, Categories, gantt_figure, utilization_figure
-from api.web.run_form import CHOICES, MODEL_NOTES, POLICY_NOTES, RunForm, read_form
+from api.web.listing import PAGE, Blank, list_context
+from api.web.run_form import (
+    CHOICES,
+    FIELDS,
+    MODEL_NOTES,
+    POLICY_NOTES,
+    RunForm,
+    entered_in,
+    form_address,
+    read_form,
+)
 from api.web.session import SameOrigin, Viewer
 from api.web.templating import render
+from app.db import runs as run_store
 from app.db.models import Run, RunStatus
 from app.errors import InvalidSpec, RunNotFound, ScheduleNotFound, TransientStoreError
 from app.runspec import RunSpec, build_problem
@@ -29,65 +40,104 @@ from app.tenancy import Tenant
 
 router = APIRouter(include_in_schema=False)
 
-PAGE = 50
+#: How many of the newest studies the list's study filter offers (besides those on the page).
+FILTER_STUDIES = 20
+#: Why a valid form was not submitted, by the code its address carries (`refused=`): the page
+#: shows this text, not the address's, so that no link can put words on it.
+REFUSALS = {
+    "rate": "Too many submissions a minute with this API key: submit again in a minute.",
+    "unavailable": (
+        "The database or the broker is unavailable: the run may not have been submitted; see "
+        "the list of runs before submitting it again."
+    ),
+}
 
 
 @router.get("/")
 def runs_page(
     request: Request,
     tenant: Viewer,
-    status_filter: Annotated[RunStatus | None, Query(alias="status")] = None,
+    status_filter: Annotated[RunStatus | None, Blank, Query(alias="status")] = None,
+    study_id: Annotated[run_store.StudyFilter, Blank, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     submitted: uuid.UUID | None = None,
 ) -> Response:
-    return _runs_page(request, tenant, status_filter, offset, RunForm(), submitted)
+    """The runs, newest first: all, a study's (`study_id`) or those of no study
+    (`study_id=none`), by status; and the form to submit one."""
+    items, total = runs.list_runs(tenant, status_filter, PAGE, offset, study_id)
+    shown = {run.study_id for run in items if run.study_id is not None}
+    if isinstance(study_id, uuid.UUID):
+        shown.add(study_id)
+    context = {
+        **list_context(tenant, total, offset, status_filter, RunStatus),
+        "runs": items,
+        "current_study": str(study_id or ""),
+        "no_study": run_store.NO_STUDY,
+        "studies": runs.study_names(tenant, shown, FILTER_STUDIES),
+        "submitted": submitted,
+        **_form_context(RunForm()),
+    }
+    return render(request, "runs.html", context)
+
+
+@router.get("/runs/new")
+def new_run_page(request: Request, tenant: Viewer, refused: str = "") -> Response:
+    """The form on its own: blank, or as a failed submit left it (form_address), its errors
+    found again by the same checks. Reloading it re-posts nothing."""
+    form = RunForm()
+    if entered_in(request.query_params):
+        form, spec = read_form(request.query_params, request.query_params.getlist("policies"))
+        if spec is not None:
+            try:
+                runs.check_submission(tenant, spec)
+            except InvalidSpec as exc:
+                form.add_error(exc.location, str(exc))
+    if refused in REFUSALS:
+        form.add_error(("body",), REFUSALS[refused])
+    return render(request, "run_new.html", {"tenant": tenant, **_form_context(form)})
 
 
 @router.post("/runs", dependencies=[SameOrigin])
 async def submit(request: Request, tenant: Viewer) -> Response:
-    """Submit the form's run through the same service as POST /api/v1/runs; on an error show
-    the form again, each message next to its field."""
+    """Submit the form's run through the same service as POST /api/v1/runs and show it in the
+    list; on an error redirect (303) to the form as entered, which shows each message next to
+    its field (POST/redirect/GET: the address bar then holds a GET that reloads safely)."""
     data = await request.form()
-    fields = {name: str(value) for name, value in data.items() if name != "policies"}
-    form, spec = read_form(fields, [str(p) for p in data.getlist("policies")])
+    form, spec = read_form(
+        {name: str(value) for name, value in data.items()},
+        [str(p) for p in data.getlist("policies")],
+    )
+    refused = ""
     if spec is not None:
         try:
             check_submission_rate(tenant.key_id)
             run = runs.submit_run(tenant, spec, get_queue()).run
         except InvalidSpec as exc:
             form.add_error(exc.location, str(exc))
-        except (RateLimited, TransientStoreError) as exc:
-            form.add_error(("body",), str(exc))
+        except RateLimited:
+            refused = "rate"
+        except TransientStoreError:
+            refused = "unavailable"
         else:
             return RedirectResponse(f"/?submitted={run.id}", status_code=status.HTTP_303_SEE_OTHER)
-    # 200, not 422: the form comes back to be corrected (a browser logs a 4xx page as an error).
-    return _runs_page(request, tenant, None, 0, form, None)
+    address = form_address(form, refused)
+    if address is not None:
+        return RedirectResponse(address, status_code=status.HTTP_303_SEE_OTHER)
+    # Too long for an address (a long JSON spec): the form at once. 200, not 422: it comes back
+    # to be corrected (a browser logs a 4xx page as an error).
+    if refused:
+        form.add_error(("body",), REFUSALS[refused])
+    return render(request, "run_new.html", {"tenant": tenant, **_form_context(form)})
 
 
-def _runs_page(
-    request: Request,
-    tenant: Tenant,
-    status_filter: RunStatus | None,
-    offset: int,
-    form: RunForm,
-    submitted: uuid.UUID | None,
-) -> Response:
-    items, total = runs.list_runs(tenant, status_filter, PAGE, offset)
-    context = {
-        "tenant": tenant,
-        "runs": items,
-        "total": total,
-        "offset": offset,
-        "page": PAGE,
-        "current_status": status_filter.value if status_filter else "",
-        "statuses": [s.value for s in RunStatus],
+def _form_context(form: RunForm) -> dict[str, Any]:
+    return {
         "form": form,
+        "fields": FIELDS,
         "choices": CHOICES,
         "policy_notes": POLICY_NOTES,
         "model_notes": MODEL_NOTES,
-        "submitted": submitted,
     }
-    return render(request, "runs.html", context)
 
 
 @router.get("/runs/{run_id}")

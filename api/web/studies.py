@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.web import charts
+from api.web.listing import PAGE, Blank, list_context
 from api.web.runs import not_found
 from api.web.session import Viewer
 from api.web.templating import render
@@ -19,26 +20,16 @@ from app.studies.spec import StudySpec
 
 router = APIRouter(include_in_schema=False)
 
-PAGE = 50
-
 
 @router.get("/studies")
 def studies_page(
     request: Request,
     tenant: Viewer,
-    status_filter: Annotated[StudyStatus | None, Query(alias="status")] = None,
+    status_filter: Annotated[StudyStatus | None, Blank, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     views, total = studies.list_studies(tenant, status_filter, PAGE, offset)
-    context = {
-        "tenant": tenant,
-        "views": views,
-        "total": total,
-        "offset": offset,
-        "page": PAGE,
-        "current_status": status_filter.value if status_filter else "",
-        "statuses": [s.value for s in StudyStatus],
-    }
+    context = {**list_context(tenant, total, offset, status_filter, StudyStatus), "views": views}
     return render(request, "studies.html", context)
 
 

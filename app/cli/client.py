@@ -1,18 +1,22 @@
 """The `hms` commands' HTTP client of the API, the options every API command takes, and how a
-document is printed (its table, or its JSON with --json)."""
+document is printed (its table, or its JSON with --json).
+
+Every command's module imports this one as `hms` starts: httpx, the settings (pydantic-settings)
+and the live progress bar (rich) load when an `ApiClient` is made or follows a stream, so that
+`hms --help` and `hms simulate` never load them (app/cli/main.py)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from app.cli.errors import error_message
-from app.cli.follow import LiveBar, follow
-from app.settings import get_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ApiClient:
@@ -20,6 +24,10 @@ class ApiClient:
     or an unreachable API becomes a ClickException naming it."""
 
     def __init__(self, url: str | None, key: str | None) -> None:
+        import httpx
+
+        from app.settings import get_settings
+
         settings = get_settings()
         headers = {"X-API-Key": key or settings.api_key} if (key or settings.api_key) else {}
         self.client = httpx.Client(base_url=url or settings.api_url, headers=headers, timeout=30)
@@ -30,6 +38,8 @@ class ApiClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The answer; an error answer exits with its status and detail."""
+        import httpx
+
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
@@ -48,6 +58,10 @@ class ApiClient:
     ) -> dict[str, Any]:
         """Follow the event stream at `path` until a state has `ended`, with one progress bar
         on stderr (on a terminal); that state."""
+        import httpx
+
+        from app.cli.follow import LiveBar, follow
+
         try:
             with LiveBar(describe) as bar:
                 return follow(self.client, path, ended, bar)

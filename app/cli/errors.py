@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx  # the commands load it only when they call the API (app/cli/client.py)
 
 #: Where a 422's location starts; the rest of it names the field.
 _SOURCES = frozenset({"body", "path", "query", "header", "cookie"})

@@ -8,7 +8,6 @@ import click
 
 from app.cli import tables
 from app.cli.client import ApiClient, json_option, show_as, with_api
-from app.cli.follow import LiveBar
 
 #: The retrain job statuses after which nothing changes.
 JOB_ENDED = frozenset({"succeeded", "skipped", "failed"})
@@ -36,6 +35,8 @@ def models(as_json: bool, api_url: str | None, api_key: str | None) -> None:
 def retrain(wait: bool, as_json: bool, api_url: str | None, api_key: str | None) -> None:
     """Retrain the performance model now (admin keys only) and print the job's id (--json: the
     job). With --wait, follow it, then print its outcome; exit 1 if it failed."""
+    from app.cli.follow import LiveBar  # rich: loaded by the commands that draw it (client.py)
+
     api = ApiClient(api_url, api_key)
     job = api.call("POST", "/api/v1/models/retrain")
     if not wait:

@@ -1,7 +1,8 @@
 """`hms profile`: kernel profiles, what a machine measured. `hms profile measure` times this
 machine's CPU, and its CUDA GPU where CuPy finds one (app/cli/measure/), and writes the profile
 as JSON; `list`, `show` and `upload` are
-clients of /api/v1/profiles."""
+clients of /api/v1/profiles. The measuring code (NumPy, SciPy, threadpoolctl) loads when
+`measure` runs, not as `hms` starts (app/cli/main.py)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,16 @@ import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from app.cli import tables
 from app.cli.client import ApiClient, json_option, show_as, with_api
-from app.cli.follow import LiveBar
-from app.cli.measure.contention import BusyCoresFailed
-from app.cli.measure.gpu import ArrayModule, GpuMeasurementFailed, NoGpu, find_gpu
-from app.cli.measure.machine import default_name
-from app.cli.measure.profile import measure_profile, plan_for
-from app.runtime.threads import available_cores
+
+if TYPE_CHECKING:
+    from app.cli.measure.gpu import ArrayModule
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
@@ -72,6 +70,8 @@ def profile_group() -> None:
 
 def _gpu_to_measure(wanted: bool | None) -> ArrayModule | None:
     """The GPU to measure: the one CuPy finds unless --no-gpu; --gpu without one is an error."""
+    from app.cli.measure.gpu import NoGpu, find_gpu
+
     if wanted is False:
         click.echo("GPU not measured (--no-gpu); measuring the CPU only.", err=True)
         return None
@@ -115,6 +115,13 @@ def measure(
     thread), alone and with every core busy, each call on tiles out of the caches (--warm: in
     them), and on the CUDA GPU with its transfers where CuPy finds one; print the path of the
     profile written."""
+    from app.cli.follow import LiveBar
+    from app.cli.measure.contention import BusyCoresFailed
+    from app.cli.measure.gpu import GpuMeasurementFailed
+    from app.cli.measure.machine import default_name
+    from app.cli.measure.profile import measure_profile, plan_for
+    from app.runtime.threads import available_cores
+
     device = _gpu_to_measure(gpu)
     plan = plan_for(thorough, sizes or None, repeats, processes or available_cores(), warm)
     name = name or default_name(device.device if device else None)

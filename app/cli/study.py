@@ -117,9 +117,10 @@ def cancel_study(study_id: str, as_json: bool, api_url: str | None, api_key: str
 @click.argument("study_id")
 @with_api
 def delete_study(study_id: str, api_url: str | None, api_key: str | None) -> None:
-    """Delete a study that ended or was cancelled, with all its runs."""
-    ApiClient(api_url, api_key).request("DELETE", f"/api/v1/studies/{study_id}")
-    click.echo(f"deleted study {study_id}")
+    """Delete a study that ended or was cancelled, with all its runs (removed in the
+    background: the study is gone from lists at once)."""
+    answer = ApiClient(api_url, api_key).request("DELETE", f"/api/v1/studies/{study_id}").json()
+    click.echo(f"deleted study {study_id}: {answer['detail']}")
 
 
 @study_group.command("results")

@@ -220,6 +220,9 @@ class Study(Work, Base):
     request_digest: Mapped[str] = mapped_column(String(64))
     # Per cell x policy x metric (app/studies/statistics.py); None until aggregated.
     statistics: Mapped[dict[str, Any] | None]
+    # When DELETE asked for it to go: hidden from then on, its rows removed in the background
+    # (services/studies.py, purge_study); None for a study not deleted.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RunResult(Base):
@@ -274,6 +277,7 @@ class PolicyState(Base):
     __tablename__ = "policy_states"
     __table_args__ = (
         UniqueConstraint("policy", "version", name="uq_policy_states_policy_version"),
+        Index("ix_policy_states_run_id", "run_id"),  # deleting a run looks its rows up
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -289,7 +293,10 @@ class TrainingSample(Base):
     reads, and the execution time (plus, where oracle ran, the split it chose)."""
 
     __tablename__ = "training_samples"
-    __table_args__ = (Index("ix_training_samples_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_training_samples_created_at", "created_at"),
+        Index("ix_training_samples_run_id", "run_id"),  # deleting a run looks its rows up
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
@@ -412,6 +419,7 @@ class KernelObservation(Base):
             "contention",
             "id",
         ),
+        Index("ix_kernel_observations_run_id", "run_id"),  # deleting a run looks its rows up
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest

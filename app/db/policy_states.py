@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,13 +22,22 @@ def latest(session: Session, policy: str) -> PolicyState | None:
 
 
 def add_version(
-    session: Session, policy: str, state: dict[str, Any], run_id: uuid.UUID | None
+    session: Session,
+    policy: str,
+    next_state: Callable[[PolicyState | None], dict[str, Any]],
+    run_id: uuid.UUID | None,
 ) -> int:
-    """Store `state` as the next version (two concurrent writers: the unique key makes one fail
-    and its transaction retry)."""
-    current = session.scalar(
-        select(func.max(PolicyState.version)).where(PolicyState.policy == policy)
-    )
-    version = (current or 0) + 1
+    """Store `next_state(newest)` as the next version, `newest` the latest version (None: none).
+
+    Writers of one policy take turns: a transaction-scoped advisory lock keyed by the policy is
+    held from reading the newest version until the commit, so a concurrent writer waits, then
+    builds on this version, instead of computing the same version number and failing on
+    uq_policy_states_policy_version (which cost it its whole transaction, or its update).
+    A lock rather than an optimistic retry because the wait is short (the rest of one
+    transaction) and the first save of a policy has no row to lock."""
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"policy_states:{policy}"))))
+    newest = latest(session, policy)
+    version = 1 if newest is None else newest.version + 1
+    state = next_state(newest)
     session.add(PolicyState(policy=policy, version=version, state=state, run_id=run_id))
     return version

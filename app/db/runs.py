@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import KernelObservation, Run, RunResult, RunStatus, TrainingSample
+from app.db.models import KernelObservation, Run, RunResult, RunStatus, Study, TrainingSample
 from app.db.scope import get_visible, visible_to
 from app.tenancy import Tenant
 
@@ -52,6 +52,12 @@ def get_run_by_idempotency_key(session: Session, tenant: str, key: str) -> Run |
     return session.scalars(query).one_or_none()
 
 
+#: The study filter of `list_runs` that keeps the runs of no study (lone runs).
+NO_STUDY: Literal["none"] = "none"
+#: Which runs `list_runs` keeps: a study's, NO_STUDY's (lone runs), or (None) all.
+StudyFilter = uuid.UUID | Literal["none"] | None
+
+
 def list_runs(
     session: Session,
     tenant: Tenant,
@@ -59,13 +65,15 @@ def list_runs(
     status: RunStatus | None,
     limit: int,
     offset: int,
-    study_id: uuid.UUID | None = None,
+    study_id: StudyFilter = None,
 ) -> tuple[list[Run], int]:
     """A page of the runs `tenant` may see, newest first, and how many match in total."""
     where = [visible_to(Run, tenant)]
     if status is not None:
         where.append(Run.status == status)
-    if study_id is not None:
+    if study_id == NO_STUDY:
+        where.append(Run.study_id.is_(None))
+    elif study_id is not None:
         where.append(Run.study_id == study_id)
     total = session.scalar(select(func.count()).select_from(Run).where(*where)) or 0
     page = session.scalars(
@@ -76,6 +84,25 @@ def list_runs(
         .offset(offset)
     ).all()
     return list(page), total
+
+
+def study_names(
+    session: Session, tenant: Tenant, study_ids: Collection[uuid.UUID], newest: int
+) -> dict[uuid.UUID, str]:
+    """The names of the studies `study_ids` and of the `newest` studies, those `tenant` may see,
+    newest first: what a list of runs names its runs' studies by and offers to filter by."""
+    latest = (
+        select(Study.id)
+        .where(visible_to(Study, tenant))
+        .order_by(Study.created_at.desc())
+        .limit(newest)
+    )
+    rows = session.execute(
+        select(Study.id, Study.name)
+        .where(visible_to(Study, tenant), or_(Study.id.in_(study_ids), Study.id.in_(latest)))
+        .order_by(Study.created_at.desc(), Study.id)
+    )
+    return {row.id: row.name for row in rows}
 
 
 #: Keys of a result document that are not stored per result: the run keeps `rank_by`, and

@@ -47,8 +47,10 @@ def add_study_runs(session: Session, rows: Iterable[dict[str, Any]]) -> None:
 def get_study(
     session: Session, study_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
 ) -> Study | None:
-    """The study; with `tenant`, only if that tenant may see it (None: a worker's own lookup)."""
-    return get_visible(session, Study, study_id, lock=lock, tenant=tenant)
+    """The study; with `tenant`, only if that tenant may see it (None: a worker's own lookup).
+    None for a study deleted (its rows may still be on their way out: purge_study)."""
+    study = get_visible(session, Study, study_id, lock=lock, tenant=tenant)
+    return None if study is None or study.deleted_at is not None else study
 
 
 def get_study_by_idempotency_key(session: Session, tenant: str, key: str) -> Study | None:
@@ -59,7 +61,7 @@ def get_study_by_idempotency_key(session: Session, tenant: str, key: str) -> Stu
 def list_studies(
     session: Session, tenant: Tenant, *, status: StudyStatus | None, limit: int, offset: int
 ) -> tuple[list[Study], int]:
-    query = select(Study).where(visible_to(Study, tenant))
+    query = select(Study).where(visible_to(Study, tenant), Study.deleted_at.is_(None))
     if status is not None:
         query = query.where(Study.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -138,6 +140,34 @@ def delete_studies(session: Session, study_ids: Sequence[uuid.UUID]) -> None:
     runs = select(Run.id).where(Run.study_id.in_(study_ids))
     session.execute(delete(TrainingSample).where(TrainingSample.run_id.in_(runs)))
     session.execute(delete(Study).where(Study.id.in_(study_ids)))
+
+
+def touch_deleted(session: Session, study_id: uuid.UUID) -> bool:
+    """Lock a study marked deleted and note that its purge is alive (updated_at: the recovery
+    sweep re-sends a purge that went silent); False if it is gone or not marked."""
+    query = (
+        update(Study)
+        .where(Study.id == study_id, Study.deleted_at.is_not(None))
+        .values(updated_at=utcnow())
+        .returning(Study.id)
+    )
+    return session.scalar(query) is not None
+
+
+def run_ids_of(session: Session, study_id: uuid.UUID, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` of the study's runs."""
+    return list(session.scalars(select(Run.id).where(Run.study_id == study_id).limit(limit)))
+
+
+def delete_deleted_study(session: Session, study_id: uuid.UUID) -> None:
+    """Delete the row of a study marked deleted (its runs, if any are left, by cascade)."""
+    session.execute(delete(Study).where(Study.id == study_id, Study.deleted_at.is_not(None)))
+
+
+def silent_deleted_study_ids(session: Session, silent_before: datetime) -> list[uuid.UUID]:
+    """Studies marked deleted, still there, whose purge did nothing since `silent_before`."""
+    query = select(Study.id).where(Study.deleted_at.is_not(None), Study.updated_at < silent_before)
+    return list(session.scalars(query))
 
 
 def expired_study_ids(session: Session, finished_before: datetime, limit: int) -> list[uuid.UUID]:

@@ -1,8 +1,10 @@
 """`hms up` (what `make run` calls): the whole system on one machine.
 
 Starts the embedded PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL are set, runs
-`alembic upgrade head`, then runs the Procfile's processes under honcho. Ctrl-C stops every
-process, then the servers this launcher started (or adopted from a killed earlier launcher).
+`alembic upgrade head`, then runs the Procfile's processes under honcho's process manager, in
+this process so that their output goes through app/devstack/output.py (one JSON object per line
+with HMS_LOG_FORMAT=json). Ctrl-C stops every process, then the servers this launcher started
+(or adopted from a killed earlier launcher).
 One launcher per data folder: a second one, which would adopt the first one's servers and stop
 them when its own processes fail to bind their ports, refuses to start.
 """
@@ -18,31 +20,37 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 import httpx
+from honcho.environ import expand_processes, parse, parse_procfile
+from honcho.manager import Manager
+from honcho.printer import Message
 
 from app.devstack.credentials import DevCredentials
+from app.devstack.output import LauncherOutput
 from app.devstack.postgres import EmbeddedPostgres
 from app.devstack.valkey import EmbeddedValkey
 from app.settings import Settings, get_settings, parse_bootstrap_keys
 
 #: The checkout: where the Procfile and alembic.ini are.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HONCHO_INTERRUPTED = 130
+HONCHO_INTERRUPTED = 130  # honcho's return code after SIGINT
 LOCK_FILE = "up.lock"
 
 
 def up() -> int:
     started = time.monotonic()
     settings = get_settings()
+    output = LauncherOutput(settings.log_format, sys.stdout)
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock_data_dir(data_dir)
     if lock is None:
         holder = (data_dir / LOCK_FILE).read_text().strip() or "?"
-        _say(
+        output.say(
             f"another `hms up` (pid {holder}) is running with {data_dir}: stop it first, or "
             "give this one its own HMS_DATA_DIR and ports"
         )
@@ -56,24 +64,26 @@ def up() -> int:
                 settings.embedded_postgres_port,
                 credentials.postgres_password,
             )
-            _say(f"starting embedded PostgreSQL on 127.0.0.1:{postgres.port} ({postgres.data_dir})")
+            output.say(
+                f"starting embedded PostgreSQL on 127.0.0.1:{postgres.port} ({postgres.data_dir})"
+            )
             postgres.start()
-            servers.callback(_stop, "PostgreSQL", postgres.stop)
+            servers.callback(_stop, output, "PostgreSQL", postgres.stop)
             database_url = postgres.url
         redis_url = settings.redis_url
         if not redis_url:
             valkey = EmbeddedValkey(
                 data_dir / "valkey", settings.embedded_redis_port, credentials.redis_password
             )
-            _say(f"starting embedded Valkey on 127.0.0.1:{valkey.port} ({valkey.data_dir})")
+            output.say(f"starting embedded Valkey on 127.0.0.1:{valkey.port} ({valkey.data_dir})")
             valkey.start()
-            servers.callback(_stop, "Valkey", valkey.stop)
+            servers.callback(_stop, output, "Valkey", valkey.stop)
             redis_url = valkey.url
         env = _child_environment(settings, credentials, database_url, redis_url)
-        _say("alembic upgrade head")
-        if not _migrate(env):
+        output.say("alembic upgrade head")
+        if not _migrate(env, output):
             return 1
-        return _run_procfile(env, settings, started)
+        return _run_procfile(env, settings, started, output)
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str] | None:
@@ -92,14 +102,24 @@ def _lock_data_dir(data_dir: Path) -> IO[str] | None:
     return lock
 
 
-def _migrate(env: dict[str, str]) -> bool:
+def _migrate(env: dict[str, str], output: LauncherOutput) -> bool:
     """`alembic upgrade head` in its own process, as an operator would run it: the launcher is
-    dev tooling and does not import the database layer (an import-linter contract)."""
+    dev tooling and does not import the database layer (an import-linter contract). Its output
+    is the `migrate` process's lines."""
     alembic = [sys.executable, "-m", "alembic", "-c", str(PROJECT_ROOT / "alembic.ini")]
-    done = subprocess.run([*alembic, "upgrade", "head"], env=env, cwd=PROJECT_ROOT)
-    if done.returncode != 0:
-        _say(f"alembic upgrade head failed (exit {done.returncode}); see its output above")
-    return done.returncode == 0
+    with subprocess.Popen(
+        [*alembic, "upgrade", "head"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.write(Message("line", line, datetime.now(), "migrate", None))
+    if process.returncode != 0:
+        output.say(f"alembic upgrade head failed (exit {process.returncode}); see its output above")
+    return process.returncode == 0
 
 
 def _child_environment(
@@ -111,6 +131,7 @@ def _child_environment(
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return {
         **os.environ,
+        **_as_root_warnings(),
         "PATH": path,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -120,42 +141,69 @@ def _child_environment(
         "HMS_DATA_DIR": str(settings.data_dir.resolve()),
         "HMS_API_PORT": str(settings.api_port),
         "HMS_FLOWER_PORT": str(settings.flower_port),
+        # Without a token /metrics answers 404; the banner says how to scrape it.
+        "HMS_METRICS_TOKEN": settings.metrics_token or credentials.metrics_token,
         "PYTHONUNBUFFERED": "1",
     }
 
 
-def _run_procfile(env: dict[str, str], settings: Settings, started: float) -> int:
-    honcho = [sys.executable, "-m", "honcho", "start", "-f", str(PROJECT_ROOT / "Procfile")]
-    # Ctrl-C reaches honcho (same terminal) which stops its processes; this launcher only waits
-    # for that, then stops the servers.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        process = subprocess.Popen(honcho, env=env, cwd=PROJECT_ROOT)
-        # A SIGTERM (a service manager stopping us) is passed on: honcho stops the processes.
-        signal.signal(signal.SIGTERM, lambda *_: process.terminate())
-        banner = threading.Thread(
-            target=_announce_when_ready,
-            args=(process, env, settings, started),
-            daemon=True,
+#: What Celery's worker warns (a SecurityWarning, a UserWarning) on every start as root.
+ROOT_WARNING = "You're running the worker with superuser privileges"
+
+
+def _as_root_warnings() -> dict[str, str]:
+    """When the launcher runs as root (a container, CI), so do the processes it starts: a dev
+    stack has no other user to drop to (the image runs as its own user, Dockerfile's USER), and
+    Celery's warning would repeat that on every start. Its one message is ignored, in the worker
+    started here only: a worker started as root anywhere else still says so."""
+    if os.geteuid() != 0:
+        return {}
+    ignore = f"ignore:{ROOT_WARNING}:UserWarning"
+    return {"PYTHONWARNINGS": ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), ignore]))}
+
+
+def _run_procfile(
+    env: dict[str, str], settings: Settings, started: float, output: LauncherOutput
+) -> int:
+    processes = Manager(printer=output)
+    procfile = parse_procfile((PROJECT_ROOT / "Procfile").read_text())
+    # What `honcho start` would add: HONCHO_PROCESS_NAME and the project's .env, if any.
+    dot_env = PROJECT_ROOT / ".env"
+    app_env = parse(dot_env.read_text()) if dot_env.exists() else {}
+    for process in expand_processes(procfile.processes, env=app_env):
+        processes.add_process(
+            process.name, process.cmd, env={**env, **process.env}, cwd=str(PROJECT_ROOT)
         )
-        banner.start()
-        code = process.wait()
-        # honcho exits 130 when stopped by Ctrl-C: the normal way to stop, not a failure.
-        return 0 if code == HONCHO_INTERRUPTED else code
+    banner = threading.Thread(
+        target=_announce_when_ready,
+        args=(processes, env, settings, started, output),
+        daemon=True,
+    )
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    banner.start()
+    try:
+        # Until a process exits; Ctrl-C and SIGTERM (a service manager stopping us) make honcho
+        # stop the processes. Each runs in its own session: Ctrl-C reaches them only this way.
+        processes.loop()
     finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    # honcho says 130 when stopped by Ctrl-C: the normal way to stop, not a failure.
+    code = int(processes.returncode)
+    return 0 if code == HONCHO_INTERRUPTED else code
 
 
 def _announce_when_ready(
-    process: subprocess.Popen[bytes],
+    processes: Manager,
     env: dict[str, str],
     settings: Settings,
     started: float,
+    output: LauncherOutput,
 ) -> None:
     api = f"http://127.0.0.1:{settings.api_port}"
     deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
+    # honcho sets the return code when the first process stops or a signal arrives
+    while processes.returncode is None and time.monotonic() < deadline:
         try:
             if httpx.get(f"{api}/health/ready", timeout=2).status_code == 200:
                 break
@@ -173,17 +221,13 @@ def _announce_when_ready(
         f"API docs:  {api}/docs",
         f"Flower:    http://127.0.0.1:{settings.flower_port}  (basic auth {flower_user})",
         f"API key:   X-API-Key: {first.key}  ({role} of tenant {first.name!r})",
+        f"Metrics:   curl -H 'Authorization: Bearer {env['HMS_METRICS_TOKEN']}' {api}/metrics",
         f"dev credentials are kept in {Path(settings.data_dir) / 'credentials.json'}",
         "Ctrl-C stops everything.",
     ]
-    width = max(map(len, lines))
-    print("\n".join(["", "=" * width, *lines, "=" * width, ""]), flush=True)
+    output.announce(lines)
 
 
-def _say(message: str) -> None:
-    print(f"hms up: {message}", flush=True)
-
-
-def _stop(name: str, stop: Callable[[], None]) -> None:
-    _say(f"stopping {name}")
+def _stop(output: LauncherOutput, name: str, stop: Callable[[], None]) -> None:
+    output.say(f"stopping {name}")
     stop()

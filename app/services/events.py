@@ -1,11 +1,12 @@
 """The live state of a run or a study, as events: what the Server-Sent Events endpoints stream.
 
 The source is the database: a worker writes a run's progress to its row at most every
-`HMS_PROGRESS_INTERVAL_S` (0.5 s) and commits each status change on the row, so a `Watch` that
-reads the row every POLL_S seconds (a primary-key lookup; for a study, its row and its runs counted
-by status) sees a report within progress_interval_s + POLL_S of the worker's commit. No broker
-pub/sub: nothing to lose between a commit and a publish, and a reconnecting client reads the same
-truth as `GET /api/v1/runs/{id}`.
+`HMS_PROGRESS_INTERVAL_S` (0.5 s) and commits each status change on the row. A `Watch` reads the
+row (a primary-key lookup; for a study, its row and its runs counted by status) when the API is
+told the row changed, and every fallback poll (api/live.py): migration 0012's triggers NOTIFY the
+changed ids in the writing transaction, so an event follows its commit within milliseconds and
+nothing uncommitted is announced. No broker pub/sub: a notification only says "read again", and a
+reconnecting client reads the same truth as `GET /api/v1/runs/{id}`.
 
 Event ids let a client resume (`Last-Event-ID`): they grow whenever what a state shows changes.
 - a run's: its row's `updated_at` in integer microseconds since the epoch (every write to the row
@@ -36,9 +37,6 @@ from app.errors import RunNotFound, StudyNotFound
 from app.services.studies import StudyView
 from app.tenancy import Tenant
 
-#: Seconds between two reads of a watched row: with progress written every 0.5 s, a client sees a
-#: report within ~0.75 s of its commit (the issue asks for 1 s); one primary-key lookup per read.
-POLL_S = 0.25
 #: Seconds of silence after which a stream sends a comment line, so proxies keep it open.
 KEEPALIVE_S = 15.0
 

@@ -27,6 +27,10 @@ class StudyQueue(Protocol):
     def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
         """Send many runs' messages at once (one connection); as enqueue_run otherwise."""
 
+    def enqueue_purge(self, study_id: uuid.UUID) -> None:
+        """Send the message that makes a worker delete a deleted study's rows (purge_study).
+        Raises TransientStoreError if the broker cannot be reached."""
+
 
 class RetrainQueue(Protocol):
     def enqueue_retrain(self, job_id: uuid.UUID) -> None:

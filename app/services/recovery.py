@@ -7,7 +7,8 @@ crashed before persisting it), or running but silent for longer than the hard ti
 worker died and the message was lost with it). Sending twice is harmless: the task id is the run
 id and `execute_run` skips a run that already ended. Retraining jobs are swept the same way, and
 a study whose last run ended but whose aggregation never committed (its worker died) is
-aggregated here (services/studies.py).
+aggregated here, and a deleted study whose rows are not all gone and whose purge went silent
+has its purge sent again (services/studies.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class SweepReport:
     runs: list[str] = field(default_factory=list)  # ids sent again
     retrains: list[str] = field(default_factory=list)
     studies: list[str] = field(default_factory=list)  # ids aggregated (their worker died)
+    purges: list[str] = field(default_factory=list)  # deleted studies whose purge was re-sent
 
 
 def sweep(queue: WorkQueue) -> SweepReport:
@@ -50,4 +52,5 @@ def sweep(queue: WorkQueue) -> SweepReport:
         lifecycle.send(job, partial(queue.enqueue_retrain, job.id), "retraining job")
         report.retrains.append(str(job.id))
     report.studies = studies.aggregate_due()
+    report.purges = studies.resend_purges(queue)
     return report

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -26,7 +27,7 @@ from app.db import perfmodels as perf_store
 from app.db import policy_states, schedules
 from app.db import runs as run_store
 from app.db import training as training_store
-from app.db.models import Run, RunResult, RunStatus, utcnow
+from app.db.models import PolicyState, Run, RunResult, RunStatus, utcnow
 from app.db.schedules import PackedSchedule
 from app.db.session import session_scope
 from app.errors import (
@@ -53,7 +54,7 @@ from app.services.simulation import (
 )
 from app.settings import get_settings
 from app.sim.policies.learned import Learned, PerformanceModel
-from app.sim.policies.rl import Rl
+from app.sim.policies.rl import Rl, merge_learning
 from app.sim.schedule import Schedule
 from app.tenancy import Tenant
 
@@ -75,8 +76,7 @@ def submit_run(
     idempotency key (of the same tenant) with the same spec returns the existing run, sending it
     if it was never sent (idempotency.submit_once); with another spec it is a conflict. If the
     broker is down the run stays queued and the error is raised."""
-    _check_submittable(spec, tenant)
-    perfmodels.check_pinned(spec, tenant)
+    check_submission(tenant, spec)
     document = spec.model_dump(mode="json")
 
     def create(session: Session, digest: str) -> Run:
@@ -103,6 +103,13 @@ def _send(run: Run, queue: RunQueue) -> None:
     """Enqueue a committed run and note when. If the broker is down the run stays queued, unsent,
     and the recovery sweep sends it later (or the client's retry with the same key does)."""
     lifecycle.send(run, lambda: queue.enqueue_run(run.id, run.priority), "run")
+
+
+def check_submission(tenant: Tenant, spec: RunSpec) -> None:
+    """InvalidSpec if `submit_run` would refuse the spec (beyond its pydantic validation): what
+    the dashboard's form shows again after a failed submit, without submitting."""
+    _check_submittable(spec, tenant)
+    perfmodels.check_pinned(spec, tenant)
 
 
 def _check_submittable(spec: RunSpec, tenant: Tenant) -> None:
@@ -170,10 +177,10 @@ def _execute(
     reporter = lifecycle.ProgressReporter(Run, run_id, sink, deadline)
     try:
         spec = RunSpec.model_validate(document)
-        rl_state, rl_version = _rl_start(spec)
+        rl_start = _rl_start(spec)
         model, profiles = _performance_model(spec), run_profiles(tenant)
         chosen = perfmodels.model_for_run(spec, tenant)
-        simulation = simulate_spec(spec, reporter, rl_state, model, profiles, chosen.model)
+        simulation = simulate_spec(spec, reporter, rl_start.state, model, profiles, chosen.model)
         kept = _kept_schedules(simulation, reporter)
     except lifecycle.Cancelled:
         return ExecutionOutcome.CANCELLED
@@ -188,7 +195,7 @@ def _execute(
     except Exception as exc:  # the core raised: fail once with a readable error, no retry storm
         fail_run(run_id, _describe(exc))
         return ExecutionOutcome.FAILED
-    versions = Versions(rl_version, chosen.version)
+    versions = Versions(rl_start, chosen.version)
     return _complete(run_id, spec, tenant, Produced(simulation, kept), versions)
 
 
@@ -220,22 +227,49 @@ class Produced:
 
 
 @dataclass(frozen=True)
+class RlStart:
+    """What rl started from: saved parameters and their version, or (None, None) for a fresh
+    agent."""
+
+    state: dict[str, Any] | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
 class Versions:
     """What the run started from that it records: rl's saved parameters, the kernel model's
     fitted version."""
 
-    rl_state: int | None
+    rl: RlStart
     perf_model: int | None
 
 
-def _rl_start(spec: RunSpec) -> tuple[dict[str, Any] | None, int | None]:
+def _rl_start(spec: RunSpec) -> RlStart:
     """What rl starts from: the latest saved parameters if the spec asks for a warm start, else
     nothing (a fresh agent, and a run reproducible from its spec alone)."""
     if Rl.name not in spec.policies or not spec.rl_warm_start:
-        return None, None
+        return RlStart()
     with session_scope() as session:
         saved = policy_states.latest(session, Rl.name)
-        return (None, None) if saved is None else (dict(saved.state), saved.version)
+        return RlStart() if saved is None else RlStart(dict(saved.state), saved.version)
+
+
+def save_learning(
+    session: Session, start: RlStart, learned: dict[str, Any], run_id: uuid.UUID | None
+) -> int:
+    """Save what rl learned in a run that started from `start` as rl's next version; returns it.
+
+    The saved parameters are everything rl learned in all runs, each run adding its own: a
+    version saved by another run after this one started (a concurrent run, or any run for a
+    fresh start) stays in, and this run's learning is merged onto it (rl.merge_learning), never
+    written over it. policy_states.add_version makes concurrent savers take turns."""
+
+    def next_state(newest: PolicyState | None) -> dict[str, Any]:
+        if newest is None or newest.version == start.version:
+            return learned  # nothing saved since this run started: its state as it is
+        return merge_learning(dict(newest.state), start.state, learned)
+
+    return policy_states.add_version(session, Rl.name, next_state, run_id)
 
 
 def _performance_model(spec: RunSpec) -> PerformanceModel | None:
@@ -275,14 +309,14 @@ def _complete(
         for policy, packed in produced.schedules.items():
             schedules.add_schedule(session, run_id, policy, devices, packed)
         for outcome in simulation.outcomes:
-            if outcome.learned_state is not None:
-                policy_states.add_version(session, outcome.policy, outcome.learned_state, run_id)
+            if outcome.learned_state is not None:  # rl, the one policy that learns
+                save_learning(session, versions.rl, outcome.learned_state, run_id)
         if samples is not None:
             training_store.add_samples(session, run_id, samples)
         if scope is not None and observations is not None:
             perf_store.add_observations(session, scope, run_id, observations)
         run.model_version = simulation.model_version
-        run.rl_state_version = versions.rl_state
+        run.rl_state_version = versions.rl.version
         run.perf_model_version = versions.perf_model
         run.rank_by = simulation.rank_by
         run.num_tasks = simulation.problem.num_tasks
@@ -358,12 +392,23 @@ def list_runs(
     status: RunStatus | None,
     limit: int,
     offset: int,
-    study_id: uuid.UUID | None = None,
+    study_id: run_store.StudyFilter = None,
 ) -> tuple[list[Run], int]:
+    """A page of the tenant's runs, newest first, and how many match: with `study_id`, only that
+    study's runs, or (run_store.NO_STUDY) only the runs of no study."""
     with session_scope() as session:
         return run_store.list_runs(
             session, tenant, status=status, limit=limit, offset=offset, study_id=study_id
         )
+
+
+def study_names(
+    tenant: Tenant, study_ids: Collection[uuid.UUID], newest: int
+) -> dict[uuid.UUID, str]:
+    """The names of the studies `study_ids` and of the tenant's `newest` studies, newest first
+    (what a list of runs names their studies by and offers to filter by)."""
+    with session_scope() as session:
+        return run_store.study_names(session, tenant, study_ids, newest)
 
 
 def get_results(tenant: Tenant, run_id: uuid.UUID) -> tuple[Run, list[RunResult]]:

@@ -1,5 +1,9 @@
 """Simulating a RunSpec: the part of a run that needs no database, shared by the worker
-(`runs.execute_run`) and `hms simulate`."""
+(`runs.execute_run`) and `hms simulate`.
+
+The ML stack (scikit-learn, skops, SciPy: seconds to import on a busy machine) loads only for a
+spec that uses it, `learned` or an unfitted kernel model, so that `hms simulate` of other
+policies does not pay for it (bench/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import InvalidSpec
-from app.ml.bootstrap import bootstrap_model
-from app.ml.perfmodels import make_model
 from app.runspec import (
     EXACT_MODEL,
     ProfileLookup,
@@ -56,8 +58,11 @@ def simulate_spec(
     if on_progress is not None:  # building a large workload takes a while: say so first
         on_progress(0.0, BUILDING)
     scenario = build_scenario(spec, profiles)
-    uses_model = Learned.name in spec.policies
-    model = (performance_model or bootstrap_model()) if uses_model else None
+    model: PerformanceModel | None = None
+    if Learned.name in spec.policies:
+        from app.ml.bootstrap import bootstrap_model
+
+        model = performance_model or bootstrap_model()
     if kernel_model is None:
         kernel_model = unfitted_kernel_model(spec, profiles)
     context = PolicyContext(performance_model=model, rl_state=rl_state, kernel_model=kernel_model)
@@ -85,6 +90,8 @@ def unfitted_kernel_model(spec: RunSpec, profiles: ProfileLookup) -> KernelModel
     if name == EXACT_MODEL:
         profile = checked_profile(spec, profiles)
         return None if profile is None else ExactModel(profile)
+    from app.ml.perfmodels import make_model
+
     model: KernelModel = make_model(name)
     return model
 

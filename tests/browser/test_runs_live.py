@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.browser.conftest import log_in
-from tests.conftest import TEAM_A_KEY
+from tests.conftest import TEAM_A_KEY, TEST_API_KEY
 from tests.processes import Worker
 
 WRONG_KEY = "not-a-key"
@@ -54,11 +54,18 @@ def test_the_form_shows_each_validation_error_next_to_its_field(new_page, http):
     page.page.uncheck("input[name=policies]:checked >> nth=0")
     submit(page)
     errors = _errors(page)
-    assert "Input should be a number" in errors["workload.num_tasks"]
-    assert "greater than or equal to 0" in errors["cluster.gpus"]
-    assert set(errors) == {"workload.num_tasks", "cluster.gpus"}
-    # What was typed is kept.
+    assert errors == {
+        "workload.num_tasks": "Tasks must be a whole number",
+        "cluster.gpus": "GPUs must be at least 0",
+    }
+    # What was typed is kept, at an address that reloads without posting again (PRG).
     assert page.page.input_value("input[name='workload.num_tasks']") == "many"
+    assert "/runs/new?" in page.page.url
+    methods: list[str] = []
+    page.page.on("request", lambda request: methods.append(request.method))
+    page.page.reload()
+    assert methods and "POST" not in methods
+    assert _errors(page) == errors
 
     page.page.fill("input[name='workload.num_tasks']", "100")
     page.page.fill("input[name='cluster.gpus']", "0")
@@ -136,3 +143,41 @@ def test_a_run_submitted_from_the_form_shows_its_progress_live_until_100_percent
         200000,
     )
     assert run["spec"]["policies"] == ["greedy", "heft"]
+
+
+LONE_SPEC: dict[str, Any] = {
+    "workload": {"kind": "synthetic", "num_tasks": 20},
+    "policies": ["greedy", "heft"],
+}
+STUDY_SPEC: dict[str, Any] = {
+    "name": "gpus sweep",
+    "base": LONE_SPEC,
+    "grid": {"cluster.gpus": [1, 2]},
+    "repetitions": 1,
+}
+
+
+def test_the_study_filter_lists_lone_runs_or_one_studys_named_and_linked(new_page, http):
+    """No worker: the runs stay queued, which is all a list needs."""
+    lone = http.post("/api/v1/runs", json=LONE_SPEC).json()["id"]
+    study = http.post("/api/v1/studies", json=STUDY_SPEC).json()["id"]
+    page = new_page()
+    log_in(page, TEST_API_KEY)
+    assert len(_rows(page)) == 3
+
+    page.page.select_option("select[name=study_id]", "none")  # the filter applies on change
+    page.page.wait_for_url("**/?study_id=none")
+    assert _rows(page) == [lone]
+    page.page.select_option("select[name=study_id]", study)
+    page.page.wait_for_url(f"**/?study_id={study}")
+    of_study = _rows(page)
+    assert len(of_study) == 2 and lone not in of_study
+    row = f"tr[data-run='{of_study[0]}']"
+    assert page.page.inner_text(f"{row} a.study") == "gpus sweep"
+    assert "cell " in page.page.inner_text(row) and "rep. 0" in page.page.inner_text(row)
+    page.page.click(f"{row} a.study")
+    page.page.wait_for_url(f"**/studies/{study}")
+
+
+def _rows(page: Any) -> list[str]:
+    return [row.get_attribute("data-run") for row in page.page.query_selector_all("tr[data-run]")]

@@ -1,13 +1,17 @@
 """`hms up` (what `make run` runs) as a new user would: no URLs set, embedded servers, the whole
 Procfile under honcho; a second launcher on the same data refuses to start; Ctrl-C stops
-everything; a second start works and finds the data."""
+everything; a second start, with HMS_LOG_FORMAT=json, works, finds the data and writes only JSON
+objects naming their process. Neither start warns about root or Flower's first inspection."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,8 +26,9 @@ HMS = str(Path(sys.executable).parent / "hms")
 
 
 class Launcher(Process):
-    def __init__(self, data_dir: Path, ports: dict[str, int]) -> None:
+    def __init__(self, data_dir: Path, ports: dict[str, int], log_format: str = "text") -> None:
         env = {
+            "HMS_LOG_FORMAT": log_format,
             "HMS_DATA_DIR": str(data_dir),
             "HMS_API_PORT": str(ports["api"]),
             "HMS_FLOWER_PORT": str(ports["flower"]),
@@ -31,7 +36,9 @@ class Launcher(Process):
             "HMS_EMBEDDED_REDIS_PORT": str(ports["redis"]),
         }
         # A new user's shell: no URLs, no keys; the launcher provides the dev defaults.
-        unset = frozenset({"DATABASE_URL", "REDIS_URL", "HMS_API_KEYS", "FLOWER_BASIC_AUTH"})
+        unset = frozenset(
+            {"DATABASE_URL", "REDIS_URL", "HMS_API_KEYS", "FLOWER_BASIC_AUTH", "HMS_METRICS_TOKEN"}
+        )
         super().__init__("launcher", [HMS, "up"], env=env, unset=unset)
 
     def ctrl_c(self) -> int:
@@ -53,10 +60,13 @@ def ports():
     return {name: free_port() for name in ("api", "flower", "postgres", "redis")}
 
 
-def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[str]]:
-    """One session of a new user: `hms up`, submit the example, check Flower, Ctrl-C.
-    Returns the submitted run's id and the ids the API listed."""
-    launcher = Launcher(data_dir, ports)
+def start_use_and_stop(
+    data_dir: Path, ports: dict[str, int], log_format: str = "text"
+) -> tuple[str, set[str], str]:
+    """One session of a new user: `hms up`, submit the example, check Flower and the metrics
+    line of the banner, Ctrl-C. Returns the submitted run's id, the ids the API listed and the
+    launcher's output."""
+    launcher = Launcher(data_dir, ports, log_format)
     api = f"http://127.0.0.1:{ports['api']}"
     try:
         wait_until(lambda: "ready after" in launcher.log() or not launcher.alive(), 120, "ready")
@@ -67,6 +77,12 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
         credentials = json.loads((data_dir / "credentials.json").read_text())
         assert "(admin key of tenant 'dev')" in launcher.log()
         key = {"X-API-Key": credentials["api_key"]}
+        token = credentials["metrics_token"]
+        banner = f"Metrics:   curl -H 'Authorization: Bearer {token}' {api}/metrics"
+        assert banner in launcher.log()
+        scraper = {"Authorization": f"Bearer {token}"}
+        metrics = httpx.get(f"{api}/metrics", headers=scraper, timeout=30)
+        assert metrics.status_code == 200 and "hms_http_requests_total" in metrics.text
         response = httpx.post(f"{api}/api/v1/runs", json=EXAMPLE, headers=key, timeout=30)
         assert response.status_code == 202, response.text
         run_id = response.json()["id"]
@@ -99,11 +115,32 @@ def start_use_and_stop(data_dir: Path, ports: dict[str, int]) -> tuple[str, set[
         if str(data_dir) in " ".join(process.info["cmdline"] or [])
     ]
     assert leftovers == [], leftovers
-    return run_id, listed
+    return run_id, listed, log
 
 
-def test_hms_up_runs_the_system_and_ctrl_c_stops_all_of_it_twice(tmp_path, ports):
-    data_dir = tmp_path / "hms-data"
-    first, _ = start_use_and_stop(data_dir, ports)
-    second, listed = start_use_and_stop(data_dir, ports)
+@pytest.fixture
+def own_folder() -> Iterator[Path]:
+    """A folder of the test's own that PostgreSQL's system user (we may be root) can pass
+    through: pytest's tmp_path is under 0700 folders, from which the launcher would move the
+    cluster to /var/lib/hms-postgres, where it would outlive the test."""
+    folder = Path(tempfile.mkdtemp(prefix="hms-launcher-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_hms_up_runs_the_system_and_ctrl_c_stops_all_of_it_twice(own_folder, ports):
+    data_dir = own_folder / "hms-data"
+    first, _, text = start_use_and_stop(data_dir, ports)
+    assert "worker.1 | " in text  # honcho's prefix
+    second, listed, json_lines = start_use_and_stop(data_dir, ports, log_format="json")
     assert listed == {first, second}  # the second start found the first start's data
+    objects = [json.loads(line) for line in json_lines.splitlines()]
+    assert all(isinstance(o, dict) and o["process"] for o in objects), json_lines[-3000:]
+    processes = {o["process"] for o in objects}
+    assert {"launcher", "migrate", "api.1", "worker.1", "beat.1", "flower.1"} <= processes
+    for log in (text, json_lines):
+        # run as root (CI, containers) the worker would warn on every start; Flower warns when
+        # it inspects the workers before one is up
+        assert "superuser privileges" not in log
+        assert "Inspect method" not in log

@@ -190,17 +190,16 @@ def test_another_tenants_or_an_unknown_id_is_a_404_and_no_key_a_401(client):
 def test_a_study_streams_its_runs_counts_until_it_succeeds(http):
     study_id = submit(http, STUDY, "/api/v1/studies")
     study_runs, _ = runs.list_runs(ADMIN, None, 10, 0, uuid.UUID(study_id))
-    pending = [run.id for run in study_runs]
-    executed = 0
+    pending = iter([run.id for run in study_runs])
     seen: list[Sse] = []
     with http.stream("GET", f"/api/v1/studies/{study_id}/events") as response:
         for event in parse(response.iter_lines()):
             assert isinstance(event, Sse)
             seen.append(event)
-            # the next run once the last one ended (a poll may also catch one running)
-            if pending and event.data["finished_runs"] == executed:
-                runs.execute_run(pending.pop(0))
-                executed += 1
+            # The next run once none is running (a stream woken by each commit shows a run
+            # running, between its start and its end).
+            if "running" not in event.data["counts"] and (run_id := next(pending, None)):
+                runs.execute_run(run_id)
     documents = [e.data for e in seen]
     assert documents[0]["counts"] == {"queued": 2} and documents[0]["status"] == "running"
     assert set(documents[0]) == {

@@ -4,10 +4,21 @@ status codes, content types, headers and bodies; schema-violating requests refus
 `Allow` that lists the documented methods; auth enforced where declared; and, across calls, a
 created resource is readable and a deleted one is gone.
 
-Two tests: each operation alone over the examples, coverage and fuzzing phases, then the stateful
-phase, where schemathesis chains operations along the links it infers from the schema (POST
-/runs -> GET, DELETE /runs/{run_id}; POST /studies -> GET, DELETE, cancel /studies/{study_id};
-POST /models/retrain -> GET /models/retrains/{job_id}; ...). Every request carries a valid key.
+Three tests: each operation alone over the examples, coverage and fuzzing phases; then the
+stateful phase, where schemathesis chains operations along the links the OpenAPI document states
+(api/links.py: POST /runs -> GET, results, schedule, events, cancel, DELETE /runs/{run_id} with
+the run's `id`; the same from a study; POST /models/retrain -> GET /models/retrains/{job_id};
+...); then the reads of work that ended. Every request carries a valid key.
+
+The stateful phase follows only the document's links. Links that schemathesis infers on its own
+include ones that read a field that may be null (a run's `study_id`, null for a run outside a
+study): such a link carries no id, and its request is drawn at random instead. The stateful test
+asserts that every link it followed carried a value; the third test follows each link of created
+work and asserts that it leads to that work (a fault in a link's path or field fails it there,
+where the stateful phase, at its small budget, might not draw the link at all).
+
+Budgets are small (10 examples per operation in the fuzzing phase, 15 scenarios of 6 steps): the
+coverage phase, which max_examples does not bound, is most of the time.
 
 What no request here can show:
 - `object_level_authorization` needs schemathesis identities (`[auth.wfc]`), configured from its
@@ -26,12 +37,18 @@ be checked like any other.
 
 from __future__ import annotations
 
+from typing import Any
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy import select
 
 from api.main import app
+from app.db.models import Run
+from app.db.session import session_scope
+from app.services import runs
 from tests.conftest import TEST_API_KEY, empty_tables
 
 #: Error types of the rules the OpenAPI schema cannot state: `value_error` from the specs'
@@ -113,15 +130,31 @@ schema.config.parameters = {"query.timeout_s": STREAM_TIMEOUT_S}
 schema.config.checks.update(
     included_check_names=["all"], excluded_check_names=["positive_data_acceptance"]
 )
+schema.config.phases.stateful.inference.algorithms = []  # only the document's links
 
 
 @schema.parametrize()
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=10, **SETTINGS)
 def test_every_operation_keeps_the_contract(case, servers):
     case.call_and_validate()
 
 
+#: Each link the stateful phase followed: its name, the values it carried, the answer's status.
+FOLLOWED: list[tuple[str, list[Any], int]] = []
+
+
 class APIWorkflow(schema.as_state_machine()):  # type: ignore[misc]
+    def step(self, input):
+        output = super().step(input)
+        if input.transition is not None:
+            values = [
+                extracted.value.ok()
+                for container in input.transition.parameters.values()
+                for extracted in container.values()
+            ]
+            FOLLOWED.append((input.transition.id, values, output.response.status_code))
+        return output
+
     def setup(self):
         """Each scenario starts from empty tables: Hypothesis replays a scenario's choices and
         needs the same answers (a list of studies that an earlier scenario filled would give
@@ -137,4 +170,93 @@ class APIWorkflow(schema.as_state_machine()):  # type: ignore[misc]
 
 
 def test_chained_operations_keep_the_contract(servers):
-    APIWorkflow.run(settings=settings(max_examples=30, stateful_step_count=6, **SETTINGS))
+    FOLLOWED.clear()
+    APIWorkflow.run(settings=settings(max_examples=15, stateful_step_count=6, **SETTINGS))
+    assert FOLLOWED, "the stateful phase followed no link"
+    carried_null = [link for link, values, _ in FOLLOWED if None in values]
+    assert not carried_null, f"links that carried null: {sorted(set(carried_null))}"
+
+
+#: Work that ends, executed in-process: every metric of a result (oracle gives gap_to_oracle), a
+#: schedule, and a study's statistics over two cells of two repetitions.
+FINISHED_RUN = {
+    "workload": {"kind": "synthetic", "num_tasks": 60, "seed": 3},
+    "cluster": {"cpus": 2, "gpus": 1},
+    "policies": ["greedy", "heft", "oracle"],
+}
+FINISHED_STUDY = {
+    "name": "contract",
+    "base": FINISHED_RUN,
+    "grid": {"cluster.gpus": [1, 2]},
+    "repetitions": 2,
+}
+#: What a linked operation needs besides the parameters its link fills.
+LINKED_QUERY = {
+    "/api/v1/runs/{run_id}/schedule": {"policy": "oracle"},
+    "/api/v1/runs/{run_id}/events": {"timeout_s": STREAM_TIMEOUT_S},
+    "/api/v1/studies/{study_id}/events": {"timeout_s": STREAM_TIMEOUT_S},
+}
+
+
+def test_the_links_of_created_work_lead_to_it_once_it_ended(servers):
+    """No worker runs in the tests above, so no run there ends: a result, a schedule or a study's
+    statistics is never read. Here a run and a study are created, executed in-process, and read
+    along every link of their 202 answers (a retrain and a key along theirs), each answer under
+    every check: the links carry the real id, and lead to the work it names."""
+    created = [
+        _create("/api/v1/runs", FINISHED_RUN),
+        _create("/api/v1/studies", FINISHED_STUDY),
+        _create("/api/v1/models/retrain", None),
+        _create("/api/v1/keys", {"name": "linked"}),
+    ]
+    with session_scope() as session:
+        run_ids = session.scalars(select(Run.id)).all()
+    for run_id in run_ids:
+        assert runs.execute_run(run_id) == runs.ExecutionOutcome.SUCCEEDED
+    followed = []
+    for source, response in created:
+        links = source.definition.raw["responses"][str(response.status_code)].get("links")
+        assert links, f"{source.label} documents no links from its {response.status_code}"
+        for name, link in links.items():
+            method, path = _operation(link["operationRef"])
+            parameters = {
+                key: _value(expression, response) for key, expression in link["parameters"].items()
+            }
+            assert None not in parameters.values(), (name, parameters)
+            target = schema[path][method]
+            in_path = {
+                p["name"] for p in target.definition.raw.get("parameters", []) if p["in"] == "path"
+            }
+            case = target.Case(
+                path_parameters={k: v for k, v in parameters.items() if k in in_path} or None,
+                query={
+                    **{k: v for k, v in parameters.items() if k not in in_path},
+                    **LINKED_QUERY.get(path, {}),
+                }
+                or None,
+                headers={"X-API-Key": TEST_API_KEY},
+            )
+            answer = case.call_and_validate()
+            assert answer.status_code != 404, (name, answer.text)
+            followed.append((name, answer.status_code))
+    assert ("GetRunResults", 200) in followed and ("GetStudyResults", 200) in followed, followed
+
+
+def _create(path: str, body: dict[str, Any] | None) -> tuple[Any, Any]:
+    operation = schema[path]["POST"]
+    with_body = {} if body is None else {"body": body}
+    case = operation.Case(**with_body, headers={"X-API-Key": TEST_API_KEY})
+    response = case.call_and_validate()
+    assert response.status_code in (201, 202), response.text
+    return operation, response
+
+
+def _operation(reference: str) -> tuple[str, str]:
+    """(method, path) of an operationRef `#/paths/<JSON Pointer-escaped path>/<method>`."""
+    pointer, _, method = reference.removeprefix("#/paths/").rpartition("/")
+    return method.upper(), pointer.replace("~1", "/").replace("~0", "~")
+
+
+def _value(expression: str, response: Any) -> Any:
+    """The value of a runtime expression `$response.body#/field` in `response`."""
+    return response.json()[expression.removeprefix("$response.body#/")]

@@ -157,6 +157,17 @@ def test_status_list_and_cancel_show_the_api_documents(hms, api):
     )
 
 
+def test_delete_says_the_runs_go_in_the_background_and_a_second_delete_is_not_found(hms):
+    study_id = hms("submit", "SPEC").stdout.strip()
+    assert hms("cancel", study_id).exit_code == 0
+    deleted = hms("delete", study_id)
+    assert deleted.stdout == (
+        f"deleted study {study_id}: study deleted; its 4 runs are being removed in the background\n"
+    )
+    again = hms("delete", study_id)
+    assert again.exit_code == 1 and "(HTTP 404)" in again.stderr
+
+
 def test_status_and_list_print_tables(hms):
     study_id = hms("submit", "SPEC").stdout.strip()
     status = hms("status", study_id).stdout.splitlines()

@@ -173,14 +173,14 @@ def test_0009_adds_kernel_observations_and_model_fits_one_per_window_and_drops_t
     assert "perf_model_version" not in _columns(empty_database, "runs")
 
 
-def test_0010_adds_a_progress_phase_and_a_runs_size_empty_for_old_rows_and_drops_them(
+def test_0013_adds_a_progress_phase_and_a_runs_size_empty_for_old_rows_and_drops_them(
     empty_database,
 ):
-    upgrade(empty_database, "0009")
+    upgrade(empty_database, "0012")
     _execute(empty_database, *OLD_DATA[:2])
-    upgrade(empty_database, "0010")
+    upgrade(empty_database, "0013")
     assert _rows(empty_database, "SELECT phase, num_tasks FROM runs") == [(None, None)]
     assert "phase" in _columns(empty_database, "training_jobs")
-    downgrade(empty_database, "0009")
+    downgrade(empty_database, "0012")
     assert not {"phase", "num_tasks"} & _columns(empty_database, "runs")
     assert "phase" not in _columns(empty_database, "training_jobs")

@@ -1,14 +1,16 @@
 """The run use cases against the real database (no worker: execute_run is called directly)."""
 
 import logging
+import threading
 import uuid
 from itertools import groupby
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from app.db import policy_states
 from app.db import runs as run_store
-from app.db.models import Run, RunResult, RunStatus
+from app.db.models import PolicyState, Run, RunResult, RunStatus
 from app.db.session import session_scope
 from app.errors import (
     ClaimLost,
@@ -24,8 +26,10 @@ from app.services import lifecycle, runs
 from app.services.runs import ExecutionOutcome
 from app.settings import get_settings
 from app.sim.engine import PROGRESS_EVERY
+from app.sim.policies.rl import Rl
 from tests.conftest import ADMIN, EXAMPLE_SPEC, LONG_SPEC
 from tests.fakes import RecordingQueue
+from tests.processes import wait_until
 
 EXAMPLE = EXAMPLE_SPEC
 LONG = LONG_SPEC
@@ -295,8 +299,6 @@ def test_rl_saves_what_it_learned_and_a_warm_start_resumes_from_it(queue):
     assert runs.get_run(ADMIN, first).rl_state_version is None  # a fresh agent: reproducible
     assert runs.get_run(ADMIN, warm).rl_state_version == 1  # started from what `first` saved
     with session_scope() as session:
-        from app.db import policy_states
-
         latest = policy_states.latest(session, "rl")
         assert latest.version == 2 and latest.run_id == warm
         assert latest.state["steps"] == 2 * 500
@@ -405,3 +407,67 @@ def test_a_run_deleted_before_its_message_is_taken_is_a_quiet_outcome(queue, cap
     (record,) = [r for r in caplog.records if str(run_id) in r.getMessage()]
     assert record.levelno == logging.INFO and record.exc_info is None
     assert "no longer exists" in record.getMessage()
+
+
+def _save(start, learned, saved, release, failures, pids):
+    """One run's rl save from `start` in its own transaction (its backend's pid in `pids`): sets
+    `saved` once saved, commits once `release` is set; an exception goes to `failures`."""
+    try:
+        with session_scope() as session:
+            pids.append(session.scalar(text("select pg_backend_pid()")))
+            runs.save_learning(session, start, learned, None)
+            saved.set()
+            release.wait(60)
+    except Exception as exc:
+        failures.append(exc)
+
+
+def _waits_on_a_lock(pid):
+    with session_scope() as session:
+        query = "select wait_event_type from pg_stat_activity where pid = :pid"
+        return session.scalar(text(query), {"pid": pid}) == "Lock"
+
+
+def _two_saves_at_once(start, learned):
+    """Two runs' saves from `start`: the second commits (or waits to) while the first's save is
+    uncommitted. Returns what they raised."""
+    saved, release, now = threading.Event(), threading.Event(), threading.Event()
+    failures, pids = [], []
+    now.set()
+    first = threading.Thread(target=_save, args=(start, learned[0], saved, release, failures, pids))
+    first.start()
+    wait_until(saved.is_set, 60, "the first save")
+    second = threading.Thread(
+        target=_save, args=(start, learned[1], threading.Event(), now, failures, pids)
+    )
+    second.start()
+    wait_until(
+        lambda: not second.is_alive() or (len(pids) == 2 and _waits_on_a_lock(pids[1])),
+        60,
+        "the second save committed or waiting",
+    )
+    release.set()
+    first.join(60)
+    second.join(60)
+    return failures
+
+
+def test_concurrent_rl_saves_from_one_start_take_turns_and_each_adds_its_learning(servers):
+    state = {**Rl().state(), "steps": 1}
+    with session_scope() as session:
+        runs.save_learning(session, runs.RlStart(), state, None)
+    expected_steps, increments = 1, iter(range(10, 100, 10))
+    for _ in range(3):  # rounds: two runs that started from the same version save at once
+        with session_scope() as session:
+            newest = policy_states.latest(session, "rl")
+            start = runs.RlStart(dict(newest.state), newest.version)
+        learned = [{**start.state, "steps": start.state["steps"] + next(increments)} for _ in "ab"]
+        expected_steps += sum(state["steps"] - start.state["steps"] for state in learned)
+        assert _two_saves_at_once(start, learned) == []
+    with session_scope() as session:
+        versions = session.scalars(
+            select(PolicyState.version).where(PolicyState.policy == "rl").order_by("version")
+        ).all()
+        newest = policy_states.latest(session, "rl")
+    assert versions == list(range(1, 8))  # consecutive: no gap, no duplicate
+    assert newest.state["steps"] == expected_steps  # every save's learning is in the newest

@@ -3,16 +3,18 @@
 import pytest
 from sqlalchemy import select
 
-from app.db.models import Run, Study
+from app.db.models import Run, RunResult, Study, TrainingSample
 from app.db.session import session_scope
 from app.errors import (
     IdempotencyConflict,
     InvalidSpec,
     StudyNotCancellable,
+    StudyNotFound,
     StudyNotReady,
     TransientStoreError,
 )
-from app.services import runs, studies
+from app.services import recovery, runs, studies
+from app.settings import get_settings
 from app.studies.spec import StudySpec
 from tests.conftest import ADMIN
 from tests.fakes import RecordingQueue
@@ -161,3 +163,52 @@ def test_a_replay_does_not_send_a_cancelled_study(queue):
     studies.cancel_study(ADMIN, study_id)
     assert submit(queue, key="k1").study.status == "cancelled"
     assert queue.fan_outs == []
+
+
+def _rows_of(study_id):
+    """The study's row (or None), its runs, and their results and training samples."""
+    with session_scope() as session:
+        run_ids = select(Run.id).where(Run.study_id == study_id)
+        return (
+            session.get(Study, study_id),
+            len(session.scalars(run_ids).all()),
+            len(session.scalars(select(RunResult.id).where(RunResult.run_id.in_(run_ids))).all()),
+            len(
+                session.scalars(
+                    select(TrainingSample.id).where(TrainingSample.run_id.in_(run_ids))
+                ).all()
+            ),
+        )
+
+
+def test_a_deleted_study_is_hidden_at_once_and_its_rows_purged_in_batches(queue, monkeypatch):
+    study = submit(queue).study  # 12 runs
+    with session_scope() as session:
+        first = session.scalars(select(Run.id).where(Run.study_id == study.id)).first()
+    runs.execute_run(first)  # results and samples to delete too
+    studies.cancel_study(ADMIN, study.id)
+    deletion = studies.delete_study(ADMIN, study.id, queue)
+    assert (deletion.runs, queue.purges) == (12, [study.id])
+    with pytest.raises(StudyNotFound):
+        studies.get_study(ADMIN, study.id)
+    assert studies.list_studies(ADMIN, None, 20, 0) == ([], 0)
+    with pytest.raises(StudyNotFound):  # a repeated delete
+        studies.delete_study(ADMIN, study.id, queue)
+    _, left, results, samples = _rows_of(study.id)
+    assert left == 12 and results > 0 and samples > 0  # answered before the rows went
+    monkeypatch.setattr(get_settings(), "retention_batch", 5)
+    assert studies.purge_study(study.id) == 12  # batches of 5, 5, 2
+    assert _rows_of(study.id) == (None, 0, 0, 0)
+    assert studies.purge_study(study.id) == 0  # a redelivered purge finds nothing
+
+
+def test_the_sweep_sends_again_the_purge_of_a_deleted_study_left_behind(queue, monkeypatch):
+    study = submit(queue).study
+    studies.cancel_study(ADMIN, study.id)
+    studies.delete_study(ADMIN, study.id, RecordingQueue(broker_down=True))  # still answers
+    assert recovery.sweep(queue).purges == []  # not silent long enough: a purge may be queued
+    monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
+    assert recovery.sweep(queue).purges == [str(study.id)] and queue.purges == [study.id]
+    monkeypatch.undo()
+    assert studies.purge_study(study.id) == 12
+    assert recovery.sweep(queue).purges == []

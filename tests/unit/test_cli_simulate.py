@@ -5,6 +5,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -202,3 +203,14 @@ def test_perf_model_flag_is_validated_by_the_spec():
     assert hms(*flags, "exact").exit_code == 0
     result = hms(*flags, "oracle")
     assert result.exit_code == 2 and "perf_model" in result.stderr
+
+
+def test_the_policies_default_is_every_policy_and_the_help_names_them():
+    from app.cli.simulate import simulate
+    from app.sim.policies import POLICY_NAMES
+
+    option = next(p for p in simulate.params if p.name == "policies")
+    with click.Context(simulate) as ctx:
+        assert option.get_default(ctx) == ",".join(POLICY_NAMES)  # read when it runs
+    shown = "".join(hms("simulate", "--help").stdout.split())  # help wraps the list
+    assert f"[default:{','.join(POLICY_NAMES)}]" in shown

@@ -102,7 +102,13 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!TERMINAL[element.dataset.kind].includes(element.dataset.status)) follow(element);
   });
   document.querySelectorAll("select[data-autosubmit]").forEach((select) => {
-    select.addEventListener("change", () => select.form.submit());
+    // The filter form's address without its empty fields (an empty one means "all").
+    select.addEventListener("change", () => {
+      const query = new URLSearchParams();
+      for (const [name, value] of new FormData(select.form)) if (value) query.append(name, value);
+      const search = query.toString();
+      window.location.assign(select.form.getAttribute("action") + (search ? `?${search}` : ""));
+    });
   });
   drawInline(document);
   document.querySelectorAll("details").forEach((details) => {

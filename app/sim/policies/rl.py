@@ -88,3 +88,30 @@ class Rl(Policy):
                 raise ValueError("rl state has arrays of the wrong shape")
             self.weights[i], self.covariance[i] = weights, covariance
         self.steps = int(state["steps"])
+
+
+def merge_learning(
+    newest: dict[str, Any], start: dict[str, Any] | None, learned: dict[str, Any]
+) -> dict[str, Any]:
+    """`newest` plus what one run learned going from `start` (None: a fresh agent) to `learned`:
+    how a run's learning is saved when another run saved a version after this one started.
+
+    Recursive least squares without forgetting (kernel._rls_update) keeps, per action, the
+    information matrix P^-1 = P0^-1 + sum x x^T and the vector P^-1 w = sum x y, both sums over
+    the observations seen (Haykin, *Adaptive Filter Theory*, 4th ed., 2002, sec. 9.3). A run's
+    learning is then (learned - start) in those sums, and adding it to `newest` gives the state
+    the agent would have after seeing both runs' observations, in any order (exact but for
+    rounding): two concurrent runs each add their learning, none is lost."""
+    merged, before, after = Rl(newest), Rl(start), Rl(learned)
+    for i in range(len(ACTIONS)):
+        information = np.zeros((len(FEATURES), len(FEATURES)))
+        vector = np.zeros(len(FEATURES))
+        for agent, sign in ((merged, 1.0), (after, 1.0), (before, -1.0)):
+            inverse = np.linalg.inv(agent.covariance[i])
+            information += sign * inverse
+            vector += sign * (inverse @ agent.weights[i])
+        covariance = np.linalg.inv(information)
+        merged.covariance[i] = (covariance + covariance.T) / 2  # symmetric, as RLS keeps it
+        merged.weights[i] = np.linalg.solve(information, vector)
+    merged.steps += after.steps - before.steps
+    return merged.state()

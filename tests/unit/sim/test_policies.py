@@ -5,8 +5,9 @@ from app.sim.cluster import Cluster
 from app.sim.engine import simulate
 from app.sim.experiment import run_experiment
 from app.sim.invariants import violations
+from app.sim.kernel import _rls_update
 from app.sim.policies import POLICY_NAMES, PolicyContext, make_policy
-from app.sim.policies.rl import Rl, task_features
+from app.sim.policies.rl import Rl, merge_learning, task_features
 from app.sim.problem import Problem
 from app.sim.ranks import upward_rank
 from app.sim.workload import Workload
@@ -162,3 +163,31 @@ def test_rl_refuses_a_state_from_another_agent_version():
     state = Rl().state()
     with pytest.raises(ValueError, match="incompatible"):
         Rl({**state, "version": 99})
+
+
+def _observed(agent: Rl, seed: int, count: int) -> Rl:
+    """`agent` after RLS steps on `count` random observations per action (a copy)."""
+    rng = np.random.default_rng(seed)
+    agent = Rl(agent.state())
+    for action in range(3):
+        for _ in range(count):
+            x = task_features(rng.lognormal(0, 1, 1), rng.random(1), rng.lognormal(3, 1, 1))[0]
+            _rls_update(agent.weights[action], agent.covariance[action], x, rng.normal(x.sum()))
+    agent.steps += count
+    return agent
+
+
+@pytest.mark.parametrize("start", [None, 0])
+def test_two_runs_learning_from_the_same_start_merge_as_if_seen_one_after_the_other(start):
+    base = Rl() if start is None else _observed(Rl(), seed=start, count=50)
+    first, second = _observed(base, seed=1, count=40), _observed(base, seed=2, count=30)
+    both = _observed(first, seed=2, count=30)  # second's observations, after first's
+    merged = Rl(
+        merge_learning(first.state(), None if start is None else base.state(), second.state())
+    )
+    assert merged.steps == both.steps == base.steps + 70
+    np.testing.assert_allclose(merged.weights, both.weights, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(merged.covariance, both.covariance, rtol=1e-6, atol=1e-12)
+    # Neither run's learning is lost: the merge differs from each run alone.
+    assert not np.allclose(merged.weights, first.weights)
+    assert not np.allclose(merged.weights, second.weights)
