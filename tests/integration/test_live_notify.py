@@ -69,7 +69,7 @@ def submit(client: httpx.Client | TestClient) -> uuid.UUID:
 
 def set_progress(run_id: uuid.UUID, progress: float) -> None:
     with session_scope() as session:
-        db_lifecycle.set_progress(session, Run, run_id, progress)
+        db_lifecycle.set_progress(session, Run, run_id, progress, "simulating greedy (1/1)")
 
 
 def listeners(api: Api) -> list[int]:
@@ -111,7 +111,7 @@ def test_a_change_is_announced_when_its_transaction_commits_and_not_before(clien
     try:
         assert heard.get(timeout=30) is None  # connected: "anything may have changed"
         with session_scope() as uncommitted:
-            db_lifecycle.set_progress(uncommitted, Run, first, 0.5)
+            db_lifecycle.set_progress(uncommitted, Run, first, 0.5, "simulating greedy (1/1)")
             set_progress(second, 0.5)  # committed while the first is not
             assert heard.get(timeout=30) == {str(second)}
         assert heard.get(timeout=30) == {str(first)}
@@ -154,6 +154,6 @@ def test_a_change_whose_notification_was_missed_shows_at_the_safety_poll(safety_
     with running_run_watched(safety_polled) as (run_id, stream):
         with session_scope() as session:  # a change committed with no notification
             session.execute(text("ALTER TABLE runs DISABLE TRIGGER hms_announce_run_change"))
-            db_lifecycle.set_progress(session, Run, run_id, 0.25)
+            db_lifecycle.set_progress(session, Run, run_id, 0.25, "simulating greedy (1/1)")
             session.execute(text("ALTER TABLE runs ENABLE TRIGGER hms_announce_run_change"))
         assert progress_of(stream) == ("running", 0.25)
