@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
