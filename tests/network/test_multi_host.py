@@ -12,7 +12,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import psutil
+import psycopg2
 import pytest
+import redis
+from sqlalchemy import make_url
 
 from api.deps import SESSION_COOKIE
 from app.devstack.multihost import BEAT_HOST, HOSTS, WORKER_HOSTS, MultiHostStack
@@ -60,6 +63,17 @@ def test_every_process_reaches_the_others_by_address_and_nothing_uses_loopback(s
     assert _listening(stack, "db") == {stack.network.ip("db")}
     assert _listening(stack, "broker") == {stack.network.ip("broker")}
     assert _listening(stack, "api") == {stack.network.ip("api")}
+
+
+def test_the_servers_ask_every_host_for_their_password(stack):
+    """PostgreSQL's pg_hba admits the subnet with scram-sha-256, not `trust`; Valkey wants its
+    password. Asked from this machine's end of the bridge, an address of the subnet."""
+    wrong = make_url(stack.database_url).set(password="wrong")
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(wrong.render_as_string(hide_password=False).replace("+psycopg2", ""))
+    anonymous = redis.Redis(host=stack.network.ip("broker"), port=urlsplit(stack.redis_url).port)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
 
 
 #: 2 cells x 4 repetitions of small runs (5,000 tasks, one policy: well under a second each).
