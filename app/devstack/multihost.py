@@ -3,7 +3,7 @@ PostgreSQL on `db`, Valkey on `broker`, the API and Flower on `api`, a Celery wo
 `worker1` and on `worker2`, and beat on `worker1` only. Every process reaches the others by
 their addresses on the bridge; nothing listens on or connects to loopback. Needs root.
 
-`python -m app.devstack.multihost up` starts it for a person to look at (docs/operations.md):
+`python -m app.devstack.multihost up` starts it for a person to look at (docs/multi-host.md):
 it prints the URLs and the API key, and Ctrl-C tears it all down, data included. The tests in
 tests/network/ start it with `MultiHostStack`.
 """
