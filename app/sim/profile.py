@@ -286,7 +286,7 @@ class _Table:
     def of(
         cls, profile: str, key: tuple[tuple[str, ...], str, str], curves: list[TimingCurve]
     ) -> _Table:
-        shape = (len(curves), max(curve.sizes.size for curve in curves))
+        shape = (len(curves), max((curve.sizes.size for curve in curves), default=1))
         sizes, mean, cv = np.full(shape, np.inf), np.full(shape, np.nan), np.full(shape, np.nan)
         quantiles = np.full((3, *shape), np.nan)
         for row, curve in enumerate(curves):

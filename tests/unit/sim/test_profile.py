@@ -216,3 +216,10 @@ def test_calls_of_several_kernels_refuse_the_first_size_outside_its_kernels_rang
         NotInProfile, match=r"potrf on cpu \(alone\) for tile sizes 32\.\.256, not 300"
     ):
         p.times_of_calls(kernels, calls, sizes, "cpu")
+
+
+def test_no_calls_draw_nothing_and_take_no_normal():
+    rng, reference = np.random.default_rng(4), np.random.default_rng(4)
+    none = np.zeros(0, np.int64)
+    assert profile(**MIXED).draws_of_calls((), none, np.zeros(0), "cpu", rng).shape == (0,)
+    assert rng.standard_normal() == reference.standard_normal()
