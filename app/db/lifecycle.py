@@ -39,13 +39,16 @@ def set_progress(
     """Record progress of running work and the phase it is in; returns its status (None if it
     does not exist).
 
-    Only a row still `running` is touched, so ended work is never revived."""
-    session.execute(
+    Only a row still `running` is touched, so ended work is never revived. One round trip
+    while it runs (the update returns the status); a second, to read the status, once it does
+    not."""
+    running = session.scalar(
         update(model)
         .where(model.id == row_id, model.status == RUNNING)
         .values(progress=progress, phase=phase)
+        .returning(model.status)
     )
-    return session.scalar(select(model.status).where(model.id == row_id))
+    return running or session.scalar(select(model.status).where(model.id == row_id))
 
 
 def stuck(

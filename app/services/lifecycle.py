@@ -142,7 +142,12 @@ class ProgressReporter:
     and stops the work by raising `Cancelled` once it is no longer running, `OutOfTime` once it
     is past `deadline` (a time.monotonic() value; None: none). Each write records the phase the
     work is in (the `stage` of the report); the first report of an attempt is always written, so
-    the phase shows from the start. Its writes also tell the recovery sweep the work is alive."""
+    the phase shows from the start. Its writes also tell the recovery sweep the work is alive.
+
+    A write is not waited for (an asynchronous commit, as the claim's), so that a short run's one
+    durable commit is its finish (3.7 ms of fsync each here). A database crash that loses a report
+    loses a number the next report or the finish writes again; that crash also breaks the
+    worker's connection, so the next write fails and the task is retried."""
 
     def __init__(
         self,
@@ -166,7 +171,7 @@ class ProgressReporter:
             return
         self.last = now
         progress = min(progress, 1.0)
-        with session_scope() as session:
+        with session_scope(durable=False) as session:
             status = store.set_progress(session, self.model, self.row_id, progress, stage)
         if status == QUEUED:
             raise ClaimLost(self.row_id)

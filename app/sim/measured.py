@@ -76,30 +76,37 @@ def device_kinds(cluster: Cluster) -> list[str]:
     return [DEVICE_NAMES[kind] for kind in DeviceKind if np.any(cluster.kind == kind)]
 
 
+def kernel_calls(workload: Workload) -> tuple[tuple[str, ...], np.ndarray]:
+    """The kernels some task calls, in category order, and each task's index among them."""
+    codes, calls = np.unique(workload.category, return_inverse=True)
+    return tuple(workload.category_names[code] for code in codes), calls.reshape(-1)
+
+
 def check_covered(workload: Workload, cluster: Cluster, profile: Profile) -> None:
     """Raise `NotInProfile` unless the profile times every kernel the tasks call, at their tile
     sizes, on every kind of device of the cluster."""
-    tiles = tile_sizes(workload)
+    tiles = tile_sizes(workload).astype(np.float64)
+    kernels, calls = kernel_calls(workload)
     for device in device_kinds(cluster):
-        for kernel, tasks in used(workload):
-            profile.times(kernel, device, tiles[tasks])
+        profile.times_of_calls(kernels, calls, tiles, device)
 
 
 def kernel_times(
     workload: Workload, cluster: Cluster, profile: Profile, rng: np.random.Generator | None
 ) -> np.ndarray:
     """The drawn kernel times, seconds, shape (num_tasks, num_devices) (module docstring); with
-    no `rng`, the measured mean times instead of draws (what the offered load is computed on)."""
-    n, tiles = workload.num_tasks, tile_sizes(workload)
-    times = np.empty((n, cluster.num_devices))
+    no `rng`, the measured mean times instead of draws (what the offered load is computed on).
+    Each device model's column is one pass over all tasks (Profile.draws_of_calls), which takes
+    its normals in the stream order the module docstring states."""
+    tiles = tile_sizes(workload).astype(np.float64)
+    kernels, calls = kernel_calls(workload)
+    times = np.empty((workload.num_tasks, cluster.num_devices))
     for group in cluster.model_groups(np.arange(cluster.num_devices)):
         device = DEVICE_NAMES[DeviceKind(int(cluster.kind[group[0]]))]
-        column = np.empty(n)
-        for kernel, tasks in used(workload):
-            if rng is None:
-                column[tasks] = profile.times(kernel, device, tiles[tasks])
-            else:
-                column[tasks] = profile.draws(kernel, device, tiles[tasks], rng)
+        if rng is None:
+            column = profile.times_of_calls(kernels, calls, tiles, device)
+        else:
+            column = profile.draws_of_calls(kernels, calls, tiles, device, rng)
         times[:, group] = column[:, None]
     return times
 

@@ -30,7 +30,7 @@ or loses quantiles: the same generator state gives the same times, bit for bit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -145,6 +145,11 @@ class Profile:
     devices: tuple[str, ...]
     curves: Mapping[tuple[str, str, str], TimingCurve]
     links: tuple[Link, ...] = ()
+    #: The padded tables `_table` built, by (kernels, device, contention): a profile is frozen,
+    #: so a table built once serves every later run that reads it.
+    _tables: dict[tuple[tuple[str, ...], str, str], _Table] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def every_core_busy(self) -> Profile:
         """The machine as it runs when all its cores work at once: each CPU timing the one
@@ -189,10 +194,24 @@ class Profile:
         self, kernel: str, device: str, sizes: ArrayLike, contention: str = "alone"
     ) -> np.ndarray:
         """`time` for an array of sizes; float64, the shape of `sizes`."""
-        curve = self.curve(kernel, device, contention)
         size = np.asarray(sizes, dtype=np.float64)
-        at = self._bracket(curve, size, (kernel, device, contention))
-        return _loglog(curve.mean_s, at).reshape(size.shape)
+        return self.times_of_calls(
+            (kernel,), np.zeros(size.shape, np.int64), size, device, contention
+        )
+
+    def times_of_calls(
+        self,
+        kernels: tuple[str, ...],
+        calls: np.ndarray,
+        sizes: np.ndarray,
+        device: str,
+        contention: str = "alone",
+    ) -> np.ndarray:
+        """The mean times of calls of several kernels in one pass: call i runs `kernels[calls[i]]`
+        on b x b tiles, b = `sizes[i]`. float64, the shape of `sizes`."""
+        table = self._table(kernels, device, contention)
+        at = table.bracket(calls, sizes)
+        return _loglog(table.mean_s, at).reshape(sizes.shape)
 
     def draw(
         self,
@@ -214,30 +233,102 @@ class Profile:
         contention: str = "alone",
     ) -> np.ndarray:
         """One draw per size, consuming exactly `sizes.size` standard normals from `rng`."""
-        curve = self.curve(kernel, device, contention)
         size = np.asarray(sizes, dtype=np.float64)
-        at = self._bracket(curve, size, (kernel, device, contention))
-        z = rng.standard_normal(size.size)
-        return _draw(curve, at, z).reshape(size.shape)
+        calls = np.zeros(size.shape, np.int64)
+        return self.draws_of_calls((kernel,), calls, size, device, rng, contention)
 
-    def _bracket(self, curve: TimingCurve, size: np.ndarray, key: tuple[str, str, str]) -> _Bracket:
-        flat = size.reshape(-1)
-        measured = curve.sizes
-        outside = ~np.isfinite(flat) | (flat < measured[0]) | (flat > measured[-1])
+    def draws_of_calls(
+        self,
+        kernels: tuple[str, ...],
+        calls: np.ndarray,
+        sizes: np.ndarray,
+        device: str,
+        rng: np.random.Generator,
+        contention: str = "alone",
+    ) -> np.ndarray:
+        """One draw per call (as `times_of_calls` names them), consuming exactly `sizes.size`
+        standard normals from `rng`, taken kernel by kernel in the order of `kernels`, each over
+        its calls in order: the stream `draws` would consume called once per kernel."""
+        table = self._table(kernels, device, contention)
+        at = table.bracket(calls, sizes)
+        z = np.empty(sizes.size)
+        z[np.argsort(calls.reshape(-1), kind="stable")] = rng.standard_normal(sizes.size)
+        return _draw(table, at, z).reshape(sizes.shape)
+
+    def _table(self, kernels: tuple[str, ...], device: str, contention: str) -> _Table:
+        key = (kernels, device, contention)
+        table = self._tables.get(key)
+        if table is None:
+            curves = [self.curve(kernel, device, contention) for kernel in kernels]
+            table = _Table.of(self.name, key, curves)
+            self._tables[key] = table
+        return table
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The curves of several kernels on one kind of device and contention, one padded row per
+    kernel, so that calls of every kernel are bracketed and drawn in one pass of numpy. Shapes,
+    k kernels, m the most sizes a curve measured: `sizes` (k, m) float64, +inf past a curve's
+    last size; `last` (k,) int64 the column of each curve's largest size; `mean_s`, `cv` (the
+    coefficient of variation std / mean, NaN where unknown) (k * m,) and `quantiles_s`
+    (3, k * m): rows flattened, as `_Bracket` indexes them. `key` names the table in errors."""
+
+    profile: str
+    key: tuple[tuple[str, ...], str, str]
+    sizes: np.ndarray
+    last: np.ndarray
+    mean_s: np.ndarray
+    cv: np.ndarray
+    quantiles_s: np.ndarray
+
+    @classmethod
+    def of(
+        cls, profile: str, key: tuple[tuple[str, ...], str, str], curves: list[TimingCurve]
+    ) -> _Table:
+        shape = (len(curves), max((curve.sizes.size for curve in curves), default=1))
+        sizes, mean, cv = np.full(shape, np.inf), np.full(shape, np.nan), np.full(shape, np.nan)
+        quantiles = np.full((3, *shape), np.nan)
+        for row, curve in enumerate(curves):
+            n = curve.sizes.size
+            sizes[row, :n] = curve.sizes
+            mean[row, :n] = curve.mean_s
+            cv[row, :n] = curve.std_s / curve.mean_s
+            quantiles[:, row, :n] = curve.quantiles_s.T
+        last = np.array([curve.sizes.size - 1 for curve in curves], dtype=np.int64)
+        return cls(profile, key, sizes, last, mean.ravel(), cv.ravel(), quantiles.reshape(3, -1))
+
+    def bracket(self, calls: np.ndarray, size: np.ndarray) -> _Bracket:
+        """Where each call's size falls on its kernel's curve; `NotInProfile` for a size outside
+        the measured range (no extrapolation), naming the first kernel (in table order) and
+        size that is."""
+        flat, which = size.reshape(-1), calls.reshape(-1)
+        measured, last = self.sizes[which], self.last[which]
+        rows = np.arange(flat.size)
+        highest = measured[rows, last]
+        outside = ~np.isfinite(flat) | (flat < measured[:, 0]) | (flat > highest)
         if np.any(outside):
-            kernel, device, contention = key
-            bad = flat[np.argmax(outside)]
-            raise NotInProfile(
-                f"profile {self.name!r} measured {kernel} on {device} ({contention}) for tile "
-                f"sizes {measured[0]}..{measured[-1]}, not {bad:g}: no extrapolation"
-            )
-        lo = np.clip(np.searchsorted(measured, flat, side="right") - 1, 0, measured.size - 1)
-        hi = np.minimum(lo + 1, measured.size - 1)
-        exact = measured[lo] == flat
-        span = np.log(measured[hi]) - np.log(measured[lo])
+            self._refuse(which, flat, outside)
+        # The measured sizes <= each size (the padding is +inf), so lo is its bracket's start.
+        lo = np.sum(measured <= flat[:, None], axis=1) - 1
+        hi = np.minimum(lo + 1, last)
+        low = measured[rows, lo]
+        exact = low == flat
+        span = np.log(measured[rows, hi]) - np.log(low)
         with np.errstate(divide="ignore", invalid="ignore"):
-            weight = np.where(exact, 0.0, (np.log(flat) - np.log(measured[lo])) / span)
-        return _Bracket(lo=lo, hi=np.where(exact, lo, hi), weight=weight)
+            weight = np.where(exact, 0.0, (np.log(flat) - np.log(low)) / span)
+        base = which * self.sizes.shape[1]
+        return _Bracket(lo=base + lo, hi=base + np.where(exact, lo, hi), weight=weight)
+
+    def _refuse(self, which: np.ndarray, flat: np.ndarray, outside: np.ndarray) -> None:
+        row = int(which[outside].min())
+        bad = flat[np.argmax(outside & (which == row))]
+        (kernels, device, contention), measured = self.key, self.sizes[row]
+        raise NotInProfile(
+            f"profile {self.profile!r} measured {kernels[row]} on {device} ({contention}) for "
+            f"tile sizes {int(measured[0])}..{int(measured[self.last[row]])}, not {bad:g}: "
+            "no extrapolation"
+        )
 
 
 def _loglog(values: np.ndarray, at: _Bracket) -> np.ndarray:
@@ -248,13 +339,13 @@ def _loglog(values: np.ndarray, at: _Bracket) -> np.ndarray:
     return np.where(at.weight == 0.0, lo, between)
 
 
-def _draw(curve: TimingCurve, at: _Bracket, z: np.ndarray) -> np.ndarray:
-    mean = _loglog(curve.mean_s, at)
-    cv = curve.std_s / curve.mean_s
+def _draw(table: _Table, at: _Bracket, z: np.ndarray) -> np.ndarray:
+    mean = _loglog(table.mean_s, at)
+    cv = table.cv
     cv_here = cv[at.lo] + at.weight * (cv[at.hi] - cv[at.lo])
     sigma = np.sqrt(np.log1p(np.nan_to_num(cv_here) ** 2))
     from_moments = mean * np.exp(sigma * z - sigma**2 / 2)
-    p05, p50, p95 = (_loglog(curve.quantiles_s[:, j], at) for j in range(3))
+    p05, p50, p95 = (_loglog(table.quantiles_s[j], at) for j in range(3))
     with np.errstate(divide="ignore", invalid="ignore"):
         side = np.where(z < 0, np.log(p50 / p05), np.log(p95 / p50)) / Z95
         from_quantiles = p50 * np.exp(side * z)

@@ -3,15 +3,17 @@
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import groupby
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from app.db import policy_states
 from app.db import runs as run_store
 from app.db.models import PolicyState, Run, RunResult, RunStatus
-from app.db.session import session_scope
+from app.db.session import get_engine, session_scope
 from app.errors import (
     ClaimLost,
     IdempotencyConflict,
@@ -121,6 +123,42 @@ def test_execute_run_writes_one_result_per_policy_and_succeeds(queue):
         set(row.utilization) == {*(f"cpu{i}" for i in range(8)), *(f"gpu{i}" for i in range(4))}
         for row in rows
     )
+
+
+@contextmanager
+def commits() -> Iterator[list[str]]:
+    """The transactions committed meanwhile, in order: "durable" if the commit waited for the
+    WAL flush (an fsync on a durable server), "asynchronous" if it ran `synchronous_commit` off."""
+    engine, seen = get_engine(), []
+
+    def statement(conn, cursor, sql, *args):
+        if sql.startswith("SET LOCAL synchronous_commit TO OFF"):
+            conn.info["asynchronous"] = True
+
+    def commit(conn):
+        seen.append("asynchronous" if conn.info.pop("asynchronous", False) else "durable")
+
+    def rollback(conn):
+        conn.info.pop("asynchronous", None)
+
+    hooks = [("before_cursor_execute", statement), ("commit", commit), ("rollback", rollback)]
+    for name, hook in hooks:
+        event.listen(engine, name, hook)
+    try:
+        yield seen
+    finally:
+        for name, hook in hooks:
+            event.remove(engine, name, hook)
+
+
+def test_a_run_waits_for_one_durable_commit_its_finish(queue):
+    """Claim and progress reports are asynchronous commits (lifecycle.py says why): only the
+    finish, which stores the results, waits for an fsync."""
+    run_id = submit(queue).run.id
+    with commits() as seen:
+        assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    assert seen.count("durable") == 1 and seen[-1] == "durable"
+    assert seen.count("asynchronous") >= 2  # the claim and the first progress report
 
 
 def test_redelivered_run_is_not_executed_twice(queue):

@@ -126,3 +126,100 @@ def test_a_curve_with_unsorted_or_duplicate_sizes_is_sorted_or_refused():
 
 def test_kernels_are_listed_in_the_canonical_order():
     assert profile(potrf=CUBIC, gemm=CUBIC).kernels == ("gemm", "potrf")
+
+
+#: Three kernels whose curves differ in length and in the spread they give: quantiles, a std, none.
+MIXED = {
+    "gemm": TimingCurve.from_points(
+        sizes=[64, 128, 512, 1024],
+        mean_s=[1.1e-4, 8e-4, 5e-2, 0.41],
+        std_s=[1e-5, np.nan, 2e-3, 1e-2],
+        quantiles_s=[[9e-5, 1e-4, 1.5e-4], [7e-4, 7.8e-4, 1e-3], [np.nan] * 3, [0.39, 0.4, 0.45]],
+    ),
+    "potrf": TimingCurve.from_points(sizes=[32, 256], mean_s=[2e-5, 3e-3], std_s=[1e-6, 4e-4]),
+    "trsm": CUBIC,
+}
+
+
+def mixed_calls(n: int, rng: np.random.Generator) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """n calls of MIXED's kernels, in no order, at sizes inside each curve's range, a third of
+    them exactly at a measured size."""
+    kernels = tuple(MIXED)
+    calls = rng.integers(0, len(kernels), n)
+    sizes = np.empty(n)
+    for code, kernel in enumerate(kernels):
+        mine = np.flatnonzero(calls == code)
+        measured = MIXED[kernel].sizes
+        between = np.exp(rng.uniform(np.log(measured[0]), np.log(measured[-1]), mine.size))
+        sizes[mine] = np.where(mine % 3 == 0, rng.choice(measured, mine.size), between)
+    return kernels, calls, sizes
+
+
+def reference_draw(curve: TimingCurve, size: float, z: float) -> float:
+    """The module docstring's draw, one call at a time in plain Python."""
+    lo = max(i for i, measured in enumerate(curve.sizes) if measured <= size)
+    hi = lo if curve.sizes[lo] == size else lo + 1
+    w = (
+        0.0
+        if hi == lo
+        else math.log(size / curve.sizes[lo]) / math.log(curve.sizes[hi] / curve.sizes[lo])
+    )
+
+    def loglog(values) -> float:
+        return math.exp(math.log(values[lo]) + w * (math.log(values[hi]) - math.log(values[lo])))
+
+    p05, p50, p95 = (loglog(curve.quantiles_s[:, j]) for j in range(3))
+    if all(math.isfinite(q) for q in (p05, p50, p95)):
+        return p50 * math.exp((math.log(p50 / p05) if z < 0 else math.log(p95 / p50)) / Z95 * z)
+    cv = curve.std_s / curve.mean_s
+    cv_here = cv[lo] + w * (cv[hi] - cv[lo])
+    if math.isfinite(cv_here):
+        sigma = math.sqrt(math.log1p(cv_here**2))
+        return loglog(curve.mean_s) * math.exp(sigma * z - sigma**2 / 2)
+    return loglog(curve.mean_s)
+
+
+def test_draws_of_several_kernels_in_one_pass_equal_the_draws_kernel_by_kernel_bit_for_bit():
+    p = profile(**MIXED)
+    kernels, calls, sizes = mixed_calls(6000, np.random.default_rng(11))
+    together = p.draws_of_calls(kernels, calls, sizes, "cpu", np.random.default_rng(5))
+    rng, one_by_one = np.random.default_rng(5), np.empty(sizes.size)
+    for code, kernel in enumerate(kernels):
+        mine = calls == code
+        one_by_one[mine] = p.draws(kernel, "cpu", sizes[mine], rng)
+    assert together.tobytes() == one_by_one.tobytes()
+    means = np.empty(sizes.size)
+    for code, kernel in enumerate(kernels):
+        means[calls == code] = p.times(kernel, "cpu", sizes[calls == code])
+    assert p.times_of_calls(kernels, calls, sizes, "cpu").tobytes() == means.tobytes()
+
+
+def test_draws_of_several_kernels_follow_the_documented_formulas_draw_by_draw():
+    p = profile(**MIXED)
+    kernels, calls, sizes = mixed_calls(3000, np.random.default_rng(12))
+    drawn = p.draws_of_calls(kernels, calls, sizes, "cpu", np.random.default_rng(8))
+    # The normals in the documented order: kernel by kernel, each over its calls in order.
+    z = np.empty(sizes.size)
+    z[np.argsort(calls, kind="stable")] = np.random.default_rng(8).standard_normal(sizes.size)
+    expected = [
+        reference_draw(MIXED[kernels[call]], size, deviate)
+        for call, size, deviate in zip(calls.tolist(), sizes.tolist(), z.tolist(), strict=True)
+    ]
+    assert drawn == pytest.approx(expected, rel=1e-12)
+
+
+def test_calls_of_several_kernels_refuse_the_first_size_outside_its_kernels_range():
+    p = profile(**MIXED)
+    kernels = tuple(MIXED)
+    calls, sizes = np.array([2, 1, 1, 0]), np.array([700.0, 300.0, 16.0, 128.0])
+    with pytest.raises(
+        NotInProfile, match=r"potrf on cpu \(alone\) for tile sizes 32\.\.256, not 300"
+    ):
+        p.times_of_calls(kernels, calls, sizes, "cpu")
+
+
+def test_no_calls_draw_nothing_and_take_no_normal():
+    rng, reference = np.random.default_rng(4), np.random.default_rng(4)
+    none = np.zeros(0, np.int64)
+    assert profile(**MIXED).draws_of_calls((), none, np.zeros(0), "cpu", rng).shape == (0,)
+    assert rng.standard_normal() == reference.standard_normal()
