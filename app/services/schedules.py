@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import uuid
 
+from sqlalchemy.orm import Session
+
 from app.db import runs as run_store
 from app.db import schedules as schedule_store
 from app.db.models import Run, RunStatus
@@ -63,10 +65,9 @@ def get_schedule(tenant: Tenant, run_id: uuid.UUID, policy: str) -> tuple[list[s
         stored = schedule_store.get_schedule(session, run_id, policy)
         if stored is not None:
             return list(stored.devices), schedule_store.unpack(stored.arrays)
-        digests = schedule_store.digests(session, run_id) if shown(run) else {}
+        digests = _digests(session, run)
         if policy not in digests:
-            available = sorted(schedule_store.stored_policies(session, run_id) + list(digests))
-            raise ScheduleNotFound(run_id, policy, _missing(run, available))
+            raise ScheduleNotFound(run_id, policy, _missing(run, _available(session, run)))
     devices, schedule = _recomputed(run_id, policy, digests[policy])
     return list(devices), schedule
 
@@ -92,12 +93,12 @@ def _recomputed(run_id: uuid.UUID, policy: str, digest: str) -> tuple[list[str],
 
 
 def _changed(run: Run) -> str:
-    """What differs from when the run ran: the simulator's version, or (the same version) an
-    input outside the spec that should not have changed."""
+    """What differs from when the run ran: the simulator's version, or (the same version)
+    something outside its code: a library (numba), the machine, or an input outside the spec."""
     now = engine_version()
     if run.engine_version != now:
         return f"the simulator changed since the run (version {run.engine_version} then, {now} now)"
-    return f"the simulator is the same version as the run's ({now}) but an input changed"
+    return f"the simulator is the run's version ({now}); a library, the machine or an input changed"
 
 
 def available_schedules(tenant: Tenant, run_id: uuid.UUID) -> list[str]:
@@ -106,8 +107,17 @@ def available_schedules(tenant: Tenant, run_id: uuid.UUID) -> list[str]:
         run = run_store.get_run(session, run_id, tenant=tenant)
         if run is None:
             raise RunNotFound(run_id)
-        digests = schedule_store.digests(session, run_id) if shown(run) else {}
-        return sorted({*schedule_store.stored_policies(session, run_id), *digests})
+        return _available(session, run)
+
+
+def _digests(session: Session, run: Run) -> dict[str, str]:
+    """The digests of the schedules recomputed on read: none for a run too large to show."""
+    return schedule_store.digests(session, run.id) if shown(run) else {}
+
+
+def _available(session: Session, run: Run) -> list[str]:
+    """The policies whose schedules can be read: stored, or recomputed."""
+    return sorted({*schedule_store.stored_policies(session, run.id), *_digests(session, run)})
 
 
 def _missing(run: Run, available: list[str]) -> str:
@@ -121,7 +131,7 @@ def _results_hint(run: Run) -> str:
 
 def no_schedule_reason(run: Run, available: list[str]) -> str:
     """Why the run has no schedule for a policy, `available` those it has: the API's 404 and the
-    run's page say it in these words. A succeeded run has them all or none."""
+    run's page say it in these words (a succeeded run above schedule_max_tasks has none)."""
     if available:
         return f"it has schedules for {', '.join(sorted(available))}"
     if run.status != RunStatus.SUCCEEDED:
