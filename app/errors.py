@@ -103,6 +103,14 @@ class ScheduleNotFound(NotFound):
         super().__init__(f"run {run_id} has no schedule for policy {policy!r}: {reason}")
 
 
+class ScheduleNotReproducible(Conflict):
+    """A schedule recomputed on read differs from the one the run saw (its stored digest): the
+    simulator changed since the run; `reason` says how (services/schedules.py). Never shown."""
+
+    def __init__(self, run_id: object, policy: str, reason: str) -> None:
+        super().__init__(f"run {run_id}'s schedule for policy {policy!r} cannot be shown: {reason}")
+
+
 class StudyNotFound(NotFound):
     def __init__(self, study_id: object) -> None:
         super().__init__(f"study {study_id} does not exist")

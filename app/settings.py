@@ -126,8 +126,10 @@ class Settings(BaseSettings):
     perf_model_window: int = Field(default=100_000, gt=0)
     perf_model_refit_fraction: float = Field(default=0.25, ge=0)
 
-    # Per-task schedules are stored for runs up to this many tasks (about 2 MB per policy at
-    # 100k tasks); larger runs keep only their metrics.
+    # Per-task schedules are shown (page, CSV, API) for runs up to this many tasks: recomputed
+    # from the spec and seed on read (about a second per policy at 100k tasks, bench/README.md)
+    # or, for the few policies that decide on state outside the spec, stored (about 2 MB per
+    # policy at 100k tasks: services/schedules.py); larger runs show only their metrics.
     schedule_max_tasks: int = Field(default=100_000, ge=0)
 
     # Models every process needs and can rebuild (the bootstrap model: ~3 MB, 0.15 s to load

@@ -13,13 +13,13 @@ API's time to accept a 10,000-run study: ratios against peers measured in the sa
    time is the mean of `simulate_spec` over the study's 96 stored run specs, in this process,
    with no worker running (after an untimed warm-up). The overhead is split into the part inside
    a run's execution (its `started_at` -> `finished_at` in the database, minus the simulation:
-   claiming it, sampling, writing results, schedules and samples) and the rest (messages,
-   Celery, the study's row lock after each run, the aggregation, waiting for a core).
-   Each study runs twice: with what a worker stores per run by default (every policy's
-   per-task schedule, 1000 sampled tasks for training) and with results only
-   (HMS_SCHEDULE_MAX_TASKS=0, HMS_SAMPLES_PER_RUN=0), which shows what storing them costs;
-   with --attribute also with only one of the two, on 1 pool process. The goals are judged on
-   the defaults.
+   claiming it, sampling, digesting its schedules, writing results and samples) and the rest
+   (messages, Celery, the study's row lock after each run, the aggregation, waiting for a core).
+   Each study runs twice: with what a worker stores per run by default (its results with each
+   policy's schedule digest — the schedules themselves are recomputed on read, none stored for
+   these policies — and 1000 sampled tasks for training) and with results only
+   (HMS_SCHEDULE_MAX_TASKS=0, HMS_SAMPLES_PER_RUN=0), which shows what the samples cost. The
+   goals are judged on the defaults.
 3. Accept: POST /api/v1/studies of a 10,000-run study (100 loads x 100 repetitions, 2000-task
    runs), with no worker running; the client's time from the request to the 202, the server's
    insert-to-sent time (the study row's `created_at` -> `enqueued_at`: inserting the 10,000 runs,
@@ -32,7 +32,7 @@ API under uvicorn and the workers, as subprocesses with the commands tests/proce
 Markdown to stdout, progress to stderr; nothing is kept.
 
     .venv/bin/python bench/study.py [--tasks 30000] [--repetitions 16] [--accepts 3]
-                                    [--defaults-only | --attribute]
+                                    [--defaults-only]
 """
 
 from __future__ import annotations
@@ -63,15 +63,14 @@ GRID = {"workload.load": [0.5, 0.7, 0.9], "cluster.gpus": [1, 2]}
 SPEEDUP_GOAL = 1.7
 OVERHEAD_GOAL_S = 0.020
 ACCEPT_GOAL_S = 1.0
-#: What a worker stores per run besides the results: the defaults (every policy's per-task
-#: schedule for runs up to 100k tasks, 1000 sampled tasks for training), and neither, to show
-#: what storing them costs.
-DEFAULT_STORAGE = "schedules + samples"
+#: What a worker stores per run besides the results and their schedule digests: the defaults
+#: (1000 sampled tasks for training; no per-task schedule for these policies, which decide on
+#: the spec alone: app/services/schedules.py), and nothing, to show what the samples cost.
+DEFAULT_STORAGE = "digests + samples"
+RESULTS_ONLY = "results only"
 STORAGE = {
     DEFAULT_STORAGE: {},
-    "results only": {"HMS_SCHEDULE_MAX_TASKS": "0", "HMS_SAMPLES_PER_RUN": "0"},
-    "schedules only": {"HMS_SAMPLES_PER_RUN": "0"},
-    "samples only": {"HMS_SCHEDULE_MAX_TASKS": "0"},
+    RESULTS_ONLY: {"HMS_SCHEDULE_MAX_TASKS": "0", "HMS_SAMPLES_PER_RUN": "0"},
 }
 #: How long (s) a study may take before the bench gives up on it.
 STUDY_TIMEOUT_S = 240
@@ -271,7 +270,8 @@ def run_study(
 
 def run_parts(runs: list[Any]) -> dict[str, float]:
     """Mean time (s) per run, in this process, over the runs' stored specs: `simulate_spec`,
-    compressing its schedules (app/db/schedules.pack) and sampling its tasks for training."""
+    digesting its schedules (what a run does now: Schedule.digest), compressing them (what it
+    did before: app/db/schedules.pack) and sampling its tasks for training."""
     import numpy as np
 
     from app.db.schedules import pack
@@ -284,11 +284,15 @@ def run_parts(runs: list[Any]) -> dict[str, float]:
     limit_native_threads()
     specs = [RunSpec.model_validate(run.spec) for run in runs]
     simulate_spec(specs[0])  # loads the engine's compiled loop: not part of a run
-    parts: dict[str, list[float]] = {"simulation": [], "schedules": [], "samples": []}
+    names = ("simulation", "digests", "schedules", "samples")
+    parts: dict[str, list[float]] = {name: [] for name in names}
     for spec in specs:
         started = time.perf_counter()
         simulation = simulate_spec(spec)
         simulated = time.perf_counter()
+        for outcome in simulation.outcomes:
+            outcome.schedule.digest()
+        digested = time.perf_counter()
         for outcome in simulation.outcomes:
             pack(outcome.schedule)
         packed = time.perf_counter()
@@ -297,7 +301,8 @@ def run_parts(runs: list[Any]) -> dict[str, float]:
             simulation.problem, simulation.outcomes, get_settings().samples_per_run, rng
         )
         parts["simulation"].append(simulated - started)
-        parts["schedules"].append(packed - simulated)
+        parts["digests"].append(digested - simulated)
+        parts["schedules"].append(packed - digested)
         parts["samples"].append(time.perf_counter() - packed)
     return {part: statistics.fmean(times) for part, times in parts.items()}
 
@@ -337,7 +342,8 @@ def report(
     print(f"\n## Study fan-out: {runs} runs of {args.tasks:,} tasks ({', '.join(POLICIES)})\n")
     print(
         f"Per run, in this process (mean of {runs}): simulation {simulation_s * 1000:.1f} ms; "
-        f"compressing its {len(POLICIES)} schedules {parts['schedules'] * 1000:.1f} ms; "
+        f"digesting its {len(POLICIES)} schedules {parts['digests'] * 1000:.1f} ms "
+        f"(compressing them, as runs did before: {parts['schedules'] * 1000:.1f} ms); "
         f"sampling its tasks for training {parts['samples'] * 1000:.1f} ms.\n"
     )
     print("| stored per run | pool processes | wall s | runs/s | speed-up vs fewest processes "
@@ -405,12 +411,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="pool processes, the first the peer")
     parser.add_argument("--accepts", type=int, default=3, help="10,000-run submissions timed")
     parser.add_argument(
-        "--defaults-only", action="store_true", help="skip the studies without schedules/samples"
-    )
-    parser.add_argument(
-        "--attribute",
-        action="store_true",
-        help="also store only schedules, only samples (on the first worker count)",
+        "--defaults-only", action="store_true", help="skip the studies storing results only"
     )
     args = parser.parse_args()
 
@@ -426,9 +427,7 @@ def main() -> None:
             workers = [int(n) for n in args.workers.split(",")]
             plan = [(DEFAULT_STORAGE, n) for n in workers]
             if not args.defaults_only:
-                plan += [("results only", n) for n in workers]
-            if args.attribute:
-                plan += [("schedules only", workers[0]), ("samples only", workers[0])]
+                plan += [(RESULTS_ONLY, n) for n in workers]
             studies = [run_study(http, n, storage, args, stack.logs) for storage, n in plan]
             log("timing the parts of a run in this process")
             parts = run_parts(studies[0]["runs"])

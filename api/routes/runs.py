@@ -23,7 +23,7 @@ from app.db.models import RunStatus
 from app.db.runs import StudyFilter
 from app.ml.bootstrap import BOOTSTRAP_VERSION
 from app.runspec import PolicyName, RunSpec
-from app.services import runs
+from app.services import runs, schedules
 from app.services.schedule_export import schedule_csv, schedule_rows
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -147,7 +147,7 @@ def delete(run_id: RunId, tenant: Caller) -> Response:
     response_model=ScheduleOut,
     responses={
         200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
-        **responses(*AUTH, 404, 503),
+        **responses(*AUTH, 404, 409, 503),
     },
 )
 def get_schedule(
@@ -159,8 +159,9 @@ def get_schedule(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ScheduleOut | Response:
     """Where and when each task ran (JSON pages, or the whole schedule as CSV), and how busy
-    each device was."""
-    devices, schedule = runs.get_schedule(tenant, run_id, policy)
+    each device was: recomputed from the run's spec and seed, and 409 if that no longer gives
+    the run's schedule bit for bit (the simulator changed since)."""
+    devices, schedule = schedules.get_schedule(tenant, run_id, policy)
     if format == "csv":
         return Response(schedule_csv(devices, schedule), media_type="text/csv")
     window = range(offset, min(offset + limit, schedule.num_tasks))

@@ -32,9 +32,15 @@ from api.web.session import SameOrigin, Viewer
 from api.web.templating import render
 from app.db import runs as run_store
 from app.db.models import Run, RunStatus
-from app.errors import InvalidSpec, RunNotFound, ScheduleNotFound, TransientStoreError
+from app.errors import (
+    InvalidSpec,
+    RunNotFound,
+    ScheduleNotFound,
+    ScheduleNotReproducible,
+    TransientStoreError,
+)
 from app.runspec import RunSpec, build_problem
-from app.services import runs
+from app.services import runs, schedules
 from app.services.profiles import run_profiles
 from app.tenancy import Tenant
 
@@ -147,7 +153,7 @@ def run_page(request: Request, run_id: uuid.UUID, tenant: Viewer) -> Response:
         # Results exist once it succeeded (for good: succeeded is terminal); until then the
         # page shows its status.
         stored = runs.get_results(tenant, run_id)[1] if run.status == RunStatus.SUCCEEDED else []
-        kept = runs.kept_schedules(tenant, run_id) if stored else []
+        kept = schedules.available_schedules(tenant, run_id) if stored else []
     except RunNotFound:
         return not_found(request, tenant, f"run {run_id}")
     results = [PolicyResultOut.ranked(result, run.rank_by) for result in stored]
@@ -167,10 +173,10 @@ def run_page(request: Request, run_id: uuid.UUID, tenant: Viewer) -> Response:
 
 
 def _schedules(run: Run, results: list[PolicyResultOut], kept: list[str]) -> dict[str, Any]:
-    """The policies whose stored schedules the page draws (`kept`: a run above
-    schedule_max_tasks keeps none), the others, and why they have none."""
+    """The policies whose schedules the page draws (`kept`, stored or recomputed: a run above
+    schedule_max_tasks has none), the others, and why they have none."""
     not_kept = [result.policy for result in results if result.policy not in kept]
-    reason = runs.no_schedule_reason(run, kept) if not_kept else None
+    reason = schedules.no_schedule_reason(run, kept) if not_kept else None
     return {"kept": kept, "not_kept": not_kept, "no_schedule": reason}
 
 
@@ -179,10 +185,10 @@ def run_charts(run_id: uuid.UUID, policy: str, tenant: Viewer) -> Response:
     """A policy's Gantt chart and utilization heatmap (fetched when its section is opened), and
     a note on what they leave out."""
     try:
-        devices, schedule = runs.get_schedule(tenant, run_id, policy)
+        devices, schedule = schedules.get_schedule(tenant, run_id, policy)
     except RunNotFound as exc:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
-    except ScheduleNotFound as exc:  # e.g. a run too large to keep schedules: say why
+    except (ScheduleNotFound, ScheduleNotReproducible) as exc:  # e.g. too large: say why
         return JSONResponse({"figures": {}, "note": f"No schedule: {exc}."})
     categories = _categories(tenant, run_id, schedule.num_tasks)
     figures = {

@@ -186,6 +186,9 @@ class Run(Attempted, Base):
     # How many tasks it simulated, once it succeeded (None for runs recorded before it was kept):
     # what tells a reader why its per-task schedules were not kept (schedule_max_tasks).
     num_tasks: Mapped[int | None]
+    # The simulator that ran it (app/sim/version.py), once it succeeded; None for runs recorded
+    # before it was kept. Says why a schedule recomputed on read no longer matches the run.
+    engine_version: Mapped[str | None] = mapped_column(String(64))
     # A run of a study: which cell of its grid, which repetition (None for a lone run).
     study_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     study_cell: Mapped[int | None]
@@ -258,11 +261,17 @@ class RunResult(Base):
     lower_bound: Mapped[float | None]
     gap_to_bound: Mapped[float | None]
     rank: Mapped[int | None]
+    # sha256 of the policy's per-task schedule (Schedule.digest): a schedule recomputed on read
+    # from the run's spec and seed is shown only if it matches. None for results recorded before
+    # schedules were recomputed (those runs stored them all in run_schedules).
+    schedule_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class RunSchedule(Base):
-    """One policy's per-task schedule in one run: numpy arrays in an .npz (no pickle), for runs
-    small enough to keep (settings.schedule_max_tasks)."""
+    """One policy's per-task schedule in one run: numpy arrays in an .npz (no pickle). Kept only
+    for a policy whose schedule depends on more than the run's spec and seed (services/runs.py:
+    learned, a warm-started rl, a fitted kernel model) and for runs recorded before schedules were
+    recomputed on read; runs up to settings.schedule_max_tasks tasks."""
 
     __tablename__ = "run_schedules"
 

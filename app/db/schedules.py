@@ -1,4 +1,5 @@
-"""Stored per-task schedules: numpy arrays in a compressed .npz, read back without pickle."""
+"""Stored per-task schedules: numpy arrays in a compressed .npz, read back without pickle; and
+the digests of those recomputed on read."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import RunSchedule
-from app.sim.schedule import Schedule
-
-FIELDS = ("device", "partner", "gpu_fraction", "start", "end")
+from app.db.models import RunResult, RunSchedule
+from app.sim.schedule import ARRAYS, Schedule
 
 
 @dataclass(frozen=True)
@@ -31,13 +30,13 @@ def packed(schedule: Schedule) -> PackedSchedule:
 
 def pack(schedule: Schedule) -> bytes:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{field: getattr(schedule, field) for field in FIELDS})
+    np.savez_compressed(buffer, **{field: getattr(schedule, field) for field in ARRAYS})
     return buffer.getvalue()
 
 
 def unpack(data: bytes) -> Schedule:
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return Schedule(**{field: arrays[field] for field in FIELDS})
+        return Schedule(**{field: arrays[field] for field in ARRAYS})
 
 
 def add_schedule(
@@ -60,3 +59,9 @@ def get_schedule(session: Session, run_id: uuid.UUID, policy: str) -> RunSchedul
 
 def stored_policies(session: Session, run_id: uuid.UUID) -> list[str]:
     return list(session.scalars(select(RunSchedule.policy).where(RunSchedule.run_id == run_id)))
+
+
+def digests(session: Session, run_id: uuid.UUID) -> dict[str, str]:
+    """The run's schedule digests by policy (results recorded before digests have none)."""
+    query = select(RunResult.policy, RunResult.schedule_digest).where(RunResult.run_id == run_id)
+    return {policy: digest for policy, digest in session.execute(query) if digest is not None}

@@ -4,7 +4,8 @@
 claim the row (skip it if already terminal: a redelivered message must not duplicate results),
 mark it running, build the problem from the spec and its seeds, simulate each policy and compute
 its metrics while reporting throttled progress and the phase it is in, pack the per-task
-schedules it keeps, then write every result, those schedules, what learning policies learned,
+schedules it stores (those its spec and seed do not determine: services/schedules.py), then
+write every result with its schedule's digest, those schedules, what learning policies learned,
 the training samples, and `succeeded` in one transaction.
 """
 
@@ -36,13 +37,13 @@ from app.errors import (
     RunNotDeletable,
     RunNotFound,
     RunNotReady,
-    ScheduleNotFound,
     TransientStoreError,
 )
 from app.ml.training import samples_from_run
 from app.runmemory import built_shape, check_run_memory, planned_shape
 from app.runspec import RunSpec, build_problem, checked_profile, invalid_spec
 from app.services import lifecycle, perfmodels, registry, studies
+from app.services import schedules as schedule_service
 from app.services.idempotency import submit_once
 from app.services.ports import ProgressSink, RunQueue
 from app.services.profiles import run_profiles
@@ -55,7 +56,7 @@ from app.services.simulation import (
 from app.settings import get_settings
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.policies.rl import Rl, merge_learning
-from app.sim.schedule import Schedule
+from app.sim.version import engine_version
 from app.tenancy import Tenant
 
 
@@ -184,7 +185,10 @@ def _execute(
         model, profiles = _performance_model(spec), run_profiles(tenant)
         chosen = perfmodels.model_for_run(spec, tenant)
         simulation = simulate_spec(spec, reporter, rl_start.state, model, profiles, chosen.model)
-        kept = _kept_schedules(simulation, reporter)
+        stored = schedule_service.stored_policies(
+            spec, rl_start.state is not None, chosen.model is not None
+        )
+        kept = _kept_schedules(simulation, stored, reporter)
     except lifecycle.Cancelled:
         return ExecutionOutcome.CANCELLED
     except lifecycle.OutOfTime:
@@ -206,16 +210,20 @@ def _execute(
 STORING = "storing results"
 
 
-def _kept_schedules(simulation: Simulation, report: ProgressSink) -> dict[str, PackedSchedule]:
-    """Each policy's schedule packed for storing, if the run is small enough to keep them
-    (`schedule_max_tasks`); packing 100k tasks' schedule takes ~0.4 s, so each is reported.
-    These are the run's last reports: its row is locked while the transaction stores it all."""
-    if simulation.problem.num_tasks > get_settings().schedule_max_tasks:
+def _kept_schedules(
+    simulation: Simulation, stored: set[str], report: ProgressSink
+) -> dict[str, PackedSchedule]:
+    """The `stored` policies' schedules packed for storing (the others are recomputed on read:
+    services/schedules.py), if the run is small enough to show them (`schedule_max_tasks`);
+    packing 100k tasks' schedule takes ~0.4 s, so each is reported. These are the run's last
+    reports: its row is locked while the transaction stores it all."""
+    outcomes = [outcome for outcome in simulation.outcomes if outcome.policy in stored]
+    if not outcomes or simulation.problem.num_tasks > get_settings().schedule_max_tasks:
         report(EXPERIMENT_SHARE, STORING)
         return {}
     kept = {}
-    share = (1.0 - EXPERIMENT_SHARE) / len(simulation.outcomes)
-    for index, outcome in enumerate(simulation.outcomes):
+    share = (1.0 - EXPERIMENT_SHARE) / len(outcomes)
+    for index, outcome in enumerate(outcomes):
         report(EXPERIMENT_SHARE + share * index, STORING)
         kept[outcome.policy] = schedules.packed(outcome.schedule)
     return kept
@@ -307,8 +315,13 @@ def _complete(
     limit = settings.perf_observations_per_run
     observations = None if scope is None else perfmodels.run_observations(spec, simulation, limit)
 
+    results = [
+        {**document, "schedule_digest": outcome.schedule.digest()}
+        for document, outcome in zip(result_documents(simulation), simulation.outcomes, strict=True)
+    ]
+
     def record(session: Session, run: Run) -> None:
-        run_store.add_results(session, run_id, result_documents(simulation))
+        run_store.add_results(session, run_id, results)
         for policy, packed in produced.schedules.items():
             schedules.add_schedule(session, run_id, policy, devices, packed)
         for outcome in simulation.outcomes:
@@ -323,6 +336,7 @@ def _complete(
         run.perf_model_version = versions.perf_model
         run.rank_by = simulation.rank_by
         run.num_tasks = simulation.problem.num_tasks
+        run.engine_version = engine_version()
         run.progress = 1.0
         run.phase = None
 
@@ -423,41 +437,3 @@ def get_results(tenant: Tenant, run_id: uuid.UUID) -> tuple[Run, list[RunResult]
         if run.status != RunStatus.SUCCEEDED:
             raise RunNotReady(run_id, run.status, run.error)
         return run, run_store.results_of(session, run_id)
-
-
-def get_schedule(tenant: Tenant, run_id: uuid.UUID, policy: str) -> tuple[list[str], Schedule]:
-    """A stored per-task schedule: (device names, schedule)."""
-    with session_scope() as session:
-        run = run_store.get_run(session, run_id, tenant=tenant)
-        if run is None:
-            raise RunNotFound(run_id)
-        stored = schedules.get_schedule(session, run_id, policy)
-        if stored is None:
-            available = schedules.stored_policies(session, run_id)
-            reason = no_schedule_reason(run, available)
-            if run.status == RunStatus.SUCCEEDED:
-                reason += f"; its metrics and utilization: GET /api/v1/runs/{run_id}/results"
-            raise ScheduleNotFound(run_id, policy, reason)
-        return list(stored.devices), schedules.unpack(stored.arrays)
-
-
-def kept_schedules(tenant: Tenant, run_id: uuid.UUID) -> list[str]:
-    """The policies of the run whose per-task schedules are stored."""
-    with session_scope() as session:
-        if run_store.get_run(session, run_id, tenant=tenant) is None:
-            raise RunNotFound(run_id)
-        return schedules.stored_policies(session, run_id)
-
-
-def no_schedule_reason(run: Run, available: list[str]) -> str:
-    """Why the run has no stored schedule for a policy, `available` those it has: the API's 404
-    and the run's page say it in these words. A succeeded run keeps them all or none."""
-    if available:
-        return f"stored schedules are {', '.join(sorted(available))}"
-    if run.status != RunStatus.SUCCEEDED:
-        return f"the run is {run.status}"
-    limit = get_settings().schedule_max_tasks
-    if run.num_tasks is not None and run.num_tasks <= limit:  # the limit was lower then
-        return "its per-task schedules were not kept"
-    size = "it had more" if run.num_tasks is None else f"its {run.num_tasks:,} tasks are more"
-    return f"{size} than the {limit:,} whose per-task schedules are kept (HMS_SCHEDULE_MAX_TASKS)"

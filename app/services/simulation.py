@@ -20,12 +20,18 @@ from app.runspec import (
     checked_profile,
     kernel_profile,
 )
-from app.sim.experiment import ExperimentProgress, PolicyOutcome, run_experiment
+from app.sim.experiment import (
+    ExperimentProgress,
+    PolicyOutcome,
+    policy_schedule,
+    run_experiment,
+)
 from app.sim.policies import PolicyContext
 from app.sim.policies.learned import Learned, PerformanceModel
 from app.sim.predicted import ExactModel, KernelModel
 from app.sim.problem import Problem
 from app.sim.ranking import default_rank_by
+from app.sim.schedule import Schedule
 
 #: The phase a run is in while its workload and cluster are built (a 400k-task synthetic
 #: workload took 10 s on a loaded 2-core machine).
@@ -72,6 +78,19 @@ def simulate_spec(
     _check_finite(outcomes, rank_by)
     version = model.version if model is not None else None
     return Simulation(scenario.truth, outcomes, version, rank_by)
+
+
+def recompute_schedule(
+    spec: RunSpec, policy: str, profiles: ProfileLookup = kernel_profile
+) -> tuple[list[str], Schedule]:
+    """(device names, `policy`'s schedule) as `simulate_spec` computed them for the spec, for a
+    policy that decides on the spec and seed alone: not `learned`, not a warm-started `rl`, not a
+    runtime scheduler given a fitted kernel model (a worker stores those: services/schedules.py).
+    Builds the scenario and simulates that one policy: no metrics, no other policy."""
+    scenario = build_scenario(spec, profiles)
+    context = PolicyContext(kernel_model=unfitted_kernel_model(spec, profiles))
+    schedule = policy_schedule(scenario, policy, spec.seed, context)
+    return scenario.truth.cluster.names(), schedule
 
 
 def _within(on_progress: ExperimentProgress, share: float) -> ExperimentProgress:

@@ -81,6 +81,14 @@ def run_experiment(
     return ranked(_with_oracle_gaps(outcomes, rank_by), rank_by)
 
 
+def policy_schedule(
+    scenario: Scenario, name: str, seed: int, context: PolicyContext | None = None
+) -> Schedule:
+    """One policy's schedule alone, exactly as `run_experiment` computes it with the same
+    scenario, seed and context (each policy has its own random stream: policy_rng)."""
+    return _simulate(scenario, name, seed, context or PolicyContext(), None)[1]
+
+
 def _simulate(
     scenario: Scenario,
     name: str,

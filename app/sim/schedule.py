@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+#: A schedule's arrays, in the order its digest reads them.
+ARRAYS = ("device", "partner", "gpu_fraction", "start", "end")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,16 @@ class Schedule:
     @property
     def num_tasks(self) -> int:
         return int(self.device.shape[0])
+
+    def digest(self) -> str:
+        """sha256 (hex) of every array's dtype, shape and bytes, in ARRAYS' order: equal digests
+        mean bit-identical schedules (what a schedule recomputed on read is checked against)."""
+        sha = hashlib.sha256()
+        for name in ARRAYS:
+            array = np.ascontiguousarray(getattr(self, name))
+            sha.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+            sha.update(array.tobytes())
+        return sha.hexdigest()
 
     def tasks_on(self, device: int) -> np.ndarray:
         """The tasks that occupied `device` (whole or as part of a split), by start time."""

@@ -24,7 +24,7 @@ from app.errors import (
     TransientStoreError,
 )
 from app.runspec import RunSpec
-from app.services import lifecycle, runs
+from app.services import lifecycle, runs, schedules
 from app.services.runs import ExecutionOutcome
 from app.settings import get_settings
 from app.sim.engine import PROGRESS_EVERY
@@ -322,10 +322,10 @@ def test_a_run_keeps_every_metric_its_schedules_and_what_learning_policies_used(
     assert all(r.slr >= 1 and r.speedup > 0 and r.p95_flow_time >= 0 for r in rows.values())
     run = runs.get_run(ADMIN, run_id)
     assert run.model_version == "bootstrap-1" and run.rl_state_version is None
-    devices, schedule = runs.get_schedule(ADMIN, run_id, "heft")
+    devices, schedule = schedules.get_schedule(ADMIN, run_id, "heft")
     assert schedule.num_tasks == 500 and devices[0] == "cpu0" and len(devices) == 12
-    with pytest.raises(ScheduleNotFound, match="stored schedules"):
-        runs.get_schedule(ADMIN, run_id, "no-such-policy")
+    with pytest.raises(ScheduleNotFound, match="it has schedules for"):
+        schedules.get_schedule(ADMIN, run_id, "no-such-policy")
 
 
 def test_rl_saves_what_it_learned_and_a_warm_start_resumes_from_it(queue):
@@ -350,9 +350,10 @@ def test_schedules_of_large_runs_are_not_kept(queue, monkeypatch):
     runs.execute_run(run_id)
     why = "its 500 tasks are more than the 100 whose per-task schedules are kept"
     with pytest.raises(ScheduleNotFound, match=why):
-        runs.get_schedule(ADMIN, run_id, "greedy")
+        schedules.get_schedule(ADMIN, run_id, "greedy")
     assert len(results_of(run_id)) == 1
-    assert runs.get_run(ADMIN, run_id).num_tasks == 500 and not runs.kept_schedules(ADMIN, run_id)
+    run = runs.get_run(ADMIN, run_id)
+    assert run.num_tasks == 500 and not schedules.available_schedules(ADMIN, run_id)
 
 
 def test_a_run_reports_each_phase_in_order_to_its_row_and_long_phases_more_than_once(
@@ -378,9 +379,10 @@ def test_a_run_reports_each_phase_in_order_to_its_row_and_long_phases_more_than_
         *(f"computing metrics ({i}/3)" for i in (1, 2, 3)),
         "storing results",
     ]
-    # each simulation in chunks of PROGRESS_EVERY decisions; each of the 3 schedules packed
+    # each simulation in chunks of PROGRESS_EVERY decisions; no schedule packed (all three are
+    # recomputed on read): storing is one phase report
     assert sum(phase == "simulating heft (3/3)" for _, phase, *_ in reports) >= 3
-    assert sum(phase == "storing results" for _, phase, *_ in reports) == 3
+    assert sum(phase == "storing results" for _, phase, *_ in reports) == 1
     progress = [progress for progress, *_ in reports]
     assert progress == sorted(progress) and progress[0] >= 0 and progress[-1] < 1
     run = runs.get_run(ADMIN, run_id)

@@ -14,6 +14,7 @@ from app.errors import HmsError
 EXPECTED = {
     errors.RunNotFound: 404,
     errors.ScheduleNotFound: 404,
+    errors.ScheduleNotReproducible: 409,
     errors.StudyNotFound: 404,
     errors.JobNotFound: 404,
     errors.VersionNotFound: 404,

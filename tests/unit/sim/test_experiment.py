@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from app.sim.engine import PROGRESS_EVERY
-from app.sim.experiment import policy_rng, run_experiment
+from app.sim.experiment import policy_rng, policy_schedule, run_experiment
+from app.sim.knowledge import Scenario
 from app.sim.policies import POLICY_NAMES
 from tests.unit.sim.conftest import layered_problem, synthetic_problem
 
@@ -25,6 +26,13 @@ def test_same_problem_and_seed_give_identical_schedules_for_every_policy(build, 
                 field,
             )
         assert a.metrics == b.metrics
+
+
+def test_one_policys_schedule_alone_is_the_one_its_experiment_computed(context):
+    problem = synthetic_problem(400, dependency_probability=0.3)
+    for outcome in run_experiment(problem, POLICY_NAMES, 5, context=context):
+        alone = policy_schedule(Scenario.exact(problem), outcome.policy, 5, context)
+        assert alone.digest() == outcome.schedule.digest(), outcome.policy
 
 
 def test_a_policys_result_does_not_depend_on_the_other_policies_in_the_run():
