@@ -57,13 +57,26 @@ def _wheel_site() -> Path:
 
 
 class EmbeddedPostgres(EmbeddedServer):
-    """A PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port`, with database `hms`.
+    """A PostgreSQL cluster in `data_dir`, listening on `host`:`port`, with database `hms`.
 
+    `clients` (a subnet, "10.77.0.0/24") may connect over the network, with the password
+    (scram-sha-256) like everyone; without it only `host` itself is allowed (when it is not
+    127.0.0.1, for a server in a network namespace that has it as its own address).
     `durable=False` turns off fsync: for throwaway test clusters only."""
 
-    def __init__(self, data_dir: Path, port: int, password: str, durable: bool = True) -> None:
-        super().__init__(data_dir, port, password)
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        password: str,
+        durable: bool = True,
+        *,
+        host: str = "127.0.0.1",
+        clients: str | None = None,
+    ) -> None:
+        super().__init__(data_dir, port, password, host=host)
         self.durable = durable
+        self.clients = clients or f"{host}/32"
         self.run_as = self._system_user() if os.geteuid() == 0 else None
 
     @cached_property
@@ -76,9 +89,8 @@ class EmbeddedPostgres(EmbeddedServer):
 
     @property
     def url(self) -> str:
-        return (
-            f"postgresql+psycopg2://postgres:{self.password}@127.0.0.1:{self.port}/{DATABASE_NAME}"
-        )
+        address = f"{self.host}:{self.port}"
+        return f"postgresql+psycopg2://postgres:{self.password}@{address}/{DATABASE_NAME}"
 
     def start(self) -> None:
         if self.run_as is not None:
@@ -87,6 +99,7 @@ class EmbeddedPostgres(EmbeddedServer):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
+        self._allow_clients()
         if not self.is_running():
             self._pg_ctl(
                 "start",
@@ -110,7 +123,7 @@ class EmbeddedPostgres(EmbeddedServer):
 
     def _server_options(self) -> str:
         options = (
-            f"-p {self.port} -h 127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
+            f"-p {self.port} -h {self.host} -c unix_socket_directories='' -c max_connections=200"
         )
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -137,6 +150,15 @@ class EmbeddedPostgres(EmbeddedServer):
             )
         finally:
             password_file.unlink(missing_ok=True)
+
+    def _allow_clients(self) -> None:
+        """Let `clients` log in with the password over TCP: initdb's pg_hba.conf allows only
+        127.0.0.1 and ::1. Never `trust`, which would skip the password for a whole subnet."""
+        rule = f"host all all {self.clients} scram-sha-256"
+        hba = self.data_dir / "pg_hba.conf"
+        if rule not in hba.read_text().splitlines():
+            with hba.open("a") as lines:
+                lines.write(rule + "\n")
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self._run(self.bin / "pg_ctl", "-D", str(self.data_dir), *args, check=check)
@@ -169,7 +191,7 @@ class EmbeddedPostgres(EmbeddedServer):
 
     def _connect(self, database: str = "postgres") -> psycopg2.extensions.connection:
         return psycopg2.connect(
-            host="127.0.0.1",
+            host=self.host,
             port=self.port,
             user="postgres",
             password=self.password,

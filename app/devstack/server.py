@@ -1,7 +1,8 @@
 """What the two embedded servers share: a data folder, a port and a password; start, stop,
 crash (for fault-injection tests) and use as a context manager.
 
-Both listen on 127.0.0.1 only and require their password. A server left running by an earlier
+Both listen on one address, 127.0.0.1 unless told another (a host's own address in a network
+namespace, app/devstack/netns.py), and require their password. A server left running by an earlier
 launcher that was killed is adopted, not started twice; a stale pid file from a crash is ignored.
 """
 
@@ -25,10 +26,13 @@ class ServerError(RuntimeError):
 class EmbeddedServer(ABC):
     """One server process of the dev stack, whose files live in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int, password: str) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, password: str, *, host: str = "127.0.0.1"
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.password = password
+        self.host = host
 
     @property
     @abstractmethod

@@ -5,6 +5,8 @@ project-local data folder. Used by the dev launcher (`hms up`, i.e. `make run`) 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -25,17 +27,19 @@ def _valkey_bin() -> Path:
 
 
 class EmbeddedValkey(EmbeddedServer):
-    """A Valkey server in `data_dir` on 127.0.0.1:`port`, password-protected, with append-only
+    """A Valkey server in `data_dir` on `host`:`port`, password-protected, with append-only
     persistence (fsync every second) so queued messages survive a restart."""
 
-    def __init__(self, data_dir: Path, port: int, password: str) -> None:
-        super().__init__(data_dir, port, password)
+    def __init__(
+        self, data_dir: Path, port: int, password: str, *, host: str = "127.0.0.1"
+    ) -> None:
+        super().__init__(data_dir, port, password, host=host)
         self.bin = _valkey_bin()
         self.pid_file = self.data_dir / "valkey.pid"
 
     @property
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@{self.host}:{self.port}/0"
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +50,7 @@ class EmbeddedValkey(EmbeddedServer):
             "\n".join(
                 [
                     f"port {self.port}",
-                    "bind 127.0.0.1",
+                    f"bind {self.host}",
                     "protected-mode yes",
                     f"requirepass {self.password}",
                     f'dir "{self.data_dir}"',
@@ -77,12 +81,21 @@ class EmbeddedValkey(EmbeddedServer):
         if pid:
             wait_for(lambda: has_ended(pid), 30, "Valkey shutdown")
 
+    def terminate(self) -> None:
+        """The same clean shutdown as `stop` (the append-only file written out), asked by
+        SIGTERM rather than by a client: for a server no client can reach, a host cut off the
+        network (app/devstack/netns.py)."""
+        pid = self._pid()
+        if pid and not has_ended(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: has_ended(pid), 30, "Valkey shutdown")
+
     def is_running(self) -> bool:
         return self._answers()
 
     def _client(self) -> redis.Redis:
         return redis.Redis(
-            host="127.0.0.1",
+            host=self.host,
             port=self.port,
             password=self.password,
             socket_connect_timeout=1,
