@@ -30,6 +30,11 @@ class RunOut(BaseModel):
         "succeeded.",
     )
     attempts: int
+    worker: str | None = Field(
+        default=None,
+        description='The Celery worker of its latest attempt ("celery@worker1"): with workers '
+        "on several hosts, where it ran. Null before its first attempt.",
+    )
     error: str | None
     spec: dict[str, Any]
     created_at: datetime
@@ -237,6 +242,9 @@ class TrainingJobOut(BaseModel):
     status: str
     progress: float
     attempts: int
+    worker: str | None = Field(
+        default=None, description="The Celery worker of its latest attempt (RunOut.worker)."
+    )
     message: str | None
     model_version: int | None
     created_at: datetime

@@ -60,7 +60,7 @@ class _CeleryProgress:
 
 @app.task(name=names.RUN_SIMULATION, bind=True, **_RETRIES)
 def run_simulation(self: Task, run_id: str) -> dict[str, Any]:
-    outcome = execute_run(uuid.UUID(run_id), _CeleryProgress(self))
+    outcome = execute_run(uuid.UUID(run_id), _CeleryProgress(self), self.request.hostname)
     return {"run_id": run_id, "outcome": outcome.value}
 
 
@@ -78,7 +78,9 @@ def purge_study(self: Task, study_id: str) -> dict[str, Any]:
 
 @app.task(name=names.RETRAIN_MODEL, bind=True, **_RETRIES)
 def retrain_model(self: Task, job_id: str) -> dict[str, Any]:
-    outcome = training.execute_retrain(uuid.UUID(job_id), _CeleryProgress(self))
+    outcome = training.execute_retrain(
+        uuid.UUID(job_id), _CeleryProgress(self), self.request.hostname
+    )
     return {"job_id": job_id, "status": outcome.status.value, "message": outcome.message}
 
 

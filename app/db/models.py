@@ -105,13 +105,17 @@ class Attempted(Work):
     phase: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The worker of its latest attempt (Celery's hostname, "celery@worker1"): with workers on
+    # several hosts, where it ran. None before its first attempt, or executed outside a worker.
+    worker: Mapped[str | None] = mapped_column(String(255))
 
-    def begin_attempt(self) -> None:
-        """A worker claimed it (its row is locked): running, one more attempt, progress 0."""
+    def begin_attempt(self, worker: str | None = None) -> None:
+        """`worker` claimed it (its row is locked): running, one more attempt, progress 0."""
         self.status = RUNNING
         self.attempts += 1
         self.progress = 0.0
         self.phase = None
+        self.worker = worker
         self.started_at = self.started_at or utcnow()
 
     #: The column that says why it failed (runs: `error`; retraining jobs: `message`).

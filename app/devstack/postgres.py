@@ -76,7 +76,7 @@ class EmbeddedPostgres(EmbeddedServer):
     ) -> None:
         super().__init__(data_dir, port, password, host=host)
         self.durable = durable
-        self.clients = clients or f"{host}/32"
+        self.clients = clients or (None if host == "127.0.0.1" else f"{host}/32")
         self.run_as = self._system_user() if os.geteuid() == 0 else None
 
     @cached_property
@@ -154,6 +154,8 @@ class EmbeddedPostgres(EmbeddedServer):
     def _allow_clients(self) -> None:
         """Let `clients` log in with the password over TCP: initdb's pg_hba.conf allows only
         127.0.0.1 and ::1. Never `trust`, which would skip the password for a whole subnet."""
+        if self.clients is None:
+            return
         rule = f"host all all {self.clients} scram-sha-256"
         hba = self.data_dir / "pg_hba.conf"
         if rule not in hba.read_text().splitlines():

@@ -87,11 +87,15 @@ class Unclaimed(StrEnum):
 
 
 def claim(
-    model: type[A], row_id: uuid.UUID, not_found: Callable[[uuid.UUID], Exception]
+    model: type[A],
+    row_id: uuid.UUID,
+    not_found: Callable[[uuid.UUID], Exception],
+    worker: str | None = None,
 ) -> A | Unclaimed:
-    """Begin an attempt at the work and return its row, or say why there is nothing to do: it
-    already ended, or it was claimed `max_attempts` times before — each claim that did not end
-    it lost its worker — and is failed now instead of being tried again.
+    """Begin `worker`'s attempt at the work (the row records it) and return its row, or say why
+    there is nothing to do: it already ended, or it was claimed `max_attempts` times before —
+    each claim that did not end it lost its worker — and is failed now instead of being tried
+    again.
 
     The claim is not waited for (an asynchronous commit): the work's finish, a durable commit,
     flushes it too, and if a database crash loses it first, that crash also broke the worker's
@@ -109,7 +113,7 @@ def claim(
                 f"gave up after {row.attempts} attempts: the worker running it was lost each time"
             )
             return Unclaimed.GAVE_UP
-        row.begin_attempt()
+        row.begin_attempt(worker)
         return row
 
 

@@ -147,9 +147,12 @@ class ExecutionOutcome(StrEnum):
     GONE = "gone"  # deleted before its message was taken (cancelled then deleted, its study too)
 
 
-def execute_run(run_id: uuid.UUID, sink: ProgressSink | None = None) -> ExecutionOutcome:
+def execute_run(
+    run_id: uuid.UUID, sink: ProgressSink | None = None, worker: str | None = None
+) -> ExecutionOutcome:
+    """Execute the run as `worker` (its Celery hostname, recorded with the run)."""
     try:
-        run = lifecycle.claim(Run, run_id, RunNotFound)
+        run = lifecycle.claim(Run, run_id, RunNotFound, worker)
     except RunNotFound:
         # A normal end for the message, not a fault: the worker's metrics count it by outcome
         # (hms_worker_runs{outcome="gone"}), and it is logged without a traceback.

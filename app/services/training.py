@@ -88,8 +88,11 @@ class RetrainOutcome:
     model_version: int | None = None
 
 
-def execute_retrain(job_id: uuid.UUID, sink: ProgressSink | None = None) -> RetrainOutcome:
-    claimed = lifecycle.claim(TrainingJob, job_id, JobNotFound)
+def execute_retrain(
+    job_id: uuid.UUID, sink: ProgressSink | None = None, worker: str | None = None
+) -> RetrainOutcome:
+    """Retrain as `worker` (its Celery hostname, recorded with the job)."""
+    claimed = lifecycle.claim(TrainingJob, job_id, JobNotFound, worker)
     if claimed is lifecycle.Unclaimed.GAVE_UP:
         return RetrainOutcome(JobStatus.FAILED, "its workers were lost too many times")
     if claimed is lifecycle.Unclaimed.ENDED:

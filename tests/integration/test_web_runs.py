@@ -36,6 +36,23 @@ def test_a_queued_run_shows_its_status_and_a_succeeded_one_its_leaderboard(clien
     assert all(policy in succeeded.text for policy in EXAMPLE_SPEC["policies"])
 
 
+def test_a_run_shows_the_worker_of_its_latest_attempt_in_its_json_and_page(client):
+    """With workers on several hosts a user wants to know where a run ran: the claim records
+    the worker's Celery hostname, a later attempt (a redelivery) replaces it."""
+    from app.db.models import Run
+    from app.errors import RunNotFound
+    from app.services import lifecycle
+
+    run_id = client.post("/api/v1/runs", json=EXAMPLE_SPEC).json()["id"]
+    assert client.get(f"/api/v1/runs/{run_id}").json()["worker"] is None
+    assert 'id="run-worker"' not in client.get(f"/runs/{run_id}").text
+    lifecycle.claim(Run, uuid.UUID(run_id), RunNotFound, "celery@lost-host")  # its worker died
+    runs.execute_run(uuid.UUID(run_id), worker="celery@worker2")
+    run = client.get(f"/api/v1/runs/{run_id}").json()
+    assert (run["status"], run["attempts"], run["worker"]) == ("succeeded", 2, "celery@worker2")
+    assert '<code id="run-worker">celery@worker2</code>' in client.get(f"/runs/{run_id}").text
+
+
 def test_the_submit_form_notes_each_policy_with_what_it_does_and_its_paper(client):
     page = client.get("/")
     assert page.status_code == 200
