@@ -3,7 +3,7 @@ PostgreSQL on `db`, Valkey on `broker`, the API and Flower on `api`, a Celery wo
 `worker1` and on `worker2`, and beat on `worker1` only. Every process reaches the others by
 their addresses on the bridge; nothing listens on or connects to loopback. Needs root.
 
-`python -m app.devstack.multihost up` starts it for a person to look at (docs/operations.md):
+`python -m app.devstack.multihost up` starts it for a person to look at (docs/multi-host.md):
 it prints the URLs and the API key, and Ctrl-C tears it all down, data included. The tests in
 tests/network/ start it with `MultiHostStack`.
 """
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
@@ -79,6 +80,17 @@ class MultiHostStack:
         (self.root / "logs").mkdir(exist_ok=True)
         self.credentials = DevCredentials.load_or_create(self.root)
         self.network = Network(HOSTS, prefix=prefix, subnet=subnet)
+        try:
+            self._define(concurrency, dict(env or {}))
+        except BaseException:
+            self.network.close()
+            raise
+        self.processes: dict[str, subprocess.Popen[Any]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self._launched_at: dict[str, int] = {}  # each log's size when its process last started
+
+    def _define(self, concurrency: int, env: dict[str, str]) -> None:
+        """The servers and the processes, on the network's addresses (nothing starts yet)."""
         self.postgres = EmbeddedPostgres(
             self.root / "postgres",
             POSTGRES_PORT,
@@ -93,9 +105,7 @@ class MultiHostStack:
             self.credentials.redis_password,
             host=self.network.ip("broker"),
         )
-        self.services = {s.name: s for s in self._services(concurrency, dict(env or {}))}
-        self.processes: dict[str, subprocess.Popen[Any]] = {}
-        self._logs: dict[str, IO[bytes]] = {}
+        self.services = {s.name: s for s in self._services(concurrency, env)}
 
     # What a client needs.
 
@@ -134,9 +144,11 @@ class MultiHostStack:
     def start_all(self) -> Self:
         """Servers, migrations, then every process; returns once all of them are ready."""
         try:
-            self.start("postgres")
-            self.start("valkey")
-            self._migrate()
+            with ThreadPoolExecutor(2) as pool:  # the database and its schema beside the broker
+                database = pool.submit(self._start_database)
+                broker = pool.submit(self.start, "valkey")
+                database.result()
+                broker.result()
             for name in self.services:  # all at once: each worker's start takes seconds
                 self._launch(name)
             for service in self.services.values():
@@ -156,8 +168,10 @@ class MultiHostStack:
 
     def _launch(self, name: str) -> None:
         service = self.services[name]
-        log = self._logs.get(name) or (self.root / "logs" / f"{name}.log").open("ab")
+        log = self._logs.get(name) or self._log_path(name).open("ab")
         self._logs[name] = log
+        # A restarted process appends to its log: only what follows says it is ready.
+        self._launched_at[name] = self._log_path(name).stat().st_size
         self.processes[name] = self.network.popen(
             service.host,
             service.argv,
@@ -167,6 +181,9 @@ class MultiHostStack:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def _log_path(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
 
     def _wait_ready(self, service: Service) -> None:
         what = f"{service.name} on {service.host}"
@@ -190,9 +207,14 @@ class MultiHostStack:
         else:
             self._signal(name, signal.SIGKILL)
 
-    def log(self, name: str) -> str:
-        path = self.root / "logs" / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    def log(self, name: str, since: int = 0) -> str:
+        """The process's output (all its starts), from byte `since` on."""
+        path = self._log_path(name)
+        if not path.exists():
+            return ""
+        with path.open("rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
 
     def close(self) -> None:
         """End every process and server (whatever is left inside the namespaces is killed
@@ -268,6 +290,10 @@ class MultiHostStack:
         if result.returncode != 0:
             raise ServerError(f"{name} on {host} did not start: {result.stderr.strip()[-2000:]}")
 
+    def _start_database(self) -> None:
+        self.start("postgres")
+        self._migrate()
+
     def _migrate(self) -> None:
         alembic = [sys.executable, "-m", "alembic", "-c", str(PROJECT_ROOT / "alembic.ini")]
         result = self.network.run(
@@ -288,7 +314,7 @@ class MultiHostStack:
                 f"{service.name} exited ({process.returncode}):\n{self.log(service.name)[-3000:]}"
             )
         if service.ready_line is not None:
-            return service.ready_line in self.log(service.name)
+            return service.ready_line in self.log(service.name, self._launched_at[service.name])
         if service.name == "api":
             url, auth = f"{self.api_url}/health/ready", None
         else:

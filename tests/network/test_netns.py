@@ -20,17 +20,18 @@ for line in connection.makefile("rb"):
     connection.sendall(line)
 """
 
-#: Connects to argv[1]:7000, then for each line on stdin sends it and prints what comes back
-#: within argv[2] seconds, or "silence". A line "wait" only waits for the reply still owed.
+#: Connects to argv[1]:7000, then for each line "SECONDS TEXT" on stdin sends TEXT and prints
+#: what comes back within SECONDS, or "silence". TEXT "wait" only waits for the reply still owed.
 ECHO_CLIENT = """
 import socket, sys
 connection = socket.create_connection((sys.argv[1], 7000), timeout=30)
 print("connected", flush=True)
 received = b""
 for line in sys.stdin:
-    if line.strip() != "wait":
-        connection.sendall(line.encode())
-    connection.settimeout(float(sys.argv[2]))
+    seconds, text = line.split(" ", 1)
+    if text.strip() != "wait":
+        connection.sendall(text.encode())
+    connection.settimeout(float(seconds))
     try:
         while b"\\n" not in received:
             received += connection.recv(4096)
@@ -43,6 +44,9 @@ for line in sys.stdin:
 #: How long (s) a cut connection is watched for a reply that must not come. A longer wait only
 #: makes the test slower: the cut drops every packet, however long one waits.
 SILENCE_S = 1.0
+#: How long (s) a reply that must come may take: after a heal, TCP retransmits on its backed-off
+#: timer (seconds after a long cut), and the machine may be busy.
+REPLY_TIMEOUT_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +64,17 @@ class Echo:
         )
         assert self.server.stdout is not None
         assert self.server.stdout.readline().strip() == "listening"
-        argv = [sys.executable, "-c", ECHO_CLIENT, network.ip(server), str(SILENCE_S)]
+        argv = [sys.executable, "-c", ECHO_CLIENT, network.ip(server)]
         self.client = network.popen(
             client, argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert self.client.stdout is not None
         assert self.client.stdout.readline().strip() == "connected"
 
-    def say(self, line: str) -> str:
+    def say(self, line: str, within_s: float = REPLY_TIMEOUT_S) -> str:
+        """Send `line`, return the reply that came within `within_s`, or "silence"."""
         assert self.client.stdin is not None and self.client.stdout is not None
-        self.client.stdin.write(line + "\n")
+        self.client.stdin.write(f"{within_s} {line}\n")
         self.client.stdin.flush()
         return self.client.stdout.readline().strip()
 
@@ -79,47 +84,42 @@ class Echo:
             process.wait()
 
 
-def test_hosts_reach_each_other_by_address_and_not_by_loopback(network):
-    ips = {network.ip(host) for host in network.hosts}
-    assert ips == {"10.77.9.1", "10.77.9.2", "10.77.9.3"}
+@pytest.fixture
+def echo(network: Network) -> Iterator[Echo]:
+    """An echo connection from alpha to beta."""
     echo = Echo(network, "alpha", "beta")
+    yield echo
+    echo.close()
+
+
+def test_hosts_reach_each_other_by_address(network, echo):
+    assert {network.ip(host) for host in network.hosts} == {"10.77.9.1", "10.77.9.2", "10.77.9.3"}
+    assert echo.say("hello") == "hello"
+
+
+def test_a_cut_connection_stalls_and_carries_on_after_heal(network, echo):
+    assert echo.say("before") == "before"
+    network.cut("alpha", "beta")
     try:
-        assert echo.say("hello") == "hello"
+        assert echo.say("during", within_s=SILENCE_S) == "silence"
+        other = Echo(network, "alpha", "gamma")  # the cut is between alpha and beta only
+        assert other.say("elsewhere") == "elsewhere"
+        other.close()
     finally:
-        echo.close()
+        network.heal("alpha", "beta")
+    # TCP retransmits what the cut dropped: the same connection carries on.
+    assert echo.say("wait") == "during"
+    assert echo.say("after") == "after"
 
 
-def test_a_cut_connection_stalls_and_carries_on_after_heal(network):
-    echo = Echo(network, "alpha", "beta")
+def test_an_isolated_host_is_silent_until_it_rejoins(network, echo):
+    network.isolate("beta")
     try:
-        assert echo.say("before") == "before"
-        network.cut("alpha", "beta")
-        try:
-            assert echo.say("during") == "silence"
-            other = Echo(network, "alpha", "gamma")  # the cut is between alpha and beta only
-            assert other.say("elsewhere") == "elsewhere"
-            other.close()
-        finally:
-            network.heal("alpha", "beta")
-        # TCP retransmits what the cut dropped: the same connection carries on.
-        assert echo.say("wait") == "during"
-        assert echo.say("after") == "after"
+        assert echo.say("during", within_s=SILENCE_S) == "silence"
     finally:
-        echo.close()
-
-
-def test_an_isolated_host_is_silent_until_it_rejoins(network):
-    echo = Echo(network, "alpha", "beta")
-    try:
-        network.isolate("beta")
-        try:
-            assert echo.say("during") == "silence"
-        finally:
-            network.rejoin("beta")
-        assert echo.say("wait") == "during"
-        assert echo.say("after") == "after"
-    finally:
-        echo.close()
+        network.rejoin("beta")
+    assert echo.say("wait") == "during"
+    assert echo.say("after") == "after"
 
 
 def test_close_deletes_the_namespaces_and_the_bridge():
