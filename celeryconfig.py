@@ -48,10 +48,18 @@ broker_transport_options = {
     "visibility_timeout": _settings.visibility_timeout_s,
     "unacked_restore_interval": _settings.unacked_restore_interval_s,
     "unacked_restore_throttle": _settings.unacked_restore_throttle,
-    # Fail fast instead of hanging when the broker vanishes without closing the connection.
-    "socket_connect_timeout": 5,
-    "socket_timeout": 30,
+    # Fail fast instead of hanging when the broker vanishes without closing the connection
+    # (settings.py says why each value; docs/operations.md lists them all).
+    "socket_connect_timeout": _settings.redis_connect_timeout_s,
+    "socket_timeout": _settings.redis_socket_timeout_s,
+    "health_check_interval": _settings.redis_health_check_s,
 }
+# The result backend (task states, PROGRESS) is its own Redis client with Celery's defaults:
+# no connect timeout and a 120 s socket timeout, so each progress report of a run whose worker
+# was cut from the broker would wait minutes for nothing. Bounded like the broker's.
+redis_socket_connect_timeout = _settings.redis_connect_timeout_s
+redis_socket_timeout = _settings.redis_socket_timeout_s
+redis_backend_health_check_interval = _settings.redis_health_check_s
 result_backend_transport_options = {"retry_policy": {"timeout": 5.0}}
 
 # --- Serialization: JSON only, never pickle ------------------------------------------------------
@@ -85,6 +93,10 @@ task_reject_on_worker_lost = True  # a killed pool process puts its message back
 worker_prefetch_multiplier = 1  # a busy worker holds no messages a free one could run
 task_acks_on_failure = True  # a task that raised has recorded its failure: do not run it again
 task_acks_on_timeout = True  # nor one killed at its hard time limit (signals.py records it)
+# A worker that loses the broker lets its running tasks finish: each stores its result in
+# PostgreSQL, which the worker may still reach, and its unacknowledged message, redelivered after
+# the visibility timeout, finds the work ended and is skipped (lifecycle.claim).
+worker_cancel_long_running_tasks_on_connection_loss = False
 task_track_started = True
 task_soft_time_limit = _settings.task_soft_time_limit_s
 task_time_limit = _settings.task_time_limit_s

@@ -154,6 +154,26 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, gt=0)
     db_max_overflow: int = Field(default=20, ge=0)
 
+    # Network faults (docs/operations.md, "Timeouts"). A peer cut off by a partition that drops
+    # packets closes nothing: without these a connection waits ~15 minutes (Linux tcp_retries2)
+    # before it fails. libpq gives up connecting after `db_connect_timeout_s` (whole seconds).
+    # A PostgreSQL connection that gets no TCP acknowledgement or keepalive answer for
+    # `db_dead_after_s` is declared dead on both ends: the client's statement fails (a 503, a
+    # task retry), and the server ends the cut-off client's session, releasing its row locks so
+    # another delivery can claim the run. Acknowledgements come from the kernel within
+    # milliseconds however busy PostgreSQL is, so 10 s of silence is the network, not load.
+    # (libpq waits at least 2 s; three keepalive probes a second apart need 4.)
+    db_connect_timeout_s: int = Field(default=5, ge=2)
+    db_dead_after_s: int = Field(default=10, ge=4)
+    # Every synchronous Redis command (publish, ack, result, progress) fails after
+    # `redis_socket_timeout_s` instead of waiting on a dead connection; Valkey answers them in
+    # milliseconds, and kombu's blocking read of the queues (BRPOP, 1 s) is not bound by it. A
+    # connection idle for `redis_health_check_s` is pinged before use, and a worker whose queue
+    # read got no answer for 1 + `redis_health_check_s` drops it and reconnects.
+    redis_connect_timeout_s: float = Field(default=5, gt=0)
+    redis_socket_timeout_s: float = Field(default=10, gt=1)
+    redis_health_check_s: int = Field(default=10, gt=0)
+
     # Operating it (README "Operating it"). /metrics answers only a scraper presenting
     # `Authorization: Bearer <metrics_token>`; empty: /metrics does not exist (404).
     metrics_token: str = ""

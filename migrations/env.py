@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from app.db.models import Base
+from app.db.session import connect_args
 from app.settings import get_settings
 
 config = context.config
@@ -28,7 +29,8 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(_url(), poolclass=pool.NullPool)
+    # Bounded like every connection (session.connect_args): libpq alone waits forever to connect.
+    engine = create_engine(_url(), poolclass=pool.NullPool, connect_args=connect_args())
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():

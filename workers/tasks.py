@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -35,18 +36,25 @@ _RETRIES: dict[str, Any] = {
 
 class _CeleryProgress:
     """Publishes progress as the custom state PROGRESS (for AsyncResult) and as a
-    `task-progress` event (for Flower)."""
+    `task-progress` event (for Flower).
+
+    Monitoring only (the progress is already in the database): once a report cannot reach the
+    broker, the next `redis_health_check_s` seconds of reports are not sent, so a run whose
+    worker is cut from the broker waits out the socket timeout once, not at every report."""
 
     def __init__(self, task: Task) -> None:
         self.task = task
+        self.paused_until = float("-inf")  # time.monotonic() before which nothing is sent
 
     def __call__(self, progress: float, stage: str) -> None:
+        if time.monotonic() < self.paused_until:
+            return
         meta = {"progress": round(progress, 4), "stage": stage}
         try:
             self.task.update_state(state="PROGRESS", meta=meta)
             self.task.send_event("task-progress", **meta)
         except (BrokerError, RedisError, OSError):
-            # Monitoring only: the progress is already in the database.
+            self.paused_until = time.monotonic() + _settings.redis_health_check_s
             log.warning("could not publish progress of %s", self.task.request.id, exc_info=True)
 
 

@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+from app.db.session import connect_args
+
 log = logging.getLogger(__name__)
 
 #: The channel migration 0012's triggers notify on; a payload is a run's or a study's id.
@@ -34,19 +36,15 @@ CHANNEL = "hms_events"
 APPLICATION_NAME = "hms-live-listener"
 #: Seconds before the first reconnection attempt, and the longest wait between two.
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.1, 5.0
-#: libpq's TCP keepalives (s, s, probes): a connection to a host that vanished without closing
-#: it is declared dead after about 10 + 3 x 5 = 25 s, and the listener reconnects.
-_CONNECT_ARGS = {
-    "application_name": APPLICATION_NAME,
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-}
 
 #: Receives the ids whose state changed, or None: anything may have changed.
 OnChange = Callable[[frozenset[str] | None], None]
+
+
+def _connect_args() -> dict[str, Any]:
+    """The pooled connections' bounds (session.connect_args): a listener whose database went
+    silent is declared dead within `db_dead_after_s` and reconnects."""
+    return {**connect_args(), "application_name": APPLICATION_NAME}
 
 
 class ChangeListener:
@@ -54,7 +52,7 @@ class ChangeListener:
     thread. `listening` says whether notifications are being received now."""
 
     def __init__(self, database_url: str, on_change: OnChange) -> None:
-        self._engine = create_engine(database_url, poolclass=NullPool, connect_args=_CONNECT_ARGS)
+        self._engine = create_engine(database_url, poolclass=NullPool, connect_args=_connect_args())
         self._on_change = on_change
         self._stopping = threading.Event()
         self._stop_read, self._stop_write = os.pipe()  # wakes the select at once on stop

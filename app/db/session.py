@@ -41,10 +41,46 @@ def get_engine() -> Engine:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=10,
-            connect_args={"connect_timeout": 5},
+            connect_args=connect_args(),
         )
         _ping_idle_connections(engine)
     return engine
+
+
+#: Keepalive probes sent before a silent peer is declared dead (libpq's and PostgreSQL's count).
+KEEPALIVE_PROBES = 3
+
+
+def connect_args() -> dict[str, Any]:
+    """libpq's connection parameters that bound every wait on the network (settings
+    `db_connect_timeout_s`, `db_dead_after_s`; the reasons are in app/settings.py).
+
+    Both ends of the connection get the same bound: libpq's own keepalives and TCP user timeout
+    make the client's statement fail, and the `options` set PostgreSQL's for this session (they
+    are per-session settings any role may change), so the server ends the session of a client
+    it no longer hears, with the row locks its open transaction holds. Keepalives cover a
+    connection waiting for an answer (nothing unacknowledged in flight); the TCP user timeout
+    covers data sent and never acknowledged. The probes fill (about) the second half of the
+    bound: dead within `db_dead_after_s` either way."""
+    settings = get_settings()
+    dead_after = settings.db_dead_after_s
+    interval = max(1, dead_after // (2 * KEEPALIVE_PROBES))
+    idle = dead_after - KEEPALIVE_PROBES * interval  # settings: dead_after >= 4, so idle >= 1
+    server = {
+        "tcp_keepalives_idle": idle,
+        "tcp_keepalives_interval": interval,
+        "tcp_keepalives_count": KEEPALIVE_PROBES,
+        "tcp_user_timeout": dead_after * 1000,  # milliseconds
+    }
+    return {
+        "connect_timeout": settings.db_connect_timeout_s,
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": interval,
+        "keepalives_count": KEEPALIVE_PROBES,
+        "tcp_user_timeout": dead_after * 1000,
+        "options": " ".join(f"-c {name}={value}" for name, value in server.items()),
+    }
 
 
 def _ping_idle_connections(engine: Engine) -> None:

@@ -170,6 +170,43 @@ def test_redelivered_run_is_not_executed_twice(queue):
     assert runs.get_run(ADMIN, run_id).attempts == 1
 
 
+def test_of_two_deliveries_in_hand_at_once_the_later_finisher_stores_nothing(queue, monkeypatch):
+    """A partition can put one run in two workers' hands: the first holds its message, cut off,
+    and the broker hands it to another after the visibility timeout. Both claim it and simulate;
+    the finish is a conditional write under the row's lock (running -> succeeded), so whichever
+    ends first stores the results and the other's are discarded, not stored a second time."""
+    run_id = submit(queue).run.id
+    complete = runs._complete
+    stored = {}
+
+    def second_delivery_finishes_meanwhile(*args):
+        # The first delivery simulated and made its last progress report (the run was running);
+        # before it stores, the second delivery claims, simulates and stores.
+        monkeypatch.setattr(runs, "_complete", complete)
+        assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+        stored.update(stored_rows(run_id))
+        return complete(*args)
+
+    monkeypatch.setattr(runs, "_complete", second_delivery_finishes_meanwhile)
+    assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED  # the first one's result dropped
+    run = runs.get_run(ADMIN, run_id)
+    assert (run.status, run.attempts) == ("succeeded", 2)
+    assert stored_rows(run_id) == stored
+    assert stored["run_results"] == len(EXAMPLE["policies"]) and stored["training_samples"] > 0
+
+
+def stored_rows(run_id):
+    """How many rows of each table the run's results wrote."""
+    tables = ("run_results", "run_schedules", "training_samples", "policy_states")
+    with session_scope() as session:
+        return {
+            table: session.scalar(
+                text(f"SELECT count(*) FROM {table} WHERE run_id = :id"), {"id": run_id}
+            )
+            for table in tables
+        }
+
+
 def test_a_run_cancelled_after_its_last_progress_report_records_nothing(queue, monkeypatch):
     run_id = submit(queue).run.id
     simulate = runs.simulate_spec

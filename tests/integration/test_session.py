@@ -68,3 +68,29 @@ def test_concurrent_threads_reuse_pooled_connections_instead_of_opening_new_ones
     with ThreadPoolExecutor(threads) as pool:
         pids = set().union(*pool.map(lambda _: work(), range(threads)))
     assert len(pids) == threads
+
+
+def test_the_server_declares_a_silent_client_dead_as_soon_as_the_client_does():
+    """The bounds reach PostgreSQL as settings of each pooled session (any role may set them),
+    so a cut-off worker's open transaction and its row locks do not outlive it by hours."""
+    with session_scope() as session:
+        shown = {
+            name: session.scalar(text(f"SHOW {name}"))
+            for name in ("tcp_keepalives_idle", "tcp_keepalives_count", "tcp_user_timeout")
+        }
+        contexts = set(
+            session.scalars(
+                text(
+                    "SELECT context FROM pg_settings WHERE name IN "
+                    "('tcp_keepalives_idle', 'tcp_keepalives_interval', "
+                    "'tcp_keepalives_count', 'tcp_user_timeout')"
+                )
+            )
+        )
+    args = db_session.connect_args()
+    assert shown == {
+        "tcp_keepalives_idle": str(args["keepalives_idle"]),
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": str(args["tcp_user_timeout"]),  # milliseconds
+    }
+    assert contexts == {"user"}

@@ -56,3 +56,29 @@ def test_beat_applies_retention_nightly_only_when_it_is_set(monkeypatch):
         monkeypatch.delenv("HMS_RETENTION_DAYS")
         get_settings.cache_clear()
         importlib.reload(celeryconfig)
+
+
+def test_every_redis_wait_is_bounded_by_the_settings(monkeypatch):
+    import importlib
+
+    from app.settings import get_settings
+
+    monkeypatch.setenv("HMS_REDIS_SOCKET_TIMEOUT_S", "3")
+    monkeypatch.setenv("HMS_REDIS_CONNECT_TIMEOUT_S", "2")
+    monkeypatch.setenv("HMS_REDIS_HEALTH_CHECK_S", "4")
+    get_settings.cache_clear()
+    try:
+        configured = importlib.reload(celeryconfig)
+        options = configured.broker_transport_options
+        assert (options["socket_timeout"], options["socket_connect_timeout"]) == (3, 2)
+        assert options["health_check_interval"] == 4
+        # The result backend (PROGRESS, task states) is a client of its own: Celery's defaults
+        # would wait 120 s on a dead connection and forever to connect.
+        assert (configured.redis_socket_timeout, configured.redis_socket_connect_timeout) == (3, 2)
+        assert configured.redis_backend_health_check_interval == 4
+        assert configured.worker_cancel_long_running_tasks_on_connection_loss is False
+    finally:
+        for name in ("SOCKET_TIMEOUT_S", "CONNECT_TIMEOUT_S", "HEALTH_CHECK_S"):
+            monkeypatch.delenv(f"HMS_REDIS_{name}")
+        get_settings.cache_clear()
+        importlib.reload(celeryconfig)

@@ -70,3 +70,25 @@ def test_every_task_has_its_name_from_the_registry_and_a_route():
     declared = {name for name in app.tasks if name.startswith("hms.")}
     assert declared == registry
     assert registry <= set(celeryconfig.task_routes)
+
+
+def test_progress_that_cannot_reach_the_broker_is_not_sent_again_for_a_while(monkeypatch):
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    class CutOffTask:
+        request = type("Request", (), {"id": "r"})
+        calls = 0
+
+        def update_state(self, **_):
+            CutOffTask.calls += 1
+            raise RedisTimeout("no answer")
+
+    now = [100.0]
+    monkeypatch.setattr(tasks.time, "monotonic", lambda: now[0])
+    report = tasks._CeleryProgress(CutOffTask())
+    report(0.1, "simulating")
+    report(0.2, "simulating")
+    assert CutOffTask.calls == 1  # the second report did not wait on the dead connection
+    now[0] += tasks._settings.redis_health_check_s
+    report(0.3, "simulating")
+    assert CutOffTask.calls == 2
