@@ -19,6 +19,8 @@ import pytest
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from tests.processes import Api
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -138,6 +140,19 @@ def empty_queues(redis_url: str) -> None:
     for pattern in ("simulations*", "training*", "unacked*", "celery-task-meta-*"):
         for key in broker.scan_iter(match=pattern):
             broker.delete(key)
+
+
+@pytest.fixture(scope="session")
+def api(servers: Servers) -> Iterator[Api]:
+    """The API under uvicorn, one process for the whole session (started when a test first needs
+    it): a start took 6-19 s on 2 cores at load average 6-10, and it keeps nothing between
+    requests that the tests rely on being fresh (its state is the database and the broker,
+    emptied per test). Tests that need other settings start an `Api(env=...)` of their own."""
+    from tests.processes import Api
+
+    process = Api()
+    yield process
+    process.stop()
 
 
 @pytest.fixture

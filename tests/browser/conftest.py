@@ -50,13 +50,6 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def api(servers: Servers) -> Iterator[Api]:
-    process = Api()
-    yield process
-    process.stop()
-
-
 @pytest.fixture
 def http(api: Api, clean_state: Servers) -> Iterator[httpx.Client]:
     """The JSON API as the admin key; the database and queues are emptied first."""

@@ -3,14 +3,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Servers
-from tests.processes import Api, Worker
-
-
-@pytest.fixture(scope="module")
-def api(servers: Servers) -> Iterator[Api]:
-    process = Api()
-    yield process
-    process.stop()
+from tests.processes import Worker
 
 
 @pytest.fixture(scope="module")
