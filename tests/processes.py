@@ -20,6 +20,9 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: How long a process may take to start (s): a worker took 60 s at load average 15 on 2 cores
+#: (the session's first, which trains the bootstrap model), 9-25 s at 6-10.
+START_TIMEOUT_S = 180
 LOG_DIR = Path(tempfile.mkdtemp(prefix="hms-test-logs-"))
 
 
@@ -79,8 +82,16 @@ class Process:
     def pid(self) -> int:
         return self.popen.pid
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def log(self, since: int = 0) -> str:
+        """Its output so far; from byte `since` on, a `log_end()` taken earlier: what it wrote
+        since then (a process shared by several tests, each reading its own part)."""
+        with self.log_path.open("rb") as log:
+            log.seek(since)
+            return log.read().decode(errors="replace")
+
+    def log_end(self) -> int:
+        """Where its output ends now, in bytes."""
+        return self.log_path.stat().st_size
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -129,7 +140,10 @@ class Worker(Process):
         concurrency: int = 1,
         queues: str = "simulations,training",
         env: dict[str, str] | None = None,
+        wait: bool = True,
     ) -> None:
+        """`wait=False` returns at once: call `wait_ready()` later (workers started together
+        start up side by side)."""
         self.hostname = f"test-{secrets.token_hex(4)}@localhost"
         super().__init__(
             "worker",
@@ -153,7 +167,14 @@ class Worker(Process):
             ],
             env=env,
         )
-        self._wait_ready(lambda: wait_until(self._answers_ping, 60, f"worker {self.hostname}"))
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Until it answers a ping (killed if it never does)."""
+        self._wait_ready(
+            lambda: wait_until(self._answers_ping, START_TIMEOUT_S, f"worker {self.hostname}")
+        )
 
     def _answers_ping(self) -> bool:
         from workers.celery_app import app
@@ -180,7 +201,7 @@ class Api(Process):
             [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(self.port)],
             env=env,
         )
-        self._wait_ready(lambda: wait_until(self._live, 60, "API live", every_s=0.2))
+        self._wait_ready(lambda: wait_until(self._live, START_TIMEOUT_S, "API live", every_s=0.2))
 
     def _live(self) -> bool:
         if not self.alive():
