@@ -90,6 +90,16 @@ from app.tenancy import Tenant  # noqa: E402
 ADMIN = Tenant("tests", is_admin=True)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-runs",
+        type=int,
+        default=150,
+        help="how many runs the soak (tests/e2e/test_soak.py) sends through the workers it "
+        "kills (default 150)",
+    )
+
+
 class Servers:
     def __init__(self) -> None:
         self.postgres = EmbeddedPostgres(_ROOT / "postgres", _PG_PORT, _PG_PASSWORD, durable=False)
