@@ -16,6 +16,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -276,18 +277,14 @@ def _check_metrics(summaries: dict, results: dict, cell: int, reps: list[int], p
 # --- The tests ----------------------------------------------------------------------------------
 
 
-def run_undisturbed(http: httpx.Client, env: dict[str, str]) -> dict[str, Any]:
-    """The study on one worker nobody disturbs; its figures are kept for the other tests."""
-    worker = Worker(concurrency=1, env=env)
-    try:
-        study_id = submit(http, STUDY)
-        assert wait_ended(http, study_id)["status"] == "succeeded"
-        runs = assert_every_run_succeeded_once(study_id)
-        assert all(run.attempts == 1 for run in runs)
-        last = max(runs, key=lambda run: run.finished_at)
-        assert_aggregated_once_more_is_nothing(study_id, last.id)
-    finally:
-        worker.stop()
+def run_undisturbed(http: httpx.Client, worker: Worker) -> dict[str, Any]:
+    """The study on `worker`, which nobody disturbs; its figures are kept for the other tests."""
+    study_id = submit(http, STUDY)
+    assert wait_ended(http, study_id)["status"] == "succeeded"
+    runs = assert_every_run_succeeded_once(study_id)
+    assert all(run.attempts == 1 for run in runs)
+    last = max(runs, key=lambda run: run.finished_at)
+    assert_aggregated_once_more_is_nothing(study_id, last.id)
     figures = {
         "study_id": study_id,
         "results": stored_results(study_id),
@@ -297,19 +294,66 @@ def run_undisturbed(http: httpx.Client, env: dict[str, str]) -> dict[str, Any]:
     return figures
 
 
-def test_a_study_runs_every_cell_and_repetition_once_and_aggregates_once(http, env):
-    figures = run_undisturbed(http, env)
-    study_id, statistics = figures["study_id"], figures["statistics"]
-    assert len(figures["results"]) == RUNS
-    assert_statistics_match(statistics, study_id, STUDY)
-    served = http.get(f"/api/v1/studies/{study_id}/results")
-    assert served.status_code == 200 and served.json()["statistics"] == statistics
-    table = http.get(f"/api/v1/studies/{study_id}/results", params={"format": "csv"})
-    header, *rows = table.text.splitlines()
-    assert header.startswith("cell,cluster.gpus,workload.load,runs_total,")  # keys by name
-    assert len(rows) == sum(
-        len(p["metrics"]) for cell in statistics["cells"] for p in cell["policies"]
-    )
+@pytest.fixture(scope="class")
+def steady(env) -> Iterator[Worker]:
+    """One worker nobody disturbs, for the tests of a class (a start costs 9-25 s on 2 loaded
+    cores); each test has clean tables and queues (`http`)."""
+    worker = Worker(concurrency=1, env=env)
+    yield worker
+    worker.stop()
+
+
+class TestStudiesOnASteadyWorker:
+    def test_a_study_runs_every_cell_and_repetition_once_and_aggregates_once(self, http, steady):
+        figures = run_undisturbed(http, steady)
+        study_id, statistics = figures["study_id"], figures["statistics"]
+        assert len(figures["results"]) == RUNS
+        assert_statistics_match(statistics, study_id, STUDY)
+        served = http.get(f"/api/v1/studies/{study_id}/results")
+        assert served.status_code == 200 and served.json()["statistics"] == statistics
+        table = http.get(f"/api/v1/studies/{study_id}/results", params={"format": "csv"})
+        header, *rows = table.text.splitlines()
+        assert header.startswith("cell,cluster.gpus,workload.load,runs_total,")  # keys by name
+        assert len(rows) == sum(
+            len(p["metrics"]) for cell in statistics["cells"] for p in cell["policies"]
+        )
+
+    def test_cancel_stops_the_rest_of_a_study(self, http, steady):
+        body = {
+            "name": "cancelled",
+            "base": LONGEST_RUN,
+            "grid": {"cluster.gpus": [1, 2, 3]},
+            "repetitions": 10,
+        }
+        study_id = submit(http, body)
+        wait_until(lambda: succeeded(study_id) >= 3, 60, "three runs succeeded")
+        response = http.post(f"/api/v1/studies/{study_id}/cancel")
+        assert response.status_code == 200, response.text
+        cancelled = response.json()
+        done_before = cancelled["counts"].get("succeeded", 0)
+        assert cancelled["status"] == "cancelled"
+        assert cancelled["counts"] == {"succeeded": done_before, "cancelled": 30 - done_before}
+        # Every message is still delivered; the worker skips the cancelled runs (or stops the
+        # one it was executing at its next progress report).
+        ids = [run.id for run in study_runs(study_id)]
+        outcomes = [AsyncResult(str(run_id), app=celery_app) for run_id in ids]
+        wait_until(lambda: all(o.ready() for o in outcomes), 60, "every message handled")
+        ended = [o.result["outcome"] for o in outcomes]
+        assert ended.count("succeeded") == done_before
+        assert ended.count("cancelled") <= 1
+        assert ended.count("skipped") + ended.count("cancelled") == 30 - done_before
+        runs = study_runs(study_id)
+        assert sum(run.status == "succeeded" for run in runs) == done_before
+        assert sum(run.status == "cancelled" for run in runs) == 30 - done_before
+        with session_scope() as session:
+            stray = select(func.count()).where(
+                RunResult.run_id.in_([r.id for r in runs if r.status != "succeeded"])
+            )
+            assert session.scalar(stray) == 0
+        study = http.get(f"/api/v1/studies/{study_id}").json()
+        assert study["status"] == "cancelled" and study["finished_at"] is not None
+        assert http.get(f"/api/v1/studies/{study_id}/results").status_code == 409
+        assert study_row(study_id)[3] is None
 
 
 def freeze_mid_run(worker: Worker, study_id: uuid.UUID, spare: set[uuid.UUID]) -> uuid.UUID:
@@ -369,7 +413,13 @@ def _unread_by_server(server_port: int, client_ports: set[int]) -> int:
 
 
 def test_workers_killed_mid_study_change_nothing(http, env):
-    undisturbed = _undisturbed or run_undisturbed(http, env)
+    if not _undisturbed:  # run on its own: the undisturbed study first, on a worker of its own
+        alone = Worker(concurrency=1, env=env)
+        try:
+            run_undisturbed(http, alone)
+        finally:
+            alone.stop()
+    undisturbed = _undisturbed
     # The first worker never scans for unacknowledged messages (that is the second's job), so
     # it cannot die holding the transport's restore lock (kept 300 s after a crash).
     first = Worker(concurrency=1, env={**env, "HMS_UNACKED_RESTORE_INTERVAL_S": "3600"})
@@ -467,46 +517,4 @@ def test_a_worker_killed_while_aggregating_leaves_it_to_the_sweep(http, servers)
     finally:
         locker.close()
         locker.engine.dispose()
-        worker.stop()
-
-
-def test_cancel_stops_the_rest_of_a_study(http, env):
-    body = {
-        "name": "cancelled",
-        "base": LONGEST_RUN,
-        "grid": {"cluster.gpus": [1, 2, 3]},
-        "repetitions": 10,
-    }
-    worker = Worker(concurrency=1, env=env)
-    try:
-        study_id = submit(http, body)
-        wait_until(lambda: succeeded(study_id) >= 3, 60, "three runs succeeded")
-        response = http.post(f"/api/v1/studies/{study_id}/cancel")
-        assert response.status_code == 200, response.text
-        cancelled = response.json()
-        done_before = cancelled["counts"].get("succeeded", 0)
-        assert cancelled["status"] == "cancelled"
-        assert cancelled["counts"] == {"succeeded": done_before, "cancelled": 30 - done_before}
-        # Every message is still delivered; the worker skips the cancelled runs (or stops the
-        # one it was executing at its next progress report).
-        ids = [run.id for run in study_runs(study_id)]
-        outcomes = [AsyncResult(str(run_id), app=celery_app) for run_id in ids]
-        wait_until(lambda: all(o.ready() for o in outcomes), 60, "every message handled")
-        ended = [o.result["outcome"] for o in outcomes]
-        assert ended.count("succeeded") == done_before
-        assert ended.count("cancelled") <= 1
-        assert ended.count("skipped") + ended.count("cancelled") == 30 - done_before
-        runs = study_runs(study_id)
-        assert sum(run.status == "succeeded" for run in runs) == done_before
-        assert sum(run.status == "cancelled" for run in runs) == 30 - done_before
-        with session_scope() as session:
-            stray = select(func.count()).where(
-                RunResult.run_id.in_([r.id for r in runs if r.status != "succeeded"])
-            )
-            assert session.scalar(stray) == 0
-        study = http.get(f"/api/v1/studies/{study_id}").json()
-        assert study["status"] == "cancelled" and study["finished_at"] is not None
-        assert http.get(f"/api/v1/studies/{study_id}/results").status_code == 409
-        assert study_row(study_id)[3] is None
-    finally:
         worker.stop()
