@@ -46,7 +46,7 @@ from app.services.ports import StudyQueue
 from app.services.profiles import run_profiles
 from app.settings import get_settings
 from app.studies.spec import StudySpec, plan_runs
-from app.studies.statistics import RunRecord, study_statistics
+from app.studies.statistics import streamed_statistics
 from app.tenancy import Tenant
 
 log = logging.getLogger(__name__)
@@ -158,12 +158,15 @@ def aggregate_if_done(study_id: uuid.UUID) -> bool:
         study = db_lifecycle.lock_running(session, Study, study_id)
         if study is None:
             return False
-        if store.unfinished_count(session, study_id) > 0:
+        if store.has_unfinished(session, study_id):
             study.updated_at = utcnow()  # a run just ended: the study is alive
             return False
         spec = StudySpec.model_validate(study.spec)
-        study.statistics = study_statistics(
-            _records(session, study_id), spec.cells(), _rank_by(session, study_id, spec)
+        study.statistics = streamed_statistics(
+            store.outcomes_by_cell(session, study_id),
+            spec.cells(),
+            store.metric_names(session, study_id),
+            _rank_by(session, study_id, spec),
         )
         study.end(StudyStatus.SUCCEEDED)
         return True
@@ -290,35 +293,9 @@ def get_statistics(tenant: Tenant, study_id: uuid.UUID) -> tuple[Study, dict[str
     return view.study, view.study.statistics
 
 
-def _records(session: Any, study_id: uuid.UUID) -> list[RunRecord]:
-    records = []
-    for run, results in store.run_outcomes(session, study_id):
-        by_policy = {
-            result.policy: {
-                metric: getattr(result, metric)
-                for metric in RESULT_METRICS
-                if isinstance(getattr(result, metric), int | float)
-            }
-            for result in results
-        }
-        records.append(
-            RunRecord(run.study_cell or 0, run.study_repetition or 0, run.status, by_policy)
-        )
-    return records
-
-
-#: The numeric metrics of a stored result that the statistics summarise.
-RESULT_METRICS = (
-    "makespan", "mean_flow_time", "p95_flow_time", "mean_slowdown", "energy", "cost",
-    "mean_utilization", "slr", "speedup", "lower_bound", "gap_to_bound", "gap_to_oracle",
-)  # fmt: skip
-
-
-def _rank_by(session: Any, study_id: uuid.UUID, spec: StudySpec) -> str:
+def _rank_by(session: Session, study_id: uuid.UUID, spec: StudySpec) -> str:
     """The base spec's rank metric; when it leaves the default, the one the runs resolved (the
     same for every cell unless the grid changes the kind of workload: then the most common)."""
     if spec.base.rank_by is not None:
         return spec.base.rank_by
-    query = select(Run.rank_by).where(Run.study_id == study_id, Run.rank_by.is_not(None))
-    resolved = [value for value in session.scalars(query)]
-    return max(set(resolved), key=resolved.count) if resolved else "makespan"
+    return store.most_common_rank_by(session, study_id) or "makespan"
