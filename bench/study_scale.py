@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -307,6 +308,9 @@ def main() -> None:
         "--budget-s", type=float, default=STUDY_TIMEOUT_S, help="time for the largest study"
     )
     args = parser.parse_args()
+    # SIGTERM (and SIGINT, ignored in a background job otherwise) stops the servers on the way out.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: sys.exit(f"stopped by signal {signum}"))
     started = time.monotonic()
     with ExitStack() as cleanup:
         stack = embedded_stack(cleanup, "study-scale")
