@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
@@ -102,11 +102,45 @@ def has_unfinished(session: Session, study_id: uuid.UUID) -> bool:
     return bool(session.scalar(select(query)))
 
 
-def unsent_run_ids(session: Session, study_id: uuid.UUID) -> list[uuid.UUID]:
-    query = select(Run.id).where(
-        Run.study_id == study_id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None)
+def unsent_run_id_batches(
+    session: Session, study_id: uuid.UUID, size: int
+) -> Iterator[list[uuid.UUID]]:
+    """The study's runs never sent, in cell order, `size` at a time, from a server-side cursor:
+    a study's fan-out holds one batch of ids, not all of them."""
+    query = (
+        select(Run.id)
+        .where(Run.study_id == study_id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None))
+        .order_by(Run.study_cell, Run.study_repetition)
+        .execution_options(yield_per=size)
     )
-    return list(session.scalars(query.order_by(Run.study_cell, Run.study_repetition)))
+    for batch in session.scalars(query).partitions():
+        yield list(batch)
+
+
+def touch(session: Session, study_id: uuid.UUID) -> None:
+    """Note that the study's fan-out is alive (the sweep leaves its unsent runs to it)."""
+    session.execute(update(Study).where(Study.id == study_id).values(updated_at=utcnow()))
+
+
+#: A run of a study not sent yet: its study's fan-out sends it (or the sweep sends the fan-out).
+UNSENT_STUDY_RUN = and_(Run.study_id.is_not(None), Run.enqueued_at.is_(None))
+
+
+def quiet_fan_outs(session: Session, quiet_before: datetime) -> list[uuid.UUID]:
+    """Running studies with a run never sent, untouched since `quiet_before`: their fan-out
+    message was lost (a broker that crashed, or never sent: a broker down at submission)."""
+    unsent = (
+        select(Run.id)
+        .where(Run.study_id == Study.id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None))
+        .exists()
+    )
+    query = select(Study.id).where(
+        Study.status == StudyStatus.RUNNING,
+        Study.deleted_at.is_(None),
+        Study.updated_at < quiet_before,
+        unsent,
+    )
+    return list(session.scalars(query))
 
 
 def cancel_unfinished_runs(session: Session, study_id: uuid.UUID) -> int:

@@ -137,19 +137,37 @@ def _send_fan_out(study: Study, queue: StudyQueue) -> None:
 
 
 def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
-    """Send every run of the study not sent yet; returns how many were sent."""
+    """Send every run of the study not sent yet, FAN_OUT_BATCH at a time; returns how many were
+    sent. The ids come from a server-side cursor (memory: one batch); each batch is marked sent,
+    and the study touched, in its own transaction, so that a redelivered fan-out (its worker
+    died) goes on where this one stopped and the sweep leaves the study to it meanwhile."""
+    sent = 0
     with session_scope() as session:
         study = store.get_study(session, study_id)
         if study is None:
             raise StudyNotFound(study_id)
-        run_ids = store.unsent_run_ids(session, study_id)
-        priority = study.priority
-    for start in range(0, len(run_ids), FAN_OUT_BATCH):
-        batch = run_ids[start : start + FAN_OUT_BATCH]
-        queue.enqueue_runs(batch, priority)
+        for batch in store.unsent_run_id_batches(session, study_id, FAN_OUT_BATCH):
+            queue.enqueue_runs(batch, study.priority)
+            with session_scope() as marking:
+                store.touch(marking, study_id)  # the study's row first, as cancel_study locks
+                db_lifecycle.mark_enqueued(marking, Run, batch)
+            sent += len(batch)
+    return sent
+
+
+def resend_quiet_fan_outs(queue: StudyQueue) -> list[str]:
+    """The recovery sweep's part: send again the fan-out of studies with runs never sent that
+    nothing touched for `requeue_unsent_after_s` (the sweep leaves those runs to the fan-out:
+    sending 100,000 runs one by one beside a fan-out that is still at work would send them
+    twice)."""
+    quiet = timedelta(seconds=get_settings().requeue_unsent_after_s)
+    with session_scope() as session:
+        due = store.quiet_fan_outs(session, utcnow() - quiet)
+    for study_id in due:
+        queue.enqueue_fan_out(study_id)
         with session_scope() as session:
-            db_lifecycle.mark_enqueued(session, Run, batch)
-    return len(run_ids)
+            store.touch(session, study_id)
+    return [str(study_id) for study_id in due]
 
 
 def aggregate_if_done(study_id: uuid.UUID) -> bool:

@@ -178,6 +178,23 @@ def test_the_sweep_aggregates_a_study_whose_aggregation_never_committed(queue, m
     assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
 
 
+def test_the_sweep_sends_a_quiet_study_its_fan_out_again_not_each_unsent_run(queue, monkeypatch):
+    """A 100,000-run fan-out takes minutes: its runs are not sent again one by one beside it;
+    once the study went quiet (the fan-out message was lost), the fan-out is sent again."""
+    study = submit(queue).study  # the fan-out message is recorded, not delivered
+    monkeypatch.setattr("app.services.recovery.utcnow", lambda: _later())
+    monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
+    report = recovery.sweep(queue)
+    assert (report.runs, report.fan_outs) == ([], [str(study.id)])
+    assert queue.fan_outs == [study.id, study.id] and queue.runs == []
+    monkeypatch.undo()
+    assert studies.fan_out_study(study.id, queue) == 12  # the re-sent fan-out, delivered
+    assert len(set(queue.runs)) == 12
+    monkeypatch.setattr("app.services.recovery.utcnow", lambda: _later())
+    monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
+    assert recovery.sweep(queue).fan_outs == []  # every run was sent
+
+
 def _later():
     from datetime import UTC, datetime, timedelta
 
