@@ -40,6 +40,9 @@ from app.runspec import (
 #: (the paired tests need a cell's samples whole; everything else streams).
 MAX_STUDY_RUNS = 100_000
 MAX_REPETITIONS = 10_000
+#: Cells: the statistics are one JSON document with every cell (cells x policies x metrics
+#: summaries), and the study page draws every cell; 10,000 is what the 10,000-run cap allowed.
+MAX_STUDY_CELLS = 10_000
 #: Tasks x policies summed over the runs: the simulation work. 10**10 is about 3.3 CPU-hours at
 #: the 1.2 us per task and policy bench/study.py measured (30,000 tasks x 3 policies in 111 ms).
 #: A workload imported from a file counts as MAX_DAG_TASKS tasks: its size is known once parsed.
@@ -72,6 +75,11 @@ class StudySpec(_Spec):
                 raise ValueError(f"{key!r} is set by the study (seeds by repetition, priority)")
             if not 1 <= len(values) <= MAX_GRID_VALUES:
                 raise ValueError(f"{key!r} needs 1..{MAX_GRID_VALUES} values")
+        if _cell_count(grid) > MAX_STUDY_CELLS:
+            raise ValueError(
+                f"{_cell_count(grid)} grid cells, more than the limit of {MAX_STUDY_CELLS} "
+                "(MAX_STUDY_CELLS)"
+            )
         return grid
 
     @field_validator("repetitions")
