@@ -41,9 +41,17 @@ STUDY_RUN_COLUMNS = (
 )  # fmt: skip
 
 
+#: Runs per COPY: the rows of one COPY are held as CSV text (about 0.7 KB a run), so a
+#: 100,000-run study is inserted in 10 of them, not held whole (bench/study_scale.py).
+COPY_BATCH = 10_000
+
+
 def add_study_runs(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert the study's runs with COPY (bulk.py); `rows` have the STUDY_RUN_COLUMNS."""
-    copy_rows(session, "runs", STUDY_RUN_COLUMNS, ([r[c] for c in STUDY_RUN_COLUMNS] for r in rows))
+    """Insert the study's runs with COPY (bulk.py), COPY_BATCH at a time, in the caller's
+    transaction; `rows` have the STUDY_RUN_COLUMNS."""
+    values = ([row[c] for c in STUDY_RUN_COLUMNS] for row in rows)
+    while batch := list(itertools.islice(values, COPY_BATCH)):
+        copy_rows(session, "runs", STUDY_RUN_COLUMNS, batch)
 
 
 def get_study(

@@ -89,13 +89,13 @@ def submit_study(
     def create(session: Session, digest: str) -> Study:
         # Raises InvalidSpec naming a bad grid key or value (a profile the tenant lacks too).
         budget_mb = get_settings().run_memory_budget_mb
-        planned = list(plan_runs(spec, run_profiles(tenant.name), budget_mb))
+        planned = plan_runs(spec, run_profiles(tenant.name), budget_mb)  # streamed into COPY
         study = store.add_study(
             session,
             name=spec.name,
             spec=document,
             priority=spec.priority,
-            total_runs=len(planned),
+            total_runs=spec.total_runs,
             tenant=tenant.name,
             idempotency_key=idempotency_key,
             request_digest=digest,

@@ -132,22 +132,27 @@ class PlannedRun:
 def plan_runs(
     study: StudySpec, profiles: ProfileLookup = kernel_profile, memory_budget_mb: int | None = None
 ) -> Iterator[PlannedRun]:
-    """Every (cell, repetition) run, cell by cell. Raises InvalidSpec naming the grid key when a
-    cell is not a valid RunSpec, or (with a budget) when its run would need more than
-    `memory_budget_mb` (app/runmemory.py), or when the study's runs add up to more than
-    MAX_STUDY_PLACEMENTS or MAX_STUDY_RESULTS (`StudySize`), before the cell that passes the
-    limit yields a run. Each cell is validated once; its repetitions differ only in seeds (and
+    """Every (cell, repetition) run, cell by cell, as an iterator: a caller can stream 100,000
+    runs into the database without holding them. Every cell is validated first, before this
+    returns: raises InvalidSpec naming the grid key when a cell is not a valid RunSpec, or (with
+    a budget) when its run would need more than `memory_budget_mb` (app/runmemory.py), or when
+    the study's runs add up to more than MAX_STUDY_PLACEMENTS or MAX_STUDY_RESULTS
+    (`StudySize`). Each cell is validated once; its repetitions differ only in seeds (and
     priority), set on plain copies: a 10,000-run study is planned in milliseconds."""
     base = study.base.model_dump(mode="json")
     size = StudySize()
-    for index, values in enumerate(study.cells()):
+    cells = []
+    for values in study.cells():
         spec = _cell_spec(base, values, profiles)
         if memory_budget_mb is not None:
             _check_cell_memory(spec, values, memory_budget_mb)
         size.add(spec, study.repetitions)
-        cell = spec.model_dump(mode="json")
-        for repetition in range(study.repetitions):
-            yield PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
+        cells.append(spec.model_dump(mode="json"))
+    return (
+        PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
+        for index, cell in enumerate(cells)
+        for repetition in range(study.repetitions)
+    )
 
 
 @dataclass

@@ -96,6 +96,13 @@ def test_a_study_simulating_more_than_the_limit_of_tasks_x_policies_is_refused_n
     }
     spec = StudySpec.model_validate({"name": "s", "base": base, "repetitions": 6_000})
     with pytest.raises(InvalidSpec, match="MAX_STUDY_PLACEMENTS") as info:
-        next(plan_runs(spec))  # refused before the first run is planned
+        plan_runs(spec)  # refused before a run is planned
     assert info.value.location == ("body", "repetitions")
     assert len(list(plan_runs(spec.model_copy(update={"repetitions": 4_000})))) == 4_000
+
+
+def test_every_cell_is_validated_before_a_run_is_planned():
+    """The API streams the runs into its COPY: a bad last cell is refused before any is written."""
+    with pytest.raises(InvalidSpec) as info:
+        plan_runs(study(grid={"workload.load": [0.5, 0.7, -1]}, repetitions=3))
+    assert info.value.location == ("body", "grid", "workload.load")
