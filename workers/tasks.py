@@ -114,15 +114,16 @@ def _retrain_slot(task: Task, trigger: str, slot: str) -> dict[str, Any]:
 def sweep(self: Task) -> dict[str, Any]:
     """Fired by beat: send again what a crash left behind (app/services/recovery.py)."""
     report = recovery.sweep(CeleryQueue())
-    if report.runs or report.retrains or report.studies or report.purges:
+    if report.runs or report.retrains or report.fan_outs or report.studies or report.purges:
         log.warning(
-            "recovery sweep re-sent runs %s, retrains %s and purges of deleted studies %s, "
-            "aggregated studies %s",
-            report.runs, report.retrains, report.purges, report.studies,
+            "recovery sweep re-sent runs %s, retrains %s, fan-outs of studies %s and purges of "
+            "deleted studies %s, aggregated studies %s",
+            report.runs, report.retrains, report.fan_outs, report.purges, report.studies,
         )  # fmt: skip
     return {
         "runs": report.runs,
         "retrains": report.retrains,
+        "fan_outs": report.fan_outs,
         "studies": report.studies,
         "purges": report.purges,
     }

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import QUEUED, RUNNING, Attempted, Work, utcnow
@@ -54,13 +54,17 @@ def set_progress(
 def stuck(
     session: Session,
     model: type[A],
+    unless: ColumnElement[bool] | None = None,
+    /,
     *,
     unsent_before: datetime,
     queued_before: datetime,
     silent_before: datetime,
 ) -> list[A]:
-    """The rows the recovery sweep sends again (Attempted.stuck)."""
+    """The rows the recovery sweep sends again (Attempted.stuck), but those `unless` holds for."""
     clause = model.stuck(unsent_before, queued_before, silent_before)
+    if unless is not None:
+        clause = and_(clause, ~unless)
     return list(session.scalars(select(model).where(clause)))
 
 

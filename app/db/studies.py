@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
@@ -22,6 +23,7 @@ from app.db.models import (
     utcnow,
 )
 from app.db.scope import get_visible, visible_to
+from app.studies.statistics import RunRecord
 from app.tenancy import Tenant
 
 
@@ -39,9 +41,17 @@ STUDY_RUN_COLUMNS = (
 )  # fmt: skip
 
 
+#: Runs per COPY: the rows of one COPY are held as CSV text (about 0.7 KB a run), so a
+#: 100,000-run study is inserted in 10 of them, not held whole (bench/study_scale.py).
+COPY_BATCH = 10_000
+
+
 def add_study_runs(session: Session, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert the study's runs with COPY (bulk.py); `rows` have the STUDY_RUN_COLUMNS."""
-    copy_rows(session, "runs", STUDY_RUN_COLUMNS, ([r[c] for c in STUDY_RUN_COLUMNS] for r in rows))
+    """Insert the study's runs with COPY (bulk.py), COPY_BATCH at a time, in the caller's
+    transaction; `rows` have the STUDY_RUN_COLUMNS."""
+    values = ([row[c] for c in STUDY_RUN_COLUMNS] for row in rows)
+    while batch := list(itertools.islice(values, COPY_BATCH)):
+        copy_rows(session, "runs", STUDY_RUN_COLUMNS, batch)
 
 
 def get_study(
@@ -93,16 +103,52 @@ def run_counts_of(
     return counts
 
 
-def unfinished_count(session: Session, study_id: uuid.UUID) -> int:
-    query = select(func.count()).where(Run.study_id == study_id, Run.status.in_(UNFINISHED))
-    return session.scalar(query) or 0
+def has_unfinished(session: Session, study_id: uuid.UUID) -> bool:
+    """Whether a run of the study has not ended. EXISTS, not a count: asked after every run, a
+    count would read every unfinished run's index entry each time (quadratic in the runs)."""
+    query = select(Run.id).where(Run.study_id == study_id, Run.status.in_(UNFINISHED)).exists()
+    return bool(session.scalar(select(query)))
 
 
-def unsent_run_ids(session: Session, study_id: uuid.UUID) -> list[uuid.UUID]:
-    query = select(Run.id).where(
-        Run.study_id == study_id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None)
+def unsent_run_id_batches(
+    session: Session, study_id: uuid.UUID, size: int
+) -> Iterator[list[uuid.UUID]]:
+    """The study's runs never sent, in cell order, `size` at a time, from a server-side cursor:
+    a study's fan-out holds one batch of ids, not all of them."""
+    query = (
+        select(Run.id)
+        .where(Run.study_id == study_id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None))
+        .order_by(Run.study_cell, Run.study_repetition)
+        .execution_options(yield_per=size)
     )
-    return list(session.scalars(query.order_by(Run.study_cell, Run.study_repetition)))
+    for batch in session.scalars(query).partitions():
+        yield list(batch)
+
+
+def touch(session: Session, study_id: uuid.UUID) -> None:
+    """Note that the study's fan-out is alive (the sweep leaves its unsent runs to it)."""
+    session.execute(update(Study).where(Study.id == study_id).values(updated_at=utcnow()))
+
+
+#: A run of a study not sent yet: its study's fan-out sends it (or the sweep sends the fan-out).
+UNSENT_STUDY_RUN = and_(Run.study_id.is_not(None), Run.enqueued_at.is_(None))
+
+
+def quiet_fan_outs(session: Session, quiet_before: datetime) -> list[uuid.UUID]:
+    """Running studies with a run never sent, untouched since `quiet_before`: their fan-out
+    message was lost (a broker that crashed, or never sent: a broker down at submission)."""
+    unsent = (
+        select(Run.id)
+        .where(Run.study_id == Study.id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None))
+        .exists()
+    )
+    query = select(Study.id).where(
+        Study.status == StudyStatus.RUNNING,
+        Study.deleted_at.is_(None),
+        Study.updated_at < quiet_before,
+        unsent,
+    )
+    return list(session.scalars(query))
 
 
 def cancel_unfinished_runs(session: Session, study_id: uuid.UUID) -> int:
@@ -114,14 +160,72 @@ def cancel_unfinished_runs(session: Session, study_id: uuid.UUID) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def run_outcomes(session: Session, study_id: uuid.UUID) -> list[tuple[Run, list[RunResult]]]:
-    """Every run of the study with its results (none unless it succeeded)."""
-    runs = list(session.scalars(select(Run).where(Run.study_id == study_id)))
-    results: dict[uuid.UUID, list[RunResult]] = {run.id: [] for run in runs}
-    query = select(RunResult).join(Run, Run.id == RunResult.run_id).where(Run.study_id == study_id)
-    for result in session.scalars(query):
-        results[result.run_id].append(result)
-    return [(run, results[run.id]) for run in runs]
+#: The numeric metrics of a stored result that a study's statistics summarise.
+RESULT_METRICS = (
+    "makespan", "mean_flow_time", "p95_flow_time", "mean_slowdown", "energy", "cost",
+    "mean_utilization", "slr", "speedup", "lower_bound", "gap_to_bound", "gap_to_oracle",
+)  # fmt: skip
+#: Result rows fetched per round trip while a study's runs are streamed (about 200 bytes each).
+OUTCOME_BATCH = 5000
+
+
+def outcomes_by_cell(
+    session: Session, study_id: uuid.UUID
+) -> Iterator[tuple[int, list[RunRecord]]]:
+    """The study's runs with their results (none unless it succeeded), one cell at a time in
+    cell order (what `statistics.streamed_statistics` reads): the rows come from a server-side
+    cursor, `OUTCOME_BATCH` at a time, so only the current cell's runs are in memory."""
+    metrics = [getattr(RunResult, metric) for metric in RESULT_METRICS]
+    query = (
+        select(Run.study_cell, Run.study_repetition, Run.id, Run.status, RunResult.policy, *metrics)
+        .outerjoin(RunResult, RunResult.run_id == Run.id)
+        .where(Run.study_id == study_id)
+        .order_by(Run.study_cell, Run.study_repetition, Run.id, RunResult.id)
+        .execution_options(yield_per=OUTCOME_BATCH)
+    )
+    rows = session.execute(query)
+    for cell, cell_rows in itertools.groupby(rows, key=lambda row: row[0]):
+        runs = itertools.groupby(cell_rows, key=lambda row: row[2])
+        yield cell or 0, [_record(list(run_rows)) for _, run_rows in runs]
+
+
+def _record(rows: list[Sequence[Any]]) -> RunRecord:
+    """One run's RunRecord from its rows (one per result; one with policy None when none)."""
+    cell, repetition, _, status = rows[0][:4]
+    results = {
+        row[4]: {
+            metric: value
+            for metric, value in zip(RESULT_METRICS, row[5:], strict=True)
+            if isinstance(value, int | float)
+        }
+        for row in rows
+        if row[4] is not None
+    }
+    return RunRecord(cell or 0, repetition or 0, status, results)
+
+
+def metric_names(session: Session, study_id: uuid.UUID) -> list[str]:
+    """The RESULT_METRICS with a value in some succeeded run of the study, sorted (what
+    `statistics.study_statistics` finds in the records), counted by the database."""
+    counts = session.execute(
+        select(*(func.count(getattr(RunResult, metric)) for metric in RESULT_METRICS))
+        .join(Run, Run.id == RunResult.run_id)
+        .where(Run.study_id == study_id, Run.status == RunStatus.SUCCEEDED)
+    ).one()
+    return sorted(metric for metric, count in zip(RESULT_METRICS, counts, strict=True) if count)
+
+
+def most_common_rank_by(session: Session, study_id: uuid.UUID) -> str | None:
+    """The rank metric most of the study's runs resolved (ties: the first by name); None when
+    no run resolved one."""
+    query = (
+        select(Run.rank_by)
+        .where(Run.study_id == study_id, Run.rank_by.is_not(None))
+        .group_by(Run.rank_by)
+        .order_by(func.count().desc(), Run.rank_by)
+        .limit(1)
+    )
+    return session.scalar(query)
 
 
 def due_for_aggregation(session: Session, quiet_before: datetime) -> list[uuid.UUID]:

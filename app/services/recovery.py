@@ -4,11 +4,12 @@ behind by a crash.
 A run is sent again when it is queued but its message never left (the process died between the
 commit and the enqueue), queued long enough that its message was probably lost (a broker that
 crashed before persisting it), or running but silent for longer than the hard time limit (its
-worker died and the message was lost with it). Sending twice is harmless: the task id is the run
-id and `execute_run` skips a run that already ended. Retraining jobs are swept the same way, and
-a study whose last run ended but whose aggregation never committed (its worker died) is
-aggregated here, and a deleted study whose rows are not all gone and whose purge went silent
-has its purge sent again (services/studies.py).
+worker died and the message was lost with it); a study's runs never sent are left to its
+fan-out, whose message is sent again once the study went quiet. Sending twice is harmless: the
+task id is the run id and `execute_run` skips a run that already ended. Retraining jobs are
+swept the same way, and a study whose last run ended but whose aggregation never committed (its
+worker died) is aggregated here, and a deleted study whose rows are not all gone and whose purge
+went silent has its purge sent again (services/studies.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import timedelta
 from functools import partial
 
 from app.db import lifecycle as db_lifecycle
+from app.db import studies as study_store
 from app.db.models import Run, TrainingJob, utcnow
 from app.db.session import session_scope
 from app.services import lifecycle, studies
@@ -29,6 +31,7 @@ from app.settings import get_settings
 class SweepReport:
     runs: list[str] = field(default_factory=list)  # ids sent again
     retrains: list[str] = field(default_factory=list)
+    fan_outs: list[str] = field(default_factory=list)  # studies whose fan-out was sent again
     studies: list[str] = field(default_factory=list)  # ids aggregated (their worker died)
     purges: list[str] = field(default_factory=list)  # deleted studies whose purge was re-sent
 
@@ -42,7 +45,7 @@ def sweep(queue: WorkQueue) -> SweepReport:
         "silent_before": now - timedelta(seconds=settings.stale_running_after_s),
     }
     with session_scope() as session:
-        runs = db_lifecycle.stuck(session, Run, **cutoffs)
+        runs = db_lifecycle.stuck(session, Run, study_store.UNSENT_STUDY_RUN, **cutoffs)
         jobs = db_lifecycle.stuck(session, TrainingJob, **cutoffs)
     report = SweepReport()
     for run in runs:
@@ -51,6 +54,7 @@ def sweep(queue: WorkQueue) -> SweepReport:
     for job in jobs:
         lifecycle.send(job, partial(queue.enqueue_retrain, job.id), "retraining job")
         report.retrains.append(str(job.id))
+    report.fan_outs = studies.resend_quiet_fan_outs(queue)
     report.studies = studies.aggregate_due()
     report.purges = studies.resend_purges(queue)
     return report

@@ -46,7 +46,7 @@ from app.services.ports import StudyQueue
 from app.services.profiles import run_profiles
 from app.settings import get_settings
 from app.studies.spec import StudySpec, plan_runs
-from app.studies.statistics import RunRecord, study_statistics
+from app.studies.statistics import streamed_statistics
 from app.tenancy import Tenant
 
 log = logging.getLogger(__name__)
@@ -89,13 +89,13 @@ def submit_study(
     def create(session: Session, digest: str) -> Study:
         # Raises InvalidSpec naming a bad grid key or value (a profile the tenant lacks too).
         budget_mb = get_settings().run_memory_budget_mb
-        planned = list(plan_runs(spec, run_profiles(tenant.name), budget_mb))
+        planned = plan_runs(spec, run_profiles(tenant.name), budget_mb)  # streamed into COPY
         study = store.add_study(
             session,
             name=spec.name,
             spec=document,
             priority=spec.priority,
-            total_runs=len(planned),
+            total_runs=spec.total_runs,
             tenant=tenant.name,
             idempotency_key=idempotency_key,
             request_digest=digest,
@@ -137,19 +137,37 @@ def _send_fan_out(study: Study, queue: StudyQueue) -> None:
 
 
 def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
-    """Send every run of the study not sent yet; returns how many were sent."""
+    """Send every run of the study not sent yet, FAN_OUT_BATCH at a time; returns how many were
+    sent. The ids come from a server-side cursor (memory: one batch); each batch is marked sent,
+    and the study touched, in its own transaction, so that a redelivered fan-out (its worker
+    died) goes on where this one stopped and the sweep leaves the study to it meanwhile."""
+    sent = 0
     with session_scope() as session:
         study = store.get_study(session, study_id)
         if study is None:
             raise StudyNotFound(study_id)
-        run_ids = store.unsent_run_ids(session, study_id)
-        priority = study.priority
-    for start in range(0, len(run_ids), FAN_OUT_BATCH):
-        batch = run_ids[start : start + FAN_OUT_BATCH]
-        queue.enqueue_runs(batch, priority)
+        for batch in store.unsent_run_id_batches(session, study_id, FAN_OUT_BATCH):
+            queue.enqueue_runs(batch, study.priority)
+            with session_scope() as marking:
+                store.touch(marking, study_id)  # the study's row first, as cancel_study locks
+                db_lifecycle.mark_enqueued(marking, Run, batch)
+            sent += len(batch)
+    return sent
+
+
+def resend_quiet_fan_outs(queue: StudyQueue) -> list[str]:
+    """The recovery sweep's part: send again the fan-out of studies with runs never sent that
+    nothing touched for `requeue_unsent_after_s` (the sweep leaves those runs to the fan-out:
+    sending 100,000 runs one by one beside a fan-out that is still at work would send them
+    twice)."""
+    quiet = timedelta(seconds=get_settings().requeue_unsent_after_s)
+    with session_scope() as session:
+        due = store.quiet_fan_outs(session, utcnow() - quiet)
+    for study_id in due:
+        queue.enqueue_fan_out(study_id)
         with session_scope() as session:
-            db_lifecycle.mark_enqueued(session, Run, batch)
-    return len(run_ids)
+            store.touch(session, study_id)
+    return [str(study_id) for study_id in due]
 
 
 def aggregate_if_done(study_id: uuid.UUID) -> bool:
@@ -158,12 +176,15 @@ def aggregate_if_done(study_id: uuid.UUID) -> bool:
         study = db_lifecycle.lock_running(session, Study, study_id)
         if study is None:
             return False
-        if store.unfinished_count(session, study_id) > 0:
+        if store.has_unfinished(session, study_id):
             study.updated_at = utcnow()  # a run just ended: the study is alive
             return False
         spec = StudySpec.model_validate(study.spec)
-        study.statistics = study_statistics(
-            _records(session, study_id), spec.cells(), _rank_by(session, study_id, spec)
+        study.statistics = streamed_statistics(
+            store.outcomes_by_cell(session, study_id),
+            spec.cells(),
+            store.metric_names(session, study_id),
+            _rank_by(session, study_id, spec),
         )
         study.end(StudyStatus.SUCCEEDED)
         return True
@@ -290,35 +311,9 @@ def get_statistics(tenant: Tenant, study_id: uuid.UUID) -> tuple[Study, dict[str
     return view.study, view.study.statistics
 
 
-def _records(session: Any, study_id: uuid.UUID) -> list[RunRecord]:
-    records = []
-    for run, results in store.run_outcomes(session, study_id):
-        by_policy = {
-            result.policy: {
-                metric: getattr(result, metric)
-                for metric in RESULT_METRICS
-                if isinstance(getattr(result, metric), int | float)
-            }
-            for result in results
-        }
-        records.append(
-            RunRecord(run.study_cell or 0, run.study_repetition or 0, run.status, by_policy)
-        )
-    return records
-
-
-#: The numeric metrics of a stored result that the statistics summarise.
-RESULT_METRICS = (
-    "makespan", "mean_flow_time", "p95_flow_time", "mean_slowdown", "energy", "cost",
-    "mean_utilization", "slr", "speedup", "lower_bound", "gap_to_bound", "gap_to_oracle",
-)  # fmt: skip
-
-
-def _rank_by(session: Any, study_id: uuid.UUID, spec: StudySpec) -> str:
+def _rank_by(session: Session, study_id: uuid.UUID, spec: StudySpec) -> str:
     """The base spec's rank metric; when it leaves the default, the one the runs resolved (the
     same for every cell unless the grid changes the kind of workload: then the most common)."""
     if spec.base.rank_by is not None:
         return spec.base.rank_by
-    query = select(Run.rank_by).where(Run.study_id == study_id, Run.rank_by.is_not(None))
-    resolved = [value for value in session.scalars(query)]
-    return max(set(resolved), key=resolved.count) if resolved else "makespan"
+    return store.most_common_rank_by(session, study_id) or "makespan"

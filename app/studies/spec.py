@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from app.errors import InvalidSpec
 from app.runmemory import check_run_memory, planned_shape
 from app.runspec import (
+    MAX_DAG_TASKS,
     MAX_SEED,
     Integer,
     ProfileLookup,
@@ -32,7 +34,21 @@ from app.runspec import (
     kernel_profile,
 )
 
-MAX_STUDY_RUNS = 10_000
+#: A study's admission bounds, each a 422 that names it. Runs: the rows one request inserts
+#: (bench/study_scale.py accepts 100,000 small runs in one request and completes them on two
+#: worker processes). Repetitions: the runs of one cell, which the aggregation holds at once
+#: (the paired tests need a cell's samples whole; everything else streams).
+MAX_STUDY_RUNS = 100_000
+MAX_REPETITIONS = 10_000
+#: Cells: the statistics are one JSON document with every cell (cells x policies x metrics
+#: summaries), and the study page draws every cell; 10,000 is what the 10,000-run cap allowed.
+MAX_STUDY_CELLS = 10_000
+#: Tasks x policies summed over the runs: the simulation work. 10**10 is about 3.3 CPU-hours at
+#: the 1.2 us per task and policy bench/study.py measured (30,000 tasks x 3 policies in 111 ms).
+#: A workload imported from a file counts as MAX_DAG_TASKS tasks: its size is known once parsed.
+MAX_STUDY_PLACEMENTS = 10**10
+#: Runs x policies: the result rows the study stores and its aggregation reads.
+MAX_STUDY_RESULTS = 1_000_000
 MAX_GRID_KEYS = 6
 MAX_GRID_VALUES = 100
 #: Set per run by the study itself, so not grid keys.
@@ -48,7 +64,7 @@ class StudySpec(_Spec):
         description="Dotted RunSpec paths (e.g. `workload.load`, `cluster.gpus`) to the values "
         "each takes; the cells are every combination.",
     )
-    repetitions: Integer = Field(default=5, ge=1, le=MAX_STUDY_RUNS, description="Runs per cell.")
+    repetitions: Integer = Field(default=5, ge=1, le=MAX_REPETITIONS, description="Runs per cell.")
     priority: Integer = Field(default=5, ge=0, le=9, description="Every run's priority.")
 
     @field_validator("grid")
@@ -59,25 +75,35 @@ class StudySpec(_Spec):
                 raise ValueError(f"{key!r} is set by the study (seeds by repetition, priority)")
             if not 1 <= len(values) <= MAX_GRID_VALUES:
                 raise ValueError(f"{key!r} needs 1..{MAX_GRID_VALUES} values")
+        if _cell_count(grid) > MAX_STUDY_CELLS:
+            raise ValueError(
+                f"{_cell_count(grid)} grid cells, more than the limit of {MAX_STUDY_CELLS} "
+                "(MAX_STUDY_CELLS)"
+            )
         return grid
 
-    @model_validator(mode="after")
-    def _size(self) -> StudySpec:
-        if self.total_runs > MAX_STUDY_RUNS:
+    @field_validator("repetitions")
+    @classmethod
+    def _run_count(cls, repetitions: int, info: ValidationInfo) -> int:
+        """The runs are counted here, so that the 422 names `repetitions` (the grid was checked
+        first: it is declared before)."""
+        cells = _cell_count(info.data.get("grid", {}))
+        if cells * repetitions > MAX_STUDY_RUNS:
             raise ValueError(
-                f"{self.num_cells} cells x {self.repetitions} repetitions = {self.total_runs} "
-                f"runs, more than the limit of {MAX_STUDY_RUNS}"
+                f"{cells} grid cells x {repetitions} repetitions = {cells * repetitions} runs, "
+                f"more than the limit of {MAX_STUDY_RUNS} (MAX_STUDY_RUNS)"
             )
+        return repetitions
+
+    @model_validator(mode="after")
+    def _seeds(self) -> StudySpec:
         if self.base.seed + self.repetitions - 1 > MAX_SEED:
             raise ValueError("base.seed + repetitions exceeds the largest seed")
         return self
 
     @property
     def num_cells(self) -> int:
-        count = 1
-        for values in self.grid.values():
-            count *= len(values)
-        return count
+        return _cell_count(self.grid)
 
     @property
     def total_runs(self) -> int:
@@ -92,6 +118,10 @@ class StudySpec(_Spec):
         return [dict(zip(keys, combo, strict=True)) for combo in combos]
 
 
+def _cell_count(grid: dict[str, list[Any]]) -> int:
+    return math.prod(len(values) for values in grid.values())
+
+
 @dataclass(frozen=True)
 class PlannedRun:
     cell: int
@@ -102,19 +132,54 @@ class PlannedRun:
 def plan_runs(
     study: StudySpec, profiles: ProfileLookup = kernel_profile, memory_budget_mb: int | None = None
 ) -> Iterator[PlannedRun]:
-    """Every (cell, repetition) run, cell by cell. Raises InvalidSpec naming the grid key when a
-    cell is not a valid RunSpec, or (with a budget) when its run would need more than
-    `memory_budget_mb` (app/runmemory.py). Each cell is validated once; its repetitions differ
-    only in seeds (and priority), set on plain copies: a 10,000-run study is planned in
-    milliseconds."""
+    """Every (cell, repetition) run, cell by cell, as an iterator: a caller can stream 100,000
+    runs into the database without holding them. Every cell is validated first, before this
+    returns: raises InvalidSpec naming the grid key when a cell is not a valid RunSpec, or (with
+    a budget) when its run would need more than `memory_budget_mb` (app/runmemory.py), or when
+    the study's runs add up to more than MAX_STUDY_PLACEMENTS or MAX_STUDY_RESULTS
+    (`StudySize`). Each cell is validated once; its repetitions differ only in seeds (and
+    priority), set on plain copies: a 10,000-run study is planned in milliseconds."""
     base = study.base.model_dump(mode="json")
-    for index, values in enumerate(study.cells()):
+    size = StudySize()
+    cells = []
+    for values in study.cells():
         spec = _cell_spec(base, values, profiles)
         if memory_budget_mb is not None:
             _check_cell_memory(spec, values, memory_budget_mb)
-        cell = spec.model_dump(mode="json")
-        for repetition in range(study.repetitions):
-            yield PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
+        size.add(spec, study.repetitions)
+        cells.append(spec.model_dump(mode="json"))
+    return (
+        PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
+        for index, cell in enumerate(cells)
+        for repetition in range(study.repetitions)
+    )
+
+
+@dataclass
+class StudySize:
+    """What a study's runs add up to, checked against the limits as its cells are planned."""
+
+    placements: int = 0  # tasks x policies, summed over the runs
+    results: int = 0  # runs x policies: the result rows
+
+    def add(self, spec: RunSpec, repetitions: int) -> None:
+        """Count a cell's `repetitions` runs of `spec`; InvalidSpec naming `repetitions` and the
+        limit once the study passes one."""
+        shape = planned_shape(spec)
+        tasks = shape.tasks if shape is not None else MAX_DAG_TASKS
+        policies = len(spec.policies)
+        self.placements += repetitions * tasks * policies
+        self.results += repetitions * policies
+        for total, limit, name, what in (
+            (self.placements, MAX_STUDY_PLACEMENTS, "MAX_STUDY_PLACEMENTS", "tasks x policies"),
+            (self.results, MAX_STUDY_RESULTS, "MAX_STUDY_RESULTS", "runs x policies"),
+        ):
+            if total > limit:
+                raise InvalidSpec(
+                    f"the study's runs add up to more than {limit:,} {what} (the limit "
+                    f"{name}); fewer repetitions, grid values, tasks or policies fit",
+                    ("body", "repetitions"),
+                )
 
 
 def _cell_spec(base: dict[str, Any], values: dict[str, Any], profiles: ProfileLookup) -> RunSpec:

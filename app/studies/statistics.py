@@ -36,7 +36,7 @@ import math
 import numbers
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,19 +99,35 @@ def study_statistics(
     order, policies best first. Raises ValueError for a record of an unknown cell, two records of
     the same cell and repetition, or a confidence outside (0, 1).
     """
-    _check(records, len(cells), confidence)
-    metrics = _metric_names(records)
     by_cell: dict[int, list[RunRecord]] = defaultdict(list)
     for record in records:
         by_cell[record.cell].append(record)
-    return {
-        "rank_by": rank_by,
-        "confidence": confidence,
-        "cells": [
-            _cell_statistics(i, values, by_cell[i], metrics, rank_by, confidence)
-            for i, values in enumerate(cells)
-        ],
-    }
+    groups = sorted(by_cell.items())
+    return streamed_statistics(groups, cells, _metric_names(records), rank_by, confidence)
+
+
+def streamed_statistics(
+    groups: Iterable[tuple[int, Sequence[RunRecord]]],
+    cells: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    rank_by: str,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """`study_statistics` over runs read cell by cell: `groups` yields (cell, its records) in
+    increasing cell order, each cell once (a cell without runs may be left out), and `metrics`
+    are the names `study_statistics` would find (every key holding a real number in some
+    succeeded run). A cell's records are let go once its statistics are made, so a caller that
+    streams them holds one or two cells at a time, not the study: memory grows with the largest
+    cell (its repetitions x policies x metrics samples, which the paired tests need whole), not
+    with the runs. Same numbers as `study_statistics`: the same functions on the same samples.
+    Raises ValueError as `study_statistics` does, and for cells out of order."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), not {confidence}")
+    summaries = [
+        _cell_statistics(index, cells[index], records, metrics, rank_by, confidence)
+        for index, records in _every_cell(groups, len(cells))
+    ]
+    return {"rank_by": rank_by, "confidence": confidence, "cells": summaries}
 
 
 def summarize_metric(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
@@ -191,17 +207,30 @@ def statistics_rows(statistics: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _check(records: Sequence[RunRecord], num_cells: int, confidence: float) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), not {confidence}")
-    seen: set[tuple[int, int]] = set()
+def _every_cell(
+    groups: Iterable[tuple[int, Sequence[RunRecord]]], num_cells: int
+) -> Iterator[tuple[int, Sequence[RunRecord]]]:
+    """Every cell 0..num_cells-1 with its records (none for a cell `groups` leaves out),
+    checking that cells come in order and that no repetition of a cell has two runs."""
+    expected = 0
+    for cell, records in groups:
+        if not 0 <= cell < num_cells:
+            raise ValueError(f"a run of cell {cell}, but the study has {num_cells} cells")
+        if cell < expected:
+            raise ValueError(f"the runs of cell {cell} come twice or out of order")
+        _check_repetitions(cell, records)
+        yield from ((empty, ()) for empty in range(expected, cell))
+        yield cell, records
+        expected = cell + 1
+    yield from ((empty, ()) for empty in range(expected, num_cells))
+
+
+def _check_repetitions(cell: int, records: Sequence[RunRecord]) -> None:
+    seen: set[int] = set()
     for record in records:
-        if not 0 <= record.cell < num_cells:
-            raise ValueError(f"a run of cell {record.cell}, but the study has {num_cells} cells")
-        key = (record.cell, record.repetition)
-        if key in seen:
-            raise ValueError(f"two runs of cell {record.cell}, repetition {record.repetition}")
-        seen.add(key)
+        if record.repetition in seen:
+            raise ValueError(f"two runs of cell {cell}, repetition {record.repetition}")
+        seen.add(record.repetition)
 
 
 def _is_sample(value: Any) -> bool:

@@ -7,13 +7,14 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.main import app
 from app.db.models import Run
 from app.db.session import session_scope
 from app.services import runs, studies
 from tests.conftest import TEST_API_KEY
+from tests.fakes import RecordingQueue
 
 AUTH = {"X-API-Key": TEST_API_KEY}
 STUDY = {
@@ -91,11 +92,48 @@ def test_a_bad_grid_key_or_value_is_a_422_naming_it(client, change, location):
     assert location in [error["loc"] for error in response.json()["detail"]], response.json()
 
 
-def test_more_than_10000_runs_is_refused_with_the_count(client):
-    big = {**STUDY, "grid": {"cluster.gpus": list(range(1, 101))}, "repetitions": 101}
+def test_more_than_100000_runs_is_a_422_naming_the_limit_and_repetitions(client):
+    big = {**STUDY, "grid": {"cluster.gpus": list(range(1, 101))}, "repetitions": 1001}
     response = post(client, big)
     assert response.status_code == 422
-    assert "10100 runs" in response.text and "10000" in response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "repetitions"]
+    assert "100100 runs" in error["msg"] and "limit of 100000 (MAX_STUDY_RUNS)" in error["msg"]
+
+
+def test_more_result_rows_than_the_limit_is_a_422_naming_it(client):
+    """10 cells x 10,000 repetitions x 11 policies = 1,100,000 result rows > 1,000,000."""
+    policies = ["greedy", "heft", "cpop", "peft", "met", "mct", "olb", "minmin", "maxmin",
+                "sufferage", "round_robin"]  # fmt: skip
+    base = {**STUDY["base"], "workload": {"kind": "synthetic", "num_tasks": 5}}
+    grid = {"workload.load": [0.1 * i for i in range(1, 11)]}
+    body = {**STUDY, "base": {**base, "policies": policies}, "grid": grid, "repetitions": 10_000}
+    response = post(client, body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "repetitions"] and "MAX_STUDY_RESULTS" in error["msg"]
+    assert client.get("/api/v1/studies").json()["total"] == 0  # nothing was recorded
+
+
+def test_a_study_of_20000_runs_is_accepted_in_one_request_and_fanned_out_in_batches(client):
+    body = {**STUDY, "grid": {"workload.load": [0.5, 0.9]}, "repetitions": 10_000}
+    response = post(client, body)
+    assert response.status_code == 202, response.text
+    study = response.json()
+    assert (study["total_runs"], study["counts"]) == (20_000, {"queued": 20_000})
+    queue = RecordingQueue()
+    assert studies.fan_out_study(uuid.UUID(study["id"]), queue) == 20_000
+    assert len(set(queue.runs)) == 20_000
+    with session_scope() as session:
+        unsent = select(Run.id).where(Run.study_id == study["id"], Run.enqueued_at.is_(None))
+        assert session.scalars(unsent).first() is None  # every batch was marked sent
+        cells = session.execute(
+            select(Run.study_cell, func.count(), func.max(Run.study_repetition))
+            .where(Run.study_id == study["id"])
+            .group_by(Run.study_cell)
+            .order_by(Run.study_cell)
+        ).all()
+    assert [tuple(row) for row in cells] == [(0, 10_000, 9_999), (1, 10_000, 9_999)]
 
 
 def test_cancel_needs_a_key_cancels_the_rest_and_is_409_once_ended(client):

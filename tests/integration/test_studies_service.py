@@ -1,10 +1,13 @@
 """The study use cases against the real database (no worker: runs are executed directly)."""
 
+from collections import defaultdict
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select, update
 
 from app.db.models import Run, RunResult, Study, TrainingSample
 from app.db.session import session_scope
+from app.db.studies import RESULT_METRICS
 from app.errors import (
     IdempotencyConflict,
     InvalidSpec,
@@ -16,6 +19,7 @@ from app.errors import (
 from app.services import recovery, runs, studies
 from app.settings import get_settings
 from app.studies.spec import StudySpec
+from app.studies.statistics import RunRecord, study_statistics
 from tests.conftest import ADMIN
 from tests.fakes import RecordingQueue
 
@@ -91,6 +95,60 @@ def test_the_last_run_to_end_aggregates_once_and_the_statistics_match(queue):
     assert oracle["metrics"]["mean_flow_time"]["mean"] == pytest.approx(sum(flows) / 3)
 
 
+def _whole_study_at_once(study_id, rank_by):
+    """The statistics as the aggregation made them before it streamed: every run and every
+    result of the study read at once, then `study_statistics`."""
+    with session_scope() as session:
+        spec = StudySpec.model_validate(session.get(Study, study_id).spec)
+        results: dict = defaultdict(dict)
+        query = select(RunResult).join(Run, Run.id == RunResult.run_id)
+        for result in session.scalars(query.where(Run.study_id == study_id)):
+            results[result.run_id][result.policy] = {
+                metric: getattr(result, metric)
+                for metric in RESULT_METRICS
+                if isinstance(getattr(result, metric), int | float)
+            }
+        records = [
+            RunRecord(run.study_cell, run.study_repetition, run.status, results[run.id])
+            for run in session.scalars(select(Run).where(Run.study_id == study_id))
+        ]
+    return study_statistics(records, spec.cells(), rank_by)
+
+
+def test_the_streamed_aggregation_equals_the_whole_study_read_at_once(queue):
+    study = submit(queue).study
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
+        session.execute(update(Run).where(Run.id == ids[4]).values(status="failed"))
+    for run_id in ids:
+        runs.execute_run(run_id)  # the failed one is skipped: it has ended
+    _, statistics = studies.get_statistics(ADMIN, study.id)
+
+    assert statistics == _whole_study_at_once(study.id, statistics["rank_by"])
+    assert [cell["runs"]["failed"] for cell in statistics["cells"]].count(1) == 1
+
+
+def test_the_aggregation_reads_the_runs_through_a_server_side_cursor(queue):
+    """Its memory grows with a cell, not the study: the runs are not fetched all at once."""
+    study = submit(queue, {**STUDY, "grid": {}, "repetitions": 2}).study
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
+    cursors = []
+
+    def note_cursor(connection, cursor, statement, parameters, context, executemany):
+        if "FROM runs LEFT OUTER JOIN run_results" in statement:
+            cursors.append(cursor.name)  # psycopg2 names a server-side cursor only
+
+    event.listen(Engine, "before_cursor_execute", note_cursor)
+    try:
+        for run_id in ids:
+            runs.execute_run(run_id)
+    finally:
+        event.remove(Engine, "before_cursor_execute", note_cursor)
+    assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
+    assert len(cursors) == 1 and cursors[0] is not None
+
+
 def test_cancel_stops_the_rest_and_a_cancelled_study_is_not_aggregated(queue):
     study = submit(queue).study
     with session_scope() as session:
@@ -118,6 +176,23 @@ def test_the_sweep_aggregates_a_study_whose_aggregation_never_committed(queue, m
     monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
     assert studies.aggregate_due() == [str(study.id)]
     assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
+
+
+def test_the_sweep_sends_a_quiet_study_its_fan_out_again_not_each_unsent_run(queue, monkeypatch):
+    """A 100,000-run fan-out takes minutes: its runs are not sent again one by one beside it;
+    once the study went quiet (the fan-out message was lost), the fan-out is sent again."""
+    study = submit(queue).study  # the fan-out message is recorded, not delivered
+    monkeypatch.setattr("app.services.recovery.utcnow", lambda: _later())
+    monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
+    report = recovery.sweep(queue)
+    assert (report.runs, report.fan_outs) == ([], [str(study.id)])
+    assert queue.fan_outs == [study.id, study.id] and queue.runs == []
+    monkeypatch.undo()
+    assert studies.fan_out_study(study.id, queue) == 12  # the re-sent fan-out, delivered
+    assert len(set(queue.runs)) == 12
+    monkeypatch.setattr("app.services.recovery.utcnow", lambda: _later())
+    monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
+    assert recovery.sweep(queue).fan_outs == []  # every run was sent
 
 
 def _later():

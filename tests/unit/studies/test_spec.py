@@ -68,8 +68,13 @@ def test_a_cell_that_is_no_valid_runspec_names_its_grid_key(grid, key):
 def test_seed_and_priority_are_not_grid_keys_and_the_run_count_is_bounded():
     with pytest.raises(ValidationError, match="set by the study"):
         study(grid={"seed": [1, 2]})
-    with pytest.raises(ValidationError, match=f"limit of {MAX_STUDY_RUNS}"):
-        study(grid={"cluster.gpus": list(range(1, 101))}, repetitions=101)
+    with pytest.raises(ValidationError, match=f"limit of {MAX_STUDY_RUNS}") as info:
+        study(grid={"cluster.gpus": list(range(1, 101))}, repetitions=MAX_STUDY_RUNS // 100 + 1)
+    assert info.value.errors()[0]["loc"] == ("repetitions",)
+    with pytest.raises(ValidationError, match="MAX_STUDY_CELLS") as info:
+        hundred = list(range(1, 101))
+        study(grid={"cluster.gpus": hundred, "cluster.cpus": hundred, "workload.load": [0.5, 0.9]})
+    assert info.value.errors()[0]["loc"] == ("grid",)
     with pytest.raises(ValidationError):
         study(grid={"cluster.gpus": []})
 
@@ -81,3 +86,23 @@ def test_a_study_compares_performance_models_as_a_grid_over_perf_model():
     base = {**BASE, "perf_model": "exact"}
     spec = StudySpec.model_validate({"name": "s", "base": base, "repetitions": 1})
     assert [p.spec["perf_model"] for p in plan_runs(spec)] == ["exact"]
+
+
+def test_a_study_simulating_more_than_the_limit_of_tasks_x_policies_is_refused_naming_it():
+    base = {
+        **BASE,
+        "workload": {"kind": "synthetic", "num_tasks": 1_000_000},
+        "policies": ["heft", "greedy"],
+    }
+    spec = StudySpec.model_validate({"name": "s", "base": base, "repetitions": 6_000})
+    with pytest.raises(InvalidSpec, match="MAX_STUDY_PLACEMENTS") as info:
+        plan_runs(spec)  # refused before a run is planned
+    assert info.value.location == ("body", "repetitions")
+    assert len(list(plan_runs(spec.model_copy(update={"repetitions": 4_000})))) == 4_000
+
+
+def test_every_cell_is_validated_before_a_run_is_planned():
+    """The API streams the runs into its COPY: a bad last cell is refused before any is written."""
+    with pytest.raises(InvalidSpec) as info:
+        plan_runs(study(grid={"workload.load": [0.5, 0.7, -1]}, repetitions=3))
+    assert info.value.location == ("body", "grid", "workload.load")

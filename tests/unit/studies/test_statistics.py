@@ -1,5 +1,7 @@
+import gc
 import json
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from app.studies.statistics import (
     compare_paired,
     count_wins,
     statistics_rows,
+    streamed_statistics,
     study_statistics,
     summarize_metric,
 )
@@ -331,3 +334,58 @@ def test_rows_refuse_a_grid_key_named_like_a_column():
 
     with pytest.raises(ValueError, match="clash"):
         statistics_rows(summary)
+
+
+def a_study(cells, repetitions):
+    """Three policies with random makespans and energies; every fifth run failed."""
+    rng = np.random.default_rng(7)
+    records = []
+    for cell in range(cells):
+        for r in range(repetitions):
+            if (cell + r) % 5 == 4:
+                records.append(failed(cell, r))
+                continue
+            results = {
+                p: {"makespan": float(rng.uniform(1, 2)), "energy": float(rng.uniform(5, 9))}
+                for p in ("heft", "greedy", "oracle")
+            }
+            records.append(succeeded(cell, r, results))
+    return records
+
+
+def test_streamed_statistics_are_the_same_numbers_as_the_whole_study_at_once():
+    records = a_study(cells=4, repetitions=7)
+    cells = [{"n": i} for i in range(5)]  # the last cell has no runs at all
+    groups = ((c, [r for r in records if r.cell == c]) for c in range(4))
+
+    streamed = streamed_statistics(groups, cells, ["energy", "makespan"], "makespan")
+
+    assert streamed == study_statistics(records, cells, "makespan")  # exact float equality
+    assert streamed["cells"][1]["policies"][1]["versus_best"]["p_wilcoxon"] is not None
+
+
+def test_streamed_statistics_let_a_cell_go_before_the_next_but_one_is_read():
+    """The aggregation's memory grows with a cell, not the study: when cell k is read, no
+    record of cell k-2 or earlier is alive."""
+    refs: list[list[weakref.ref]] = []
+    alive_before: list[int] = []
+
+    def groups():
+        for cell in range(6):
+            gc.collect()
+            alive_before.append(sum(ref() is not None for old in refs[:-1] for ref in old))
+            records = [r for r in a_study(cells=6, repetitions=4) if r.cell == cell]
+            refs.append([weakref.ref(record) for record in records])
+            yield cell, records
+
+    streamed_statistics(groups(), [{}] * 6, ["energy", "makespan"], "makespan")
+
+    assert alive_before == [0] * 6
+
+
+def test_streamed_cells_out_of_order_or_twice_are_refused():
+    one = [failed(0, 0)]
+    with pytest.raises(ValueError, match="out of order"):
+        streamed_statistics(iter([(1, one), (0, one)]), [{}, {}], [], "makespan")
+    with pytest.raises(ValueError, match="two runs"):
+        streamed_statistics(iter([(0, one + one)]), [{}], [], "makespan")
