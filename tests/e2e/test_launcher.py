@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -45,7 +46,19 @@ class Launcher(Process):
         """What a terminal does on Ctrl-C: SIGINT to the foreground process group."""
         if self.alive():
             os.killpg(self.pid, signal.SIGINT)
-        return self.popen.wait(60)
+        try:
+            return self.popen.wait(60)
+        except subprocess.TimeoutExpired:
+            left = [
+                f"{child.pid} {' '.join(child.cmdline())[:200]}"
+                for child in psutil.Process(self.pid).children(recursive=True)
+            ]
+            raise AssertionError(
+                "`hms up` still running 60 s after Ctrl-C; its processes:\n"
+                + "\n".join(left)
+                + "\nits output's end:\n"
+                + self.log()[-6000:]
+            ) from None
 
 
 def listening(port: int) -> bool:
