@@ -55,7 +55,11 @@ class LauncherOutput:
         self.log_format = log_format
         self._stream = stream
         self._text = Printer(stream)
-        self._lock = threading.Lock()
+        # Reentrant: honcho's SIGINT/SIGTERM handler prints ("SIGINT received") through
+        # `write`, in the main thread, which the signal may have interrupted inside `write`
+        # itself; with a plain Lock that handler waited forever for the lock its own thread held,
+        # and Ctrl-C stopped nothing (tests/e2e/test_launcher.py, twice in CI).
+        self._lock = threading.RLock()
 
     @property
     def width(self) -> int:

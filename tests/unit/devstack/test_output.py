@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 
 from honcho.printer import Message
@@ -87,3 +88,34 @@ def test_text_output_prefixes_process_lines_and_frames_the_banner():
         "=================",
         "",
     ]
+
+
+class _InterruptedStream(io.StringIO):
+    """A stream whose first write is interrupted by a signal handler that writes through the
+    same output, in the same thread, as honcho's SIGINT handler does ("SIGINT received")."""
+
+    def __init__(self, output_of: list[LauncherOutput]) -> None:
+        super().__init__()
+        self.output_of = output_of
+        self.interrupted = False
+
+    def write(self, text: str) -> int:
+        if not self.interrupted:
+            self.interrupted = True
+            self.output_of[0].write(message("system", b"SIGINT received\n"))
+        return super().write(text)
+
+
+def test_a_signal_handler_writing_while_its_thread_writes_does_not_hang():
+    for log_format in ("text", "json"):
+        output_of: list[LauncherOutput] = []
+        stream = _InterruptedStream(output_of)
+        output = LauncherOutput(log_format, stream)
+        output_of.append(output)
+        writer = threading.Thread(
+            target=output.write, args=(message("api.1", b"GET /health 200\n"),), daemon=True
+        )
+        writer.start()
+        writer.join(60)  # microseconds when it works; with a plain Lock it never ends
+        assert not writer.is_alive(), f"{log_format}: the nested write waited for its own lock"
+        assert "SIGINT received" in stream.getvalue() and "GET /health 200" in stream.getvalue()
