@@ -230,22 +230,33 @@ class EmbeddedPostgres(EmbeddedServer):
 
     @staticmethod
     def _system_user() -> str:
-        try:
-            pwd.getpwnam(POSTGRES_SYSTEM_USER)
-        except KeyError:
-            subprocess.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    POSTGRES_SYSTEM_USER,
-                ],
-                check=True,
-                capture_output=True,
-            )
+        """POSTGRES_SYSTEM_USER, created when missing. Two starts at once on a fresh machine (the
+        test suite's two pytest-xdist workers) both find it missing and both run useradd: the
+        later one fails, the user existing by then, and that is no error."""
+        if _user_exists(POSTGRES_SYSTEM_USER):
+            return POSTGRES_SYSTEM_USER
+        useradd = subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                POSTGRES_SYSTEM_USER,
+            ],
+            capture_output=True,
+        )
+        if useradd.returncode != 0 and not _user_exists(POSTGRES_SYSTEM_USER):
+            useradd.check_returncode()
         return POSTGRES_SYSTEM_USER
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def shared_install(site: Path, cache: Path) -> Path:
