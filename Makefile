@@ -20,13 +20,22 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/hms up
 
+# Two pytest-xdist workers, each with its own embedded PostgreSQL, Valkey and API (tests/conftest.py):
+# most of the suite's time is waiting (workers starting, timeouts expiring), so two sessions side by
+# side overlap their waits (docs/testing.md#two-sessions-side-by-side). Whole test files go to a worker
+# (loadfile), so a module's or class's worker serves all of its tests, in collection order (the
+# long, indivisible e2e files first, the many short unit files last to even out the end).
+# TEST_WORKERS=0 runs one session, in the pytest process itself.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 ## test: the whole suite against embedded PostgreSQL and Valkey and real workers
 test: $(VENV)/.installed-dev chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## test-unit: the unit tests only (tests/unit): no servers, no workers, well under a minute
 test-unit: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit $(XDIST) $(PYTEST_ARGS)
 
 ## chromium: Debian's chromium for tests/browser (Playwright drives it; Playwright's own browser
 ## download needs the internet). Installed when missing and the machine allows it (root or
@@ -54,7 +63,7 @@ test-busy: $(VENV)/.installed-dev chromium
 	trap 'kill $$loops 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq $(BUSY_LOOPS)); do $(PYTHON) -c 'while 1: pass' & loops="$$loops $$!"; done; \
 	echo "busy loops (pids):$$loops"; \
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## lint: ruff check, ruff format --check, mypy, the import contracts (pyproject.toml), the docs
 ## site built strictly (a broken link fails)
