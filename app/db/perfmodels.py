@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session, defer
 
-from app.db.bulk import copy_rows
+from app.db.bulk import copy_columns
 from app.db.models import KernelModelFit, KernelObservation
 from app.ml.perfmodels import Observations
 
@@ -49,20 +49,20 @@ class Window:
 def add_observations(
     session: Session, scope: Scope, run_id: uuid.UUID, observations: Observations
 ) -> int:
-    """Insert them with COPY (bulk.py), in the caller's transaction."""
-    rows = [
-        (scope.tenant, scope.profile, scope.contention, run_id, kernel, size, device, seconds)
-        for kernel, size, device, seconds in zip(
-            observations.kernel.tolist(),
-            observations.size.tolist(),
-            observations.device.tolist(),
-            observations.seconds.tolist(),
-            strict=True,
-        )
-    ]
-    if rows:
-        copy_rows(session, "kernel_observations", OBSERVATION_COLUMNS, rows)
-    return len(rows)
+    """Insert them with COPY (bulk.py), column by column, in the caller's transaction."""
+    columns = (
+        scope.tenant,
+        scope.profile,
+        scope.contention,
+        run_id,
+        observations.kernel,
+        observations.size,
+        observations.device,
+        observations.seconds,
+    )
+    return copy_columns(
+        session, "kernel_observations", dict(zip(OBSERVATION_COLUMNS, columns, strict=True))
+    )
 
 
 def _of(scope: Scope) -> ColumnElement[bool]:

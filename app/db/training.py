@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.bulk import copy_rows
+from app.db.bulk import copy_columns
 from app.db.models import ModelVersion, TrainingJob, TrainingSample
 from app.db.scope import get_visible, visible_to
 from app.ml.features import FEATURE_NAMES
@@ -20,20 +20,12 @@ SAMPLE_COLUMNS = ("run_id", "features", "device_kind", "seconds", "oracle_share"
 
 
 def add_samples(session: Session, run_id: uuid.UUID, samples: Samples) -> int:
-    """Insert the samples with COPY (bulk.py): a run's 2,000 took 230 ms as INSERTs."""
-    rows = [
-        (run_id, features, kind, seconds, None if np.isnan(share) else share)
-        for features, kind, seconds, share in zip(
-            samples.features.tolist(),
-            samples.device_kind.tolist(),
-            samples.seconds.tolist(),
-            samples.oracle_share.tolist(),
-            strict=True,
-        )
-    ]
-    if rows:
-        copy_rows(session, "training_samples", SAMPLE_COLUMNS, rows)
-    return len(rows)
+    """Insert the samples with COPY (bulk.py), column by column: a run's 2,000 took 230 ms as
+    INSERTs, 175 ms as COPY row by row."""
+    columns = (run_id, samples.features, samples.device_kind, samples.seconds, samples.oracle_share)
+    return copy_columns(
+        session, "training_samples", dict(zip(SAMPLE_COLUMNS, columns, strict=True))
+    )
 
 
 def latest_samples(session: Session, window: int) -> Samples:
