@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     or_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -301,23 +301,30 @@ class PolicyState(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class TrainingSample(Base):
-    """What a run observed about one task on one kind of device: the features a performance model
-    reads, and the execution time (plus, where oracle ran, the split it chose)."""
+class TrainingSampleSet(Base):
+    """The training samples of one run (db/packed.py): what it observed about each sampled task
+    on each kind of device — the features a performance model reads, the execution time, and
+    where oracle ran and split the task, the GPU share it gave. Each sample keeps its own id from
+    the `training_sample_ids` sequence (newest = largest). The packed columns are stored
+    uncompressed (STORAGE EXTERNAL, migration 0016)."""
 
-    __tablename__ = "training_samples"
+    __tablename__ = "training_sample_sets"
     __table_args__ = (
-        Index("ix_training_samples_created_at", "created_at"),
-        Index("ix_training_samples_run_id", "run_id"),  # deleting a run looks its rows up
+        Index("ix_training_sample_sets_last_id", "last_id"),
+        Index("ix_training_sample_sets_run_id", "run_id"),  # deleting a run looks its rows up
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    features: Mapped[list[float]] = mapped_column(ARRAY(DOUBLE_PRECISION))
-    device_kind: Mapped[int] = mapped_column(SmallInteger)  # 0 CPU core, 1 GPU
-    seconds: Mapped[float]
-    oracle_share: Mapped[float | None]  # GPU share oracle gave the task, if it ran and split it
+    count: Mapped[int]
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    ids: Mapped[bytes] = mapped_column(LargeBinary)  # int64 each
+    features: Mapped[bytes] = mapped_column(LargeBinary)  # float64 (count, features), row-major
+    device_kind: Mapped[bytes] = mapped_column(LargeBinary)  # int16: 0 CPU core, 1 GPU
+    seconds: Mapped[bytes] = mapped_column(LargeBinary)  # float64
+    oracle_share: Mapped[bytes] = mapped_column(LargeBinary)  # float64, NaN: oracle did not split
 
 
 class JobStatus(LifecycleStatus):
@@ -418,32 +425,44 @@ class KernelProfile(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class KernelObservation(Base):
-    """One kernel execution a run observed (perfmodels.observed_once): what the performance
-    models of its tenant, profile and contention learn from. Deleted with its run (runs.delete_runs;
-    the schema would keep it, as it keeps training samples)."""
+class KernelObservationSet(Base):
+    """The kernel executions one run observed (perfmodels.observed_once), packed (db/packed.py):
+    what the performance models of its tenant, profile and contention learn from. Each execution
+    keeps its own id from the `kernel_observation_ids` sequence (newest = largest); the packed
+    columns are stored uncompressed (STORAGE EXTERNAL, migration 0016). Deleted with its run
+    (runs.delete_runs; the schema would keep it, as it keeps training samples)."""
 
-    __tablename__ = "kernel_observations"
+    __tablename__ = "kernel_observation_sets"
     __table_args__ = (
         Index(
-            "ix_kernel_observations_tenant_profile_contention_id",
+            "ix_kernel_observation_sets_tenant_profile_contention_last_id",
             "tenant",
             "profile",
             "contention",
-            "id",
+            "last_id",
         ),
-        Index("ix_kernel_observations_run_id", "run_id"),  # deleting a run looks its rows up
+        Index("ix_kernel_observation_sets_run_id", "run_id"),  # deleting a run looks its rows up
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64))
     profile: Mapped[str] = mapped_column(String(64))
     contention: Mapped[str] = mapped_column(String(16))
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    kernel: Mapped[str] = mapped_column(String(32))
-    tile_size: Mapped[int]
-    device_kind: Mapped[str] = mapped_column(String(8))  # "cpu", "gpu"
-    seconds: Mapped[float] = mapped_column(DOUBLE_PRECISION)
+    count: Mapped[int]
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    ids: Mapped[bytes] = mapped_column(LargeBinary)  # int64 each
+    #: The distinct kernels and kinds of device ("cpu", "gpu") of the set, sorted; `kernel` and
+    #: `device_kind` index into them (int16 each).
+    kernels: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    device_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(8)))
+    kernel: Mapped[bytes] = mapped_column(LargeBinary)
+    device_kind: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The distinct (kernel, device kind) pairs, "kernel device" each: what observed_kernels reads.
+    pairs: Mapped[list[str]] = mapped_column(ARRAY(String(41)))
+    tile_size: Mapped[bytes] = mapped_column(LargeBinary)  # int64
+    seconds: Mapped[bytes] = mapped_column(LargeBinary)  # float64
 
 
 class KernelModelFit(Base):

@@ -192,12 +192,18 @@ def test_of_two_deliveries_in_hand_at_once_the_later_finisher_stores_nothing(que
     run = runs.get_run(ADMIN, run_id)
     assert (run.status, run.attempts) == ("succeeded", 2)
     assert stored_rows(run_id) == stored
-    assert stored["run_results"] == len(EXAMPLE["policies"]) and stored["training_samples"] > 0
+    assert stored["run_results"] == len(EXAMPLE["policies"]) and stored["training_sample_sets"] == 1
 
 
 def stored_rows(run_id):
     """How many rows of each table the run's results wrote."""
-    tables = ("run_results", "run_schedules", "training_samples", "policy_states")
+    tables = (
+        "run_results",
+        "run_schedules",
+        "training_sample_sets",
+        "kernel_observation_sets",
+        "policy_states",
+    )
     with session_scope() as session:
         return {
             table: session.scalar(
