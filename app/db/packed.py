@@ -7,7 +7,7 @@ A 30,000-task run records 2,000 samples and 5,000 observations: as rows they too
 three index entries — where a run's whole overhead is to stay within 20 ms (issue 23). As one row
 each they are one insert.
 
-Each item keeps its own id, drawn from a sequence (`reserve_ids`), as when it was a row: the
+Each item keeps its own id, drawn from a sequence (`insert_set`), as when it was a row: the
 newest-N windows, the holdout (`id % k`) and the marks stored elsewhere (a fit's newest
 observation, the automatic retrain's sample count) keep their meaning. Sets written at once draw
 interleaved ids, so "the newest N" may take items from several sets (`newest`).
@@ -15,15 +15,17 @@ interleaved ids, so "the newest N" may take items from several sets (`newest`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-#: The byte order and width of every packed column (numpy dtype strings).
+#: The byte order and width of every packed column (numpy dtype strings); the ids are packed
+#: by the database (`int8send`: big-endian).
 INT16, INT64, FLOAT64 = "<i2", "<i8", "<f8"
+IDS = ">i8"
 
 
 def pack(values: np.ndarray, dtype: str) -> bytes:
@@ -36,25 +38,28 @@ def unpack(data: bytes, dtype: str, columns: int = 0) -> np.ndarray:
     return array.reshape(-1, columns) if columns else array
 
 
-def reserve_ids(session: Session, sequence: str, count: int) -> np.ndarray:
-    """`count` new ids from `sequence`, increasing. They are one block unless another session
-    drew ids meanwhile; only then are they sent back one by one (a block is its ends: 5,000 ids
-    one by one took ~10 ms)."""
-    lowest, highest, scattered = session.execute(
+def insert_set(
+    session: Session, table: str, sequence: str, count: int, values: Mapping[str, Any]
+) -> None:
+    """Insert a set of `count` items into `table`: its `values` (the packed columns and the
+    others), and `count` new ids from `sequence`, which the database draws and packs itself
+    (IDS: `int8send`, big-endian) in the same statement: no round trip to draw them first, and
+    no ids sent back and forth. Another session's ids may interleave with them."""
+    names = ", ".join(values)
+    params = ", ".join(f":{name}" for name in values)
+    session.execute(
         text(
-            f"WITH drawn AS (SELECT nextval('{sequence}') AS id FROM generate_series(1, :count)) "
-            "SELECT min(id), max(id), CASE WHEN max(id) - min(id) + 1 = :count THEN NULL "
-            "ELSE array_agg(id ORDER BY id) END FROM drawn"
+            f"INSERT INTO {table} (count, first_id, last_id, ids, {names}) "
+            f"SELECT :count, min(id), max(id), string_agg(int8send(id), ''::bytea ORDER BY id), "
+            f"{params} FROM (SELECT nextval('{sequence}') AS id "
+            "FROM generate_series(1, :count)) AS drawn"
         ),
-        {"count": count},
-    ).one()
-    if scattered is None:
-        return np.arange(lowest, highest + 1, dtype=np.int64)
-    return np.array(scattered, dtype=np.int64)
+        {"count": count, **values},
+    )
 
 
 class PackedSet(Protocol):
-    """A row of packed items: how many, their ids packed (INT64), the lowest and highest."""
+    """A row of packed items: how many, their ids packed (IDS), the lowest and highest."""
 
     count: int
     ids: bytes
@@ -78,7 +83,7 @@ def newest(sets: Iterable[S], limit: int, upper: int | None = None) -> list[tupl
     for packed_set in sets:
         if threshold is not None and packed_set.last_id < threshold:
             break
-        ids = unpack(packed_set.ids, INT64)
+        ids = unpack(packed_set.ids, IDS)
         keep = np.ones(ids.size, dtype=bool) if upper is None else ids <= upper
         chosen.append((packed_set, keep))
         held.append(ids[keep])
@@ -89,7 +94,7 @@ def newest(sets: Iterable[S], limit: int, upper: int | None = None) -> list[tupl
         return chosen
     final: list[tuple[S, np.ndarray]] = []
     for packed_set, keep in chosen:
-        ids = unpack(packed_set.ids, INT64)
+        ids = unpack(packed_set.ids, IDS)
         final.append((packed_set, keep & (ids >= threshold)))
     return final
 
@@ -99,6 +104,6 @@ def count_above(sets: Sequence[PackedSet], lowest: int) -> int:
     return sum(
         packed_set.count
         if packed_set.first_id > lowest
-        else int((unpack(packed_set.ids, INT64) > lowest).sum())
+        else int((unpack(packed_set.ids, IDS) > lowest).sum())
         for packed_set in sets
     )

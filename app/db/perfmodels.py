@@ -46,31 +46,29 @@ def add_observations(
     count = int(observations.seconds.shape[0])
     if count == 0:
         return 0
-    ids = packed.reserve_ids(session, OBSERVATION_IDS, count)
     kernels, kernel = np.unique(observations.kernel.astype(str), return_inverse=True)
     devices, device = np.unique(observations.device.astype(str), return_inverse=True)
     codes = np.unique(kernel * len(devices) + device)
     pairs = sorted(f"{kernels[c // len(devices)]} {devices[c % len(devices)]}" for c in codes)
-    session.add(
-        KernelObservationSet(
-            tenant=scope.tenant,
-            profile=scope.profile,
-            contention=scope.contention,
-            run_id=run_id,
-            count=count,
-            first_id=int(ids[0]),
-            last_id=int(ids[-1]),
-            ids=packed.pack(ids, packed.INT64),
-            kernels=kernels.tolist(),
-            device_kinds=devices.tolist(),
-            kernel=packed.pack(kernel, packed.INT16),
-            device_kind=packed.pack(device, packed.INT16),
-            pairs=pairs,
-            tile_size=packed.pack(observations.size, packed.INT64),
-            seconds=packed.pack(observations.seconds, packed.FLOAT64),
-        )
+    packed.insert_set(
+        session,
+        "kernel_observation_sets",
+        OBSERVATION_IDS,
+        count,
+        {
+            "tenant": scope.tenant,
+            "profile": scope.profile,
+            "contention": scope.contention,
+            "run_id": str(run_id),
+            "kernels": kernels.tolist(),
+            "device_kinds": devices.tolist(),
+            "kernel": packed.pack(kernel, packed.INT16),
+            "device_kind": packed.pack(device, packed.INT16),
+            "pairs": pairs,
+            "tile_size": packed.pack(observations.size, packed.INT64),
+            "seconds": packed.pack(observations.seconds, packed.FLOAT64),
+        },
     )
-    session.flush()
     return count
 
 
@@ -105,7 +103,7 @@ def observations_in(session: Session, scope: Scope, of: Window) -> Observations:
     for observed, keep in packed.newest(sets, of.count, upper=of.newest):
         kernels = np.array(observed.kernels, dtype=object)
         devices = np.array(observed.device_kinds, dtype=object)
-        columns[0].append(packed.unpack(observed.ids, packed.INT64)[keep])
+        columns[0].append(packed.unpack(observed.ids, packed.IDS)[keep])
         columns[1].append(kernels[packed.unpack(observed.kernel, packed.INT16)[keep]])
         columns[2].append(packed.unpack(observed.tile_size, packed.INT64)[keep])
         columns[3].append(devices[packed.unpack(observed.device_kind, packed.INT16)[keep]])

@@ -25,21 +25,19 @@ def add_samples(session: Session, run_id: uuid.UUID, samples: Samples) -> int:
     to COPY."""
     if samples.count == 0:
         return 0
-    ids = packed.reserve_ids(session, SAMPLE_IDS, samples.count)
-    session.add(
-        TrainingSampleSet(
-            run_id=run_id,
-            count=samples.count,
-            first_id=int(ids[0]),
-            last_id=int(ids[-1]),
-            ids=packed.pack(ids, packed.INT64),
-            features=packed.pack(samples.features, packed.FLOAT64),
-            device_kind=packed.pack(samples.device_kind, packed.INT16),
-            seconds=packed.pack(samples.seconds, packed.FLOAT64),
-            oracle_share=packed.pack(samples.oracle_share, packed.FLOAT64),
-        )
+    packed.insert_set(
+        session,
+        "training_sample_sets",
+        SAMPLE_IDS,
+        samples.count,
+        {
+            "run_id": str(run_id),
+            "features": packed.pack(samples.features, packed.FLOAT64),
+            "device_kind": packed.pack(samples.device_kind, packed.INT16),
+            "seconds": packed.pack(samples.seconds, packed.FLOAT64),
+            "oracle_share": packed.pack(samples.oracle_share, packed.FLOAT64),
+        },
     )
-    session.flush()
     return samples.count
 
 
@@ -53,7 +51,7 @@ def latest_samples(session: Session, window: int) -> Samples:
     chosen = packed.newest(sets, window)
     columns: list[list[np.ndarray]] = [[], [], [], [], []]
     for sample_set, keep in chosen:
-        columns[0].append(packed.unpack(sample_set.ids, packed.INT64)[keep])
+        columns[0].append(packed.unpack(sample_set.ids, packed.IDS)[keep])
         columns[1].append(
             packed.unpack(sample_set.features, packed.FLOAT64, len(FEATURE_NAMES))[keep]
         )

@@ -27,6 +27,7 @@ depends_on: str | Sequence[str] | None = None
 
 SAMPLE_IDS, OBSERVATION_IDS = "training_sample_ids", "kernel_observation_ids"
 INT16, INT64, FLOAT64 = "<i2", "<i8", "<f8"
+IDS = ">i8"  # as the app packs them (int8send)
 PACKED = {
     "training_sample_sets": ("ids", "features", "device_kind", "seconds", "oracle_share"),
     "kernel_observation_sets": ("ids", "kernel", "device_kind", "tile_size", "seconds"),
@@ -152,7 +153,7 @@ def _pack_samples(bind: sa.Connection) -> None:
                 "count": len(ids),
                 "first_id": ids[0],
                 "last_id": ids[-1],
-                "ids": _pack(ids, INT64),
+                "ids": _pack(ids, IDS),
                 "features": _pack(group["features"], FLOAT64),
                 "device_kind": _pack(group["device_kind"], INT16),
                 "seconds": _pack(group["seconds"], FLOAT64),
@@ -196,7 +197,7 @@ def _pack_observations(bind: sa.Connection) -> None:
                 "count": len(ids),
                 "first_id": ids[0],
                 "last_id": ids[-1],
-                "ids": _pack(ids, INT64),
+                "ids": _pack(ids, IDS),
                 "kernels": kernels.tolist(),
                 "device_kinds": devices.tolist(),
                 "kernel": _pack(kernel, INT16),
@@ -271,7 +272,7 @@ def _unpack_samples(bind: sa.Connection) -> None:
         ":oracle_share)"
     )
     for row in bind.execute(sa.text("SELECT * FROM training_sample_sets ORDER BY id")).mappings():
-        ids = _unpack(row["ids"], INT64)
+        ids = _unpack(row["ids"], IDS)
         features = _unpack(row["features"], FLOAT64).reshape(len(ids), -1)
         kinds = _unpack(row["device_kind"], INT16)
         seconds = _unpack(row["seconds"], FLOAT64)
@@ -300,7 +301,7 @@ def _unpack_observations(bind: sa.Connection) -> None:
     )
     query = sa.text("SELECT * FROM kernel_observation_sets ORDER BY id")
     for row in bind.execute(query).mappings():
-        ids = _unpack(row["ids"], INT64)
+        ids = _unpack(row["ids"], IDS)
         kernel = _unpack(row["kernel"], INT16)
         device = _unpack(row["device_kind"], INT16)
         sizes = _unpack(row["tile_size"], INT64)

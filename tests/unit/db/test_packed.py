@@ -19,18 +19,18 @@ class FakeSet:
 
 def fake(ids):
     ids = np.array(ids, dtype=np.int64)
-    return FakeSet(packed.pack(ids, packed.INT64), len(ids), int(ids[0]), int(ids[-1]))
+    return FakeSet(packed.pack(ids, packed.IDS), len(ids), int(ids[0]), int(ids[-1]))
 
 
 def newest_ids(sets, limit, upper=None):
     ordered = sorted(sets, key=lambda s: s.last_id, reverse=True)
     chosen = packed.newest(ordered, limit, upper)
-    found = [packed.unpack(s.ids, packed.INT64)[keep] for s, keep in chosen]
+    found = [packed.unpack(s.ids, packed.IDS)[keep] for s, keep in chosen]
     return sorted(np.concatenate(found).tolist()) if found else []
 
 
 def brute(sets, limit, upper=None):
-    every = sorted(i for s in sets for i in packed.unpack(s.ids, packed.INT64).tolist())
+    every = sorted(i for s in sets for i in packed.unpack(s.ids, packed.IDS).tolist())
     every = [i for i in every if upper is None or i <= upper]
     return every[-limit:] if limit > 0 else []
 
