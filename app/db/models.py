@@ -127,16 +127,25 @@ class Attempted(Work):
 
     @classmethod
     def stuck(
-        cls, unsent_before: datetime, queued_before: datetime, silent_before: datetime
+        cls, unsent_before: datetime, queued_before: datetime | None, silent_before: datetime
     ) -> ColumnElement[bool]:
         """What the recovery sweep sends again: queued and never sent (a crash between commit
-        and enqueue), queued and sent long ago (the message may be lost), running but silent."""
+        and enqueue), queued and sent long ago (the message may be lost; None: none is),
+        running but silent."""
         queued = cls.status == QUEUED
-        return or_(
+        clauses = [
             and_(queued, cls.enqueued_at.is_(None), cls.created_at < unsent_before),
-            and_(queued, cls.enqueued_at < queued_before),
             and_(cls.status == RUNNING, cls.updated_at < silent_before),
-        )
+        ]
+        if queued_before is not None:
+            clauses.append(and_(queued, cls.enqueued_at < queued_before))
+        return or_(*clauses)
+
+    @classmethod
+    def awaiting_message(cls) -> ColumnElement[bool]:
+        """Work whose message the broker should hold: queued and sent, or running (a worker
+        acknowledges the message when the work ends)."""
+        return or_(and_(cls.status == QUEUED, cls.enqueued_at.is_not(None)), cls.status == RUNNING)
 
 
 class RunStatus(LifecycleStatus):
