@@ -109,12 +109,13 @@ class Attempted(Work):
     # several hosts, where it ran. None before its first attempt, or executed outside a worker.
     worker: Mapped[str | None] = mapped_column(String(255))
 
-    def begin_attempt(self, worker: str | None = None) -> None:
-        """`worker` claimed it (its row is locked): running, one more attempt, progress 0."""
+    def begin_attempt(self, worker: str | None = None, phase: str | None = None) -> None:
+        """`worker` claimed it (its row is locked): running, one more attempt, progress 0, in
+        `phase` (None: its first report will say)."""
         self.status = RUNNING
         self.attempts += 1
         self.progress = 0.0
-        self.phase = None
+        self.phase = phase
         self.worker = worker
         self.started_at = self.started_at or utcnow()
 
