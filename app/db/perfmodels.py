@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import ColumnElement, func, select, true
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, load_only
 
 from app.db import packed
 from app.db.models import KernelModelFit, KernelObservationSet
@@ -147,9 +147,19 @@ def newest_fit(session: Session, scope: Scope, model: str) -> KernelModelFit | N
 
 
 def observations_after(session: Session, scope: Scope, newest: int) -> int:
-    """How many of the scope's observations are newer than the one with id `newest`."""
-    query = select(KernelObservationSet).where(_of(scope), KernelObservationSet.last_id > newest)
-    return packed.count_above(list(session.scalars(query)), newest)
+    """How many of the scope's observations are newer than the one with id `newest`: the sets
+    wholly newer are counted in the database; only those it falls inside are read."""
+    model = KernelObservationSet
+    newer = select(func.coalesce(func.sum(model.count), 0)).where(
+        _of(scope), model.first_id > newest
+    )
+    straddling = (
+        select(model)
+        .options(load_only(model.ids, model.count, model.first_id, model.last_id))
+        .where(_of(scope), model.first_id <= newest, model.last_id > newest)
+    )
+    inside = packed.count_above(list(session.scalars(straddling)), newest)
+    return int(session.scalar(newer) or 0) + inside
 
 
 def fit_version(session: Session, scope: Scope, model: str, version: int) -> KernelModelFit | None:
