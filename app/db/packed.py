@@ -47,15 +47,18 @@ def insert_set(
     no ids sent back and forth. Another session's ids may interleave with them."""
     names = ", ".join(values)
     params = ", ".join(f":{name}" for name in values)
-    session.execute(
-        text(
-            f"INSERT INTO {table} (count, first_id, last_id, ids, {names}) "
-            f"SELECT :count, min(id), max(id), string_agg(int8send(id), ''::bytea ORDER BY id), "
-            f"{params} FROM (SELECT nextval('{sequence}') AS id "
-            "FROM generate_series(1, :count)) AS drawn"
-        ),
-        {"count": count, **values},
+    statement = text(
+        f"INSERT INTO {table} (count, first_id, last_id, ids, {names}) "
+        f"SELECT :count, min(id), max(id), string_agg(int8send(id), ''::bytea ORDER BY id), "
+        f"{params} FROM (SELECT nextval('{sequence}') AS id "
+        "FROM generate_series(1, :count)) AS drawn"
     )
+    # Without flushing the session's pending changes first: a run's finish changes its row, and
+    # a second UPDATE of a row in one transaction makes PostgreSQL check the row's foreign keys
+    # again (its study's: KEY SHARE on the study's row, which waits for an aggregation holding
+    # it; tests/e2e/test_studies.py, the worker killed while aggregating).
+    with session.no_autoflush:
+        session.execute(statement, {"count": count, **values})
 
 
 class PackedSet(Protocol):

@@ -178,6 +178,26 @@ def test_the_claim_writes_the_first_phase_and_a_run_within_one_interval_reports_
     assert seen == ["asynchronous", "durable"]
 
 
+def test_a_runs_finish_updates_its_row_once(queue):
+    """One UPDATE of the run's row in its finish: a second one in the same transaction makes
+    PostgreSQL check the row's foreign keys again, which takes a lock on its study's row and
+    waits behind another run's aggregation (the packed samples' insert must not flush early)."""
+    run_id = submit(queue).run.id
+    engine, updates = get_engine(), []
+
+    def statement(conn, cursor, sql, *args):
+        if sql.startswith("UPDATE runs SET"):
+            updates.append(sql)
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    finishing = [sql for sql in updates if "rank_by" in sql]
+    assert len(finishing) == 1 and "status" in finishing[0], updates
+
+
 def test_redelivered_run_is_not_executed_twice(queue):
     run_id = submit(queue).run.id
     runs.execute_run(run_id)
