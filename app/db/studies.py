@@ -63,6 +63,12 @@ def lock_study_creating_runs(session: Session, study_id: uuid.UUID) -> Study | N
     return study if study.runs_created < study.total_runs else None
 
 
+def runs_to_create(session: Session, study_id: uuid.UUID) -> bool:
+    """Whether some of the study's runs are not created yet (read without a lock)."""
+    query = select(Study.id).where(Study.id == study_id, Study.runs_created < Study.total_runs)
+    return session.scalar(query) is not None
+
+
 def get_study(
     session: Session, study_id: uuid.UUID, *, lock: bool = False, tenant: Tenant | None = None
 ) -> Study | None:

@@ -238,12 +238,19 @@ def resend_quiet_fan_outs(queue: StudyQueue) -> list[str]:
 
 
 def aggregate_if_done(study_id: uuid.UUID) -> bool:
-    """Aggregate the study if its last run has ended and nobody has yet; True if this call did."""
+    """Aggregate the study if its last run has ended and nobody has yet; True if this call did.
+
+    While its fan-out is creating runs the study is not done, and its row is not locked here:
+    each batch holds that lock through its COPY, and every run that ends would wait for it. The
+    last batch's runs end after its commit, so one of them sees all the runs created."""
+    with session_scope() as session:
+        if store.runs_to_create(session, study_id):
+            return False
     with session_scope() as session:
         study = db_lifecycle.lock_running(session, Study, study_id)
         if study is None:
             return False
-        if study.runs_created < study.total_runs or store.has_unfinished(session, study_id):
+        if store.has_unfinished(session, study_id):
             study.updated_at = utcnow()  # a run just ended: the study is alive
             return False
         spec = StudySpec.model_validate(study.spec)
