@@ -41,6 +41,13 @@ class RecordingQueue:
         self.purges: list[uuid.UUID] = []
         self.revoked: list[uuid.UUID] = []
         self.committed: dict[uuid.UUID, bool] = {}
+        #: What `messages_held` answers: none of the messages it was asked to send (it sends
+        #: nothing), unless a test says the broker holds some.
+        self.held = 0
+
+    def messages_held(self) -> int:
+        self._reach_broker()
+        return self.held
 
     def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
         self._reach_broker()

@@ -19,7 +19,7 @@ from app.db.models import (
     RunStatus,
     Study,
     StudyStatus,
-    TrainingSample,
+    TrainingSampleSet,
     utcnow,
 )
 from app.db.scope import get_visible, visible_to
@@ -261,7 +261,7 @@ def delete_studies(session: Session, study_ids: Sequence[uuid.UUID]) -> None:
     """Delete studies with their runs, the runs' results and schedules (cascade) and the runs'
     training samples (kept by the schema when a run goes, so deleted here)."""
     runs = select(Run.id).where(Run.study_id.in_(study_ids))
-    session.execute(delete(TrainingSample).where(TrainingSample.run_id.in_(runs)))
+    session.execute(delete(TrainingSampleSet).where(TrainingSampleSet.run_id.in_(runs)))
     session.execute(delete(Study).where(Study.id.in_(study_ids)))
 
 

@@ -3,10 +3,10 @@
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, func, select, update
 
 from app.db import studies as store
-from app.db.models import Run, RunResult, Study, TrainingSample
+from app.db.models import Run, RunResult, Study, TrainingSampleSet
 from app.db.session import session_scope
 from app.db.studies import RESULT_METRICS
 from app.errors import (
@@ -356,10 +356,10 @@ def _rows_of(study_id):
             session.get(Study, study_id),
             len(session.scalars(run_ids).all()),
             len(session.scalars(select(RunResult.id).where(RunResult.run_id.in_(run_ids))).all()),
-            len(
-                session.scalars(
-                    select(TrainingSample.id).where(TrainingSample.run_id.in_(run_ids))
-                ).all()
+            session.scalar(
+                select(func.coalesce(func.sum(TrainingSampleSet.count), 0)).where(
+                    TrainingSampleSet.run_id.in_(run_ids)
+                )
             ),
         )
 

@@ -7,8 +7,8 @@ there and the study is not aggregated before all its runs exist (services/studie
 constraint makes a run created twice an error rather than a duplicate. Studies recorded before
 had all their runs created at submission: runs_created = total_runs.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
