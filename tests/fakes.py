@@ -13,7 +13,7 @@ from functools import cache
 from sqlalchemy import Engine, Select, create_engine, select
 from sqlalchemy.pool import NullPool
 
-from app.db.models import Run, TrainingJob
+from app.db.models import Run, Study, TrainingJob
 from app.errors import TransientStoreError
 from app.settings import get_settings
 
@@ -62,7 +62,7 @@ class RecordingQueue:
 
     def enqueue_fan_out(self, study_id: uuid.UUID) -> None:
         self._reach_broker()
-        self.committed[study_id] = _visible(select(Run.id).where(Run.study_id == study_id))
+        self.committed[study_id] = _visible(select(Study.id).where(Study.id == study_id))
         self.fan_outs.append(study_id)
 
     def enqueue_purge(self, study_id: uuid.UUID) -> None:

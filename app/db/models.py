@@ -171,6 +171,10 @@ class Run(Attempted, Base):
         Index("ix_runs_study_id_status", "study_id", "status"),
         Index("ix_runs_tenant_created_at", "tenant", "created_at"),
         UniqueConstraint("tenant", "idempotency_key", name="uq_runs_tenant_idempotency_key"),
+        # A study's run is created once, whoever creates it (a redelivered fan-out).
+        UniqueConstraint(
+            "study_id", "study_cell", "study_repetition", name="uq_runs_study_cell_repetition"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -232,6 +236,10 @@ class Study(Work, Base):
     spec: Mapped[dict[str, Any]]
     priority: Mapped[int] = mapped_column(SmallInteger)
     total_runs: Mapped[int]
+    # Its runs recorded so far: the fan-out creates them in batches, each batch adding to this
+    # in its own transaction (services/studies.py); total_runs once all are, fewer while they
+    # are being created or when the study was cancelled before they all were.
+    runs_created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     tenant: Mapped[str | None] = mapped_column(String(64))  # as Run.tenant
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_digest: Mapped[str] = mapped_column(String(64))

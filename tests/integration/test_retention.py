@@ -40,6 +40,7 @@ def queued_run() -> uuid.UUID:
 def two_run_study() -> tuple[Study, list[uuid.UUID]]:
     spec = {"name": "s", "base": SMALL, "grid": {"cluster.gpus": [1, 2]}, "repetitions": 1}
     study = studies.submit_study(ADMIN, StudySpec.model_validate(spec), RecordingQueue()).study
+    studies.fan_out_study(study.id, RecordingQueue())  # creates the runs
     with session_scope() as session:
         query = select(Run.id).where(Run.study_id == study.id).order_by(Run.study_cell)
         return study, list(session.scalars(query))
