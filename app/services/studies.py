@@ -41,7 +41,7 @@ from app.db import lifecycle as db_lifecycle
 from app.db import runs as run_store
 from app.db import studies as store
 from app.db.models import Run, RunStatus, Study, StudyStatus, utcnow
-from app.db.session import session_scope
+from app.db.session import make_durable, session_scope
 from app.errors import (
     StudyNotCancellable,
     StudyNotDeletable,
@@ -242,17 +242,21 @@ def aggregate_if_done(study_id: uuid.UUID) -> bool:
 
     While its fan-out is creating runs the study is not done, and its row is not locked here:
     each batch holds that lock through its COPY, and every run that ends would wait for it. The
-    last batch's runs end after its commit, so one of them sees all the runs created."""
-    with session_scope() as session:
+    last batch's runs end after its commit, so one of them sees all the runs created.
+
+    Asked after every run, it commits asynchronously (session_scope says what that means) unless
+    it aggregates: the note that the study is alive is all a run's call writes, and losing it
+    only lets the sweep look at the study sooner. The aggregation itself waits for the fsync."""
+    with session_scope(durable=False) as session:
         if store.runs_to_create(session, study_id):
             return False
-    with session_scope() as session:
         study = db_lifecycle.lock_running(session, Study, study_id)
         if study is None:
             return False
         if store.has_unfinished(session, study_id):
             study.updated_at = utcnow()  # a run just ended: the study is alive
             return False
+        make_durable(session)
         spec = StudySpec.model_validate(study.spec)
         study.statistics = streamed_statistics(
             store.outcomes_by_cell(session, study_id),

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, event, func, select, update
 
 from app.db import studies as store
 from app.db.models import Run, RunResult, Study, TrainingSampleSet
-from app.db.session import session_scope
+from app.db.session import get_engine, session_scope
 from app.db.studies import RESULT_METRICS
 from app.errors import (
     IdempotencyConflict,
@@ -395,3 +395,34 @@ def test_the_sweep_sends_again_the_purge_of_a_deleted_study_left_behind(queue, m
     monkeypatch.undo()
     assert studies.purge_study(study.id) == 12
     assert recovery.sweep(queue).purges == []
+
+
+def test_a_run_that_ends_before_the_last_commits_asynchronously_the_aggregation_durably(queue):
+    """aggregate_if_done, asked after every run, waits for no fsync unless it aggregates."""
+    study = fanned_out(
+        queue, {**STUDY, "repetitions": 1, "grid": {"workload.load": [0.5, 0.9]}}
+    ).study
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
+    engine, settings = get_engine(), []
+
+    def statement(conn, cursor, sql, *args):
+        if sql.startswith("SET LOCAL synchronous_commit"):
+            settings.append(sql.rsplit(" ", 1)[-1])
+
+    def commit(conn):
+        settings.append("commit")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        for run_id in ids:
+            runs.execute_run(run_id)  # each ends with aggregate_if_done
+            settings.append("run")
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    first, last = "|".join(settings).split("run")[:2]
+    assert first.endswith("OFF|commit|")  # not done: the note that the study is alive
+    assert last.endswith("OFF|DEFAULT|commit|")  # aggregated: durable after all
+    assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
