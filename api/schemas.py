@@ -280,6 +280,11 @@ class StudyOut(BaseModel):
     priority: int
     tenant: str | None = Field(description="The API key's name that submitted it.")
     total_runs: int
+    runs_created: int = Field(
+        description="Runs recorded so far. Below total_runs while the study's fan-out is "
+        "creating its runs (its runs not created yet count as queued in `counts`), or when it "
+        "was cancelled before they all were (they count as cancelled)."
+    )
     finished_runs: int = Field(description="Runs that ended: succeeded, failed or cancelled.")
     progress: float = Field(description="finished_runs / total_runs")
     counts: dict[str, int] = Field(description="The study's runs by status.")
@@ -299,6 +304,7 @@ class StudyOut(BaseModel):
             priority=study.priority,
             tenant=study.tenant,
             total_runs=study.total_runs,
+            runs_created=study.runs_created,
             finished_runs=view.finished_runs,
             progress=view.progress,
             counts=view.counts,

@@ -118,12 +118,12 @@ def where_the_time_goes(engine, study: uuid.UUID) -> dict[str, float]:
     from sqlalchemy import delete, select
     from sqlalchemy.dialects import postgresql
 
-    from app.db.models import Run, Study, TrainingSample
+    from app.db.models import Run, Study, TrainingSampleSet
 
     runs = select(Run.id).where(Run.study_id == study)
     statements = {
-        "delete the runs' training samples": delete(TrainingSample).where(
-            TrainingSample.run_id.in_(runs)
+        "delete the runs' training samples": delete(TrainingSampleSet).where(
+            TrainingSampleSet.run_id.in_(runs)
         ),
         "delete the study (cascades)": delete(Study).where(Study.id == study),
     }

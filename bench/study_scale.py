@@ -9,10 +9,11 @@ The API and one `celery worker --concurrency 2` (2 pool processes; nothing else 
 started fresh for each size, on the one PostgreSQL and Valkey. Reported:
 
 - accept: the client's time from the request to the 202, and the server's insert -> sent (the
-  study row's `created_at` -> `enqueued_at`: planning is before it, the COPY of N runs, the
-  commit and the one fan-out message);
-- fan-out: the study's `enqueued_at` -> the last run's `enqueued_at` (the worker sending N run
-  messages in batches, each batch marked sent);
+  study row's `created_at` -> `enqueued_at`: validating each cell is before it, then the study's
+  row alone, the commit and the one fan-out message; the runs are the fan-out's to create);
+- fan-out: the study's `enqueued_at` -> the last run's `enqueued_at` (the worker creating N runs
+  in COPY batches and sending their messages in batches, each batch marked sent), and the runs
+  it had created when the study was measured (fewer than N if it was cancelled first);
 - wall: the study's `created_at` -> `finished_at` (all runs and the aggregation). The largest
   study has `--budget-s` (1800 s): if it has not ended by then, it is measured as far as it got
   (its runs succeeded and their rate), then cancelled through the API; the time all its runs
@@ -138,7 +139,8 @@ def study_body(runs: int, tasks: int) -> dict[str, Any]:
     }
 
 
-def fan_out_s(study_id: str, enqueued_at: datetime) -> float:
+def fan_out_s(study_id: str, enqueued_at: datetime) -> float | None:
+    """None when no run was sent (a study cancelled before its first batch was created)."""
     from sqlalchemy import func, select
 
     from app.db.models import Run
@@ -146,7 +148,7 @@ def fan_out_s(study_id: str, enqueued_at: datetime) -> float:
 
     with session_scope() as session:
         last = session.scalar(select(func.max(Run.enqueued_at)).where(Run.study_id == study_id))
-    return seconds(enqueued_at, last)
+    return None if last is None else seconds(enqueued_at, last)
 
 
 def run_counts(study_id: str) -> dict[str, int]:
@@ -217,7 +219,7 @@ def measure(runs: int, budget_s: float, args: argparse.Namespace, stack: Any) ->
             stopped = seconds(study.created_at, datetime.now(study.created_at.tzinfo))
             if study.status == "running":
                 log(f"out of time: cancelling the study after {stopped:.0f} s")
-                http.post(f"/api/v1/studies/{study_id}/cancel").raise_for_status()
+                cancel(http, study_id)
     study = study_row(study_id)
     counts = run_counts(study_id)
     done = counts.get("succeeded", 0)
@@ -233,12 +235,24 @@ def measure(runs: int, budget_s: float, args: argparse.Namespace, stack: Any) ->
         "client_s": client_s,
         "insert_to_sent_s": seconds(study.created_at, study.enqueued_at),
         "fan_out_s": fan_out_s(study_id, study.enqueued_at),
+        "runs_created": study.runs_created,
         "wall_s": seconds(study.created_at, study.finished_at) if completed else stopped,
         "memory_kib": memory,
         "streamed": aggregate_alone(study_id, "streamed"),
         "materialised": aggregate_alone(study_id, "materialised"),
         "database": database_size(stack.database_url),
     }
+
+
+def cancel(http: httpx.Client, study_id: str) -> None:
+    """Cancel the study through the API; a 503 (the database busy: a cancel of 100,000 runs
+    under load answered one) is logged and the cancel asked again, at most 3 times."""
+    for attempt in range(1, 4):
+        response = http.post(f"/api/v1/studies/{study_id}/cancel")
+        if response.status_code != 503 or attempt == 3:
+            response.raise_for_status()
+            return
+        log(f"the cancel answered 503 ({response.text[:200]}); asking again")
 
 
 def mib(kib: int | None) -> str:
@@ -260,13 +274,15 @@ def report(sizes: list[dict[str, Any]], valkey_kib: int | None, args: argparse.N
     print(f"| | {' | '.join(heads)} | {peer} |")
     print(f"|---|{'---|' * len(sizes)}---|")
 
-    def row(label: str, values: list[float], fmt: str) -> None:
-        cells = " | ".join(format(v, fmt) for v in values)
-        print(f"| {label} | {cells} | {ratio(values[-1], values[0])} |")
+    def row(label: str, values: list[Any], fmt: str) -> None:
+        cells = " | ".join("—" if v is None else format(v, fmt) for v in values)
+        measured = None not in (values[-1], values[0])
+        print(f"| {label} | {cells} | {ratio(values[-1], values[0]) if measured else '—'} |")
 
     row("accept, client s", [s["client_s"] for s in sizes], ".2f")
     row("accept, server insert -> sent s", [s["insert_to_sent_s"] for s in sizes], ".2f")
-    row("fan-out s (first to last run sent)", [s["fan_out_s"] for s in sizes], ".1f")
+    row("fan-out s (study sent -> last run sent)", [s["fan_out_s"] for s in sizes], ".1f")
+    row("runs created by the fan-out", [s["runs_created"] for s in sizes], ",")
     row("runs succeeded", [s["succeeded"] for s in sizes], ",")
     row("wall s (insert -> aggregated, or stopped)", [s["wall_s"] for s in sizes], ".0f")
     row("runs/s", [s["succeeded"] / s["wall_s"] for s in sizes], ".1f")

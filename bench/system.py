@@ -209,10 +209,15 @@ def durable_throughput(cursor: Any, in_flight: int) -> float:
         time.sleep(0.05)
 
 
-def our_round_trip(http: httpx.Client) -> Callable[[], None]:
+def our_round_trip(http: httpx.Client, trips: list[tuple[str, float]]) -> Callable[[], None]:
+    """POST the run, then GET it until it succeeded; each trip's (run id, POST's seconds) goes to
+    `trips`, for `round_trip_phases`."""
+
     def once() -> None:
+        started = time.perf_counter()
         response = http.post("/api/v1/runs", json=TINY_RUN)
         response.raise_for_status()
+        trips.append((str(response.json()["id"]), time.perf_counter() - started))
         location = response.headers["Location"]
         deadline = time.monotonic() + 30
         while (status := http.get(location).json()["status"]) != "succeeded":
@@ -221,6 +226,49 @@ def our_round_trip(http: httpx.Client) -> Callable[[], None]:
             time.sleep(0.001)
 
     return once
+
+
+#: Where a round trip of ours goes: the client's POST, then the phases the run's row stamps
+#: (server clocks: the insert's transaction start, the send noted, the claim, the finish).
+PHASES = (
+    ("POST → 202 (client)", None),
+    ("insert → message sent (API)", ("created_at", "enqueued_at")),
+    ("sent → claimed (broker, Celery, the claim)", ("enqueued_at", "started_at")),
+    (
+        "claimed → finished (simulate, sample, digest; the finish's lock)",
+        ("started_at", "finished_at"),
+    ),
+)
+
+
+def round_trip_phases(trips: list[tuple[str, float]], round_trips: list[float]) -> list[float]:
+    """The median of each PHASES step over the timed trips (the warm-up's are the first), and
+    last the rest of the round trip: the finish's commit and the GETs until one saw it."""
+    from sqlalchemy import select
+
+    from app.db.models import Run
+    from app.db.session import session_scope
+
+    timed_trips = trips[-len(round_trips) :]
+    with session_scope() as session:
+        rows = {
+            str(row.id): row
+            for row in session.execute(
+                select(
+                    Run.id, Run.created_at, Run.enqueued_at, Run.started_at, Run.finished_at
+                ).where(Run.id.in_([run_id for run_id, _ in timed_trips]))
+            )
+        }
+    steps: list[list[float]] = [[] for _ in range(len(PHASES) + 1)]
+    for (run_id, post_s), total in zip(timed_trips, round_trips, strict=True):
+        row = rows[run_id]
+        steps[0].append(post_s)
+        for index, (_, span) in enumerate(PHASES[1:], start=1):
+            begin, end = (getattr(row, name) for name in span)
+            steps[index].append((end - begin).total_seconds())
+        after_202 = total - post_s
+        steps[-1].append(after_202 - (row.finished_at - row.enqueued_at).total_seconds())
+    return [statistics.median(step) for step in steps]
 
 
 def bare_throughput(in_flight: int) -> float:
@@ -386,6 +434,18 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
             f"p95 {ms(p(values, 95))}, p99 {ms(p(values, 99))}; {len(values)} requests "
             f"in {took:.1f} s ({len(values) / took:.0f}/s)"
         )
+    print(
+        "\nWhere our round trip goes (median of each step over the timed trips; the steps need "
+        "not add up to the median round trip):\n"
+    )
+    print("| step | median | share of the durable peer's round trip p50 |")
+    print("|---|---|---|")
+    durable_p50 = statistics.median(durable_rt)
+    names = [name for name, _ in PHASES] + [
+        "finished → a GET saw `succeeded` (the commit, the poll)"
+    ]
+    for name, seconds in zip(names, figures["phases"], strict=True):
+        print(f"| {name} | {ms(seconds)} | {seconds / durable_p50:.2f}x |")
     load = ", ".join(f"{value:.1f}" for value in figures["load"])
     print(
         f"\nMachine: {os.cpu_count()} cores, {cpu_model()}; Python "
@@ -427,7 +487,9 @@ def main() -> None:
             log(f"round trips: {args.trials} each of bare, durable, ours")
             figures["bare_rt"] = timed(bare_round_trip, args.trials)
             figures["durable_rt"] = timed(durable_round_trip(cursor), args.trials)
-            figures["ours_rt"] = timed(our_round_trip(http), args.trials)
+            trips: list[tuple[str, float]] = []
+            figures["ours_rt"] = timed(our_round_trip(http, trips), args.trials)
+            figures["phases"] = round_trip_phases(trips, figures["ours_rt"])
             log(f"throughput: {args.in_flight} in flight")
             figures["bare_tp"] = bare_throughput(args.in_flight)
             figures["durable_tp"] = durable_throughput(cursor, args.in_flight)

@@ -13,7 +13,7 @@ from functools import cache
 from sqlalchemy import Engine, Select, create_engine, select
 from sqlalchemy.pool import NullPool
 
-from app.db.models import Run, TrainingJob
+from app.db.models import Run, Study, TrainingJob
 from app.errors import TransientStoreError
 from app.settings import get_settings
 
@@ -41,6 +41,13 @@ class RecordingQueue:
         self.purges: list[uuid.UUID] = []
         self.revoked: list[uuid.UUID] = []
         self.committed: dict[uuid.UUID, bool] = {}
+        #: What `messages_held` answers: none of the messages it was asked to send (it sends
+        #: nothing), unless a test says the broker holds some.
+        self.held = 0
+
+    def messages_held(self) -> int:
+        self._reach_broker()
+        return self.held
 
     def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
         self._reach_broker()
@@ -55,7 +62,7 @@ class RecordingQueue:
 
     def enqueue_fan_out(self, study_id: uuid.UUID) -> None:
         self._reach_broker()
-        self.committed[study_id] = _visible(select(Run.id).where(Run.study_id == study_id))
+        self.committed[study_id] = _visible(select(Study.id).where(Study.id == study_id))
         self.fan_outs.append(study_id)
 
     def enqueue_purge(self, study_id: uuid.UUID) -> None:

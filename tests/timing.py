@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from app.db.models import Run, TrainingSample
+from app.db.models import Run, TrainingSampleSet
 from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import runs
@@ -58,7 +58,7 @@ def _execute(spec: dict[str, Any]) -> float:
     runs.execute_run(run_id)
     elapsed = time.perf_counter() - started
     with session_scope() as session:
-        session.execute(delete(TrainingSample).where(TrainingSample.run_id == run_id))
+        session.execute(delete(TrainingSampleSet).where(TrainingSampleSet.run_id == run_id))
         session.execute(delete(Run).where(Run.id == run_id))
     return elapsed
 

@@ -33,6 +33,9 @@ _publisher = Celery("hms", set_as_current=False)
 _publisher.config_from_object("celeryconfig")
 _publisher.conf.result_backend = None
 
+#: The queues workers consume (celeryconfig's task routes).
+WORK_QUEUES = ("simulations", "training")
+
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
@@ -134,6 +137,18 @@ class CeleryQueue:
         except (BrokerError, RedisError, OSError):
             # Best effort: a revoked-but-delivered run is skipped anyway (its row is terminal).
             log.warning("could not broadcast revoke for run %s", run_id, exc_info=True)
+
+    def messages_held(self) -> int:
+        """The lengths of the work queues' lists, one per priority step (kombu's Redis transport
+        names them), and of the hash of messages delivered but not acknowledged."""
+        with _reaching_broker(), app.connection_for_write() as connection:
+            channel = connection.default_channel
+            pipeline = channel.client.pipeline()
+            for queue in WORK_QUEUES:
+                for step in channel.priority_steps:
+                    pipeline.llen(channel._q_for_pri(queue, step))
+            pipeline.hlen(channel.unacked_key)
+            return int(sum(pipeline.execute()))
 
     def ping(self) -> None:
         with _reaching_broker(), app.connection_for_write() as connection:

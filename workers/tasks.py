@@ -66,6 +66,8 @@ def run_simulation(self: Task, run_id: str) -> dict[str, Any]:
 
 @app.task(name=names.FAN_OUT_STUDY, bind=True, **_RETRIES)
 def fan_out_study(self: Task, study_id: str) -> dict[str, Any]:
+    """Create the study's runs in batches and send them (services/studies.py); a redelivery
+    goes on where the last delivery stopped."""
     sent = studies.fan_out_study(uuid.UUID(study_id), CeleryQueue())
     return {"study_id": study_id, "sent": sent}
 

@@ -1,8 +1,8 @@
 """Bulk inserts with PostgreSQL's COPY, in the caller's transaction.
 
-A study's runs and a run's training samples are thousands of rows written at once; COPY loads
-them several times faster than multi-row INSERTs (10,000 runs: 0.16 s against 0.44 s; 2,000
-samples: see bench/README.md, Studies).
+A study's runs are thousands of rows written at once; COPY loads them several times faster than
+multi-row INSERTs (10,000 runs: 0.16 s against 0.44 s). A run's training samples and kernel
+observations are not rows each any more but one packed row each (packed.py).
 """
 
 from __future__ import annotations

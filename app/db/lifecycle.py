@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import QUEUED, RUNNING, Attempted, Work, utcnow
@@ -51,6 +51,15 @@ def set_progress(
     return running or session.scalar(select(model.status).where(model.id == row_id))
 
 
+def awaiting_messages(session: Session, *models: type[Attempted]) -> int:
+    """How many rows of `models` the broker should hold a message for
+    (Attempted.awaiting_message)."""
+    return sum(
+        session.scalar(select(func.count()).select_from(model).where(model.awaiting_message())) or 0
+        for model in models
+    )
+
+
 def stuck(
     session: Session,
     model: type[A],
@@ -58,7 +67,7 @@ def stuck(
     /,
     *,
     unsent_before: datetime,
-    queued_before: datetime,
+    queued_before: datetime | None,
     silent_before: datetime,
 ) -> list[A]:
     """The rows the recovery sweep sends again (Attempted.stuck), but those `unless` holds for."""

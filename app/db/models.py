@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     or_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -109,12 +109,13 @@ class Attempted(Work):
     # several hosts, where it ran. None before its first attempt, or executed outside a worker.
     worker: Mapped[str | None] = mapped_column(String(255))
 
-    def begin_attempt(self, worker: str | None = None) -> None:
-        """`worker` claimed it (its row is locked): running, one more attempt, progress 0."""
+    def begin_attempt(self, worker: str | None = None, phase: str | None = None) -> None:
+        """`worker` claimed it (its row is locked): running, one more attempt, progress 0, in
+        `phase` (None: its first report will say)."""
         self.status = RUNNING
         self.attempts += 1
         self.progress = 0.0
-        self.phase = None
+        self.phase = phase
         self.worker = worker
         self.started_at = self.started_at or utcnow()
 
@@ -127,16 +128,25 @@ class Attempted(Work):
 
     @classmethod
     def stuck(
-        cls, unsent_before: datetime, queued_before: datetime, silent_before: datetime
+        cls, unsent_before: datetime, queued_before: datetime | None, silent_before: datetime
     ) -> ColumnElement[bool]:
         """What the recovery sweep sends again: queued and never sent (a crash between commit
-        and enqueue), queued and sent long ago (the message may be lost), running but silent."""
+        and enqueue), queued and sent long ago (the message may be lost; None: none is),
+        running but silent."""
         queued = cls.status == QUEUED
-        return or_(
+        clauses = [
             and_(queued, cls.enqueued_at.is_(None), cls.created_at < unsent_before),
-            and_(queued, cls.enqueued_at < queued_before),
             and_(cls.status == RUNNING, cls.updated_at < silent_before),
-        )
+        ]
+        if queued_before is not None:
+            clauses.append(and_(queued, cls.enqueued_at < queued_before))
+        return or_(*clauses)
+
+    @classmethod
+    def awaiting_message(cls) -> ColumnElement[bool]:
+        """Work whose message the broker should hold: queued and sent, or running (a worker
+        acknowledges the message when the work ends)."""
+        return or_(and_(cls.status == QUEUED, cls.enqueued_at.is_not(None)), cls.status == RUNNING)
 
 
 class RunStatus(LifecycleStatus):
@@ -161,6 +171,10 @@ class Run(Attempted, Base):
         Index("ix_runs_study_id_status", "study_id", "status"),
         Index("ix_runs_tenant_created_at", "tenant", "created_at"),
         UniqueConstraint("tenant", "idempotency_key", name="uq_runs_tenant_idempotency_key"),
+        # A study's run is created once, whoever creates it (a redelivered fan-out).
+        UniqueConstraint(
+            "study_id", "study_cell", "study_repetition", name="uq_runs_study_cell_repetition"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -222,6 +236,10 @@ class Study(Work, Base):
     spec: Mapped[dict[str, Any]]
     priority: Mapped[int] = mapped_column(SmallInteger)
     total_runs: Mapped[int]
+    # Its runs recorded so far: the fan-out creates them in batches, each batch adding to this
+    # in its own transaction (services/studies.py); total_runs once all are, fewer while they
+    # are being created or when the study was cancelled before they all were.
+    runs_created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     tenant: Mapped[str | None] = mapped_column(String(64))  # as Run.tenant
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_digest: Mapped[str] = mapped_column(String(64))
@@ -301,23 +319,30 @@ class PolicyState(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class TrainingSample(Base):
-    """What a run observed about one task on one kind of device: the features a performance model
-    reads, and the execution time (plus, where oracle ran, the split it chose)."""
+class TrainingSampleSet(Base):
+    """The training samples of one run (db/packed.py): what it observed about each sampled task
+    on each kind of device — the features a performance model reads, the execution time, and
+    where oracle ran and split the task, the GPU share it gave. Each sample keeps its own id from
+    the `training_sample_ids` sequence (newest = largest). The packed columns are stored
+    uncompressed (STORAGE EXTERNAL, migration 0016)."""
 
-    __tablename__ = "training_samples"
+    __tablename__ = "training_sample_sets"
     __table_args__ = (
-        Index("ix_training_samples_created_at", "created_at"),
-        Index("ix_training_samples_run_id", "run_id"),  # deleting a run looks its rows up
+        Index("ix_training_sample_sets_last_id", "last_id"),
+        Index("ix_training_sample_sets_run_id", "run_id"),  # deleting a run looks its rows up
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    features: Mapped[list[float]] = mapped_column(ARRAY(DOUBLE_PRECISION))
-    device_kind: Mapped[int] = mapped_column(SmallInteger)  # 0 CPU core, 1 GPU
-    seconds: Mapped[float]
-    oracle_share: Mapped[float | None]  # GPU share oracle gave the task, if it ran and split it
+    count: Mapped[int]
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    ids: Mapped[bytes] = mapped_column(LargeBinary)  # int64 each
+    features: Mapped[bytes] = mapped_column(LargeBinary)  # float64 (count, features), row-major
+    device_kind: Mapped[bytes] = mapped_column(LargeBinary)  # int16: 0 CPU core, 1 GPU
+    seconds: Mapped[bytes] = mapped_column(LargeBinary)  # float64
+    oracle_share: Mapped[bytes] = mapped_column(LargeBinary)  # float64, NaN: oracle did not split
 
 
 class JobStatus(LifecycleStatus):
@@ -418,32 +443,44 @@ class KernelProfile(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class KernelObservation(Base):
-    """One kernel execution a run observed (perfmodels.observed_once): what the performance
-    models of its tenant, profile and contention learn from. Deleted with its run (runs.delete_runs;
-    the schema would keep it, as it keeps training samples)."""
+class KernelObservationSet(Base):
+    """The kernel executions one run observed (perfmodels.observed_once), packed (db/packed.py):
+    what the performance models of its tenant, profile and contention learn from. Each execution
+    keeps its own id from the `kernel_observation_ids` sequence (newest = largest); the packed
+    columns are stored uncompressed (STORAGE EXTERNAL, migration 0016). Deleted with its run
+    (runs.delete_runs; the schema would keep it, as it keeps training samples)."""
 
-    __tablename__ = "kernel_observations"
+    __tablename__ = "kernel_observation_sets"
     __table_args__ = (
         Index(
-            "ix_kernel_observations_tenant_profile_contention_id",
+            "ix_kernel_observation_sets_tenant_profile_contention_last_id",
             "tenant",
             "profile",
             "contention",
-            "id",
+            "last_id",
         ),
-        Index("ix_kernel_observations_run_id", "run_id"),  # deleting a run looks its rows up
+        Index("ix_kernel_observation_sets_run_id", "run_id"),  # deleting a run looks its rows up
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # newest = largest
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64))
     profile: Mapped[str] = mapped_column(String(64))
     contention: Mapped[str] = mapped_column(String(16))
     run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
-    kernel: Mapped[str] = mapped_column(String(32))
-    tile_size: Mapped[int]
-    device_kind: Mapped[str] = mapped_column(String(8))  # "cpu", "gpu"
-    seconds: Mapped[float] = mapped_column(DOUBLE_PRECISION)
+    count: Mapped[int]
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    ids: Mapped[bytes] = mapped_column(LargeBinary)  # int64 each
+    #: The distinct kernels and kinds of device ("cpu", "gpu") of the set, sorted; `kernel` and
+    #: `device_kind` index into them (int16 each).
+    kernels: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    device_kinds: Mapped[list[str]] = mapped_column(ARRAY(String(8)))
+    kernel: Mapped[bytes] = mapped_column(LargeBinary)
+    device_kind: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The distinct (kernel, device kind) pairs, "kernel device" each: what observed_kernels reads.
+    pairs: Mapped[list[str]] = mapped_column(ARRAY(String(41)))
+    tile_size: Mapped[bytes] = mapped_column(LargeBinary)  # int64
+    seconds: Mapped[bytes] = mapped_column(LargeBinary)  # float64
 
 
 class KernelModelFit(Base):

@@ -10,7 +10,14 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import KernelObservation, Run, RunResult, RunStatus, Study, TrainingSample
+from app.db.models import (
+    KernelObservationSet,
+    Run,
+    RunResult,
+    RunStatus,
+    Study,
+    TrainingSampleSet,
+)
 from app.db.scope import get_visible, visible_to
 from app.tenancy import Tenant
 
@@ -135,8 +142,8 @@ def delete_runs(session: Session, run_ids: Sequence[uuid.UUID]) -> None:
     """Delete runs with everything recorded about them: results and schedules (cascade), their
     training samples and kernel observations (kept by the schema when a run goes, so deleted
     here). The kernel model fits made on those observations stay: they are their own record."""
-    session.execute(delete(TrainingSample).where(TrainingSample.run_id.in_(run_ids)))
-    session.execute(delete(KernelObservation).where(KernelObservation.run_id.in_(run_ids)))
+    session.execute(delete(TrainingSampleSet).where(TrainingSampleSet.run_id.in_(run_ids)))
+    session.execute(delete(KernelObservationSet).where(KernelObservationSet.run_id.in_(run_ids)))
     session.execute(delete(Run).where(Run.id.in_(run_ids)))
 
 

@@ -21,6 +21,7 @@ from app.settings import get_settings
 
 _engines: dict[str, Engine] = {}
 _ASYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
+_SYNCHRONOUS_COMMIT = text("SET LOCAL synchronous_commit TO DEFAULT")
 #: A pooled connection unused for longer than this (seconds) is pinged before it is handed out.
 #: pool_pre_ping pinged at every checkout: one more round trip per transaction (2 of a POST's
 #: 7, 1 of a GET's 3), each one more wake-up of a PostgreSQL backend on a loaded machine. A
@@ -143,6 +144,12 @@ def session_scope(*, durable: bool = True) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def make_durable(session: Session) -> None:
+    """Make the transaction of a `session_scope(durable=False)` wait for the WAL flush after
+    all, as a durable one does (what decides is the setting when it commits)."""
+    session.execute(_SYNCHRONOUS_COMMIT)
 
 
 def ping_database() -> None:

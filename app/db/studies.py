@@ -19,7 +19,7 @@ from app.db.models import (
     RunStatus,
     Study,
     StudyStatus,
-    TrainingSample,
+    TrainingSampleSet,
     utcnow,
 )
 from app.db.scope import get_visible, visible_to
@@ -52,6 +52,21 @@ def add_study_runs(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     values = ([row[c] for c in STUDY_RUN_COLUMNS] for row in rows)
     while batch := list(itertools.islice(values, COPY_BATCH)):
         copy_rows(session, "runs", STUDY_RUN_COLUMNS, batch)
+
+
+def lock_study_creating_runs(session: Session, study_id: uuid.UUID) -> Study | None:
+    """The study, locked, if runs are still to be created for it: running, not deleted, fewer
+    runs than total_runs. None otherwise (cancelled, deleted or gone: create no more)."""
+    study = get_study(session, study_id, lock=True)
+    if study is None or study.status != StudyStatus.RUNNING:
+        return None
+    return study if study.runs_created < study.total_runs else None
+
+
+def runs_to_create(session: Session, study_id: uuid.UUID) -> bool:
+    """Whether some of the study's runs are not created yet (read without a lock)."""
+    query = select(Study.id).where(Study.id == study_id, Study.runs_created < Study.total_runs)
+    return session.scalar(query) is not None
 
 
 def get_study(
@@ -135,8 +150,9 @@ UNSENT_STUDY_RUN = and_(Run.study_id.is_not(None), Run.enqueued_at.is_(None))
 
 
 def quiet_fan_outs(session: Session, quiet_before: datetime) -> list[uuid.UUID]:
-    """Running studies with a run never sent, untouched since `quiet_before`: their fan-out
-    message was lost (a broker that crashed, or never sent: a broker down at submission)."""
+    """Running studies with runs not created yet or never sent, untouched since `quiet_before`:
+    their fan-out message was lost (a broker that crashed, or never sent: a broker down at
+    submission), or its worker died (a redelivery that never came)."""
     unsent = (
         select(Run.id)
         .where(Run.study_id == Study.id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None))
@@ -146,7 +162,7 @@ def quiet_fan_outs(session: Session, quiet_before: datetime) -> list[uuid.UUID]:
         Study.status == StudyStatus.RUNNING,
         Study.deleted_at.is_(None),
         Study.updated_at < quiet_before,
-        unsent,
+        (Study.runs_created < Study.total_runs) | unsent,
     )
     return list(session.scalars(query))
 
@@ -229,11 +245,14 @@ def most_common_rank_by(session: Session, study_id: uuid.UUID) -> str | None:
 
 
 def due_for_aggregation(session: Session, quiet_before: datetime) -> list[uuid.UUID]:
-    """Running studies none of whose runs is unfinished, untouched since `quiet_before`: their
-    last run ended but the aggregation did not happen (its worker died)."""
+    """Running studies with all their runs created, none unfinished, untouched since
+    `quiet_before`: their last run ended but the aggregation did not happen (its worker died)."""
     unfinished = select(Run.id).where(Run.study_id == Study.id, Run.status.in_(UNFINISHED)).exists()
     query = select(Study.id).where(
-        Study.status == StudyStatus.RUNNING, Study.updated_at < quiet_before, ~unfinished
+        Study.status == StudyStatus.RUNNING,
+        Study.updated_at < quiet_before,
+        Study.runs_created >= Study.total_runs,
+        ~unfinished,
     )
     return list(session.scalars(query))
 
@@ -242,7 +261,7 @@ def delete_studies(session: Session, study_ids: Sequence[uuid.UUID]) -> None:
     """Delete studies with their runs, the runs' results and schedules (cascade) and the runs'
     training samples (kept by the schema when a run goes, so deleted here)."""
     runs = select(Run.id).where(Run.study_id.in_(study_ids))
-    session.execute(delete(TrainingSample).where(TrainingSample.run_id.in_(runs)))
+    session.execute(delete(TrainingSampleSet).where(TrainingSampleSet.run_id.in_(runs)))
     session.execute(delete(Study).where(Study.id.in_(study_ids)))
 
 

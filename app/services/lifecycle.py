@@ -91,8 +91,10 @@ def claim(
     row_id: uuid.UUID,
     not_found: Callable[[uuid.UUID], Exception],
     worker: str | None = None,
+    phase: str | None = None,
 ) -> A | Unclaimed:
-    """Begin `worker`'s attempt at the work (the row records it) and return its row, or say why
+    """Begin `worker`'s attempt at the work (the row records it, and `phase`, the one the work
+    begins in: its first progress report need not be written) and return its row, or say why
     there is nothing to do: it already ended, or it was claimed `max_attempts` times before —
     each claim that did not end it lost its worker — and is failed now instead of being tried
     again.
@@ -113,7 +115,7 @@ def claim(
                 f"gave up after {row.attempts} attempts: the worker running it was lost each time"
             )
             return Unclaimed.GAVE_UP
-        row.begin_attempt(worker)
+        row.begin_attempt(worker, phase)
         return row
 
 
@@ -142,7 +144,9 @@ class ProgressReporter:
     and stops the work by raising `Cancelled` once it is no longer running, `OutOfTime` once it
     is past `deadline` (a time.monotonic() value; None: none). Each write records the phase the
     work is in (the `stage` of the report); the first report of an attempt is always written, so
-    the phase shows from the start. Its writes also tell the recovery sweep the work is alive.
+    the phase shows from the start — unless the claim wrote it (`reported_at`, the claim's
+    time.monotonic()): then the first is as throttled as the others, and a short run writes
+    none. Its writes also tell the recovery sweep the work is alive.
 
     A write is not waited for (an asynchronous commit, as the claim's), so that a short run's one
     durable commit is its finish (3.7 ms of fsync each here). A database crash that loses a report
@@ -155,13 +159,14 @@ class ProgressReporter:
         row_id: uuid.UUID,
         sink: ProgressSink | None,
         deadline: float | None = None,
+        reported_at: float | None = None,
     ) -> None:
         self.model = model
         self.row_id = row_id
         self.sink = sink
         self.interval_s = get_settings().progress_interval_s
         self.deadline = deadline
-        self.last: float | None = None  # when the last report was written
+        self.last = reported_at  # when the last report was written (None: none yet)
 
     def __call__(self, progress: float, stage: str) -> None:
         now = time.monotonic()

@@ -40,6 +40,11 @@ class RetrainQueue(Protocol):
 class WorkQueue(RunQueue, RetrainQueue, StudyQueue, Protocol):
     """Both: what the recovery sweep sends work through."""
 
+    def messages_held(self) -> int:
+        """How many messages the broker holds for workers: waiting in the work queues, or
+        delivered to a worker and not yet acknowledged. Raises TransientStoreError if the broker
+        cannot be reached."""
+
 
 class ProgressSink(Protocol):
     def __call__(self, progress: float, stage: str) -> None:

@@ -3,8 +3,11 @@ behind by a crash.
 
 A run is sent again when it is queued but its message never left (the process died between the
 commit and the enqueue), queued long enough that its message was probably lost (a broker that
-crashed before persisting it), or running but silent for longer than the hard time limit (its
-worker died and the message was lost with it); a study's runs never sent are left to its
+crashed before persisting it) — only while the broker holds fewer messages than the database has
+runs and jobs waiting for one: a study of 100,000 runs keeps runs queued for hours, and sending
+each again every `requeue_queued_after_s` would double its queue — or running but silent for
+longer than the hard time limit (its worker died and the message was lost with it); a study's
+runs never sent are left to its
 fan-out, whose message is sent again once the study went quiet. Sending twice is harmless: the
 task id is the run id and `execute_run` skips a run that already ended. Retraining jobs are
 swept the same way, and a study whose last run ended but whose aggregation never committed (its
@@ -36,17 +39,27 @@ class SweepReport:
     purges: list[str] = field(default_factory=list)  # deleted studies whose purge was re-sent
 
 
+def messages_lost(queue: WorkQueue) -> bool:
+    """Whether the broker holds fewer messages than the database has work waiting for one. The
+    database is counted first: work sent meanwhile adds to the broker's side only."""
+    with session_scope() as session:
+        awaiting = db_lifecycle.awaiting_messages(session, Run, TrainingJob)
+    return queue.messages_held() < awaiting
+
+
 def sweep(queue: WorkQueue) -> SweepReport:
     settings = get_settings()
     now = utcnow()
-    cutoffs = {
-        "unsent_before": now - timedelta(seconds=settings.requeue_unsent_after_s),
-        "queued_before": now - timedelta(seconds=settings.requeue_queued_after_s),
-        "silent_before": now - timedelta(seconds=settings.stale_running_after_s),
-    }
+    queued = now - timedelta(seconds=settings.requeue_queued_after_s)
+    stuck = partial(
+        db_lifecycle.stuck,
+        unsent_before=now - timedelta(seconds=settings.requeue_unsent_after_s),
+        queued_before=queued if messages_lost(queue) else None,
+        silent_before=now - timedelta(seconds=settings.stale_running_after_s),
+    )
     with session_scope() as session:
-        runs = db_lifecycle.stuck(session, Run, study_store.UNSENT_STUDY_RUN, **cutoffs)
-        jobs = db_lifecycle.stuck(session, TrainingJob, **cutoffs)
+        runs = stuck(session, Run, study_store.UNSENT_STUDY_RUN)
+        jobs = stuck(session, TrainingJob)
     report = SweepReport()
     for run in runs:
         lifecycle.send(run, partial(queue.enqueue_run, run.id, run.priority), "run")

@@ -48,6 +48,7 @@ from app.services.idempotency import submit_once
 from app.services.ports import ProgressSink, RunQueue
 from app.services.profiles import run_profiles
 from app.services.simulation import (
+    BUILDING,
     EXPERIMENT_SHARE,
     Simulation,
     result_documents,
@@ -153,7 +154,7 @@ def execute_run(
 ) -> ExecutionOutcome:
     """Execute the run as `worker` (its Celery hostname, recorded with the run)."""
     try:
-        run = lifecycle.claim(Run, run_id, RunNotFound, worker)
+        run = lifecycle.claim(Run, run_id, RunNotFound, worker, BUILDING)
     except RunNotFound:
         # A normal end for the message, not a fault: the worker's metrics count it by outcome
         # (hms_worker_runs{outcome="gone"}), and it is logged without a traceback.
@@ -165,20 +166,25 @@ def execute_run(
         studies.after_run_ended(run_id)
         gave_up = run is lifecycle.Unclaimed.GAVE_UP
         return ExecutionOutcome.FAILED if gave_up else ExecutionOutcome.SKIPPED
-    outcome = _execute(run_id, dict(run.spec), run.tenant, sink)
+    # The claim wrote the phase the run begins in: its first report need not.
+    outcome = _execute(run_id, dict(run.spec), run.tenant, sink, time.monotonic())
     if run.study_id is not None:  # the claim read it: a lone run needs no look-up
         studies.aggregate_if_done(run.study_id)  # the last run of a study aggregates it
     return outcome
 
 
 def _execute(
-    run_id: uuid.UUID, document: dict[str, Any], tenant: str | None, sink: ProgressSink | None
+    run_id: uuid.UUID,
+    document: dict[str, Any],
+    tenant: str | None,
+    sink: ProgressSink | None,
+    claimed_at: float,
 ) -> ExecutionOutcome:
     """Simulate the claimed run's spec (`document`), with the kernel profiles its `tenant` may
-    name, and record how it ended."""
+    name, and record how it ended; its claim wrote its first phase at `claimed_at`."""
     settings = get_settings()
     deadline = time.monotonic() + settings.run_time_limit_s
-    reporter = lifecycle.ProgressReporter(Run, run_id, sink, deadline)
+    reporter = lifecycle.ProgressReporter(Run, run_id, sink, deadline, reported_at=claimed_at)
     try:
         spec = RunSpec.model_validate(document)
         rl_start = _rl_start(spec)

@@ -1,26 +1,35 @@
 """Studies: submit a grid of runs, fan it out, aggregate it exactly once, read, cancel.
 
 The life of a study:
-1. `submit_study` validates every cell (study spec), inserts the study and all its runs in one
-   transaction, commits, and only then sends ONE message: the fan-out. API time does not grow
-   with the number of broker round trips a study needs.
-2. A worker's `fan_out_study` sends the runs' messages on one broker connection, in batches,
-   marking each batch sent. Each run is an ordinary run from there on (priority, redelivery,
-   exactly-once results, the recovery sweep re-sending what a crash left unsent).
+1. `submit_study` validates each cell of the grid once (study spec; its time grows with the
+   cells, not the repetitions), inserts the study's row alone, commits, and only then sends ONE
+   message: the fan-out. Accepting a study of 100,000 runs takes as long as one of 1,000 runs
+   with the same cells (bench/study_scale.py).
+2. A worker's `fan_out_study` creates the runs, CREATE_BATCH per transaction (COPY), adding each
+   batch to the study's `runs_created` in the same transaction under the study's row lock, and
+   sends each batch once it committed, FAN_OUT_BATCH messages at a time, marking them sent. A
+   run's id and spec are functions of the study, its cell and its repetition, so whoever creates
+   it creates the same run; a redelivered or re-sent fan-out (its worker died) goes on from
+   `runs_created` and sends what was created but not sent. The row lock orders creation and
+   cancellation: a batch after the cancel is not created. Each run is an ordinary run from there
+   on (priority, redelivery, exactly-once results, the recovery sweep).
 3. Whenever a run of a study ends (succeeded, failed, cancelled, or found already ended on a
-   redelivery), `aggregate_if_done` locks the study's row and, if no run is unfinished and the
-   study is still running, computes the statistics and stores them with `succeeded` in the same
-   transaction. The row lock decides who aggregates: two workers finishing the last runs together
-   serialize on it, and the second finds the study already succeeded. A worker that dies while
-   aggregating rolls its transaction back; the recovery sweep (`aggregate_due`) finishes it.
+   redelivery), `aggregate_if_done` locks the study's row and, if every run was created, none is
+   unfinished and the study is still running, computes the statistics and stores them with
+   `succeeded` in the same transaction. The row lock decides who aggregates: two workers
+   finishing the last runs together serialize on it, and the second finds the study already
+   succeeded. A worker that dies while aggregating rolls its transaction back; the recovery sweep
+   (`aggregate_due`) finishes it.
 4. `delete_study` hides an ended study at once and sends one message; a worker's `purge_study`
    deletes its runs in batches, then its row (the sweep re-sends a purge that went silent).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,7 +41,7 @@ from app.db import lifecycle as db_lifecycle
 from app.db import runs as run_store
 from app.db import studies as store
 from app.db.models import Run, RunStatus, Study, StudyStatus, utcnow
-from app.db.session import session_scope
+from app.db.session import make_durable, session_scope
 from app.errors import (
     StudyNotCancellable,
     StudyNotDeletable,
@@ -45,7 +54,7 @@ from app.services.idempotency import submit_once
 from app.services.ports import StudyQueue
 from app.services.profiles import run_profiles
 from app.settings import get_settings
-from app.studies.spec import StudySpec, plan_runs
+from app.studies.spec import PlannedRun, StudySpec, plan_runs, validate_cells
 from app.studies.statistics import streamed_statistics
 from app.tenancy import Tenant
 
@@ -53,6 +62,9 @@ log = logging.getLogger(__name__)
 
 #: Runs sent per batch by the fan-out (one database update per batch marks them sent).
 FAN_OUT_BATCH = 500
+#: Runs created per transaction by the fan-out: one COPY, the study's row locked meanwhile (a
+#: cancel, and a run of the study that ends, wait for it).
+CREATE_BATCH = store.COPY_BATCH
 
 
 @dataclass(frozen=True)
@@ -63,10 +75,23 @@ class StudySubmission:
 
 @dataclass(frozen=True)
 class StudyView:
-    """A study with its runs counted by status; progress = ended runs / all runs."""
+    """A study with its runs counted by status; progress = ended runs / all runs.
+
+    `created` counts the runs recorded so far. While the fan-out is creating them the others
+    count as queued (they will be); once the study is cancelled, as cancelled (they never will).
+    So the counts always add up to total_runs."""
 
     study: Study
-    counts: dict[str, int]
+    created: dict[str, int]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        missing = self.study.total_runs - self.study.runs_created
+        if missing <= 0:
+            return self.created
+        cancelled = self.study.status == StudyStatus.CANCELLED
+        status = (RunStatus.CANCELLED if cancelled else RunStatus.QUEUED).value
+        return {**self.created, status: self.created.get(status, 0) + missing}
 
     @property
     def finished_runs(self) -> int:
@@ -81,45 +106,25 @@ class StudyView:
 def submit_study(
     tenant: Tenant, spec: StudySpec, queue: StudyQueue, idempotency_key: str | None = None
 ) -> StudySubmission:
-    """Record the tenant's study and all its runs, commit, then send the fan-out message. The
-    same idempotency key with the same spec returns the existing study, sending its fan-out if
-    that was never sent (idempotency.submit_once)."""
+    """Validate each cell of the study, record the study's row, commit, then send the fan-out
+    message (which creates the runs). The same idempotency key with the same spec returns the
+    existing study, sending its fan-out if that was never sent (idempotency.submit_once)."""
     document = spec.model_dump(mode="json")
 
     def create(session: Session, digest: str) -> Study:
         # Raises InvalidSpec naming a bad grid key or value (a profile the tenant lacks too).
-        budget_mb = get_settings().run_memory_budget_mb
-        planned = plan_runs(spec, run_profiles(tenant.name), budget_mb)  # streamed into COPY
-        study = store.add_study(
+        validate_cells(spec, run_profiles(tenant.name), get_settings().run_memory_budget_mb)
+        return store.add_study(
             session,
             name=spec.name,
             spec=document,
             priority=spec.priority,
             total_runs=spec.total_runs,
+            runs_created=0,
             tenant=tenant.name,
             idempotency_key=idempotency_key,
             request_digest=digest,
         )
-        store.add_study_runs(
-            session,
-            (
-                {
-                    "id": uuid.uuid4(),
-                    "status": RunStatus.QUEUED.value,
-                    "spec": run.spec,
-                    "priority": spec.priority,
-                    "tenant": tenant.name,
-                    "request_digest": digest,
-                    "progress": 0.0,
-                    "attempts": 0,
-                    "study_id": study.id,
-                    "study_cell": run.cell,
-                    "study_repetition": run.repetition,
-                }
-                for run in planned
-            ),
-        )
-        return study
 
     study, created = submit_once(
         idempotency_key,
@@ -132,34 +137,96 @@ def submit_study(
 
 
 def _send_fan_out(study: Study, queue: StudyQueue) -> None:
-    """If the broker is down, the recovery sweep sends the study's runs (unsent queued runs)."""
+    """If the broker is down, the recovery sweep sends the fan-out (a study with runs to create)."""
     lifecycle.send(study, lambda: queue.enqueue_fan_out(study.id), "study")
 
 
+def study_run_id(study_id: uuid.UUID, cell: int, repetition: int) -> uuid.UUID:
+    """The id of a study's run: the same whoever creates it, unique across studies."""
+    return uuid.uuid5(study_id, f"{cell}/{repetition}")
+
+
 def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
-    """Send every run of the study not sent yet, FAN_OUT_BATCH at a time; returns how many were
-    sent. The ids come from a server-side cursor (memory: one batch); each batch is marked sent,
-    and the study touched, in its own transaction, so that a redelivered fan-out (its worker
-    died) goes on where this one stopped and the sweep leaves the study to it meanwhile."""
-    sent = 0
+    """Create the study's runs not created yet, CREATE_BATCH per transaction, sending each batch
+    once it committed; then send any run created but never sent (by a delivery whose worker
+    died). Returns how many runs this call sent.
+
+    Safe to run twice, one after the other or at once: each batch locks the study's row and
+    starts at its `runs_created`; no batch is created once the study is cancelled or deleted."""
     with session_scope() as session:
         study = store.get_study(session, study_id)
         if study is None:
             raise StudyNotFound(study_id)
+        spec = StudySpec.model_validate(study.spec)
+        digest, tenant = study.request_digest, study.tenant
+        to_create = study.runs_created < study.total_runs
+    sent = 0
+    if to_create:
+        planned = plan_runs(spec, run_profiles(tenant))  # validated at submission
+        for batch in _created_batches(study_id, planned, digest):
+            sent += _send_runs(study_id, batch, spec.priority, queue)
+    with session_scope() as session:
         for batch in store.unsent_run_id_batches(session, study_id, FAN_OUT_BATCH):
-            queue.enqueue_runs(batch, study.priority)
-            with session_scope() as marking:
-                store.touch(marking, study_id)  # the study's row first, as cancel_study locks
-                db_lifecycle.mark_enqueued(marking, Run, batch)
-            sent += len(batch)
+            sent += _send_runs(study_id, batch, spec.priority, queue)
     return sent
 
 
+def _created_batches(
+    study_id: uuid.UUID, planned: Iterator[PlannedRun], digest: str
+) -> Iterator[list[uuid.UUID]]:
+    """Create the planned runs from the study's `runs_created` on, a batch per transaction,
+    yielding each batch's ids after its commit; stop once the study needs no more runs."""
+    position = 0  # the planned runs consumed so far
+    while True:
+        with session_scope() as session:
+            study = store.lock_study_creating_runs(session, study_id)
+            if study is None:
+                return
+            skip = study.runs_created - position  # another delivery created them meanwhile
+            batch = list(itertools.islice(planned, skip, skip + CREATE_BATCH))
+            if not batch:
+                return  # not reached: the plan has total_runs runs
+            store.add_study_runs(session, (_run_row(study, run, digest) for run in batch))
+            study.runs_created += len(batch)
+            position = study.runs_created
+        yield [study_run_id(study_id, run.cell, run.repetition) for run in batch]
+
+
+def _run_row(study: Study, run: PlannedRun, digest: str) -> dict[str, Any]:
+    return {
+        "id": study_run_id(study.id, run.cell, run.repetition),
+        "status": RunStatus.QUEUED.value,
+        "spec": run.spec,
+        "priority": study.priority,
+        "tenant": study.tenant,
+        "request_digest": digest,
+        "progress": 0.0,
+        "attempts": 0,
+        "study_id": study.id,
+        "study_cell": run.cell,
+        "study_repetition": run.repetition,
+    }
+
+
+def _send_runs(
+    study_id: uuid.UUID, run_ids: Sequence[uuid.UUID], priority: int, queue: StudyQueue
+) -> int:
+    """Send the runs' messages FAN_OUT_BATCH at a time, each batch then marked sent and the
+    study touched (the sweep leaves a study whose fan-out is alive to it)."""
+    for start in range(0, len(run_ids), FAN_OUT_BATCH):
+        batch = run_ids[start : start + FAN_OUT_BATCH]
+        queue.enqueue_runs(batch, priority)
+        with session_scope() as marking:
+            store.touch(marking, study_id)  # the study's row first, as cancel_study locks
+            db_lifecycle.mark_enqueued(marking, Run, batch)
+    return len(run_ids)
+
+
 def resend_quiet_fan_outs(queue: StudyQueue) -> list[str]:
-    """The recovery sweep's part: send again the fan-out of studies with runs never sent that
-    nothing touched for `requeue_unsent_after_s` (the sweep leaves those runs to the fan-out:
-    sending 100,000 runs one by one beside a fan-out that is still at work would send them
-    twice)."""
+    """The recovery sweep's part: send again the fan-out of studies with runs not created or
+    never sent that nothing touched for `requeue_unsent_after_s` (the sweep leaves those runs to
+    the fan-out: sending 100,000 runs one by one beside a fan-out that is still at work would
+    send them twice)."""
     quiet = timedelta(seconds=get_settings().requeue_unsent_after_s)
     with session_scope() as session:
         due = store.quiet_fan_outs(session, utcnow() - quiet)
@@ -171,14 +238,25 @@ def resend_quiet_fan_outs(queue: StudyQueue) -> list[str]:
 
 
 def aggregate_if_done(study_id: uuid.UUID) -> bool:
-    """Aggregate the study if its last run has ended and nobody has yet; True if this call did."""
-    with session_scope() as session:
+    """Aggregate the study if its last run has ended and nobody has yet; True if this call did.
+
+    While its fan-out is creating runs the study is not done, and its row is not locked here:
+    each batch holds that lock through its COPY, and every run that ends would wait for it. The
+    last batch's runs end after its commit, so one of them sees all the runs created.
+
+    Asked after every run, it commits asynchronously (session_scope says what that means) unless
+    it aggregates: the note that the study is alive is all a run's call writes, and losing it
+    only lets the sweep look at the study sooner. The aggregation itself waits for the fsync."""
+    with session_scope(durable=False) as session:
+        if store.runs_to_create(session, study_id):
+            return False
         study = db_lifecycle.lock_running(session, Study, study_id)
         if study is None:
             return False
         if store.has_unfinished(session, study_id):
             study.updated_at = utcnow()  # a run just ended: the study is alive
             return False
+        make_durable(session)
         spec = StudySpec.model_validate(study.spec)
         study.statistics = streamed_statistics(
             store.outcomes_by_cell(session, study_id),

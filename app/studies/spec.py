@@ -6,8 +6,9 @@ sorted by name. Repetition r of every cell runs with seed `base.seed + r` (and, 
 workload seed, that seed + r), so within a repetition all cells and policies meet the same random
 draws: comparisons are paired. Every (cell, repetition) becomes one ordinary run.
 
-Validation happens here, once: every cell's RunSpec is built and validated, so a bad key or value
-is refused at submission, naming it.
+Validation happens here, once per cell: every cell's RunSpec is built and validated, so a bad key
+or value is refused at submission, naming it (`validate_cells`); `plan_runs` gives the runs, which
+a study's fan-out creates.
 """
 
 from __future__ import annotations
@@ -139,6 +140,20 @@ def plan_runs(
     the study's runs add up to more than MAX_STUDY_PLACEMENTS or MAX_STUDY_RESULTS
     (`StudySize`). Each cell is validated once; its repetitions differ only in seeds (and
     priority), set on plain copies: a 10,000-run study is planned in milliseconds."""
+    cells = validate_cells(study, profiles, memory_budget_mb)
+    return (
+        PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
+        for index, cell in enumerate(cells)
+        for repetition in range(study.repetitions)
+    )
+
+
+def validate_cells(
+    study: StudySpec, profiles: ProfileLookup = kernel_profile, memory_budget_mb: int | None = None
+) -> list[dict[str, Any]]:
+    """Each cell's RunSpec document (seed and priority as the base's), in cell order, every one
+    validated as `plan_runs` says. Its time grows with the cells, not the repetitions: what a
+    study's submission does (its runs are created later, by its fan-out)."""
     base = study.base.model_dump(mode="json")
     size = StudySize()
     cells = []
@@ -148,11 +163,7 @@ def plan_runs(
             _check_cell_memory(spec, values, memory_budget_mb)
         size.add(spec, study.repetitions)
         cells.append(spec.model_dump(mode="json"))
-    return (
-        PlannedRun(index, repetition, _repetition(cell, repetition, study.priority))
-        for index, cell in enumerate(cells)
-        for repetition in range(study.repetitions)
-    )
+    return cells
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from app.db.models import RunResult, TrainingSample
+from app.db.models import RunResult, TrainingSampleSet
 from app.db.session import session_scope
 from app.errors import TransientStoreError
 from app.runspec import RunSpec
@@ -69,7 +69,9 @@ def counts(run_id: uuid.UUID) -> tuple[int, int]:
     """(result rows, training samples) stored for the run."""
     with session_scope() as session:
         results = session.scalar(select(func.count()).where(RunResult.run_id == run_id))
-        samples = session.scalar(select(func.count()).where(TrainingSample.run_id == run_id))
+        samples = session.scalar(
+            select(func.sum(TrainingSampleSet.count)).where(TrainingSampleSet.run_id == run_id)
+        )
     return results or 0, samples or 0
 
 

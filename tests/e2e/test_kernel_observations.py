@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import func, select
 
-from app.db.models import KernelObservation
+from app.db.models import KernelObservationSet
 from app.db.session import session_scope
 from tests.conftest import TEAM_A_KEY, TEAM_B_KEY, tiled_spec
 from tests.processes import wait_until
@@ -34,7 +34,9 @@ def ended(api, key: str, run_id: str) -> dict:
 def observations_by_tenant() -> dict[str, int]:
     with session_scope() as session:
         rows = session.execute(
-            select(KernelObservation.tenant, func.count()).group_by(KernelObservation.tenant)
+            select(KernelObservationSet.tenant, func.sum(KernelObservationSet.count)).group_by(
+                KernelObservationSet.tenant
+            )
         ).all()
     return {tenant: count for tenant, count in rows}
 

@@ -16,7 +16,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import Run, RunResult, RunSchedule, TrainingSample
+from app.db.models import Run, RunResult, RunSchedule, TrainingSampleSet
 from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import runs
@@ -73,8 +73,9 @@ def tally() -> dict[str, int]:
             "results": rows(RunResult),
             "orphan_results": rows(RunResult, RunResult.run_id.not_in(succeeded)),
             "orphan_schedules": rows(RunSchedule, RunSchedule.run_id.not_in(succeeded)),
-            "samples": rows(TrainingSample),
-            "orphan_samples": rows(TrainingSample, TrainingSample.run_id.not_in(succeeded)),
+            "samples": session.scalar(select(func.sum(TrainingSampleSet.count))) or 0,
+            "sample_sets": rows(TrainingSampleSet),
+            "orphan_samples": rows(TrainingSampleSet, TrainingSampleSet.run_id.not_in(succeeded)),
             "redelivered": rows(Run, Run.attempts > 1),
             "max_attempts": session.scalar(select(func.max(Run.attempts))) or 0,
         }
@@ -121,6 +122,7 @@ def test_soak_every_run_ends_exactly_once_under_repeated_kills(soak_runs, soak_e
     assert counts["succeeded"] + counts["failed"] == soak_runs
     assert counts["results"] == 3 * counts["succeeded"]
     assert counts["samples"] == 20 * 2 * counts["succeeded"]
+    assert counts["sample_sets"] == counts["succeeded"]  # one per run: stored once
     assert counts["orphan_results"] == counts["orphan_schedules"] == counts["orphan_samples"] == 0
     assert sum(kills.values()) >= 5 and kills["whole worker"] >= 1
     assert counts["redelivered"] >= 1

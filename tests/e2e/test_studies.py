@@ -28,7 +28,7 @@ from celery.result import AsyncResult
 from scipy import stats
 from sqlalchemy import create_engine, func, make_url, select, text
 
-from app.db.models import Run, RunResult, Study, TrainingSample
+from app.db.models import Run, RunResult, Study, TrainingSampleSet
 from app.db.session import session_scope
 from app.services import studies
 from app.settings import get_settings
@@ -149,8 +149,12 @@ def assert_every_run_succeeded_once(study_id: uuid.UUID) -> list[Run]:
     with session_scope() as session:
         for run in runs:
             results = session.scalar(select(func.count()).where(RunResult.run_id == run.id))
-            samples = session.scalar(select(func.count()).where(TrainingSample.run_id == run.id))
-            assert (results, samples) == (len(POLICIES), SAMPLES * 2)  # 2 device models
+            samples = session.execute(
+                select(func.count(), func.sum(TrainingSampleSet.count)).where(
+                    TrainingSampleSet.run_id == run.id
+                )
+            ).one()
+            assert (results, *samples) == (len(POLICIES), 1, SAMPLES * 2)  # 2 device models
     return runs
 
 

@@ -23,8 +23,9 @@ from app.db import runs as run_store
 from app.db.models import Run, RunStatus
 from app.db.session import session_scope
 from app.errors import RunNotFound
-from app.services import events, lifecycle, runs
+from app.services import events, lifecycle, runs, studies
 from tests.conftest import ADMIN, TEAM_A_KEY, TEAM_B_KEY
+from tests.fakes import RecordingQueue
 
 A = {"X-API-Key": TEAM_A_KEY}
 B = {"X-API-Key": TEAM_B_KEY}
@@ -189,6 +190,7 @@ def test_another_tenants_or_an_unknown_id_is_a_404_and_no_key_a_401(client):
 
 def test_a_study_streams_its_runs_counts_until_it_succeeds(http):
     study_id = submit(http, STUDY, "/api/v1/studies")
+    studies.fan_out_study(uuid.UUID(study_id), RecordingQueue())  # a worker's part
     study_runs, _ = runs.list_runs(ADMIN, None, 10, 0, uuid.UUID(study_id))
     pending = iter([run.id for run in study_runs])
     seen: list[Sse] = []

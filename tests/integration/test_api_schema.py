@@ -37,6 +37,7 @@ be checked like any other.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import schemathesis
@@ -48,8 +49,9 @@ from sqlalchemy import select
 from api.main import app
 from app.db.models import Run
 from app.db.session import session_scope
-from app.services import runs
+from app.services import runs, studies
 from tests.conftest import TEST_API_KEY, empty_tables
+from tests.fakes import RecordingQueue
 
 #: Error types of the rules the OpenAPI schema cannot state: `value_error` from the specs'
 #: validators (one source of an imported workload, `load` or `arrival_rate`, one cost per device,
@@ -209,6 +211,7 @@ def test_the_links_of_created_work_lead_to_it_once_it_ended(servers):
         _create("/api/v1/models/retrain", None),
         _create("/api/v1/keys", {"name": "linked"}),
     ]
+    studies.fan_out_study(uuid.UUID(created[1][1].json()["id"]), RecordingQueue())
     with session_scope() as session:
         run_ids = session.scalars(select(Run.id)).all()
     for run_id in run_ids:

@@ -40,7 +40,13 @@ def post(client, body=STUDY, **headers):
     return client.post("/api/v1/studies", json=body, headers={**AUTH, **headers})
 
 
+def fan_out(study_id):
+    """What the study's fan-out message does on a worker: create and send its runs."""
+    return studies.fan_out_study(uuid.UUID(study_id), RecordingQueue())
+
+
 def run_all(study_id):
+    fan_out(study_id)
     with session_scope() as session:
         ids = session.scalars(select(Run.id).where(Run.study_id == study_id)).all()
     for run_id in ids:
@@ -53,8 +59,11 @@ def test_a_study_is_accepted_listed_run_and_its_statistics_served(client):
     study = response.json()
     assert response.headers["Location"] == f"/api/v1/studies/{study['id']}"
     assert (study["total_runs"], study["progress"], study["counts"]) == (4, 0.0, {"queued": 4})
+    assert study["runs_created"] == 0  # the fan-out creates them
     again = post(client, **{"Idempotency-Key": "s1"})
     assert again.json()["id"] == study["id"] and again.headers["Idempotent-Replayed"] == "true"
+    assert fan_out(study["id"]) == 4
+    assert client.get(f"/api/v1/studies/{study['id']}").json()["runs_created"] == 4
     page = client.get("/api/v1/runs", params={"study_id": study["id"], "limit": 10}).json()
     assert page["total"] == 4 and {r["study_id"] for r in page["items"]} == {study["id"]}
     assert client.get(f"/api/v1/studies/{study['id']}/results").status_code == 409

@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from api.main import app
 from app.db.session import session_scope
+from app.services import studies
 from tests.conftest import EXAMPLE_SPEC, TEAM_A_KEY, TEAM_B_KEY, TEST_API_KEY
+from tests.fakes import RecordingQueue
 
 ADMIN = {"X-API-Key": TEST_API_KEY}
 A = {"X-API-Key": TEAM_A_KEY}
@@ -111,6 +113,7 @@ def test_idempotency_keys_are_per_tenant_and_admin_sees_every_tenant(client):
 def test_studies_are_owned_like_runs(client):
     study = client.post("/api/v1/studies", json=STUDY, headers=A).json()
     assert study["tenant"] == "team-a"
+    studies.fan_out_study(uuid.UUID(study["id"]), RecordingQueue())  # creates the runs
     path = f"/api/v1/studies/{study['id']}"
     assert client.get(path, headers=B).status_code == 404
     assert client.post(f"{path}/cancel", headers=B).status_code == 404

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import threading
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -16,8 +17,9 @@ from sqlalchemy import select
 from app.cli.main import main
 from app.db.models import Run, RunStatus, Study, StudyStatus
 from app.db.session import session_scope
-from app.services import runs
+from app.services import runs, studies
 from tests.conftest import TEST_API_KEY
+from tests.fakes import RecordingQueue
 from tests.processes import wait_until
 
 STUDY = {
@@ -58,6 +60,8 @@ def queued_runs(study_id: str) -> list:
 
 
 def run_all(study_id: str) -> None:
+    """What the workers do: the fan-out creates the runs, then each is executed."""
+    studies.fan_out_study(uuid.UUID(study_id), RecordingQueue())
     for run_id in queued_runs(study_id):
         runs.execute_run(run_id)
 

@@ -1,5 +1,7 @@
 """Migrations are code: they build the schema the models describe, and they reverse cleanly."""
 
+import uuid
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -184,3 +186,67 @@ def test_0013_adds_a_progress_phase_and_a_runs_size_empty_for_old_rows_and_drops
     downgrade(empty_database, "0012")
     assert not {"phase", "num_tasks"} & _columns(empty_database, "runs")
     assert "phase" not in _columns(empty_database, "training_jobs")
+
+
+SAMPLE_ROWS = (
+    "SELECT id, run_id, features, device_kind, seconds, oracle_share FROM training_samples"
+)
+OBSERVATION_ROWS = (
+    "SELECT id, tenant, profile, contention, run_id, kernel, tile_size, device_kind, seconds "
+    "FROM kernel_observations"
+)
+
+
+def test_0016_packs_samples_and_observations_one_row_a_run_keeping_every_id_and_back(
+    empty_database,
+):
+    upgrade(empty_database, "0015")
+    _execute(
+        empty_database,
+        *OLD_DATA[:2],
+        # Two runs' samples (one with its run deleted since), their ids interleaved; a gap.
+        "INSERT INTO training_samples (id, run_id, features, device_kind, seconds, oracle_share) "
+        f"VALUES (3, '{RUN_ID}', '{{1.5, -2.0}}', 0, 0.25, NULL), "
+        "(4, NULL, '{3.0, 4.0}', 1, 1e-300, 0.5), "
+        f"(5, '{RUN_ID}', '{{0.1, 0.2}}', 1, 0.1, 0.75)",
+        "SELECT setval(pg_get_serial_sequence('training_samples', 'id'), 9)",
+        "INSERT INTO kernel_observations (id, tenant, profile, contention, run_id, kernel, "
+        f"tile_size, device_kind, seconds) VALUES (7, 'team-a', 'lab', 'alone', '{RUN_ID}', "
+        f"'gemm', 256, 'gpu', 0.001), (8, 'team-a', 'lab', 'alone', '{RUN_ID}', 'potrf', 512, "
+        "'cpu', 0.02), (9, 'team-b', 'lab', 'alone', NULL, 'gemm', 256, 'cpu', 0.003)",
+    )
+    samples = sorted(_rows(empty_database, SAMPLE_ROWS))
+    observations = sorted(_rows(empty_database, OBSERVATION_ROWS))
+
+    upgrade(empty_database, "0016")
+    assert not {"training_samples", "kernel_observations"} & tables(empty_database)
+    assert _rows(
+        empty_database,
+        "SELECT run_id, count, first_id, last_id FROM training_sample_sets ORDER BY id",
+    ) == [(uuid.UUID(RUN_ID), 2, 3, 5), (None, 1, 4, 4)]
+    assert _rows(
+        empty_database,
+        "SELECT tenant, count, first_id, last_id, kernels, device_kinds, pairs "
+        "FROM kernel_observation_sets ORDER BY id",
+    ) == [
+        ("team-a", 2, 7, 8, ["gemm", "potrf"], ["cpu", "gpu"], ["gemm gpu", "potrf cpu"]),
+        ("team-b", 1, 9, 9, ["gemm"], ["cpu"], ["gemm cpu"]),
+    ]
+    packed_columns = _rows(
+        empty_database,
+        "SELECT attrelid::regclass::text, attstorage FROM pg_attribute WHERE attrelid IN "
+        "('training_sample_sets'::regclass, 'kernel_observation_sets'::regclass) "
+        "AND atttypid = 'bytea'::regtype",
+    )
+    assert len(packed_columns) == 10 and {storage for _, storage in packed_columns} == {"e"}
+    # New items take ids after every old one, deleted ones included (the old sequence was at 9).
+    assert _rows(empty_database, "SELECT nextval('training_sample_ids')") == [(10,)]
+    assert _rows(empty_database, "SELECT nextval('kernel_observation_ids')") == [(10,)]
+
+    downgrade(empty_database, "0015")
+    assert sorted(_rows(empty_database, SAMPLE_ROWS)) == samples
+    assert sorted(_rows(empty_database, OBSERVATION_ROWS)) == observations
+    assert _rows(
+        empty_database, "SELECT nextval(pg_get_serial_sequence('training_samples', 'id'))"
+    ) == [(11,)]
+    assert not {"training_sample_sets", "kernel_observation_sets"} & tables(empty_database)

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from api.deps import SESSION_COOKIE
 from api.main import app
+from app.db import packed
 from app.db import perfmodels as store
-from app.db.models import KernelModelFit, KernelObservation
+from app.db.models import KernelModelFit, KernelObservationSet
 from app.db.session import session_scope
 from app.errors import InvalidSpec
 from app.ml.perfmodels import RegressionModel
@@ -68,13 +69,12 @@ def test_a_kernel_run_records_its_first_policys_observations_once_even_when_rede
     assert runs.execute_run(run_id) == ExecutionOutcome.SKIPPED  # a redelivery after the commit
     assert observations_of(run_id) == num_tasks
     with session_scope() as session:
-        rows = session.execute(
-            select(KernelObservation.tenant, KernelObservation.profile, KernelObservation.seconds)
-            .where(KernelObservation.run_id == run_id)
-            .order_by(KernelObservation.id)
+        sets = session.scalars(
+            select(KernelObservationSet).where(KernelObservationSet.run_id == run_id)
         ).all()
-    assert {(row.tenant, row.profile) for row in rows} == {("team-a", PROFILE)}
-    assert sorted(row.seconds for row in rows) == sorted(expected.seconds.tolist())
+    assert [(s.tenant, s.profile, s.count) for s in sets] == [("team-a", PROFILE, num_tasks)]
+    seconds = packed.unpack(sets[0].seconds, packed.FLOAT64)
+    assert sorted(seconds.tolist()) == sorted(expected.seconds.tolist())
 
 
 def test_a_run_left_running_by_a_crashed_worker_records_its_observations_once(queue):
@@ -90,7 +90,7 @@ def test_a_deleted_run_takes_its_observations_but_not_the_fits_made_on_them(queu
     execute(queue, dmda_tiled())
     runs.delete_run(TEAM_A, taught)
     with session_scope() as session:  # not merely unlinked from it (the schema's SET NULL)
-        assert session.scalar(select(func.count()).select_from(KernelObservation)) == 56
+        assert session.scalar(select(func.sum(KernelObservationSet.count))) == 56
     assert [fit.observation_count for fit in fits(model="history")] == [0, 56]
 
 
@@ -217,7 +217,7 @@ def test_tenants_neither_see_nor_learn_from_each_others_observations(queue):
         runs.submit_run(TEAM_B, pinned, queue)
     assert refused.value.location == ("body", "perf_model_version")
     with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(KernelObservation)) == 168
+        assert session.scalar(select(func.sum(KernelObservationSet.count))) == 168
 
 
 def test_the_api_lists_only_the_callers_fits_and_refuses_bad_models(queue):

@@ -13,6 +13,7 @@ from app.services import recovery, runs, training
 from app.settings import get_settings
 from tests.conftest import ADMIN, EXAMPLE_SPEC
 from tests.fakes import RecordingQueue
+from workers.queue import CeleryQueue
 
 
 def new_run(queue) -> uuid.UUID:
@@ -96,3 +97,28 @@ def test_a_run_whose_memory_error_escaped_the_service_is_recorded_as_failed(clea
     other = new_run(RecordingQueue())
     _record_out_of_memory(sender=run_simulation, exception=ValueError("x"), args=[str(other)])
     assert runs.get_run(ADMIN, other).status == "queued"
+
+
+def test_runs_queued_long_are_sent_again_only_while_the_broker_holds_fewer_messages(clean_state):
+    """A deep queue keeps runs queued for hours (a study of 100,000 runs): while the broker holds
+    a message for each run waiting for one, the sweep leaves them; once it holds fewer (a broker
+    that lost messages), it sends the long-queued ones again."""
+    waiting = [new_run(RecordingQueue()) for _ in range(3)]
+    long_ago = utcnow() - timedelta(seconds=get_settings().requeue_queued_after_s + 60)
+    with session_scope() as session:
+        session.execute(update(Run).where(Run.id.in_(waiting)).values(enqueued_at=long_ago))
+    holding = RecordingQueue()
+    holding.held = 3
+    assert recovery.sweep(holding).runs == [] and holding.runs == []
+    lost_one = RecordingQueue()
+    lost_one.held = 2
+    assert sorted(recovery.sweep(lost_one).runs) == sorted(map(str, waiting))
+
+
+def test_the_broker_counts_the_messages_it_holds_in_every_priority_and_queue(clean_state):
+    queue = CeleryQueue()
+    before = queue.messages_held()
+    for priority in (0, 5, 9):
+        queue.enqueue_run(uuid.uuid4(), priority)
+    queue.enqueue_retrain(uuid.uuid4())
+    assert queue.messages_held() == before + 4

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from app.db.models import Run, RunResult, RunSchedule, Study, TrainingSample, utcnow
+from app.db.models import Run, RunResult, RunSchedule, Study, TrainingSampleSet, utcnow
 from app.db.session import session_scope
 from app.runspec import RunSpec
 from app.services import retention, runs, studies
@@ -40,6 +40,7 @@ def queued_run() -> uuid.UUID:
 def two_run_study() -> tuple[Study, list[uuid.UUID]]:
     spec = {"name": "s", "base": SMALL, "grid": {"cluster.gpus": [1, 2]}, "repetitions": 1}
     study = studies.submit_study(ADMIN, StudySpec.model_validate(spec), RecordingQueue()).study
+    studies.fan_out_study(study.id, RecordingQueue())  # creates the runs
     with session_scope() as session:
         query = select(Run.id).where(Run.study_id == study.id).order_by(Run.study_cell)
         return study, list(session.scalars(query))
@@ -84,7 +85,7 @@ def test_old_finished_runs_and_studies_go_with_what_they_recorded_in_batches(mon
         runs.execute_run(run_id)
     assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
     age(Study, [study.id], days=31)
-    assert count(TrainingSample, TrainingSample.run_id.in_(old)) > 0
+    assert count(TrainingSampleSet, TrainingSampleSet.run_id.in_(old)) > 0
     assert count(RunSchedule, RunSchedule.run_id.in_(old)) == 5  # dmda's
 
     report = retention.apply_retention()
@@ -92,7 +93,7 @@ def test_old_finished_runs_and_studies_go_with_what_they_recorded_in_batches(mon
     assert (report.enabled, report.runs, report.studies) == (True, 5, 1)
     remaining = set(runs_left())
     assert remaining == {recent, old_but_queued}  # recent, and never ended: kept
-    for model in (RunResult, RunSchedule, TrainingSample):
+    for model in (RunResult, RunSchedule, TrainingSampleSet):
         assert count(model, model.run_id.in_([*old, *study_runs])) == 0
     assert count(RunResult, RunResult.run_id == recent) == 2
     assert count(Study) == 0

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from itertools import groupby
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select, text, update
 
 from app.db import policy_states
 from app.db import runs as run_store
@@ -26,6 +26,7 @@ from app.errors import (
 from app.runspec import RunSpec
 from app.services import lifecycle, runs, schedules
 from app.services.runs import ExecutionOutcome
+from app.services.simulation import BUILDING
 from app.settings import get_settings
 from app.sim.engine import PROGRESS_EVERY
 from app.sim.policies.rl import Rl
@@ -158,7 +159,43 @@ def test_a_run_waits_for_one_durable_commit_its_finish(queue):
     with commits() as seen:
         assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
     assert seen.count("durable") == 1 and seen[-1] == "durable"
-    assert seen.count("asynchronous") >= 2  # the claim and the first progress report
+    assert seen[0] == "asynchronous"  # the claim
+
+
+def test_the_claim_writes_the_first_phase_and_a_run_within_one_interval_reports_nothing(
+    queue, monkeypatch
+):
+    """The claim records the phase a run begins in, so its first progress report need not be
+    written: a run shorter than the progress interval commits twice, its claim and its finish."""
+    monkeypatch.setattr(get_settings(), "progress_interval_s", 3600)
+    run_id = submit(queue).run.id
+    claimed = lifecycle.claim(Run, run_id, RunNotFound, "celery@here", BUILDING)
+    assert (claimed.status, claimed.phase) == ("running", BUILDING)
+    with session_scope() as session:  # back to queued: execute_run claims it itself
+        session.execute(update(Run).where(Run.id == run_id).values(status="queued", attempts=0))
+    with commits() as seen:
+        assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    assert seen == ["asynchronous", "durable"]
+
+
+def test_a_runs_finish_updates_its_row_once(queue):
+    """One UPDATE of the run's row in its finish: a second one in the same transaction makes
+    PostgreSQL check the row's foreign keys again, which takes a lock on its study's row and
+    waits behind another run's aggregation (the packed samples' insert must not flush early)."""
+    run_id = submit(queue).run.id
+    engine, updates = get_engine(), []
+
+    def statement(conn, cursor, sql, *args):
+        if sql.startswith("UPDATE runs SET"):
+            updates.append(sql)
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    finishing = [sql for sql in updates if "rank_by" in sql]
+    assert len(finishing) == 1 and "status" in finishing[0], updates
 
 
 def test_redelivered_run_is_not_executed_twice(queue):
@@ -192,12 +229,18 @@ def test_of_two_deliveries_in_hand_at_once_the_later_finisher_stores_nothing(que
     run = runs.get_run(ADMIN, run_id)
     assert (run.status, run.attempts) == ("succeeded", 2)
     assert stored_rows(run_id) == stored
-    assert stored["run_results"] == len(EXAMPLE["policies"]) and stored["training_samples"] > 0
+    assert stored["run_results"] == len(EXAMPLE["policies"]) and stored["training_sample_sets"] == 1
 
 
 def stored_rows(run_id):
     """How many rows of each table the run's results wrote."""
-    tables = ("run_results", "run_schedules", "training_samples", "policy_states")
+    tables = (
+        "run_results",
+        "run_schedules",
+        "training_sample_sets",
+        "kernel_observation_sets",
+        "policy_states",
+    )
     with session_scope() as session:
         return {
             table: session.scalar(

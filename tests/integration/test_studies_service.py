@@ -3,10 +3,11 @@
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, event, func, select, update
 
-from app.db.models import Run, RunResult, Study, TrainingSample
-from app.db.session import session_scope
+from app.db import studies as store
+from app.db.models import Run, RunResult, Study, TrainingSampleSet
+from app.db.session import get_engine, session_scope
 from app.db.studies import RESULT_METRICS
 from app.errors import (
     IdempotencyConflict,
@@ -18,7 +19,7 @@ from app.errors import (
 )
 from app.services import recovery, runs, studies
 from app.settings import get_settings
-from app.studies.spec import StudySpec
+from app.studies.spec import StudySpec, plan_runs
 from app.studies.statistics import RunRecord, study_statistics
 from tests.conftest import ADMIN
 from tests.fakes import RecordingQueue
@@ -45,19 +46,126 @@ def submit(queue, body=STUDY, key=None):
     return studies.submit_study(ADMIN, StudySpec.model_validate(body), queue, key)
 
 
-def test_a_study_commits_every_run_then_sends_one_fan_out(queue):
+def fanned_out(queue, body=STUDY):
+    """A study submitted, its fan-out then run here (it creates and sends the runs)."""
+    submission = submit(queue, body)
+    studies.fan_out_study(submission.study.id, queue)
+    return submission
+
+
+def _runs_of(study_id):
+    """The study's runs as {(cell, repetition): (id, spec)}."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(Run.study_cell, Run.study_repetition, Run.id, Run.spec).where(
+                Run.study_id == study_id
+            )
+        )
+        return {(cell, rep): (run_id, spec) for cell, rep, run_id, spec in rows}
+
+
+def test_a_study_commits_its_row_then_sends_one_fan_out_which_creates_and_sends_the_runs(queue):
     study = submit(queue).study
-    assert study.total_runs == 12
+    assert (study.total_runs, study.runs_created, _runs_of(study.id)) == (12, 0, {})
     assert queue.fan_outs == [study.id] and queue.committed == {study.id: True}
+    view = studies.get_study(ADMIN, study.id)  # runs not created yet count as queued
+    assert view.counts == {"queued": 12} and view.progress == 0.0
+
     assert studies.fan_out_study(study.id, queue) == 12
     assert len(set(queue.runs)) == 12
-    assert studies.fan_out_study(study.id, queue) == 0  # all marked sent: nothing twice
+    assert studies.fan_out_study(study.id, queue) == 0  # all created and sent: nothing twice
     view = studies.get_study(ADMIN, study.id)
-    assert view.counts == {"queued": 12} and view.progress == 0.0
+    assert view.counts == {"queued": 12} and view.study.runs_created == 12
+    runs_ = _runs_of(study.id)
+    planned = plan_runs(StudySpec.model_validate(STUDY))  # what the API planned before
+    assert {(p.cell, p.repetition): p.spec for p in planned} == {
+        key: spec for key, (_, spec) in runs_.items()
+    }
+    assert (
+        {run_id for run_id, _ in runs_.values()}
+        == set(queue.runs)
+        == {studies.study_run_id(study.id, cell, rep) for cell, rep in runs_}
+    )
+
+
+def _fan_out_dying_at_batch(study_id, queue, number):
+    """Run the study's fan-out, its worker dying as it is about to create batch `number` (1,
+    2, ...), after batch `number - 1` was created and sent."""
+    add = store.add_study_runs
+    calls = iter(range(1, 10**6))
+
+    def add_study_runs(session, rows):
+        if next(calls) == number:
+            raise SystemExit("worker killed")
+        add(session, rows)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "add_study_runs", add_study_runs)
+        with pytest.raises(SystemExit):
+            studies.fan_out_study(study_id, queue)
+
+
+def test_a_study_is_aggregated_only_once_all_its_runs_exist_and_the_sweep_resumes_it(
+    queue, monkeypatch
+):
+    monkeypatch.setattr(studies, "CREATE_BATCH", 5)
+    study = submit(queue).study
+    _fan_out_dying_at_batch(study.id, queue, 2)
+    first = list(queue.runs)
+    assert len(first) == 5 and len(_runs_of(study.id)) == 5
+    for run_id in first:  # the first batch ends before the second exists
+        runs.execute_run(run_id)
+    view = studies.get_study(ADMIN, study.id)
+    assert (view.study.status, view.counts) == ("running", {"succeeded": 5, "queued": 7})
+    assert view.progress == pytest.approx(5 / 12)
+
+    monkeypatch.setattr("app.services.studies.utcnow", lambda: _later())
+    monkeypatch.setattr("app.services.recovery.utcnow", lambda: _later())
+    assert studies.aggregate_due() == []  # no: 7 runs are still to be created
+    assert recovery.sweep(queue).fan_outs == [str(study.id)]  # the dead fan-out, sent again
+    monkeypatch.undo()
+    monkeypatch.setattr(studies, "CREATE_BATCH", 5)
+    assert studies.fan_out_study(study.id, queue) == 7
+    assert len(queue.runs) == len(set(queue.runs)) == 12
+    for run_id in queue.runs[5:]:
+        runs.execute_run(run_id)
+    _, statistics = studies.get_statistics(ADMIN, study.id)
+    assert [cell["runs"]["succeeded"] for cell in statistics["cells"]] == [3, 3, 3, 3]
+
+
+def test_two_fan_outs_at_once_create_each_run_once(queue, monkeypatch):
+    """A redelivered fan-out beside the first (or the sweep's re-send): each batch starts at
+    what the other created."""
+    monkeypatch.setattr(studies, "CREATE_BATCH", 5)
+    study = submit(queue).study
+    spec = StudySpec.model_validate(STUDY)
+    one, two = (
+        studies._created_batches(study.id, plan_runs(spec), study.request_digest) for _ in range(2)
+    )
+    created = [next(one), next(two), next(one)]
+    assert [len(batch) for batch in created] == [5, 5, 2]
+    assert next(two, None) is None and next(one, None) is None
+    assert len({run_id for batch in created for run_id in batch}) == 12
+    assert len(_runs_of(study.id)) == 12
+
+
+def test_runs_are_not_created_once_the_study_is_cancelled_or_deleted(queue, monkeypatch):
+    monkeypatch.setattr(studies, "CREATE_BATCH", 5)
+    study = submit(queue).study
+    _fan_out_dying_at_batch(study.id, queue, 2)
+    view = studies.cancel_study(ADMIN, study.id)  # 5 runs created, 7 to come
+    assert view.counts == {"cancelled": 12} and view.progress == 1.0
+    assert studies.fan_out_study(study.id, queue) == 0  # the fan-out, redelivered
+    assert len(_runs_of(study.id)) == 5
+    assert studies.delete_study(ADMIN, study.id, queue).runs == 12
+    with pytest.raises(StudyNotFound):
+        studies.fan_out_study(study.id, queue)
+    assert studies.purge_study(study.id) == 5
+    assert _rows_of(study.id) == (None, 0, 0, 0)
 
 
 def test_repetitions_share_seeds_across_cells_and_runs_carry_their_cell(queue):
-    study = submit(queue).study
+    study = fanned_out(queue).study
     with session_scope() as session:
         rows = session.scalars(select(Run).where(Run.study_id == study.id)).all()
     seeds = {(r.study_cell, r.study_repetition): r.spec["seed"] for r in rows}
@@ -67,7 +175,7 @@ def test_repetitions_share_seeds_across_cells_and_runs_carry_their_cell(queue):
 
 
 def test_the_last_run_to_end_aggregates_once_and_the_statistics_match(queue):
-    study = submit(queue).study
+    study = fanned_out(queue).study
     with session_scope() as session:
         ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
     with pytest.raises(StudyNotReady):
@@ -116,7 +224,7 @@ def _whole_study_at_once(study_id, rank_by):
 
 
 def test_the_streamed_aggregation_equals_the_whole_study_read_at_once(queue):
-    study = submit(queue).study
+    study = fanned_out(queue).study
     with session_scope() as session:
         ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
         session.execute(update(Run).where(Run.id == ids[4]).values(status="failed"))
@@ -130,7 +238,7 @@ def test_the_streamed_aggregation_equals_the_whole_study_read_at_once(queue):
 
 def test_the_aggregation_reads_the_runs_through_a_server_side_cursor(queue):
     """Its memory grows with a cell, not the study: the runs are not fetched all at once."""
-    study = submit(queue, {**STUDY, "grid": {}, "repetitions": 2}).study
+    study = fanned_out(queue, {**STUDY, "grid": {}, "repetitions": 2}).study
     with session_scope() as session:
         ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
     cursors = []
@@ -150,7 +258,7 @@ def test_the_aggregation_reads_the_runs_through_a_server_side_cursor(queue):
 
 
 def test_cancel_stops_the_rest_and_a_cancelled_study_is_not_aggregated(queue):
-    study = submit(queue).study
+    study = fanned_out(queue).study
     with session_scope() as session:
         first = session.scalars(select(Run.id).where(Run.study_id == study.id)).first()
     runs.execute_run(first)
@@ -163,7 +271,7 @@ def test_cancel_stops_the_rest_and_a_cancelled_study_is_not_aggregated(queue):
 
 
 def test_the_sweep_aggregates_a_study_whose_aggregation_never_committed(queue, monkeypatch):
-    study = submit(queue, {**STUDY, "grid": {}, "repetitions": 2}).study
+    study = fanned_out(queue, {**STUDY, "grid": {}, "repetitions": 2}).study
     with session_scope() as session:
         ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
     monkeypatch.setattr(studies, "aggregate_if_done", lambda study_id: False)  # the worker died
@@ -248,16 +356,16 @@ def _rows_of(study_id):
             session.get(Study, study_id),
             len(session.scalars(run_ids).all()),
             len(session.scalars(select(RunResult.id).where(RunResult.run_id.in_(run_ids))).all()),
-            len(
-                session.scalars(
-                    select(TrainingSample.id).where(TrainingSample.run_id.in_(run_ids))
-                ).all()
+            session.scalar(
+                select(func.coalesce(func.sum(TrainingSampleSet.count), 0)).where(
+                    TrainingSampleSet.run_id.in_(run_ids)
+                )
             ),
         )
 
 
 def test_a_deleted_study_is_hidden_at_once_and_its_rows_purged_in_batches(queue, monkeypatch):
-    study = submit(queue).study  # 12 runs
+    study = fanned_out(queue).study  # 12 runs
     with session_scope() as session:
         first = session.scalars(select(Run.id).where(Run.study_id == study.id)).first()
     runs.execute_run(first)  # results and samples to delete too
@@ -278,7 +386,7 @@ def test_a_deleted_study_is_hidden_at_once_and_its_rows_purged_in_batches(queue,
 
 
 def test_the_sweep_sends_again_the_purge_of_a_deleted_study_left_behind(queue, monkeypatch):
-    study = submit(queue).study
+    study = fanned_out(queue).study
     studies.cancel_study(ADMIN, study.id)
     studies.delete_study(ADMIN, study.id, RecordingQueue(broker_down=True))  # still answers
     assert recovery.sweep(queue).purges == []  # not silent long enough: a purge may be queued
@@ -287,3 +395,34 @@ def test_the_sweep_sends_again_the_purge_of_a_deleted_study_left_behind(queue, m
     monkeypatch.undo()
     assert studies.purge_study(study.id) == 12
     assert recovery.sweep(queue).purges == []
+
+
+def test_a_run_that_ends_before_the_last_commits_asynchronously_the_aggregation_durably(queue):
+    """aggregate_if_done, asked after every run, waits for no fsync unless it aggregates."""
+    study = fanned_out(
+        queue, {**STUDY, "repetitions": 1, "grid": {"workload.load": [0.5, 0.9]}}
+    ).study
+    with session_scope() as session:
+        ids = session.scalars(select(Run.id).where(Run.study_id == study.id)).all()
+    engine, settings = get_engine(), []
+
+    def statement(conn, cursor, sql, *args):
+        if sql.startswith("SET LOCAL synchronous_commit"):
+            settings.append(sql.rsplit(" ", 1)[-1])
+
+    def commit(conn):
+        settings.append("commit")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        for run_id in ids:
+            runs.execute_run(run_id)  # each ends with aggregate_if_done
+            settings.append("run")
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    first, last = "|".join(settings).split("run")[:2]
+    assert first.endswith("OFF|commit|")  # not done: the note that the study is alive
+    assert last.endswith("OFF|DEFAULT|commit|")  # aggregated: durable after all
+    assert studies.get_study(ADMIN, study.id).study.status == "succeeded"

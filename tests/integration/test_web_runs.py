@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 
 from api.deps import SESSION_COOKIE
 from api.main import app
-from app.services import runs
+from app.services import runs, studies
 from app.settings import get_settings
 from app.sim.policies import REGISTRY
 from app.sim.policies.runtime import KERNEL_MODELS
 from tests.conftest import EXAMPLE_SPEC, TEST_API_KEY
+from tests.fakes import RecordingQueue
 
 
 @pytest.fixture
@@ -145,6 +146,8 @@ def test_the_list_filters_lone_runs_and_a_studys_runs_and_names_the_study(client
     other_response = client.post("/api/v1/studies", json={**STUDY, "name": "other"})
     assert other_response.status_code == 202, other_response.text
     other = other_response.json()["id"]
+    for study_id in (study, other):  # the fan-out creates the runs
+        studies.fan_out_study(uuid.UUID(study_id), RecordingQueue())
     of_study = {
         r["id"] for r in client.get("/api/v1/runs", params={"study_id": study}).json()["items"]
     }

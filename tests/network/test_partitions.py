@@ -286,10 +286,9 @@ def test_partitions_lose_nothing_and_store_every_result_once(stack):
     assert results == {
         run_id: policies.get(run_id, len(SMALL_SPEC["policies"])) for run_id in accepted
     }
-    samples = database.per_run("training_samples")
-    assert set(samples) == accepted
-    small = {samples[run_id] for run_id in accepted - long_runs}
-    assert len(small) == 1  # the same spec, the same number of samples: none stored twice
+    sample_sets = database.per_run("training_sample_sets")
+    assert set(sample_sets) == accepted
+    assert set(sample_sets.values()) == {1}  # each run's samples stored once
 
     for recovery in recoveries:
         measure(recovery, runs, clients.answers)

@@ -3,7 +3,8 @@ from pydantic import ValidationError
 
 from app.errors import InvalidSpec
 from app.runspec import RunSpec
-from app.studies.spec import MAX_STUDY_RUNS, StudySpec, plan_runs
+from app.studies import spec as study_spec
+from app.studies.spec import MAX_STUDY_RUNS, StudySpec, plan_runs, validate_cells
 
 BASE = {"workload": {"kind": "synthetic", "num_tasks": 50}, "policies": ["heft"], "seed": 10}
 
@@ -102,7 +103,23 @@ def test_a_study_simulating_more_than_the_limit_of_tasks_x_policies_is_refused_n
 
 
 def test_every_cell_is_validated_before_a_run_is_planned():
-    """The API streams the runs into its COPY: a bad last cell is refused before any is written."""
+    """The fan-out streams the runs into its COPYs: a bad last cell is refused before any run is
+    planned."""
     with pytest.raises(InvalidSpec) as info:
         plan_runs(study(grid={"workload.load": [0.5, 0.7, -1]}, repetitions=3))
     assert info.value.location == ("body", "grid", "workload.load")
+
+
+def test_a_submission_validates_each_cell_once_whatever_the_repetitions(monkeypatch):
+    """What the API does (validate_cells) grows with the cells, not the runs; its documents are
+    the cells' runs at repetition 0 but for their seed and priority."""
+    built = []
+    cell_spec = study_spec._cell_spec
+    monkeypatch.setattr(
+        study_spec, "_cell_spec", lambda *args: built.append(args[1]) or cell_spec(*args)
+    )
+    spec = study(grid={"cluster.gpus": [1, 2]}, repetitions=10_000, priority=8)
+    cells = validate_cells(spec)
+    assert built == spec.cells() and len(cells) == 2
+    first = next(plan_runs(spec))
+    assert first.spec == {**cells[0], "priority": 8}
