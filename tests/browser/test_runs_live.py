@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
+from app.services import studies
 from tests.browser.conftest import log_in
 from tests.conftest import TEAM_A_KEY, TEST_API_KEY
+from tests.fakes import RecordingQueue
 from tests.processes import Worker
 
 WRONG_KEY = "not-a-key"
@@ -158,9 +161,11 @@ STUDY_SPEC: dict[str, Any] = {
 
 
 def test_the_study_filter_lists_lone_runs_or_one_studys_named_and_linked(new_page, http):
-    """No worker: the runs stay queued, which is all a list needs."""
+    """No worker: the study's fan-out runs here (it creates the runs) and the runs stay queued,
+    which is all a list needs."""
     lone = http.post("/api/v1/runs", json=LONE_SPEC).json()["id"]
     study = http.post("/api/v1/studies", json=STUDY_SPEC).json()["id"]
+    studies.fan_out_study(uuid.UUID(study), RecordingQueue())
     page = new_page()
     log_in(page, TEST_API_KEY)
     assert len(_rows(page)) == 3
