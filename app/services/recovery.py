@@ -25,6 +25,7 @@ from app.db import lifecycle as db_lifecycle
 from app.db import studies as study_store
 from app.db.models import Run, TrainingJob, utcnow
 from app.db.session import session_scope
+from app.errors import TransientStoreError
 from app.services import lifecycle, studies
 from app.services.ports import WorkQueue
 from app.settings import get_settings
@@ -41,10 +42,15 @@ class SweepReport:
 
 def messages_lost(queue: WorkQueue) -> bool:
     """Whether the broker holds fewer messages than the database has work waiting for one. The
-    database is counted first: work sent meanwhile adds to the broker's side only."""
+    database is counted first: work sent meanwhile adds to the broker's side only. A broker that
+    cannot be reached could not take the messages again anyway: False, and the sweep goes on
+    with what needs only the database (aggregations); the next sweep asks again."""
     with session_scope() as session:
         awaiting = db_lifecycle.awaiting_messages(session, Run, TrainingJob)
-    return queue.messages_held() < awaiting
+    try:
+        return queue.messages_held() < awaiting
+    except TransientStoreError:
+        return False
 
 
 def sweep(queue: WorkQueue) -> SweepReport:

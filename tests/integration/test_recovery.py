@@ -122,3 +122,14 @@ def test_the_broker_counts_the_messages_it_holds_in_every_priority_and_queue(cle
         queue.enqueue_run(uuid.uuid4(), priority)
     queue.enqueue_retrain(uuid.uuid4())
     assert queue.messages_held() == before + 4
+
+
+def test_a_broker_that_cannot_be_reached_counts_as_no_message_lost(clean_state):
+    """Counting the broker's messages fails when it is down: the sweep then re-sends no
+    long-queued run (it could not) and goes on with what needs only the database."""
+    waiting = new_run(RecordingQueue())
+    long_ago = utcnow() - timedelta(seconds=get_settings().requeue_queued_after_s + 60)
+    with session_scope() as session:
+        session.execute(update(Run).where(Run.id == waiting).values(enqueued_at=long_ago))
+    assert not recovery.messages_lost(RecordingQueue(broker_down=True))
+    assert recovery.messages_lost(RecordingQueue())  # reachable, holding none of them
