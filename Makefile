@@ -20,11 +20,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/hms up
 
-# TEST_WORKERS=2: two pytest-xdist sessions side by side, each with its own embedded PostgreSQL,
-# Valkey and API (docs/testing.md#two-sessions-side-by-side). Not the default: its one whole run
-# on a clean clone ended "1691 passed" with 31 of the 1,722 tests collected never run: schemathesis's
-# per-operation items in tests/integration/test_api_schema.py share one node id, and xdist sends one.
-TEST_WORKERS ?= 0
+# Two pytest-xdist sessions side by side, each with its own embedded PostgreSQL, Valkey and API
+# (docs/testing.md#two-sessions-side-by-side); TEST_WORKERS=0 runs one session.
+TEST_WORKERS ?= 2
 XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 ## test: the whole suite against embedded PostgreSQL and Valkey and real workers

@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +99,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how many runs the soak (tests/e2e/test_soak.py) sends through the workers it "
         "kills (default 150)",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test has a node id of its own.
+
+    pytest 9.2 builds a test's node id from its `originalname` and parametrize ids, and
+    schemathesis (4.32) gives each per-operation item of `@schema.parametrize()` the function's
+    name as `originalname`, so test_api_schema.py's 32 operations shared one node id. pytest-xdist
+    schedules and reports by node id: it ran one of them and reported success for the 31 it never
+    ran. Such an item gets its full name (`test_…[POST /api/v1/runs]`) back, and a collection with
+    two tests under one node id stops here instead of losing one.
+    """
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        if not item.nodeid.endswith("::" + item.name):
+            item._id = coerce_node_id(f"{item.parent.nodeid}::{item.name}")  # type: ignore[union-attr]
+    counts = Counter(item.nodeid for item in items)
+    shared = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if shared:
+        raise pytest.UsageError(f"tests that share a node id: {shared}")
 
 
 class Servers:
