@@ -15,7 +15,7 @@ interleaved ids, so "the newest N" may take items from several sets (`newest`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -100,6 +100,23 @@ def newest(sets: Iterable[S], limit: int, upper: int | None = None) -> list[tupl
         ids = unpack(packed_set.ids, IDS)
         final.append((packed_set, keep & (ids >= threshold)))
     return final
+
+
+def gather(
+    chosen: Sequence[tuple[S, np.ndarray]], columns: Callable[[S], Sequence[np.ndarray]]
+) -> list[np.ndarray] | None:
+    """The items `newest` chose, oldest first: their ids, then each column that `columns` reads
+    from a set (one value per item of the set), the chosen items of every set concatenated and
+    ordered by id. None when nothing was chosen."""
+    if not chosen:
+        return None
+    parts = [
+        [unpack(packed_set.ids, IDS)[keep], *(column[keep] for column in columns(packed_set))]
+        for packed_set, keep in chosen
+    ]
+    gathered = [np.concatenate(column) for column in zip(*parts, strict=True)]
+    order = np.argsort(gathered[0], kind="stable")
+    return [column[order] for column in gathered]
 
 
 def count_above(sets: Sequence[PackedSet], lowest: int) -> int:

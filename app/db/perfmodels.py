@@ -99,21 +99,24 @@ def observations_in(session: Session, scope: Scope, of: Window) -> Observations:
         .order_by(KernelObservationSet.last_id.desc())
         .execution_options(yield_per=64)
     )
-    columns: list[list[np.ndarray]] = [[], [], [], [], []]
-    for observed, keep in packed.newest(sets, of.count, upper=of.newest):
-        kernels = np.array(observed.kernels, dtype=object)
-        devices = np.array(observed.device_kinds, dtype=object)
-        columns[0].append(packed.unpack(observed.ids, packed.IDS)[keep])
-        columns[1].append(kernels[packed.unpack(observed.kernel, packed.INT16)[keep]])
-        columns[2].append(packed.unpack(observed.tile_size, packed.INT64)[keep])
-        columns[3].append(devices[packed.unpack(observed.device_kind, packed.INT16)[keep]])
-        columns[4].append(packed.unpack(observed.seconds, packed.FLOAT64)[keep])
-    if not columns[0]:
+    gathered = packed.gather(packed.newest(sets, of.count, upper=of.newest), _observed_columns)
+    if gathered is None:
         empty = np.zeros(0, dtype=object)
         return Observations(empty, np.zeros(0, dtype=np.int64), empty, np.zeros(0))
-    ids, kernel, size, device, seconds = (np.concatenate(column) for column in columns)
-    order = np.argsort(ids, kind="stable")
-    return Observations(kernel[order], size[order], device[order], seconds[order])
+    _, kernel, size, device, seconds = gathered
+    return Observations(kernel, size, device, seconds)
+
+
+def _observed_columns(observed: KernelObservationSet) -> tuple[np.ndarray, ...]:
+    """A set's observations: kernel name, tile size, device kind, seconds (one per item)."""
+    kernels = np.array(observed.kernels, dtype=object)
+    devices = np.array(observed.device_kinds, dtype=object)
+    return (
+        kernels[packed.unpack(observed.kernel, packed.INT16)],
+        packed.unpack(observed.tile_size, packed.INT64),
+        devices[packed.unpack(observed.device_kind, packed.INT16)],
+        packed.unpack(observed.seconds, packed.FLOAT64),
+    )
 
 
 def observation_count(session: Session, run_id: uuid.UUID) -> int:

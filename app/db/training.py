@@ -48,17 +48,16 @@ def latest_samples(session: Session, window: int) -> Samples:
         .order_by(TrainingSampleSet.last_id.desc())
         .execution_options(yield_per=64)
     )
-    chosen = packed.newest(sets, window)
-    columns: list[list[np.ndarray]] = [[], [], [], [], []]
-    for sample_set, keep in chosen:
-        columns[0].append(packed.unpack(sample_set.ids, packed.IDS)[keep])
-        columns[1].append(
-            packed.unpack(sample_set.features, packed.FLOAT64, len(FEATURE_NAMES))[keep]
-        )
-        columns[2].append(packed.unpack(sample_set.device_kind, packed.INT16)[keep])
-        columns[3].append(packed.unpack(sample_set.seconds, packed.FLOAT64)[keep])
-        columns[4].append(packed.unpack(sample_set.oracle_share, packed.FLOAT64)[keep])
-    if not chosen:
+    gathered = packed.gather(
+        packed.newest(sets, window),
+        lambda sample_set: (
+            packed.unpack(sample_set.features, packed.FLOAT64, len(FEATURE_NAMES)),
+            packed.unpack(sample_set.device_kind, packed.INT16),
+            packed.unpack(sample_set.seconds, packed.FLOAT64),
+            packed.unpack(sample_set.oracle_share, packed.FLOAT64),
+        ),
+    )
+    if gathered is None:
         return Samples(
             features=np.zeros((0, len(FEATURE_NAMES))),
             device_kind=np.zeros(0, dtype=np.int16),
@@ -66,14 +65,9 @@ def latest_samples(session: Session, window: int) -> Samples:
             oracle_share=np.zeros(0),
             ids=np.zeros(0, dtype=np.int64),
         )
-    ids, features, kinds, seconds, shares = (np.concatenate(column) for column in columns)
-    order = np.argsort(ids, kind="stable")
+    ids, features, kinds, seconds, shares = gathered
     return Samples(
-        features=features[order],
-        device_kind=kinds[order],
-        seconds=seconds[order],
-        oracle_share=shares[order],
-        ids=ids[order],
+        features=features, device_kind=kinds, seconds=seconds, oracle_share=shares, ids=ids
     )
 
 
