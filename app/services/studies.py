@@ -43,6 +43,7 @@ from app.db import studies as store
 from app.db.models import Run, RunStatus, Study, StudyStatus, utcnow
 from app.db.session import make_durable, session_scope
 from app.errors import (
+    InvalidSpec,
     StudyNotCancellable,
     StudyNotDeletable,
     StudyNotFound,
@@ -162,13 +163,37 @@ def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
         to_create = study.runs_created < study.total_runs
     sent = 0
     if to_create:
-        planned = plan_runs(spec, run_profiles(tenant))  # validated at submission
+        try:
+            planned = plan_runs(spec, run_profiles(tenant))  # validated at submission
+        except InvalidSpec as exc:
+            _cancel_unplannable(study_id, exc)
+            return 0
         for batch in _created_batches(study_id, planned, digest):
             sent += _send_runs(study_id, batch, spec.priority, queue)
     with session_scope() as session:
         for batch in store.unsent_run_id_batches(session, study_id, FAN_OUT_BATCH):
             sent += _send_runs(study_id, batch, spec.priority, queue)
     return sent
+
+
+def _cancel_unplannable(study_id: uuid.UUID, error: InvalidSpec) -> None:
+    """A study whose spec passed at submission but no longer plans (a kernel profile it names
+    is gone, or a rule tightened since) cannot create its other runs: it is cancelled with its
+    runs not ended, as a cancel through the API would, rather than left running for the sweep
+    to send its fan-out again every minute; the error is logged."""
+    log.error("study %s cannot create its runs, so it is cancelled: %s", study_id, error)
+    with session_scope() as session:
+        study = store.get_study(session, study_id, lock=True)
+        if study is not None and not StudyStatus(study.status).is_terminal:
+            _cancel(session, study)
+
+
+def _cancel(session: Session, study: Study) -> None:
+    """Cancel the locked, unended `study` and its runs not ended (those not created count as
+    cancelled)."""
+    store.cancel_unfinished_runs(session, study.id)
+    study.status = StudyStatus.CANCELLED
+    study.finished_at = utcnow()
 
 
 def _created_batches(
@@ -295,9 +320,7 @@ def cancel_study(tenant: Tenant, study_id: uuid.UUID) -> StudyView:
             raise StudyNotFound(study_id)
         if StudyStatus(study.status).is_terminal:
             raise StudyNotCancellable(study_id, study.status)
-        store.cancel_unfinished_runs(session, study_id)
-        study.status = StudyStatus.CANCELLED
-        study.finished_at = utcnow()
+        _cancel(session, study)
         return StudyView(study, store.run_counts(session, study_id))
 
 

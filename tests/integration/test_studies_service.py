@@ -426,3 +426,23 @@ def test_a_run_that_ends_before_the_last_commits_asynchronously_the_aggregation_
     assert first.endswith("OFF|commit|")  # not done: the note that the study is alive
     assert last.endswith("OFF|DEFAULT|commit|")  # aggregated: durable after all
     assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
+
+
+def test_a_study_that_no_longer_plans_is_cancelled_by_its_fan_out_not_sent_again(queue):
+    """Its spec passed at submission; by its fan-out the kernel profile it names is gone (here:
+    the stored spec names one that never existed). The fan-out cancels it instead of failing,
+    and the sweep has nothing to send again."""
+    study = submit(queue).study
+    missing = {**BASE, "cluster": {**BASE["cluster"], "profile": "a-profile-removed-since"}}
+    with session_scope() as session:
+        session.execute(
+            update(Study).where(Study.id == study.id).values(spec={**STUDY, "base": missing})
+        )
+    assert studies.fan_out_study(study.id, queue) == 0
+    view = studies.get_study(ADMIN, study.id)
+    assert (view.study.status, view.counts) == ("cancelled", {"cancelled": 12})
+    assert _runs_of(study.id) == {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("app.services.recovery.utcnow", _later)
+        patch.setattr("app.services.studies.utcnow", _later)
+        assert recovery.sweep(queue).fan_outs == []
