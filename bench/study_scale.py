@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -216,6 +217,7 @@ def measure(runs: int, budget_s: float, args: argparse.Namespace, stack: Any) ->
                 "worker (main)": peak_kib(worker.popen.pid),
                 **{f"pool process {i}": peak_kib(p.pid) for i, p in enumerate(pool, start=1)},
             }
+            peaks_set_by = tasks_that_set_peaks(worker.log_path)
             stopped = seconds(study.created_at, datetime.now(study.created_at.tzinfo))
             if study.status == "running":
                 log(f"out of time: cancelling the study after {stopped:.0f} s")
@@ -238,6 +240,7 @@ def measure(runs: int, budget_s: float, args: argparse.Namespace, stack: Any) ->
         "runs_created": study.runs_created,
         "wall_s": seconds(study.created_at, study.finished_at) if completed else stopped,
         "memory_kib": memory,
+        "peaks_set_by": peaks_set_by,
         "streamed": aggregate_alone(study_id, "streamed"),
         "materialised": aggregate_alone(study_id, "materialised"),
         "database": database_size(stack.database_url),
@@ -253,6 +256,24 @@ def cancel(http: httpx.Client, study_id: str) -> None:
             response.raise_for_status()
             return
         log(f"the cancel answered 503 ({response.text[:200]}); asking again")
+
+
+#: The worker's line when a task raised its pool process's peak memory (workers/signals.py).
+PEAK_RISE = re.compile(
+    r"/(?P<process>[\w-]+)\].* (?P<task>hms\.\w+) raised this process's peak memory "
+    r"from (?P<before>[\d.]+) to (?P<after>[\d.]+) MiB"
+)
+
+
+def tasks_that_set_peaks(worker_log: Path) -> dict[str, list[tuple[str, float, float]]]:
+    """For each pool process (as the worker's log names it), its last three rises of its peak
+    memory: (task, MiB before, MiB after); the last is the task that set the process's peak."""
+    rises: dict[str, list[tuple[str, float, float]]] = {}
+    for line in worker_log.read_text(errors="replace").splitlines():
+        if match := PEAK_RISE.search(line):
+            rise = (match["task"], float(match["before"]), float(match["after"]))
+            rises.setdefault(match["process"], []).append(rise)
+    return {process: found[-3:] for process, found in sorted(rises.items())}
 
 
 def mib(kib: int | None) -> str:
@@ -298,6 +319,11 @@ def report(sizes: list[dict[str, Any]], valkey_kib: int | None, args: argparse.N
     print(f"\nDatabase at {last['runs']:,} runs (both studies), biggest tables with indexes:\n")
     for table, size in last["database"]["tables"]:
         print(f"- `{table}`: {size / 2**20:.0f} MiB")
+    for size in sizes:
+        print(f"\nWhat set each pool process's peak at {size['runs']:,} runs (its last rises):\n")
+        for process, rises in size["peaks_set_by"].items():
+            steps = "; ".join(f"`{task}` {a:.0f} -> {b:.0f} MiB" for task, a, b in rises)
+            print(f"- {process}: {steps}")
     for size in sizes:
         if not size["completed"]:
             projected = size["runs"] * size["wall_s"] / size["succeeded"]

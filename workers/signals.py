@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -23,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from app.db.session import dispose_engines
 from app.ml.bootstrap import bootstrap_model
-from app.runtime.memory import cap_memory
+from app.runtime.memory import cap_memory, peak_resident_mb
 from app.runtime.threads import available_cores, limit_native_threads
 from app.runtime.tracing import shut_down as shut_down_tracing
 from app.services import studies
@@ -33,8 +34,12 @@ from app.settings import get_settings
 from app.sim.engine import warm_up
 from workers import logs, metrics, tracing
 
+log = logging.getLogger(__name__)
+
 #: How many pool processes share the cores (set in the main process, inherited by the pool).
 _pool_processes = 1
+#: This process's peak resident memory (MB) when its current task started.
+_peak_before_task_mb = 0.0
 
 
 @worker_init.connect
@@ -114,6 +119,8 @@ def _log_format(logger: Any = None, **_: Any) -> None:
 
 @task_prerun.connect
 def _task_starts(sender: Any = None, task_id: str = "", args: Any = None, **_: Any) -> None:
+    global _peak_before_task_mb
+    _peak_before_task_mb = peak_resident_mb()
     context = logs.begin_task(sender, task_id, args)
     tracing.begin_task(sender, task_id, context)
     metrics.task_started(sender)
@@ -130,7 +137,22 @@ def _task_ends(
 ) -> None:
     metrics.task_ended(sender, args, retval, state)
     tracing.end_task(task_id, state)
+    _log_peak_memory_rise(sender)
     logs.end_task()
+
+
+def _log_peak_memory_rise(task: Any) -> None:
+    """A task that raised its process's peak resident memory says so, with the task's context:
+    a pool process's peak (which the kernel keeps for its whole life) is then traced to the task
+    that set it."""
+    peak_mb = peak_resident_mb()
+    if peak_mb > _peak_before_task_mb:
+        log.info(
+            "%s raised this process's peak memory from %.1f to %.1f MiB",
+            getattr(task, "name", task),
+            _peak_before_task_mb,
+            peak_mb,
+        )
 
 
 @task_retry.connect

@@ -26,6 +26,12 @@ def address_space_mb() -> float:
     raise RuntimeError("no VmSize in /proc/self/status")
 
 
+def peak_resident_mb() -> float:
+    """This process's peak resident set so far (MB): the kernel's high-water mark (ru_maxrss,
+    KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def cap_memory() -> int:
     """Cap this process's address space at its footprint plus the run budget; the cap (MB)."""
     cap_mb = int(address_space_mb()) + get_settings().run_memory_budget_mb
