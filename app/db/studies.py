@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import Exists, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
@@ -116,6 +116,31 @@ def run_counts_of(
         if study_id is not None:  # always, by the WHERE clause
             counts.setdefault(study_id, {})[status] = count
     return counts
+
+
+def touch_if_unfinished(session: Session, study_id: uuid.UUID) -> bool:
+    """Note that the running study is alive (`updated_at`: the recovery sweep's quiet periods)
+    if all its runs were created and one has not ended; True then: it is not done. One
+    statement, what most runs of a study need after they end. A study whose runs are still
+    being created is not touched and its row not waited for: the fan-out's batch holds it."""
+    query = (
+        update(Study)
+        .where(
+            Study.id == study_id,
+            Study.status == StudyStatus.RUNNING,
+            Study.runs_created >= Study.total_runs,
+            _unfinished_runs_exist(),
+        )
+        .values(updated_at=utcnow())
+        .returning(Study.id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(query).first() is not None
+
+
+def _unfinished_runs_exist() -> Exists:
+    """Whether a run of the study in the enclosing query (`Study.id`) has not ended."""
+    return select(Run.id).where(Run.study_id == Study.id, Run.status.in_(UNFINISHED)).exists()
 
 
 def has_unfinished(session: Session, study_id: uuid.UUID) -> bool:
@@ -247,12 +272,11 @@ def most_common_rank_by(session: Session, study_id: uuid.UUID) -> str | None:
 def due_for_aggregation(session: Session, quiet_before: datetime) -> list[uuid.UUID]:
     """Running studies with all their runs created, none unfinished, untouched since
     `quiet_before`: their last run ended but the aggregation did not happen (its worker died)."""
-    unfinished = select(Run.id).where(Run.study_id == Study.id, Run.status.in_(UNFINISHED)).exists()
     query = select(Study.id).where(
         Study.status == StudyStatus.RUNNING,
         Study.updated_at < quiet_before,
         Study.runs_created >= Study.total_runs,
-        ~unfinished,
+        ~_unfinished_runs_exist(),
     )
     return list(session.scalars(query))
 

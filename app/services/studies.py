@@ -271,8 +271,13 @@ def aggregate_if_done(study_id: uuid.UUID) -> bool:
 
     Asked after every run, it commits asynchronously (session_scope says what that means) unless
     it aggregates: the note that the study is alive is all a run's call writes, and losing it
-    only lets the sweep look at the study sooner. The aggregation itself waits for the fsync."""
+    only lets the sweep look at the study sooner. The aggregation itself waits for the fsync.
+    A run that is not the last needs one statement (`touch_if_unfinished`); without the lock,
+    two runs ending together cannot both miss the other: each looks after its own commit, so
+    the later one sees both ended, then takes the lock and looks again."""
     with session_scope(durable=False) as session:
+        if store.touch_if_unfinished(session, study_id):
+            return False
         if store.runs_to_create(session, study_id):
             return False
         study = db_lifecycle.lock_running(session, Study, study_id)

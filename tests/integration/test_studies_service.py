@@ -428,6 +428,27 @@ def test_a_run_that_ends_before_the_last_commits_asynchronously_the_aggregation_
     assert studies.get_study(ADMIN, study.id).study.status == "succeeded"
 
 
+def test_a_run_that_is_not_the_last_notes_the_study_alive_in_one_statement(queue):
+    """What most runs of a study ask after they end: the study touched, and no lock taken, no
+    other query, when one of its runs has not ended."""
+    study = fanned_out(queue).study  # 12 runs, all queued
+    with session_scope() as session:
+        before = session.get(Study, study.id).updated_at
+    engine, statements = get_engine(), []
+
+    def statement(conn, cursor, sql, *args):
+        statements.append(sql.split(None, 2)[:2])
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert not studies.aggregate_if_done(study.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    assert statements == [["SET", "LOCAL"], ["UPDATE", "studies"]]
+    with session_scope() as session:
+        assert session.get(Study, study.id).updated_at > before
+
+
 def test_a_study_that_no_longer_plans_is_cancelled_by_its_fan_out_not_sent_again(queue):
     """Its spec passed at submission; by its fan-out the kernel profile it names is gone (here:
     the stored spec names one that never existed). The fan-out cancels it instead of failing,
