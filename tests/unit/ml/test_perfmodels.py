@@ -238,3 +238,23 @@ def test_a_run_observes_at_most_the_limit_spread_over_its_tasks():
     np.testing.assert_array_equal(some.seconds, again.seconds)
     assert set(some.seconds.tolist()) <= set(every.seconds.tolist())
     assert some.seconds[0] == every.seconds[0] and some.seconds[-1] == every.seconds[-1]
+
+
+@pytest.mark.parametrize("limit", [10_000, 50, 7, 1])
+def test_what_a_run_observes_equals_one_pass_over_its_executions(limit):
+    """observed_once against a plain loop over each schedule's whole tasks in order, keeping
+    the first execution of each (task, kind of device), in (task, kind) order, then spread."""
+    truth, schedules = _heft_and_greedy()
+    first: dict[tuple[int, str], tuple] = {}
+    for schedule in schedules:
+        seen = observed(truth, schedule)
+        for row, task in enumerate(np.flatnonzero(schedule.partner < 0)):
+            columns = (seen.kernel[row], seen.size[row], seen.device[row], seen.seconds[row])
+            first.setdefault((int(task), str(seen.device[row])), columns)
+    keys = sorted(first)  # "cpu" before "gpu", as their codes
+    if len(keys) > limit:
+        keys = [keys[i] for i in np.linspace(0, len(keys) - 1, limit).astype(np.int64)]
+    got = observed_once(truth, schedules, limit)
+    assert list(zip(got.kernel, got.size, got.device, got.seconds, strict=True)) == [
+        first[key] for key in keys
+    ]
