@@ -1,10 +1,13 @@
 """The study use cases against the real database (no worker: runs are executed directly)."""
 
+import threading
+import time
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, func, select, text, update
 
+from app.db import runs as run_store
 from app.db import studies as store
 from app.db.models import Run, RunResult, Study, TrainingSampleSet
 from app.db.session import get_engine, session_scope
@@ -467,3 +470,53 @@ def test_a_study_that_no_longer_plans_is_cancelled_by_its_fan_out_not_sent_again
         patch.setattr("app.services.recovery.utcnow", _later)
         patch.setattr("app.services.studies.utcnow", _later)
         assert recovery.sweep(queue).fan_outs == []
+
+
+def test_a_cancel_while_a_run_finishes_waits_for_it_and_neither_fails(queue, monkeypatch):
+    """The cancel holds the study's row and waits for the finishing run's row; the finish must
+    not then wait for the study's row. It did once: a finish that updated its run's row twice
+    made PostgreSQL check the run's foreign key again, a KEY SHARE lock on the study's row, and
+    the cancel of a 100,000-run study met that deadlock and answered 503."""
+    study = fanned_out(queue).study
+    finishing = _runs_of(study.id)[(0, 0)][0]
+    inside, go, outcomes = threading.Event(), threading.Event(), {}
+    add_results = run_store.add_results
+
+    def add_results_then_pause(*args, **kwargs):
+        add_results(*args, **kwargs)
+        inside.set()  # the run's row is locked by its finish
+        go.wait()
+
+    monkeypatch.setattr(run_store, "add_results", add_results_then_pause)
+
+    def finish():
+        outcomes["run"] = runs.execute_run(finishing)
+
+    def cancel():
+        outcomes["cancel"] = studies.cancel_study(ADMIN, study.id).counts
+
+    threads = [threading.Thread(target=finish), threading.Thread(target=cancel)]
+    threads[0].start()
+    assert inside.wait(120)
+    threads[1].start()
+    _wait_for_a_statement_waiting_on_a_lock("UPDATE runs")  # the cancel, on the run's row
+    go.set()
+    for thread in threads:
+        thread.join(120)
+    assert outcomes == {
+        "run": runs.ExecutionOutcome.SUCCEEDED,
+        "cancel": {"succeeded": 1, "cancelled": 11},
+    }
+
+
+def _wait_for_a_statement_waiting_on_a_lock(prefix: str) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"
+    )
+    deadline = time.monotonic() + 120  # a bound on a hang, not a measure
+    while True:
+        with session_scope() as session:
+            if session.scalar(query, {"q": prefix + "%"}):
+                return
+        assert time.monotonic() < deadline, f"no {prefix!r} waited on a lock"
+        time.sleep(0.05)
