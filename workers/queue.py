@@ -85,6 +85,10 @@ def _publish(
             retry=True,
             retry_policy=_PUBLISH_RETRY,
             headers=sent,
+            # Sent from a task (a study's fan-out), Celery would keep each message's result as
+            # a child of that task, for its whole run and in its stored result: a 50,000-run
+            # fan-out grew its process by 93 MiB against 40 at 10,000 runs. No one reads them.
+            add_to_parent=False,
             **options,
         )
 

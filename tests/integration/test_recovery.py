@@ -133,3 +133,20 @@ def test_a_broker_that_cannot_be_reached_counts_as_no_message_lost(clean_state):
         session.execute(update(Run).where(Run.id == waiting).values(enqueued_at=long_ago))
     assert not recovery.messages_lost(RecordingQueue(broker_down=True))
     assert recovery.messages_lost(RecordingQueue())  # reachable, holding none of them
+
+
+def test_messages_a_task_sends_are_not_kept_as_its_children(clean_state):
+    """A fan-out sends 100,000 messages from inside a task: none is kept in the task's request
+    (Celery's `children`, which the task's stored result would then list)."""
+    from celery._state import _task_stack
+
+    from workers.tasks import fan_out_study as fan_out
+
+    fan_out.push_request(id=str(uuid.uuid4()), children=[], called_directly=False)
+    _task_stack.push(fan_out)
+    try:
+        CeleryQueue().enqueue_runs([uuid.uuid4() for _ in range(3)], 5)
+        assert fan_out.request.children == []
+    finally:
+        _task_stack.pop()
+        fan_out.pop_request()
