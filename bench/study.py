@@ -13,8 +13,9 @@ API's time to accept a 10,000-run study: ratios against peers measured in the sa
    time is the mean of `simulate_spec` over the study's 96 stored run specs, in this process,
    with no worker running (after an untimed warm-up). The overhead is split into the part inside
    a run's execution (its `started_at` -> `finished_at` in the database, minus the simulation:
-   claiming it, sampling, digesting its schedules, writing results and samples) and the rest
-   (messages, Celery, the study's row lock after each run, the aggregation, waiting for a core).
+   claiming it, sampling, digesting its schedules, writing results, samples and observations)
+   and the rest (the finish's commit, the study's check after each run, messages, Celery, the
+   aggregation, waiting for a core).
    Each study runs twice: with what a worker stores per run by default (its results with each
    policy's schedule digest — the schedules themselves are recomputed on read, none stored for
    these policies — and 1000 sampled tasks for training) and with results only

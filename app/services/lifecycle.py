@@ -124,13 +124,15 @@ def finish(
 ) -> bool:
     """End running work with `status`; `record(session, row)` fills in the rest of its row, and
     what the work produced, in the same transaction. False (and nothing written) if it was not
-    running: it ended already (a cancel, another delivery of the same message)."""
+    running: it ended already (a cancel, another delivery of the same message). Its
+    `finished_at` is stamped once what it produced is stored (a run's samples and observations
+    take milliseconds), before the commit."""
     with session_scope() as session:
         row = store.lock_running(session, model, row_id)
         if row is None:
             return False
-        row.end(status)
         record(session, row)
+        row.end(status)
         return True
 
 
