@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _pool_processes = 1
 #: This process's peak resident memory (MB) when its current task started.
 _peak_before_task_mb = 0.0
+#: The smallest rise of a pool process's peak that a task logs (MB): smaller ones are noise.
+PEAK_RISE_LOGGED_MB = 1.0
 
 
 @worker_init.connect
@@ -142,11 +144,11 @@ def _task_ends(
 
 
 def _log_peak_memory_rise(task: Any) -> None:
-    """A task that raised its process's peak resident memory says so, with the task's context:
-    a pool process's peak (which the kernel keeps for its whole life) is then traced to the task
-    that set it."""
+    """A task that raised its process's peak resident memory (by PEAK_RISE_LOGGED_MB or more)
+    says so, with the task's context: a pool process's peak (which the kernel keeps for its
+    whole life) is then traced to the task that set it."""
     peak_mb = peak_resident_mb()
-    if peak_mb > _peak_before_task_mb:
+    if peak_mb - _peak_before_task_mb >= PEAK_RISE_LOGGED_MB:
         log.info(
             "%s raised this process's peak memory from %.1f to %.1f MiB",
             getattr(task, "name", task),
