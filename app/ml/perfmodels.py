@@ -410,26 +410,24 @@ def observed(problem: Problem, schedule: Schedule) -> Observations:
     there (`problem`: the scenario's truth) less the staging of its input (predicted.py charges
     staging from the link, not the model). Split tasks teach nothing (neither part ran the whole
     call). Raises ValueError if the workload's tasks call no kernel."""
-    return _observed(problem, schedule)[1]
+    tasks = np.flatnonzero(schedule.partner < 0)
+    return _executions(problem, tasks, schedule.device[tasks])
 
 
-def _observed(problem: Problem, schedule: Schedule) -> tuple[np.ndarray, Observations]:
-    """(the tasks observed, their observations), one per whole task (see `observed`)."""
+def _executions(problem: Problem, tasks: np.ndarray, devices: np.ndarray) -> Observations:
+    """The observations of `tasks` run whole on `devices` (indices into the cluster), in order."""
     workload, cluster = problem.workload, problem.cluster
     if workload.tile_size is None:
         raise ValueError("the workload's tasks call no profiled kernel: nothing was observed")
-    tasks = np.flatnonzero(schedule.partner < 0)
-    devices = schedule.device[tasks]
     kernel_time = problem.exec_time - transfer_time(workload, cluster)
     names = np.asarray(workload.category_names, dtype=object)
     kinds = np.asarray([DEVICE_NAMES[DeviceKind(int(k))] for k in cluster.kind], dtype=object)
-    observations = Observations(
+    return Observations(
         names[workload.category[tasks]],
         workload.tile_size[tasks].astype(np.int64),
         kinds[devices],
         kernel_time[tasks, devices],
     )
-    return tasks, observations
 
 
 def observed_once(problem: Problem, schedules: list[Schedule], limit: int) -> Observations:
@@ -438,13 +436,9 @@ def observed_once(problem: Problem, schedules: list[Schedule], limit: int) -> Ob
     new observation. At most `limit` observations, spread evenly over the (task, kind) order:
     the same run keeps the same ones. The choice is made on integer codes (a 30,000-task run
     has ~90,000 executions), and only the chosen ones become names and seconds."""
-    workload, cluster = problem.workload, problem.cluster
-    if workload.tile_size is None:
-        raise ValueError("the workload's tasks call no profiled kernel: nothing was observed")
     code = {name: index for index, name in enumerate(DEVICE_KINDS)}
-    kind_of_device = np.asarray(
-        [code[DEVICE_NAMES[DeviceKind(int(k))]] for k in cluster.kind], dtype=np.int64
-    )
+    kinds = problem.cluster.kind
+    kind_of_device = np.asarray([code[DEVICE_NAMES[DeviceKind(int(k))]] for k in kinds])
     whole = [np.flatnonzero(schedule.partner < 0) for schedule in schedules]
     tasks = np.concatenate(whole).astype(np.int64)
     devices = np.concatenate([s.device[t] for s, t in zip(schedules, whole, strict=True)])
@@ -452,13 +446,4 @@ def observed_once(problem: Problem, schedules: list[Schedule], limit: int) -> Ob
     _, rows = np.unique(tasks * len(DEVICE_KINDS) + kind_of_device[devices], return_index=True)
     if rows.size > limit:
         rows = rows[np.linspace(0, rows.size - 1, limit).astype(np.int64)]
-    tasks, devices = tasks[rows], devices[rows]
-    kernel_time = problem.exec_time - transfer_time(workload, cluster)
-    names = np.asarray(workload.category_names, dtype=object)
-    kinds = np.asarray(list(DEVICE_KINDS), dtype=object)
-    return Observations(
-        names[workload.category[tasks]],
-        workload.tile_size[tasks].astype(np.int64),
-        kinds[kind_of_device[devices]],
-        kernel_time[tasks, devices],
-    )
+    return _executions(problem, tasks[rows], devices[rows])
