@@ -212,10 +212,11 @@ OUTCOME_BATCH = 5000
 
 def outcomes_by_cell(
     session: Session, study_id: uuid.UUID
-) -> Iterator[tuple[int, list[RunRecord]]]:
+) -> Iterator[tuple[int, Iterator[RunRecord]]]:
     """The study's runs with their results (none unless it succeeded), one cell at a time in
-    cell order (what `statistics.streamed_statistics` reads): the rows come from a server-side
-    cursor, `OUTCOME_BATCH` at a time, so only the current cell's runs are in memory."""
+    cell order (what `statistics.streamed_statistics` reads), each cell's records made one at a
+    time as they are read: the rows come from a server-side cursor, `OUTCOME_BATCH` at a time,
+    so no cell's records are held at once. Read each cell's records before the next cell."""
     metrics = [getattr(RunResult, metric) for metric in RESULT_METRICS]
     query = (
         select(Run.study_cell, Run.study_repetition, Run.id, Run.status, RunResult.policy, *metrics)
@@ -227,7 +228,7 @@ def outcomes_by_cell(
     rows = session.execute(query)
     for cell, cell_rows in itertools.groupby(rows, key=lambda row: row[0]):
         runs = itertools.groupby(cell_rows, key=lambda row: row[2])
-        yield cell or 0, [_record(list(run_rows)) for _, run_rows in runs]
+        yield cell or 0, (_record(list(run_rows)) for _, run_rows in runs)
 
 
 def _record(rows: list[Sequence[Any]]) -> RunRecord:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,9 +68,6 @@ ROW_COLUMNS = (
     "p_t",
     "p_wilcoxon",
 )
-
-# policy -> metric -> repetition -> value: one cell's samples.
-Samples = dict[str, dict[str, dict[int, float]]]
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def study_statistics(
 
 
 def streamed_statistics(
-    groups: Iterable[tuple[int, Sequence[RunRecord]]],
+    groups: Iterable[tuple[int, Iterable[RunRecord]]],
     cells: Sequence[Mapping[str, Any]],
     metrics: Sequence[str],
     rank_by: str,
@@ -116,11 +114,13 @@ def streamed_statistics(
     """`study_statistics` over runs read cell by cell: `groups` yields (cell, its records) in
     increasing cell order, each cell once (a cell without runs may be left out), and `metrics`
     are the names `study_statistics` would find (every key holding a real number in some
-    succeeded run). A cell's records are let go once its statistics are made, so a caller that
-    streams them holds one or two cells at a time, not the study: memory grows with the largest
-    cell (its repetitions x policies x metrics samples, which the paired tests need whole), not
-    with the runs. Same numbers as `study_statistics`: the same functions on the same samples.
-    Raises ValueError as `study_statistics` does, and for cells out of order."""
+    succeeded run). A cell's records may come lazily (an iterator): each is read once, its
+    samples kept as arrays (`CellSamples`, 16 bytes a sample) and the record let go. So a
+    caller that streams them holds one cell's samples at a time, not the study: memory grows
+    with the largest cell (its repetitions x policies x metrics samples, which the paired tests
+    need whole), not with the runs. Same numbers as `study_statistics`: the same functions on
+    the same samples. Raises ValueError as `study_statistics` does, and for cells out of
+    order."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), not {confidence}")
     summaries = [
@@ -130,7 +130,9 @@ def streamed_statistics(
     return {"rank_by": rank_by, "confidence": confidence, "cells": summaries}
 
 
-def summarize_metric(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+def summarize_metric(
+    values: Sequence[float] | np.ndarray, confidence: float = 0.95
+) -> dict[str, Any]:
     """n, mean, std (ddof = 1) and the Student t interval of the mean of `values`; None where
     undefined (no mean for n = 0, no std or interval for n < 2)."""
     n = len(values)
@@ -154,10 +156,16 @@ def compare_paired(
     """The difference `values - reference` over the repetitions both have: the number of pairs,
     the mean difference with its paired t interval, and the two-sided p-values of the paired t
     test and the Wilcoxon signed-rank test (module docstring for the degenerate cases)."""
-    repetitions = sorted(values.keys() & reference.keys())
-    x = np.array([values[r] for r in repetitions], dtype=float)
-    y = np.array([reference[r] for r in repetitions], dtype=float)
-    difference = summarize_metric(list(x - y), confidence)
+    return _compare(PolicySamples.of(values), PolicySamples.of(reference), confidence)
+
+
+def _compare(values: PolicySamples, reference: PolicySamples, confidence: float) -> dict[str, Any]:
+    """compare_paired on samples ordered by repetition."""
+    _, mine, theirs = np.intersect1d(
+        values.repetitions, reference.repetitions, assume_unique=True, return_indices=True
+    )
+    x, y = values.values[mine], reference.values[theirs]
+    difference = summarize_metric(x - y, confidence)
     p_t, p_wilcoxon = _paired_p_values(x, y)
     return {
         "n": difference["n"],
@@ -172,15 +180,22 @@ def compare_paired(
 def count_wins(values: Mapping[str, Mapping[int, float]]) -> dict[str, int]:
     """For each policy (`values`: policy -> repetition -> value), the repetitions where its value
     is the lowest among the policies with a value there; every tied policy wins."""
-    by_repetition: dict[int, dict[str, float]] = defaultdict(dict)
-    for policy, samples in values.items():
-        for repetition, value in samples.items():
-            by_repetition[repetition][policy] = value
-    wins = Counter({policy: 0 for policy in values})
-    for run in by_repetition.values():
-        lowest = min(run.values())
-        wins.update(policy for policy, value in run.items() if value == lowest)
-    return dict(wins)
+    return _wins({policy: PolicySamples.of(samples) for policy, samples in values.items()})
+
+
+def _wins(ranks: Mapping[str, PolicySamples]) -> dict[str, int]:
+    """count_wins on samples ordered by repetition (each value finite: a missing one is +inf)."""
+    if not ranks:
+        return {}
+    repetitions = np.unique(np.concatenate([samples.repetitions for samples in ranks.values()]))
+    table = np.full((len(ranks), repetitions.size), np.inf)
+    for row, samples in zip(table, ranks.values(), strict=True):
+        row[np.searchsorted(repetitions, samples.repetitions)] = samples.values
+    lowest = table.min(axis=0)
+    return {
+        policy: int(np.count_nonzero(row == lowest))
+        for policy, row in zip(ranks, table, strict=True)
+    }
 
 
 def statistics_rows(statistics: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -208,29 +223,20 @@ def statistics_rows(statistics: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _every_cell(
-    groups: Iterable[tuple[int, Sequence[RunRecord]]], num_cells: int
-) -> Iterator[tuple[int, Sequence[RunRecord]]]:
+    groups: Iterable[tuple[int, Iterable[RunRecord]]], num_cells: int
+) -> Iterator[tuple[int, Iterable[RunRecord]]]:
     """Every cell 0..num_cells-1 with its records (none for a cell `groups` leaves out),
-    checking that cells come in order and that no repetition of a cell has two runs."""
+    checking that cells come in order (CellSamples checks that no repetition has two runs)."""
     expected = 0
     for cell, records in groups:
         if not 0 <= cell < num_cells:
             raise ValueError(f"a run of cell {cell}, but the study has {num_cells} cells")
         if cell < expected:
             raise ValueError(f"the runs of cell {cell} come twice or out of order")
-        _check_repetitions(cell, records)
         yield from ((empty, ()) for empty in range(expected, cell))
         yield cell, records
         expected = cell + 1
     yield from ((empty, ()) for empty in range(expected, num_cells))
-
-
-def _check_repetitions(cell: int, records: Sequence[RunRecord]) -> None:
-    seen: set[int] = set()
-    for record in records:
-        if record.repetition in seen:
-            raise ValueError(f"two runs of cell {cell}, repetition {record.repetition}")
-        seen.add(record.repetition)
 
 
 def _is_sample(value: Any) -> bool:
@@ -254,45 +260,101 @@ def _metric_names(records: Sequence[RunRecord]) -> list[str]:
     return sorted(names)
 
 
-def _samples(records: Sequence[RunRecord]) -> Samples:
-    """The samples of one cell's succeeded runs; every policy seen is present."""
-    samples: Samples = {}
-    for record in sorted(records, key=lambda r: r.repetition):
-        if record.status != "succeeded":
-            continue
-        for policy, metrics in record.results.items():
-            per_metric = samples.setdefault(policy, {})
-            for metric, value in metrics.items():
-                if _is_sample(value):
-                    per_metric.setdefault(metric, {})[record.repetition] = float(value)
-    return samples
+class PolicySamples:
+    """One policy's samples of one metric in a cell: `repetitions` (increasing) and their
+    `values`, as arrays."""
+
+    def __init__(self, repetitions: np.ndarray, values: np.ndarray) -> None:
+        self.repetitions = repetitions
+        self.values = values
+
+    @classmethod
+    def of(cls, values: Mapping[int, float]) -> PolicySamples:
+        """From repetition -> value."""
+        repetitions = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
+        samples = np.fromiter(values.values(), dtype=float, count=len(values))
+        order = np.argsort(repetitions, kind="stable")
+        return cls(repetitions[order], samples[order])
 
 
-def _run_counts(records: Sequence[RunRecord]) -> dict[str, int]:
-    counts = Counter(record.status for record in records)
-    runs = {"total": len(records)} | {status: counts[status] for status in REPORTED_STATUSES}
-    return runs | {status: counts[status] for status in sorted(counts) if status not in runs}
+NO_SAMPLES = PolicySamples(np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+class CellSamples:
+    """One cell read record by record: its run counts by status and, per policy and metric,
+    the samples of its succeeded runs in compact arrays (`array`: 8 bytes a repetition and 8 a
+    value) rather than the records' dictionaries (~4 kB a run): what the aggregation of a cell
+    of 10,000 repetitions holds. Raises ValueError for a second run of a repetition."""
+
+    def __init__(self, cell: int, records: Iterable[RunRecord]) -> None:
+        self.statuses: Counter[str] = Counter()
+        every = array("q")  # every run's repetition, to find one twice
+        found: dict[str, dict[str, tuple[array[int], array[float]]]] = {}
+        for record in records:
+            self.statuses[record.status] += 1
+            every.append(record.repetition)
+            if record.status != "succeeded":
+                continue
+            for policy, metrics in record.results.items():
+                per_metric = found.setdefault(policy, {})
+                for metric, value in metrics.items():
+                    if _is_sample(value):
+                        repetitions, values = per_metric.setdefault(
+                            metric, (array("q"), array("d"))
+                        )
+                        repetitions.append(record.repetition)
+                        values.append(float(value))
+        _check_repetitions(cell, np.frombuffer(every, dtype=np.int64))
+        self.samples = {
+            policy: {metric: _sorted(*pair) for metric, pair in per_metric.items()}
+            for policy, per_metric in found.items()
+        }
+
+    def of(self, policy: str, metric: str) -> PolicySamples:
+        return self.samples[policy].get(metric, NO_SAMPLES)
+
+    def run_counts(self) -> dict[str, int]:
+        runs = {"total": sum(self.statuses.values())}
+        runs |= {status: self.statuses[status] for status in REPORTED_STATUSES}
+        return runs | {
+            status: self.statuses[status] for status in sorted(self.statuses) if status not in runs
+        }
+
+
+def _sorted(repetitions: array[int], values: array[float]) -> PolicySamples:
+    """The samples ordered by repetition (records may come in any order)."""
+    found = np.frombuffer(repetitions, dtype=np.int64)
+    order = np.argsort(found, kind="stable")
+    return PolicySamples(found[order], np.frombuffer(values, dtype=float)[order])
+
+
+def _check_repetitions(cell: int, repetitions: np.ndarray) -> None:
+    ordered = np.sort(repetitions, kind="stable")
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    if twice.size:
+        raise ValueError(f"two runs of cell {cell}, repetition {int(twice[0])}")
 
 
 def _cell_statistics(
     index: int,
     values: Mapping[str, Any],
-    records: Sequence[RunRecord],
+    records: Iterable[RunRecord],
     metrics: Sequence[str],
     rank_by: str,
     confidence: float,
 ) -> dict[str, Any]:
-    samples = _samples(records)
-    ranks = {policy: samples[policy].get(rank_by, {}) for policy in samples}
+    cell = CellSamples(index, records)
+    ranks = {policy: cell.of(policy, rank_by) for policy in cell.samples}
     order, best = _best_first(ranks)
-    wins = count_wins(ranks)
+    wins = _wins(ranks)
     policies = []
     for policy in order:
         versus = None
         if best is not None and policy != best:
-            versus = {"metric": rank_by} | compare_paired(ranks[policy], ranks[best], confidence)
+            paired = _compare(ranks[policy], ranks[best], confidence)
+            versus = {"metric": rank_by} | paired
         summaries = {
-            metric: summarize_metric(list(samples[policy].get(metric, {}).values()), confidence)
+            metric: summarize_metric(cell.of(policy, metric).values, confidence)
             for metric in metrics
         }
         policies.append(
@@ -301,16 +363,16 @@ def _cell_statistics(
     return {
         "cell": index,
         "values": dict(values),
-        "runs": _run_counts(records),
+        "runs": cell.run_counts(),
         "best": best,
         "policies": policies,
     }
 
 
-def _best_first(ranks: Mapping[str, Mapping[int, float]]) -> tuple[list[str], str | None]:
-    """Policies by mean rank value (policy -> repetition -> value), ties by name, those without
-    a value last; and the best policy, None when no policy has a value."""
-    means = {p: float(np.mean(list(v.values()))) if v else None for p, v in ranks.items()}
+def _best_first(ranks: Mapping[str, PolicySamples]) -> tuple[list[str], str | None]:
+    """Policies by mean rank value, ties by name, those without a value last; and the best
+    policy, None when no policy has a value."""
+    means = {p: float(np.mean(v.values)) if v.values.size else None for p, v in ranks.items()}
     order = sorted(ranks, key=lambda p: (means[p] is None, means[p] or 0.0, p))
     best = order[0] if order and means[order[0]] is not None else None
     return order, best

@@ -383,6 +383,31 @@ def test_streamed_statistics_let_a_cell_go_before_the_next_but_one_is_read():
     assert alive_before == [0] * 6
 
 
+def test_streamed_statistics_read_a_cells_records_one_at_a_time():
+    """A cell's records may come from an iterator (the database's cursor): each is let go once
+    its samples are taken, so a cell of 10,000 repetitions is held as arrays, not records.
+    While record k is made, no record before k-1 is alive; the numbers are those of a list."""
+    records = a_study(cells=1, repetitions=40)
+    refs: list[weakref.ref] = []
+    alive: list[int] = []
+
+    def one_at_a_time():
+        for record in records:
+            copy = RunRecord(record.cell, record.repetition, record.status, dict(record.results))
+            gc.collect()
+            alive.append(sum(ref() is not None for ref in refs))
+            refs.append(weakref.ref(copy))
+            yield copy
+            del copy
+
+    streamed = streamed_statistics(
+        iter([(0, one_at_a_time())]), [{}], ["energy", "makespan"], "makespan"
+    )
+
+    assert streamed == study_statistics(records, [{}], "makespan")  # exact float equality
+    assert len(alive) == 40 and max(alive) <= 1
+
+
 def test_streamed_cells_out_of_order_or_twice_are_refused():
     one = [failed(0, 0)]
     with pytest.raises(ValueError, match="out of order"):
