@@ -671,7 +671,7 @@ def _bandit(
     cpus, gpus, latency, memory = platform.cpus, platform.gpus, platform.latency, platform.memory
     predicted = np.empty(3)
     for action in range(3):
-        predicted[action] = np.exp(min(max(weights[action] @ x, -30.0), 30.0))
+        predicted[action] = np.exp(min(max(_dot(weights[action], x), -30.0), 30.0))
     device_of = np.full(3, -1)
     finish = np.full(3, np.inf)
     for action in (CPU_ACTION, GPU_ACTION):
@@ -722,10 +722,23 @@ def _own_share(
 @njit(cache=True, inline="always")
 def _rls_update(w: np.ndarray, p: np.ndarray, x: np.ndarray, target: float) -> None:
     """One recursive-least-squares step towards w . x = target."""
-    px = p @ x
-    gain = px / (1.0 + x @ px)
-    w += gain * (target - w @ x)
+    px = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        px[i] = _dot(p[i], x)
+    gain = px / (1.0 + _dot(x, px))
+    w += gain * (target - _dot(w, x))
     p -= np.outer(gain, px)
+
+
+@njit(cache=True, inline="always")
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """a . b summed in index order. Not `@`, which calls BLAS: OpenBLAS picks its kernel for the
+    CPU it runs on (SkylakeX, Haswell, ...), each summing in its own order, and the agent's
+    schedules differed between machines (tests/unit/sim/test_engine.py's digests)."""
+    total = 0.0
+    for i in range(a.shape[0]):
+        total += a[i] * b[i]
+    return total
 
 
 # --- batch mode: min-min, max-min, sufferage ----------------------------------------------------
