@@ -19,8 +19,12 @@ API's time to accept a 10,000-run study: ratios against peers measured in the sa
    Each study runs twice: with what a worker stores per run by default (its results with each
    policy's schedule digest — the schedules themselves are recomputed on read, none stored for
    these policies — and 1000 sampled tasks for training) and with results only
-   (HMS_SCHEDULE_MAX_TASKS=0, HMS_SAMPLES_PER_RUN=0), which shows what the samples cost. The
-   goals are judged on the defaults.
+   (HMS_SCHEDULE_MAX_TASKS=0, HMS_SAMPLES_PER_RUN=0, HMS_PERF_OBSERVATIONS_PER_RUN=0), which
+   shows what the samples and kernel observations cost. The
+   goals are judged on the defaults. Also printed: the CPU each study used per run, by process
+   (pool processes, worker main, PostgreSQL, Valkey, API, the bench), against the capacity
+   (wall x cores / runs): with as many pool processes as cores the study is CPU-bound, and its
+   overhead is the CPU spent besides the simulation, by whichever process.
 3. Accept: POST /api/v1/studies of a 10,000-run study (100 loads x 100 repetitions, 2000-task
    runs), with no worker running; the client's time from the request to the 202, the server's
    insert-to-sent time (the study row's `created_at` -> `enqueued_at`: inserting the 10,000 runs,
@@ -57,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ["greedy", "heft", "oracle"]
@@ -65,13 +70,19 @@ SPEEDUP_GOAL = 1.7
 OVERHEAD_GOAL_S = 0.020
 ACCEPT_GOAL_S = 1.0
 #: What a worker stores per run besides the results and their schedule digests: the defaults
-#: (1000 sampled tasks for training; no per-task schedule for these policies, which decide on
-#: the spec alone: app/services/schedules.py), and nothing, to show what the samples cost.
-DEFAULT_STORAGE = "digests + samples"
+#: (1000 sampled tasks for training and 5000 kernel observations for the tenant's performance
+#: models; no per-task schedule for these policies, which decide on the spec alone:
+#: app/services/schedules.py), and nothing, to show what the samples and observations cost.
+#: (Until 2026-12-06 evening "results only" left the observations on: the tables before then.)
+DEFAULT_STORAGE = "digests + samples + observations"
 RESULTS_ONLY = "results only"
 STORAGE = {
     DEFAULT_STORAGE: {},
-    RESULTS_ONLY: {"HMS_SCHEDULE_MAX_TASKS": "0", "HMS_SAMPLES_PER_RUN": "0"},
+    RESULTS_ONLY: {
+        "HMS_SCHEDULE_MAX_TASKS": "0",
+        "HMS_SAMPLES_PER_RUN": "0",
+        "HMS_PERF_OBSERVATIONS_PER_RUN": "0",
+    },
 }
 #: How long (s) a study may take before the bench gives up on it.
 STUDY_TIMEOUT_S = 240
@@ -247,12 +258,14 @@ def run_study(
     worker = start_worker(workers, logs, STORAGE[storage])
     try:
         name = f"bench: {workers} process(es), {storage}"
+        cpu_before = cpu_seconds(worker)
         study_id, _ = submit(http, study_body(name, args.tasks, args.repetitions))
         deadline = time.monotonic() + STUDY_TIMEOUT_S
         while (study := study_row(study_id)).status == "running":
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the study did not end within {STUDY_TIMEOUT_S} s")
             time.sleep(0.2)
+        cpu_after = cpu_seconds(worker)
     finally:
         worker.stop()
     rows = study_runs(study_id)
@@ -266,7 +279,43 @@ def run_study(
         "wall_s": seconds(study.created_at, study.finished_at),
         "in_run_s": statistics.fmean(seconds(r.started_at, r.finished_at) for r in rows),
         "attempts": sum(run.attempts for run in rows),
+        "cpu_s": {group: cpu_after[group] - cpu_before.get(group, 0.0) for group in cpu_after},
     }
+
+
+#: Who used the CPU while a study ran (`cpu_seconds`), in the order they are reported.
+CPU_GROUPS = ("pool processes", "worker main", "PostgreSQL", "Valkey", "API", "this bench")
+
+
+def cpu_seconds(worker: Process) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each of CPU_GROUPS: the worker's pool
+    processes and its main process, PostgreSQL's processes, Valkey, the API (uvicorn) and this
+    process. On 2 cores with 2 pool processes the study is CPU-bound, so its overhead is what
+    these spend besides the simulation (a process that exits meanwhile is not counted)."""
+    main = psutil.Process(worker.popen.pid)
+    pool = {child.pid for child in main.children()}
+    used = dict.fromkeys(CPU_GROUPS, 0.0)
+    for process in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
+        info = process.info
+        if info["cpu_times"] is None:
+            continue
+        name, command = info["name"] or "", " ".join(info["cmdline"] or ())
+        if info["pid"] in pool:
+            group = "pool processes"
+        elif info["pid"] == main.pid:
+            group = "worker main"
+        elif name.startswith("postgres"):
+            group = "PostgreSQL"
+        elif name.startswith("valkey"):
+            group = "Valkey"
+        elif "uvicorn" in command:
+            group = "API"
+        elif info["pid"] == os.getpid():
+            group = "this bench"
+        else:
+            continue
+        used[group] += info["cpu_times"].user + info["cpu_times"].system
+    return used
 
 
 def run_parts(runs: list[Any]) -> dict[str, float]:
@@ -364,6 +413,7 @@ def report(
             f"| {(study['in_run_s'] - simulation_s) * 1000:.1f} "
             f"| {(per_run - study['in_run_s']) * 1000:.1f} | {study['attempts']} |"
         )
+    _report_cpu(studies, simulation_s)
     same = all(s["study"].statistics == peers[s["storage"]]["study"].statistics for s in studies)
     print(f"\nSame statistics on every worker: {'yes' if same else 'NO'}.")
     print(f"\n## Accepting a {accepts[0]['runs']:,}-run study (POST -> 202, no worker)\n")
@@ -392,6 +442,27 @@ def report(
     )
     if not same:
         raise SystemExit("the statistics differ between workers")
+
+
+def _report_cpu(studies: list[dict], simulation_s: float) -> None:
+    """Each study's CPU per run by who used it, against what the cores give a run."""
+    runs = len(studies[0]["runs"])
+    print(
+        f"\nCPU per run (ms) while each study ran, by process; capacity = wall x "
+        f"{os.cpu_count()} cores / runs (a study that uses it all is CPU-bound):\n"
+    )
+    print(f"| stored per run | pool processes | {' | '.join(CPU_GROUPS)} | total "
+          "| total - simulation | capacity |")  # fmt: skip
+    print("|---|---|" + "---|" * (len(CPU_GROUPS) + 3))
+    for study in studies:
+        used = [study["cpu_s"][group] / runs * 1000 for group in CPU_GROUPS]
+        total = sum(used)
+        capacity = study["wall_s"] * (os.cpu_count() or 1) / runs * 1000
+        print(
+            f"| {study['storage']} | {study['workers']} | "
+            + " | ".join(f"{ms:.1f}" for ms in used)
+            + f" | {total:.1f} | **{total - simulation_s * 1000:.1f}** | {capacity:.1f} |"
+        )
 
 
 def cpu_model() -> str:

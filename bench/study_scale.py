@@ -4,7 +4,8 @@ the same study at 10,000 runs as its peer: what grows with the runs, and what do
 For each size N (10,000 then 100,000 by default): one POST /api/v1/studies of N runs of a
 10-task synthetic workload (2 CPU cores, 1 GPU; policy greedy), grid {"workload.load": 10
 values} x N/10 repetitions; the worker stores results only (HMS_SCHEDULE_MAX_TASKS=0,
-HMS_SAMPLES_PER_RUN=0): what a run keeps is bench/study.py's subject, this one's is the study.
+HMS_SAMPLES_PER_RUN=0, HMS_PERF_OBSERVATIONS_PER_RUN=0): what a run keeps is bench/study.py's
+subject, this one's is the study.
 The API and one `celery worker --concurrency 2` (2 pool processes; nothing else consumes) are
 started fresh for each size, on the one PostgreSQL and Valkey. Reported:
 
@@ -69,9 +70,14 @@ from study import (
 )
 
 POLICIES = ["greedy"]
-#: What a worker stores per run: results only (no per-task schedules, no training samples), so
-#: that the runs measure the study's machinery, not what a run keeps (bench/study.py's part).
-RESULTS_ONLY = {"HMS_SCHEDULE_MAX_TASKS": "0", "HMS_SAMPLES_PER_RUN": "0"}
+#: What a worker stores per run: results only (no per-task schedules, training samples or kernel
+#: observations), so that the runs measure the study's machinery, not what a run keeps
+#: (bench/study.py's part).
+RESULTS_ONLY = {
+    "HMS_SCHEDULE_MAX_TASKS": "0",
+    "HMS_SAMPLES_PER_RUN": "0",
+    "HMS_PERF_OBSERVATIONS_PER_RUN": "0",
+}
 LOADS = [round(0.45 + 0.05 * i, 2) for i in range(10)]
 POOL_PROCESSES = 2
 #: How long (s) a study may take (the largest: --budget-s) before the bench stops it.
