@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
 from contextlib import ExitStack
 from typing import Any
@@ -125,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -260,21 +260,27 @@ def _metric_names(records: Sequence[RunRecord]) -> list[str]:
     return sorted(names)
 
 
+@dataclass(frozen=True)
 class PolicySamples:
     """One policy's samples of one metric in a cell: `repetitions` (increasing) and their
     `values`, as arrays."""
 
-    def __init__(self, repetitions: np.ndarray, values: np.ndarray) -> None:
-        self.repetitions = repetitions
-        self.values = values
+    repetitions: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def ordered(cls, repetitions: np.ndarray, values: np.ndarray) -> PolicySamples:
+        """The samples ordered by repetition (records may come in any order)."""
+        order = np.argsort(repetitions, kind="stable")
+        return cls(repetitions[order], values[order])
 
     @classmethod
     def of(cls, values: Mapping[int, float]) -> PolicySamples:
         """From repetition -> value."""
-        repetitions = np.fromiter(values.keys(), dtype=np.int64, count=len(values))
-        samples = np.fromiter(values.values(), dtype=float, count=len(values))
-        order = np.argsort(repetitions, kind="stable")
-        return cls(repetitions[order], samples[order])
+        return cls.ordered(
+            np.fromiter(values.keys(), dtype=np.int64, count=len(values)),
+            np.fromiter(values.values(), dtype=float, count=len(values)),
+        )
 
 
 NO_SAMPLES = PolicySamples(np.zeros(0, dtype=np.int64), np.zeros(0))
@@ -306,7 +312,12 @@ class CellSamples:
                         values.append(float(value))
         _check_repetitions(cell, np.frombuffer(every, dtype=np.int64))
         self.samples = {
-            policy: {metric: _sorted(*pair) for metric, pair in per_metric.items()}
+            policy: {
+                metric: PolicySamples.ordered(
+                    np.frombuffer(repetitions, dtype=np.int64), np.frombuffer(values, dtype=float)
+                )
+                for metric, (repetitions, values) in per_metric.items()
+            }
             for policy, per_metric in found.items()
         }
 
@@ -319,13 +330,6 @@ class CellSamples:
         return runs | {
             status: self.statuses[status] for status in sorted(self.statuses) if status not in runs
         }
-
-
-def _sorted(repetitions: array[int], values: array[float]) -> PolicySamples:
-    """The samples ordered by repetition (records may come in any order)."""
-    found = np.frombuffer(repetitions, dtype=np.int64)
-    order = np.argsort(found, kind="stable")
-    return PolicySamples(found[order], np.frombuffer(values, dtype=float)[order])
 
 
 def _check_repetitions(cell: int, repetitions: np.ndarray) -> None:
