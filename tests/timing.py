@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 
 from app.db.models import Run, TrainingSampleSet
 from app.db.session import session_scope
@@ -101,3 +101,18 @@ class Limits:
             "HMS_TASK_TIME_LIMIT_S": str(self.hard_s),
             "HMS_VISIBILITY_TIMEOUT_S": str(self.visibility_s),
         }
+
+
+def wait_for_a_statement_waiting_on_a_lock(prefix: str) -> None:
+    """Wait until a statement that starts with `prefix` waits on a lock (a heavyweight lock:
+    a row's, a table's or an advisory one)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"
+    )
+    deadline = time.monotonic() + 120  # a bound on a hang, not a measure
+    while True:
+        with session_scope() as session:
+            if session.scalar(query, {"q": prefix + "%"}):
+                return
+        assert time.monotonic() < deadline, f"no {prefix!r} waited on a lock"
+        time.sleep(0.05)

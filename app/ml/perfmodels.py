@@ -48,7 +48,7 @@ from scipy.optimize import curve_fit
 from app.ml.features import category_codes, device_features, ln_seconds
 from app.ml.training import FitParams, Samples, fit
 from app.sim.cluster import Cluster, DeviceKind
-from app.sim.costs import transfer_time
+from app.sim.costs import transfer_times_of
 from app.sim.kernelmix import TILES_TOUCHED
 from app.sim.measured import DEVICE_NAMES
 from app.sim.predicted import MODEL_NAMES
@@ -419,14 +419,14 @@ def _executions(problem: Problem, tasks: np.ndarray, devices: np.ndarray) -> Obs
     workload, cluster = problem.workload, problem.cluster
     if workload.tile_size is None:
         raise ValueError("the workload's tasks call no profiled kernel: nothing was observed")
-    kernel_time = problem.exec_time - transfer_time(workload, cluster)
+    moving = transfer_times_of(workload, cluster, tasks, devices)
     names = np.asarray(workload.category_names, dtype=object)
     kinds = np.asarray([DEVICE_NAMES[DeviceKind(int(k))] for k in cluster.kind], dtype=object)
     return Observations(
         names[workload.category[tasks]],
         workload.tile_size[tasks].astype(np.int64),
         kinds[devices],
-        kernel_time[tasks, devices],
+        problem.exec_time[tasks, devices] - moving,
     )
 
 

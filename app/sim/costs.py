@@ -50,9 +50,32 @@ def compute_time(workload: Workload, cluster: Cluster) -> np.ndarray:
 
 def transfer_time(workload: Workload, cluster: Cluster) -> np.ndarray:
     """Seconds to move each task's input data to each device, shape (num_tasks, num_devices)."""
-    on_gpu = (cluster.kind == DeviceKind.GPU)[None, :]
-    moving = cluster.latency[None, :] + workload.memory[:, None] / cluster.bandwidth[None, :]
-    return np.where(on_gpu, moving, 0.0)
+    return _transfer(
+        (cluster.kind == DeviceKind.GPU)[None, :],
+        cluster.latency[None, :],
+        workload.memory[:, None],
+        cluster.bandwidth[None, :],
+    )
+
+
+def transfer_times_of(
+    workload: Workload, cluster: Cluster, tasks: np.ndarray, devices: np.ndarray
+) -> np.ndarray:
+    """transfer_time's entries (tasks[k], devices[k]) alone, bit for bit: what a few thousand
+    chosen executions need, without the whole (num_tasks, num_devices) table."""
+    return _transfer(
+        cluster.kind[devices] == DeviceKind.GPU,
+        cluster.latency[devices],
+        workload.memory[tasks],
+        cluster.bandwidth[devices],
+    )
+
+
+def _transfer(
+    on_gpu: np.ndarray, latency: np.ndarray, memory: np.ndarray, bandwidth: np.ndarray
+) -> np.ndarray:
+    """Latency plus the data over the bandwidth, to a GPU; nothing to a CPU core."""
+    return np.where(on_gpu, latency + memory / bandwidth, 0.0)
 
 
 def execution_time(workload: Workload, cluster: Cluster) -> np.ndarray:

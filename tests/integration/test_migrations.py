@@ -250,3 +250,35 @@ def test_0016_packs_samples_and_observations_one_row_a_run_keeping_every_id_and_
         empty_database, "SELECT nextval(pg_get_serial_sequence('training_samples', 'id'))"
     ) == [(11,)]
     assert not {"training_sample_sets", "kernel_observation_sets"} & tables(empty_database)
+
+
+def test_0018_lets_a_set_store_no_ids_and_downgrading_packs_them_from_its_block(empty_database):
+    upgrade(empty_database, "0018")
+    _execute(
+        empty_database,
+        # A set written with a block of ids (none stored), one written before (ids packed).
+        "INSERT INTO training_sample_sets (id, count, first_id, last_id, ids, features, "
+        "device_kind, seconds, oracle_share) VALUES (1, 3, 11, 13, NULL, '\\x', '\\x', '\\x', "
+        "'\\x'), (2, 2, 4, 6, int8send(4::int8) || int8send(6::int8), '\\x', '\\x', '\\x', '\\x')",
+        "INSERT INTO kernel_observation_sets (id, tenant, profile, contention, count, first_id, "
+        "last_id, ids, kernels, device_kinds, kernel, device_kind, pairs, tile_size, seconds) "
+        "VALUES (1, 't', 'p', 'alone', 2, 7, 8, NULL, '{}', '{}', '\\x', '\\x', '{}', '\\x', "
+        "'\\x')",
+    )
+    downgrade(empty_database, "0017")
+    packed_ids = "SELECT encode(ids, 'hex') FROM {} ORDER BY id"
+    assert _rows(empty_database, packed_ids.format("training_sample_sets")) == [
+        (_big_endian(11, 12, 13),),
+        (_big_endian(4, 6),),
+    ]
+    assert _rows(empty_database, packed_ids.format("kernel_observation_sets")) == [
+        (_big_endian(7, 8),)
+    ]
+    with pytest.raises(IntegrityError):  # before 0018, every set stores its ids
+        _execute(empty_database, "UPDATE training_sample_sets SET ids = NULL WHERE id = 1")
+    upgrade(empty_database)
+
+
+def _big_endian(*ids: int) -> str:
+    """Ids packed as app/db/packed.py packs them (int8send), in hex."""
+    return "".join(f"{value:016x}" for value in ids)

@@ -1,11 +1,10 @@
 """The study use cases against the real database (no worker: runs are executed directly)."""
 
 import threading
-import time
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import Engine, event, func, select, text, update
+from sqlalchemy import Engine, event, func, select, update
 
 from app.db import runs as run_store
 from app.db import studies as store
@@ -26,6 +25,7 @@ from app.studies.spec import StudySpec, plan_runs
 from app.studies.statistics import RunRecord, study_statistics
 from tests.conftest import ADMIN
 from tests.fakes import RecordingQueue
+from tests.timing import wait_for_a_statement_waiting_on_a_lock
 
 BASE = {
     "workload": {"kind": "synthetic", "num_tasks": 60},
@@ -499,7 +499,7 @@ def test_a_cancel_while_a_run_finishes_waits_for_it_and_neither_fails(queue, mon
     threads[0].start()
     assert inside.wait(120)
     threads[1].start()
-    _wait_for_a_statement_waiting_on_a_lock("UPDATE runs")  # the cancel, on the run's row
+    wait_for_a_statement_waiting_on_a_lock("UPDATE runs")  # the cancel, on the run's row
     go.set()
     for thread in threads:
         thread.join(120)
@@ -507,16 +507,3 @@ def test_a_cancel_while_a_run_finishes_waits_for_it_and_neither_fails(queue, mon
         "run": runs.ExecutionOutcome.SUCCEEDED,
         "cancel": {"succeeded": 1, "cancelled": 11},
     }
-
-
-def _wait_for_a_statement_waiting_on_a_lock(prefix: str) -> None:
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :q"
-    )
-    deadline = time.monotonic() + 120  # a bound on a hang, not a measure
-    while True:
-        with session_scope() as session:
-            if session.scalar(query, {"q": prefix + "%"}):
-                return
-        assert time.monotonic() < deadline, f"no {prefix!r} waited on a lock"
-        time.sleep(0.05)

@@ -33,6 +33,18 @@ def test_gpu_time_follows_the_formula_including_the_transfer():
     assert costs.execution_time(w, cluster)[0, 0] == pytest.approx(expected)
 
 
+def test_the_transfer_times_of_chosen_executions_are_the_tables_entries_bit_for_bit():
+    rng = np.random.default_rng(3)
+    cluster = Cluster.homogeneous_kinds(cpus=3, gpus=2)
+    n = 500
+    w = tasks(rng.uniform(1, 100, n), rng.uniform(0, 1, n), rng.lognormal(5, 2, n))
+    chosen_tasks, chosen_devices = rng.integers(0, n, 2000), rng.integers(0, 5, 2000)
+    table = costs.transfer_time(w, cluster)
+    chosen = costs.transfer_times_of(w, cluster, chosen_tasks, chosen_devices)
+    assert chosen.tobytes() == table[chosen_tasks, chosen_devices].tobytes()
+    assert (chosen[chosen_devices < 3] == 0).all() and (chosen[chosen_devices >= 3] > 0).all()
+
+
 def test_the_faster_device_depends_on_the_task():
     cluster = Cluster.homogeneous_kinds(cpus=1, gpus=1)
     time = costs.execution_time(tasks([50.0, 50.0], [0.99, 0.1], [100.0, 100.0]), cluster)

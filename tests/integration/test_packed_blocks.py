@@ -1,0 +1,126 @@
+"""A set of samples or observations draws its items' ids as one consecutive block (db/packed.py):
+sets written at once take turns, so their blocks never overlap, and the ids read back are the
+block's."""
+
+import itertools
+import threading
+
+import numpy as np
+from sqlalchemy import select, text
+
+from app.db import packed
+from app.db import training as store
+from app.db.models import TrainingSampleSet
+from app.db.session import session_scope
+from app.ml.features import FEATURE_NAMES
+from tests.timing import wait_for_a_statement_waiting_on_a_lock
+
+
+def _insert(session, count, first_feature=0.0):
+    """A set of `count` samples whose first feature counts up from `first_feature`."""
+    features = np.zeros((count, len(FEATURE_NAMES)))
+    features[:, 0] = first_feature + np.arange(count)
+    packed.insert_set(
+        session,
+        "training_sample_sets",
+        store.SAMPLE_IDS,
+        count,
+        {
+            "run_id": None,
+            "features": packed.pack(features, packed.FLOAT64),
+            "device_kind": packed.pack(np.zeros(count), packed.INT16),
+            "seconds": packed.pack(np.ones(count), packed.FLOAT64),
+            "oracle_share": packed.pack(np.full(count, np.nan), packed.FLOAT64),
+        },
+    )
+
+
+def _blocks():
+    with session_scope() as session:
+        rows = session.execute(
+            select(
+                TrainingSampleSet.first_id,
+                TrainingSampleSet.last_id,
+                TrainingSampleSet.count,
+                TrainingSampleSet.ids,
+            ).order_by(TrainingSampleSet.first_id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_sets_written_at_once_take_consecutive_blocks_that_never_overlap():
+    counts = [[int(c) for c in np.random.default_rng(k).integers(1, 400, 8)] for k in range(6)]
+    errors = []
+
+    def write(mine):
+        try:
+            for count in mine:
+                with session_scope() as session:
+                    _insert(session, count)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(mine,)) for mine in counts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    blocks = _blocks()
+    assert sorted(count for *_, count, _ in blocks) == sorted(c for mine in counts for c in mine)
+    for first, last, count, ids in blocks:
+        assert ids is None and last - first + 1 == count
+    # One after another, no id given twice and none skipped (nothing rolled back).
+    assert all(nxt[0] == prev[1] + 1 for prev, nxt in itertools.pairwise(blocks))
+
+
+def test_a_writer_waits_for_the_one_before_it_to_commit_and_follows_its_block():
+    began, commit = threading.Event(), threading.Event()
+
+    def first_writer():
+        with session_scope() as session:
+            _insert(session, 50)
+            began.set()
+            assert commit.wait(120)
+
+    first = threading.Thread(target=first_writer)
+    first.start()
+    assert began.wait(120)
+    second = threading.Thread(target=lambda: _write_one(30))
+    second.start()
+    wait_for_a_statement_waiting_on_a_lock("INSERT INTO training_sample_sets")
+    assert len(_blocks()) == 0  # the first has not committed; the second waits for it
+    commit.set()
+    first.join(120)
+    second.join(120)
+    (a_first, a_last, _, _), (b_first, b_last, _, _) = _blocks()
+    assert (a_last - a_first, b_first, b_last - b_first) == (49, a_last + 1, 29)
+
+
+def _write_one(count):
+    with session_scope() as session:
+        _insert(session, count)
+
+
+def test_a_rolled_back_block_is_skipped_and_the_samples_read_back_carry_their_blocks_ids():
+    try:
+        with session_scope() as session:
+            _insert(session, 10)
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    _write_one(7)
+    with session_scope() as session:
+        _insert(session, 5, first_feature=100.0)
+    (first, last, _, _), (second_first, second_last, _, _) = _blocks()
+    assert second_first == last + 1
+    with session_scope() as session:
+        assert session.scalar(text("SELECT last_value FROM training_sample_ids")) == second_last
+        samples = store.latest_samples(session, 8)
+    # The newest 8: the first set's last 3, then the second's 5, oldest first.
+    assert samples.ids.tolist() == [
+        *range(last - 2, last + 1),
+        *range(second_first, second_last + 1),
+    ]
+    assert samples.features[:, 0].tolist() == [4.0, 5.0, 6.0, 100.0, 101.0, 102.0, 103.0, 104.0]
+    assert first > 10  # the rolled-back block's ids were drawn and not given again
