@@ -324,7 +324,7 @@ class TrainingSampleSet(Base):
     on each kind of device — the features a performance model reads, the execution time, and
     where oracle ran and split the task, the GPU share it gave. Each sample keeps its own id from
     the `training_sample_ids` sequence (newest = largest). The packed columns are stored
-    uncompressed (STORAGE EXTERNAL, migration 0016)."""
+    uncompressed (STORAGE EXTERNAL, migrations 0016 and 0019)."""
 
     __tablename__ = "training_sample_sets"
     __table_args__ = (
@@ -341,7 +341,13 @@ class TrainingSampleSet(Base):
     #: The items' ids packed (IDS), for sets written before ids came in consecutive blocks;
     #: None: they are first_id..last_id (db/packed.py, `item_ids`).
     ids: Mapped[bytes | None] = mapped_column(LargeBinary)
-    features: Mapped[bytes] = mapped_column(LargeBinary)  # float64 (count, features), row-major
+    #: The samples' features: each sampled task's (float64 (tasks, TASK_FEATURES)) and each
+    #: device model's (float64 (models, DEVICE_FEATURES)) once, the samples being every (model,
+    #: task) pair, model first (ml/training.RunSamples); sets written before stored each
+    #: sample's (`features`, float64 (count, FEATURE_NAMES)) and have none of the two.
+    task_features: Mapped[bytes | None] = mapped_column(LargeBinary)
+    device_features: Mapped[bytes | None] = mapped_column(LargeBinary)
+    features: Mapped[bytes | None] = mapped_column(LargeBinary)
     device_kind: Mapped[bytes] = mapped_column(LargeBinary)  # int16: 0 CPU core, 1 GPU
     seconds: Mapped[bytes] = mapped_column(LargeBinary)  # float64
     oracle_share: Mapped[bytes] = mapped_column(LargeBinary)  # float64, NaN: oracle did not split

@@ -12,17 +12,17 @@ from sqlalchemy.orm import Session
 from app.db import packed
 from app.db.models import ModelVersion, TrainingJob, TrainingSampleSet
 from app.db.scope import get_visible, visible_to
-from app.ml.features import FEATURE_NAMES
-from app.ml.training import Samples
+from app.ml.features import DEVICE_FEATURES, FEATURE_NAMES, TASK_FEATURES, pairs_of
+from app.ml.training import RunSamples, Samples
 from app.tenancy import Tenant
 
 #: Where each sample's id comes from (db/packed.py).
 SAMPLE_IDS = "training_sample_ids"
 
 
-def add_samples(session: Session, run_id: uuid.UUID, samples: Samples) -> int:
-    """Store the run's samples as one packed row (db/packed.py): as 2,000 rows they took ~100 ms
-    to COPY."""
+def add_samples(session: Session, run_id: uuid.UUID, samples: RunSamples) -> int:
+    """Store the run's samples as one packed row (db/packed.py), each task's and each device
+    model's features once (RunSamples): as 2,000 rows they took ~100 ms to COPY."""
     if samples.count == 0:
         return 0
     packed.insert_set(
@@ -32,7 +32,8 @@ def add_samples(session: Session, run_id: uuid.UUID, samples: Samples) -> int:
         samples.count,
         {
             "run_id": str(run_id),
-            "features": packed.pack(samples.features, packed.FLOAT64),
+            "task_features": packed.pack(samples.task_features, packed.FLOAT64),
+            "device_features": packed.pack(samples.device_features, packed.FLOAT64),
             "device_kind": packed.pack(samples.device_kind, packed.INT16),
             "seconds": packed.pack(samples.seconds, packed.FLOAT64),
             "oracle_share": packed.pack(samples.oracle_share, packed.FLOAT64),
@@ -51,7 +52,7 @@ def latest_samples(session: Session, window: int) -> Samples:
     gathered = packed.gather(
         packed.newest(sets, window),
         lambda sample_set: (
-            packed.unpack(sample_set.features, packed.FLOAT64, len(FEATURE_NAMES)),
+            _features(sample_set),
             packed.unpack(sample_set.device_kind, packed.INT16),
             packed.unpack(sample_set.seconds, packed.FLOAT64),
             packed.unpack(sample_set.oracle_share, packed.FLOAT64),
@@ -69,6 +70,18 @@ def latest_samples(session: Session, window: int) -> Samples:
     return Samples(
         features=features, device_kind=kinds, seconds=seconds, oracle_share=shares, ids=ids
     )
+
+
+def _features(sample_set: TrainingSampleSet) -> np.ndarray:
+    """Each sample's features: spelled out from its task's and device model's, or as stored by
+    sets written before they were stored apart (`features`)."""
+    if sample_set.features is not None:
+        return packed.unpack(sample_set.features, packed.FLOAT64, len(FEATURE_NAMES))
+    task_x, device_x = sample_set.task_features, sample_set.device_features
+    assert task_x is not None and device_x is not None  # a set stores one form or the other
+    tasks = packed.unpack(task_x, packed.FLOAT64, len(TASK_FEATURES))
+    devices = packed.unpack(device_x, packed.FLOAT64, len(DEVICE_FEATURES))
+    return pairs_of(tasks, devices)
 
 
 def sample_count(session: Session) -> int:

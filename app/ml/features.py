@@ -73,3 +73,10 @@ def ln_seconds(features: np.ndarray, predicted_target: np.ndarray) -> np.ndarray
 def pair_features(tasks: np.ndarray, device: np.ndarray) -> np.ndarray:
     """Every task paired with one device: shape (num_tasks, len(FEATURE_NAMES))."""
     return np.hstack([tasks, np.broadcast_to(device, (tasks.shape[0], device.shape[0]))])
+
+
+def pairs_of(tasks: np.ndarray, devices: np.ndarray) -> np.ndarray:
+    """Every task paired with every device, device first (the first device with each task, then
+    the second...): shape (len(devices) * num_tasks, len(FEATURE_NAMES)); the rows of one device
+    are pair_features(tasks, that device)."""
+    return np.hstack([np.tile(tasks, (devices.shape[0], 1)), np.repeat(devices, tasks.shape[0], 0)])

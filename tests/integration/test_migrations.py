@@ -2,6 +2,7 @@
 
 import uuid
 
+import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -282,3 +283,31 @@ def test_0018_lets_a_set_store_no_ids_and_downgrading_packs_them_from_its_block(
 def _big_endian(*ids: int) -> str:
     """Ids packed as app/db/packed.py packs them (int8send), in hex."""
     return "".join(f"{value:016x}" for value in ids)
+
+
+def test_0019_stores_features_per_task_and_device_model_and_downgrading_spells_them_out(
+    empty_database,
+):
+    upgrade(empty_database, "0019")
+    tasks = np.arange(15, dtype="<f8").reshape(3, 5)  # 3 tasks
+    devices = -np.arange(1, 11, dtype="<f8").reshape(2, 5)  # 2 device models
+    engine = create_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO training_sample_sets (id, count, first_id, last_id, "
+                    "task_features, device_features, device_kind, seconds, oracle_share) "
+                    "VALUES (1, 6, 1, 6, :tasks, :devices, '\\x', '\\x', '\\x')"
+                ),
+                {"tasks": tasks.tobytes(), "devices": devices.tobytes()},
+            )
+    finally:
+        engine.dispose()
+    downgrade(empty_database, "0018")
+    ((features,),) = _rows(empty_database, "SELECT features FROM training_sample_sets")
+    spelled = np.frombuffer(features, "<f8").reshape(6, 10)
+    for k in range(6):  # device model first: (0, t0), (0, t1), (0, t2), (1, t0)...
+        assert spelled[k].tolist() == [*tasks[k % 3], *devices[k // 3]]
+    assert "task_features" not in _columns(empty_database, "training_sample_sets")
+    upgrade(empty_database)

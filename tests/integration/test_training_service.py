@@ -7,18 +7,21 @@ import uuid
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 
 from api.main import app
+from app.db import packed
 from app.db import training as store
-from app.db.models import TrainingJob
+from app.db.models import TrainingJob, TrainingSampleSet
 from app.db.session import session_scope
-from app.ml.training import FitParams, fit, holdout_mask
+from app.ml.training import FitParams, fit, holdout_mask, samples_from_run
 from app.runspec import RunSpec
 from app.services import runs, training
 from app.settings import get_settings
+from app.sim.experiment import run_experiment
 from tests.conftest import ADMIN, EXAMPLE_SPEC, TEAM_A_KEY, TEST_API_KEY
 from tests.fakes import RecordingQueue
+from tests.unit.sim.conftest import synthetic_problem
 
 AUTH = {"X-API-Key": TEST_API_KEY}
 FAMILY = {**EXAMPLE_SPEC, "policies": ["greedy", "oracle", "learned"]}
@@ -63,6 +66,48 @@ def test_each_run_adds_samples_once_even_if_redelivered(small_training):
     with session_scope() as session:
         batch = store.latest_samples(session, 10_000)
     assert np.isfinite(batch.oracle_share).any()  # oracle ran: its splits are recorded
+
+
+def test_stored_samples_read_back_bit_for_bit_beside_a_set_stored_sample_by_sample():
+    problem = synthetic_problem(300, seed=4, cpus=4, gpus=2)
+    made = samples_from_run(
+        problem, run_experiment(problem, ["oracle"], 0), 120, np.random.default_rng(1)
+    )
+    expected = made.samples()
+    (run_id,) = run_family(1)
+    with session_scope() as session:
+        session.execute(delete(TrainingSampleSet))  # the run's own
+        # A set as written before features were stored per task and device model.
+        packed.insert_set(
+            session,
+            "training_sample_sets",
+            store.SAMPLE_IDS,
+            expected.count,
+            {
+                "run_id": str(run_id),
+                "features": packed.pack(expected.features[::-1], packed.FLOAT64),
+                "device_kind": packed.pack(expected.device_kind[::-1], packed.INT16),
+                "seconds": packed.pack(expected.seconds[::-1], packed.FLOAT64),
+                "oracle_share": packed.pack(expected.oracle_share[::-1], packed.FLOAT64),
+            },
+        )
+        store.add_samples(session, run_id, made)
+    with session_scope() as session:
+        stored = store.latest_samples(session, 10_000)
+        sizes = session.execute(
+            select(
+                func.length(TrainingSampleSet.features),
+                func.length(TrainingSampleSet.task_features),
+                func.length(TrainingSampleSet.device_features),
+            ).order_by(TrainingSampleSet.first_id)
+        ).all()
+    # 120 tasks x 2 device models: 240 x 10 features, against 120 x 5 and 2 x 5.
+    assert [tuple(row) for row in sizes] == [(240 * 10 * 8, None, None), (None, 120 * 5 * 8, 80)]
+    n = expected.count
+    for name in ("features", "device_kind", "seconds", "oracle_share"):
+        column = getattr(stored, name)
+        assert column[:n].tobytes() == getattr(expected, name)[::-1].tobytes(), name
+        assert column[n:].tobytes() == getattr(expected, name).tobytes(), name
 
 
 def test_a_retrain_with_too_little_data_is_skipped_not_failed(small_training):

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from app.ml.features import FEATURE_NAMES, device_features, pair_features
 from app.ml.training import (
     FitParams,
     evaluate,
@@ -45,8 +46,25 @@ def test_a_limit_samples_some_tasks_and_explicit_costs_yield_none():
     )
 
 
+def test_a_runs_samples_spelled_out_pair_each_device_models_features_with_each_tasks():
+    problem, batch = samples(n=400)
+    spelled = batch.samples()
+    tasks = batch.task_features.shape[0]
+    models = problem.cluster.model_groups(np.arange(problem.num_devices))
+    assert batch.device_features.shape[0] == len(models) == 2
+    for k, group in enumerate(models):
+        rows = slice(k * tasks, (k + 1) * tasks)
+        device = device_features(problem.cluster)[int(group[0])]
+        expected = pair_features(batch.task_features, device)
+        assert spelled.features[rows].tobytes() == expected.tobytes()
+        assert (spelled.device_kind[rows] == problem.cluster.kind[int(group[0])]).all()
+    assert spelled.features.shape == (batch.count, len(FEATURE_NAMES))
+    assert spelled.seconds is batch.seconds and spelled.oracle_share is batch.oracle_share
+
+
 def test_fitting_on_samples_predicts_held_out_times_closely():
-    _, batch = samples(n=2000)
+    _, run_samples = samples(n=2000)
+    batch = run_samples.samples()
     mask = holdout_mask(np.arange(batch.count))  # positions stand in for stored sample ids
     assert mask.mean() == pytest.approx(0.2)
     estimator = fit(batch.subset(~mask), FitParams(max_iter=150))
@@ -56,7 +74,8 @@ def test_fitting_on_samples_predicts_held_out_times_closely():
 
 
 def test_fit_reports_progress_in_chunks_up_to_1():
-    _, batch = samples(n=300)
+    _, run_samples = samples(n=300)
+    batch = run_samples.samples()
     seen: list[float] = []
     fit(batch, FitParams(max_iter=120), seen.append)
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 3
