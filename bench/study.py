@@ -10,12 +10,16 @@ API's time to accept a 10,000-run study: ratios against peers measured in the sa
    clock; same machine), so it covers the fan-out, all runs and the aggregation. Speed-up =
    wall(1) / wall(2); goal >= 1.7.
 2. Per-run overhead = wall x N / runs - one run's simulation time; goal <= 20 ms. The simulation
-   time is the mean of `simulate_spec` over the study's 96 stored run specs, in this process,
-   with no worker running (after an untimed warm-up). The overhead is split into the part inside
-   a run's execution (its `started_at` -> `finished_at` in the database, minus the simulation:
-   claiming it, sampling, digesting its schedules, writing results, samples and observations)
-   and the rest (the finish's commit, the study's check after each run, messages, Celery, the
-   aggregation, waiting for a core).
+   time is the mean CPU time of `simulate_spec` in the study's own runs, clocked in the pool
+   processes (bench/hooks/simclock.py): this machine's speed drifts by 10-20 % from one minute
+   to the next, and a simulation time measured apart, minutes later, moved the overhead by as
+   much as the changes it measured (the same mean in this process, after the studies, is
+   printed beside it). A simulation that waits for a core is not slower in CPU time: that wait
+   is overhead, what the other processes' work costs the run. The overhead is split into the
+   part inside a run's execution (its `started_at` -> `finished_at` in the database, minus the
+   simulation: claiming it, sampling, digesting its schedules, writing results, samples and
+   observations) and the rest (the finish's commit, the study's check after each run,
+   messages, Celery, the aggregation, waiting for a core).
    Each study runs twice: with what a worker stores per run by default (its results with each
    policy's schedule digest — the schedules themselves are recomputed on read, none stored for
    these policies — and 1000 sampled tasks for training) and with results only
@@ -134,11 +138,20 @@ class Process:
         self._log.close()
 
 
-def start_worker(concurrency: int, logs: Path, env: dict[str, str]) -> Process:
+def start_worker(
+    concurrency: int, logs: Path, env: dict[str, str], include: tuple[str, ...] = ()
+) -> Process:
+    """A worker with `concurrency` pool processes; `include`: modules of bench/hooks/ it imports
+    (not benches: `make bench` runs every bench/*.py)."""
     command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
                "--queues", "simulations,training", "--concurrency", str(concurrency),
                "--hostname", f"bench-{concurrency}-{secrets.token_hex(3)}@localhost",
                "--loglevel", "INFO", "--without-mingle", "--without-gossip"]  # fmt: skip
+    if include:
+        command += ["--include", ",".join(include)]
+        here = str(Path(__file__).resolve().parent / "hooks")
+        path = (here, os.getcwd(), os.environ.get("PYTHONPATH"))
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, path))}
     return Process(f"worker-{concurrency}", command, logs, " ready.", env)
 
 
@@ -255,7 +268,9 @@ def run_study(
     """The study on a fresh worker with `workers` pool processes; its figures."""
     runs = len(GRID["workload.load"]) * len(GRID["cluster.gpus"]) * args.repetitions
     log(f"study of {runs} runs, {workers} pool process(es), storing {storage}")
-    worker = start_worker(workers, logs, STORAGE[storage])
+    clock = logs / f"simulations-{workers}-{secrets.token_hex(3)}.txt"
+    env = {**STORAGE[storage], "HMS_BENCH_SIMCLOCK": str(clock)}
+    worker = start_worker(workers, logs, env, include=("simclock",))
     try:
         name = f"bench: {workers} process(es), {storage}"
         cpu_before = cpu_seconds(worker)
@@ -276,6 +291,7 @@ def run_study(
         "storage": storage,
         "study": study,
         "runs": rows,
+        "simulation_s": statistics.fmean(float(line) for line in clock.read_text().split()),
         "wall_s": seconds(study.created_at, study.finished_at),
         "in_run_s": statistics.fmean(seconds(r.started_at, r.finished_at) for r in rows),
         "attempts": sum(run.attempts for run in rows),
@@ -390,6 +406,12 @@ def report(
     runs = len(studies[0]["runs"])
     simulation_s = parts["simulation"]
     print(f"\n## Study fan-out: {runs} runs of {args.tasks:,} tasks ({', '.join(POLICIES)})\n")
+    after = [s["simulation_s"] * 1000 for s in studies]
+    print(
+        f"Simulation per run in each study (CPU time, mean of its runs, clocked in the pool "
+        f"processes; what its overhead subtracts): {', '.join(f'{ms:.1f}' for ms in after)} "
+        "ms.\n"
+    )
     print(
         f"Per run, in this process (mean of {runs}): simulation {simulation_s * 1000:.1f} ms; "
         f"digesting its {len(POLICIES)} schedules {parts['digests'] * 1000:.1f} ms "
@@ -403,17 +425,17 @@ def report(
     first = studies[0]["workers"]
     peers = {s["storage"]: s for s in studies if s["workers"] == first}
     for study in studies:
-        n, wall = study["workers"], study["wall_s"]
+        n, wall, simulated = study["workers"], study["wall_s"], study["simulation_s"]
         per_run = wall * n / runs
         alone = sum(s["storage"] == study["storage"] for s in studies) == 1
         peer = "—" if alone else f"**{peers[study['storage']]['wall_s'] / wall:.2f}x**"
         print(
             f"| {study['storage']} | {n} | {wall:.2f} | {runs / wall:.2f} | {peer} "
-            f"| {per_run * 1000:.1f} | **{(per_run - simulation_s) * 1000:.1f}** "
-            f"| {(study['in_run_s'] - simulation_s) * 1000:.1f} "
+            f"| {per_run * 1000:.1f} | **{(per_run - simulated) * 1000:.1f}** "
+            f"| {(study['in_run_s'] - simulated) * 1000:.1f} "
             f"| {(per_run - study['in_run_s']) * 1000:.1f} | {study['attempts']} |"
         )
-    _report_cpu(studies, simulation_s)
+    _report_cpu(studies)
     same = all(s["study"].statistics == peers[s["storage"]]["study"].statistics for s in studies)
     print(f"\nSame statistics on every worker: {'yes' if same else 'NO'}.")
     print(f"\n## Accepting a {accepts[0]['runs']:,}-run study (POST -> 202, no worker)\n")
@@ -427,7 +449,7 @@ def report(
         )
     default = [s for s in studies if s["storage"] == DEFAULT_STORAGE]
     speedup = default[0]["wall_s"] / default[-1]["wall_s"]
-    overhead = max(s["wall_s"] * s["workers"] / runs - simulation_s for s in default)
+    overhead = max(s["wall_s"] * s["workers"] / runs - s["simulation_s"] for s in default)
     accept = statistics.median(a["client_s"] for a in accepts)
     print(f"\n## Goals (stored per run: {DEFAULT_STORAGE}, the defaults)\n")
     met = _verdict(speedup >= SPEEDUP_GOAL)
@@ -444,7 +466,7 @@ def report(
         raise SystemExit("the statistics differ between workers")
 
 
-def _report_cpu(studies: list[dict], simulation_s: float) -> None:
+def _report_cpu(studies: list[dict]) -> None:
     """Each study's CPU per run by who used it, against what the cores give a run."""
     runs = len(studies[0]["runs"])
     print(
@@ -461,7 +483,8 @@ def _report_cpu(studies: list[dict], simulation_s: float) -> None:
         print(
             f"| {study['storage']} | {study['workers']} | "
             + " | ".join(f"{ms:.1f}" for ms in used)
-            + f" | {total:.1f} | **{total - simulation_s * 1000:.1f}** | {capacity:.1f} |"
+            + f" | {total:.1f} | **{total - study['simulation_s'] * 1000:.1f}** "
+            + f"| {capacity:.1f} |"
         )
 
 
