@@ -59,7 +59,7 @@ class RunSamples:
     sampled task) pair, device model first, each pair's time and oracle's share of the task, and
     the features of each sampled task and of each device model once: a pair's features are the
     two side by side (`samples` spells them out). Stored that way, 1,000 tasks on 2 device models
-    send PostgreSQL 40 KB of features instead of 160 KB (issue 23: ~1.4 ms of its CPU a run)."""
+    send PostgreSQL 40 KB of features instead of 160 KB (issue 23: ~1 ms of its CPU a run)."""
 
     task_features: np.ndarray  # (tasks, len(TASK_FEATURES))
     device_features: np.ndarray  # (device models, len(DEVICE_FEATURES))
