@@ -215,17 +215,45 @@ def _announce_when_ready(
     first = parse_bootstrap_keys(env["HMS_API_KEYS"])[0]
     role = "admin key" if first.is_admin else "key"
     flower_user = env["FLOWER_BASIC_AUTH"]
+    flower = f"http://127.0.0.1:{settings.flower_port}"
+    flower_up = _answers(flower)
+    # The Procfile starts Flower once a worker answers a ping: on a first start the worker is
+    # compiling the simulator and Flower's address is refused for a while (45 s on 2 cores).
+    starting = "" if flower_up else f"; {FLOWER_STARTING}"
     lines = [
         f"ready after {time.monotonic() - started:.1f} s",
         f"Dashboard: {api}/  (log in with the API key below)",
         f"API docs:  {api}/docs",
-        f"Flower:    http://127.0.0.1:{settings.flower_port}  (basic auth {flower_user})",
+        f"Flower:    {flower}  (basic auth {flower_user}{starting})",
         f"API key:   X-API-Key: {first.key}  ({role} of tenant {first.name!r})",
         f"Metrics:   curl -H 'Authorization: Bearer {env['HMS_METRICS_TOKEN']}' {api}/metrics",
         f"dev credentials are kept in {Path(settings.data_dir) / 'credentials.json'}",
         "Ctrl-C stops everything.",
     ]
     output.announce(lines)
+    if flower_up:
+        return
+    deadline = time.monotonic() + FLOWER_WAIT_S
+    while processes.returncode is None and time.monotonic() < deadline:
+        if _answers(flower):
+            output.say(f"Flower is answering: {flower}")
+            return
+        time.sleep(1)
+
+
+#: What the banner says of Flower while it is not answering yet, and how long it watches for it
+#: (the Procfile's Flower waits up to 60 x (1 s ping + 2 s) for a worker).
+FLOWER_STARTING = "not answering yet: it starts once a worker answers, and a line follows then"
+FLOWER_WAIT_S = 200
+
+
+def _answers(url: str) -> bool:
+    """Whether anything answers HTTP at `url` (Flower answers 401 without its password)."""
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def _stop(output: LauncherOutput, name: str, stop: Callable[[], None]) -> None:

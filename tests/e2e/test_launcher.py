@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 
+from app.devstack.launcher import FLOWER_STARTING, FLOWER_WAIT_S
 from tests.conftest import EXAMPLE_SPEC
 from tests.processes import Process, free_port, wait_until
 
@@ -110,7 +111,10 @@ def start_use_and_stop(
         assert f"another `hms up` (pid {launcher.pid}) is running with" in second.log()
         assert httpx.get(f"{api}/api/v1/runs/{run_id}", headers=key).status_code == 200
         flower = f"http://127.0.0.1:{ports['flower']}"
-        wait_until(lambda: listening(ports["flower"]), 30, "Flower listening")
+        (line,) = [line for line in launcher.log().splitlines() if f"Flower:    {flower}" in line]
+        if FLOWER_STARTING in line:  # Flower was waiting for the worker: a line says when it is up
+            answering = f"Flower is answering: {flower}"
+            wait_until(lambda: answering in launcher.log(), FLOWER_WAIT_S, "Flower's line")
         user, password = credentials["flower_basic_auth"].split(":", 1)
         assert httpx.get(flower, timeout=30).status_code == 401
         assert httpx.get(flower, auth=(user, password), timeout=30).status_code == 200
