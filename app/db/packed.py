@@ -10,7 +10,7 @@ each they are one insert.
 Each item keeps its own id from a sequence, as when it was a row: the newest-N windows, the
 holdout (`id % k`) and the marks stored elsewhere (a fit's newest observation, the automatic
 retrain's sample count) keep their meaning. A set draws its ids as one consecutive block
-(`insert_set`), so they need not be stored: first_id..last_id. Sets written before that drew
+(`draw_ids`), so they need not be stored: first_id..last_id. Sets written before that drew
 theirs one by one, interleaved with other sets written at the same time, and keep them packed in
 `ids`; "the newest N" may take items from several of those (`newest`).
 """
@@ -40,34 +40,45 @@ def unpack(data: bytes, dtype: str, columns: int = 0) -> np.ndarray:
     return array.reshape(-1, columns) if columns else array
 
 
-def insert_set(
-    session: Session, table: str, sequence: str, count: int, values: Mapping[str, Any]
-) -> None:
-    """Insert a set of `count` (>= 1) items into `table`: its `values` (the packed columns and
-    the others), and `count` consecutive new ids from `sequence`, drawn in the same statement.
+def draw_ids(session: Session, sequence: str, count: int) -> int:
+    """The first of `count` (>= 1) consecutive new ids from `sequence`; the block is the
+    sequence's next value moved on by `count - 1` (`setval`).
 
-    The block is the sequence's next value moved on by `count - 1` (`setval`): two sessions doing
-    that at once could overlap, so drawers take turns, each holding a transaction-scoped advisory
-    lock keyed by the sequence until it commits; ids are then handed out in commit order. Drawing
-    the ids one by one instead (a `nextval` per item, their ids aggregated into the row) cost
-    PostgreSQL ~2 ms of CPU more for 5,000 items (issue 23), about a tenth of a run's overhead.
-    As with `nextval`, a transaction that rolls back leaves its block unused."""
-    names = ", ".join(values)
-    params = ", ".join(f":{name}" for name in values)
+    Two sessions doing that at once could overlap, so drawers take turns: each holds a
+    transaction-scoped advisory lock keyed by the sequence until its transaction ends. Draw in a
+    short transaction of its own, committed before the one that inserts the set (`insert_set`):
+    held through that one, the lock would make every run's finish in the cluster wait for the
+    one before it, its fsync included, and for as long as a worker cut off mid-finish keeps its
+    session. The sequence is not transactional: a block drawn is never drawn again, used or not,
+    and the set's durable commit flushes the draw's record with its own. Drawing the ids one by
+    one instead (a `nextval` per item, aggregated into the row) cost PostgreSQL ~2 ms of CPU
+    more for 5,000 items (issue 23), about a tenth of a run's overhead."""
     # The lock's subquery is evaluated before the outer one draws from the sequence: the draw
     # reads its row (a subquery with a volatile function is not merged into its parent).
     statement = text(
+        f"SELECT setval('{sequence}', nextval('{sequence}') + :count - 1) - :count + 1 FROM "
+        "(SELECT pg_advisory_xact_lock(hashtext(:lock))) AS locked"
+    )
+    return int(session.scalar(statement, {"count": count, "lock": f"packed:{sequence}"}))
+
+
+def insert_set(
+    session: Session, table: str, first_id: int, count: int, values: Mapping[str, Any]
+) -> None:
+    """Insert a set of `count` items into `table`: its `values` (the packed columns and the
+    others) and its ids, first_id..first_id + count - 1 (a block from `draw_ids`), not stored."""
+    names = ", ".join(values)
+    params = ", ".join(f":{name}" for name in values)
+    statement = text(
         f"INSERT INTO {table} (count, first_id, last_id, ids, {names}) "
-        f"SELECT :count, last - :count + 1, last, NULL, {params} FROM ("
-        f"SELECT setval('{sequence}', nextval('{sequence}') + :count - 1) AS last FROM "
-        "(SELECT pg_advisory_xact_lock(hashtext(:lock))) AS locked) AS drawn"
+        f"VALUES (:count, :first_id, :first_id + :count - 1, NULL, {params})"
     )
     # Without flushing the session's pending changes first: a run's finish changes its row, and
     # a second UPDATE of a row in one transaction makes PostgreSQL check the row's foreign keys
     # again (its study's: KEY SHARE on the study's row, which waits for an aggregation holding
     # it; tests/e2e/test_studies.py, the worker killed while aggregating).
     with session.no_autoflush:
-        session.execute(statement, {"count": count, "lock": f"packed:{sequence}", **values})
+        session.execute(statement, {"count": count, "first_id": first_id, **values})
 
 
 class PackedSet(Protocol):

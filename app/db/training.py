@@ -20,15 +20,22 @@ from app.tenancy import Tenant
 SAMPLE_IDS = "training_sample_ids"
 
 
-def add_samples(session: Session, run_id: uuid.UUID, samples: RunSamples) -> int:
+def draw_sample_ids(session: Session, count: int) -> int:
+    """The first of `count` consecutive sample ids (packed.draw_ids: in a transaction of its
+    own, before the one that adds the samples)."""
+    return packed.draw_ids(session, SAMPLE_IDS, count)
+
+
+def add_samples(session: Session, run_id: uuid.UUID, samples: RunSamples, first_id: int) -> int:
     """Store the run's samples as one packed row (db/packed.py), each task's and each device
-    model's features once (RunSamples): as 2,000 rows they took ~100 ms to COPY."""
+    model's features once (RunSamples), with the ids `first_id`.. (draw_sample_ids): as 2,000
+    rows they took ~100 ms to COPY."""
     if samples.count == 0:
         return 0
     packed.insert_set(
         session,
         "training_sample_sets",
-        SAMPLE_IDS,
+        first_id,
         samples.count,
         {
             "run_id": str(run_id),

@@ -39,7 +39,8 @@ from app.errors import (
     RunNotReady,
     TransientStoreError,
 )
-from app.ml.training import samples_from_run
+from app.ml.perfmodels import Observations
+from app.ml.training import RunSamples, samples_from_run
 from app.runmemory import built_shape, check_run_memory, planned_shape
 from app.runspec import RunSpec, build_problem, checked_profile, invalid_spec
 from app.services import lifecycle, perfmodels, registry, studies
@@ -320,6 +321,7 @@ def _complete(
     scope = None if tenant is None else perfmodels.scope_of(spec, tenant)
     limit = settings.perf_observations_per_run
     observations = None if scope is None else perfmodels.run_observations(spec, simulation, limit)
+    sample_ids, observation_ids = _draw_ids(samples, observations)
 
     results = [
         {**document, "schedule_digest": outcome.schedule.digest()}
@@ -334,9 +336,9 @@ def _complete(
             if outcome.learned_state is not None:  # rl, the one policy that learns
                 save_learning(session, versions.rl, outcome.learned_state, run_id)
         if samples is not None:
-            training_store.add_samples(session, run_id, samples)
+            training_store.add_samples(session, run_id, samples, sample_ids)
         if scope is not None and observations is not None:
-            perf_store.add_observations(session, scope, run_id, observations)
+            perf_store.add_observations(session, scope, run_id, observations, observation_ids)
         run.model_version = simulation.model_version
         run.rl_state_version = versions.rl.version
         run.perf_model_version = versions.perf_model
@@ -350,6 +352,24 @@ def _complete(
         # Cancelled meanwhile, or another delivery of the same message finished first.
         return ExecutionOutcome.SKIPPED
     return ExecutionOutcome.SUCCEEDED
+
+
+def _draw_ids(samples: RunSamples | None, observations: Observations | None) -> tuple[int, int]:
+    """The first ids of the blocks the run's samples and observations take, drawn in a short
+    transaction of their own before the finish's (db/packed.draw_ids says why); 0 where there
+    is nothing to store. Its commit is not waited for: the finish's durable commit flushes it."""
+    samples_count = 0 if samples is None else samples.count
+    observations_count = 0 if observations is None else observations.count
+    if samples_count == 0 and observations_count == 0:
+        return 0, 0
+    with session_scope(durable=False) as session:
+        sample_ids = training_store.draw_sample_ids(session, samples_count) if samples_count else 0
+        observation_ids = (
+            perf_store.draw_observation_ids(session, observations_count)
+            if observations_count
+            else 0
+        )
+    return sample_ids, observation_ids
 
 
 def fail_run(run_id: uuid.UUID, error: str) -> None:

@@ -1,6 +1,6 @@
-"""A set of samples or observations draws its items' ids as one consecutive block (db/packed.py):
-sets written at once take turns, so their blocks never overlap, and the ids read back are the
-block's."""
+"""A set of samples or observations takes its items' ids as one consecutive block (db/packed.py):
+drawers take turns, so blocks never overlap; the lock is held by the short transaction that
+draws, not by the one that inserts the set; and the ids read back are the block's."""
 
 import itertools
 import threading
@@ -16,14 +16,20 @@ from app.ml.features import FEATURE_NAMES
 from tests.timing import wait_for_a_statement_waiting_on_a_lock
 
 
-def _insert(session, count, first_feature=0.0):
-    """A set of `count` samples whose first feature counts up from `first_feature`."""
+def _draw(count):
+    with session_scope() as session:
+        return store.draw_sample_ids(session, count)
+
+
+def _insert(session, first_id, count, first_feature=0.0):
+    """A set of `count` samples with the ids first_id.., whose first feature counts up from
+    `first_feature`."""
     features = np.zeros((count, len(FEATURE_NAMES)))
     features[:, 0] = first_feature + np.arange(count)
     packed.insert_set(
         session,
         "training_sample_sets",
-        store.SAMPLE_IDS,
+        first_id,
         count,
         {
             "run_id": None,
@@ -33,6 +39,12 @@ def _insert(session, count, first_feature=0.0):
             "oracle_share": packed.pack(np.full(count, np.nan), packed.FLOAT64),
         },
     )
+
+
+def _write(count, first_feature=0.0):
+    first_id = _draw(count)
+    with session_scope() as session:
+        _insert(session, first_id, count, first_feature)
 
 
 def _blocks():
@@ -55,8 +67,7 @@ def test_sets_written_at_once_take_consecutive_blocks_that_never_overlap():
     def write(mine):
         try:
             for count in mine:
-                with session_scope() as session:
-                    _insert(session, count)
+                _write(count)
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
@@ -74,53 +85,49 @@ def test_sets_written_at_once_take_consecutive_blocks_that_never_overlap():
     assert all(nxt[0] == prev[1] + 1 for prev, nxt in itertools.pairwise(blocks))
 
 
-def test_a_writer_waits_for_the_one_before_it_to_commit_and_follows_its_block():
+def test_a_drawer_waits_for_the_draw_before_it_not_for_the_insert_of_its_set():
     began, commit = threading.Event(), threading.Event()
+    drawn = {}
 
-    def first_writer():
+    def first_drawer():
         with session_scope() as session:
-            _insert(session, 50)
+            drawn["first"] = store.draw_sample_ids(session, 50)
             began.set()
             assert commit.wait(120)
 
-    first = threading.Thread(target=first_writer)
+    first = threading.Thread(target=first_drawer)
     first.start()
     assert began.wait(120)
-    second = threading.Thread(target=lambda: _write_one(30))
+    second = threading.Thread(target=lambda: drawn.setdefault("second", _draw(30)))
     second.start()
-    wait_for_a_statement_waiting_on_a_lock("INSERT INTO training_sample_sets")
-    assert len(_blocks()) == 0  # the first has not committed; the second waits for it
+    wait_for_a_statement_waiting_on_a_lock("SELECT setval")  # the second draw, on the lock
+    assert "second" not in drawn
     commit.set()
     first.join(120)
     second.join(120)
-    (a_first, a_last, _, _), (b_first, b_last, _, _) = _blocks()
-    assert (a_last - a_first, b_first, b_last - b_first) == (49, a_last + 1, 29)
-
-
-def _write_one(count):
+    assert drawn["second"] == drawn["first"] + 50
+    # A set being inserted holds no lock: a draw meanwhile goes through.
     with session_scope() as session:
-        _insert(session, count)
+        _insert(session, drawn["first"], 50)
+        assert _draw(10) == drawn["second"] + 30  # the other session's draw, not waiting
 
 
 def test_a_rolled_back_block_is_skipped_and_the_samples_read_back_carry_their_blocks_ids():
     try:
         with session_scope() as session:
-            _insert(session, 10)
+            store.draw_sample_ids(session, 10)
             raise RuntimeError("rolled back")
     except RuntimeError:
         pass
-    _write_one(7)
-    with session_scope() as session:
-        _insert(session, 5, first_feature=100.0)
+    _write(7)
+    _write(5, first_feature=100.0)
     (first, last, _, _), (second_first, second_last, _, _) = _blocks()
     assert second_first == last + 1
     with session_scope() as session:
         assert session.scalar(text("SELECT last_value FROM training_sample_ids")) == second_last
         samples = store.latest_samples(session, 8)
     # The newest 8: the first set's last 3, then the second's 5, oldest first.
-    assert samples.ids.tolist() == [
-        *range(last - 2, last + 1),
-        *range(second_first, second_last + 1),
-    ]
+    newest = [*range(last - 2, last + 1), *range(second_first, second_last + 1)]
+    assert samples.ids.tolist() == newest
     assert samples.features[:, 0].tolist() == [4.0, 5.0, 6.0, 100.0, 101.0, 102.0, 103.0, 104.0]
     assert first > 10  # the rolled-back block's ids were drawn and not given again
