@@ -193,6 +193,12 @@ def _run_procfile(
     return 0 if code == HONCHO_INTERRUPTED else code
 
 
+#: What the banner says of Flower while it is not answering yet, and how long it watches for it
+#: (the Procfile's Flower waits up to 60 x (1 s ping + 2 s) for a worker).
+FLOWER_STARTING = "not answering yet: it starts once a worker answers, and a line follows then"
+FLOWER_WAIT_S = 200
+
+
 def _announce_when_ready(
     processes: Manager,
     env: dict[str, str],
@@ -239,12 +245,6 @@ def _announce_when_ready(
             output.say(f"Flower is answering: {flower}")
             return
         time.sleep(1)
-
-
-#: What the banner says of Flower while it is not answering yet, and how long it watches for it
-#: (the Procfile's Flower waits up to 60 x (1 s ping + 2 s) for a worker).
-FLOWER_STARTING = "not answering yet: it starts once a worker answers, and a line follows then"
-FLOWER_WAIT_S = 200
 
 
 def _answers(url: str) -> bool:

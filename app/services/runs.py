@@ -307,7 +307,9 @@ def _complete(
 ) -> ExecutionOutcome:
     """Write every result, the schedules kept, what learning policies learned, the training
     samples, the kernel executions observed (for the `tenant`'s performance models) and
-    `succeeded` in one transaction, if the run is still running (lifecycle.finish)."""
+    `succeeded` in one transaction, if the run is still running (lifecycle.finish); the ids of
+    the samples and observations are drawn just before, in a transaction of their own
+    (_draw_ids)."""
     settings = get_settings()
     simulation = produced.simulation
     devices = simulation.problem.cluster.names()
