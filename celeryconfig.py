@@ -78,6 +78,7 @@ task_default_queue = "simulations"
 imports = ("workers.tasks", "workers.signals")
 task_routes = {
     "hms.run_simulation": {"queue": "simulations", "routing_key": "simulations"},
+    "hms.run_simulations": {"queue": "simulations", "routing_key": "simulations"},
     "hms.retrain_model": {"queue": "training", "routing_key": "training"},
     "hms.nightly_retrain": {"queue": "training", "routing_key": "training"},
     "hms.retrain_if_due": {"queue": "training", "routing_key": "training"},

@@ -34,7 +34,8 @@ class RecordingQueue:
 
     def __init__(self, *, broker_down: bool = False) -> None:
         self.broker_down = broker_down
-        self.runs: list[uuid.UUID] = []  # by enqueue_run and enqueue_runs
+        self.runs: list[uuid.UUID] = []  # by enqueue_run and enqueue_run_groups
+        self.groups: list[list[uuid.UUID]] = []  # by enqueue_run_groups: a message each
         self.priority: dict[uuid.UUID, int] = {}
         self.fan_outs: list[uuid.UUID] = []
         self.retrains: list[uuid.UUID] = []
@@ -55,10 +56,12 @@ class RecordingQueue:
         self.runs.append(run_id)
         self.priority[run_id] = priority
 
-    def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
+    def enqueue_run_groups(self, groups: Sequence[Sequence[uuid.UUID]], priority: int) -> None:
         self._reach_broker()
-        self.runs.extend(run_ids)
-        self.priority.update(dict.fromkeys(run_ids, priority))
+        self.groups.extend(list(group) for group in groups)
+        for run_ids in groups:
+            self.runs.extend(run_ids)
+            self.priority.update(dict.fromkeys(run_ids, priority))
 
     def enqueue_fan_out(self, study_id: uuid.UUID) -> None:
         self._reach_broker()

@@ -155,11 +155,20 @@ def task_ended(task: Task, args: Any, retval: Any, state: str | None) -> None:
     seconds = time.perf_counter() - started
     counters = instruments()
     counters.tasks.labels(task.name, state or "unknown").inc()
-    if task.name == "hms.run_simulation" and isinstance(retval, dict) and args:
-        outcome = str(retval.get("outcome", "unknown"))
-        counters.runs.labels(outcome).inc()
-        policies, tasks = run_shape(uuid.UUID(str(args[0])))
-        counters.run_duration.labels(policies, tasks, outcome).observe(seconds)
+    if not isinstance(retval, dict) or not args:
+        return
+    if task.name == "hms.run_simulation":
+        _run_ended(str(args[0]), str(retval.get("outcome", "unknown")), seconds)
+    elif task.name == "hms.run_simulations":  # several runs: each with its own time
+        for run in retval.get("runs", []):
+            _run_ended(run["run_id"], str(run["outcome"]), float(run["seconds"]))
+
+
+def _run_ended(run_id: str, outcome: str, seconds: float) -> None:
+    counters = instruments()
+    counters.runs.labels(outcome).inc()
+    policies, tasks = run_shape(uuid.UUID(run_id))
+    counters.run_duration.labels(policies, tasks, outcome).observe(seconds)
 
 
 def task_retried(task: Task) -> None:

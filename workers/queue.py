@@ -58,7 +58,7 @@ def _reaching_broker() -> Iterator[None]:
 
 def _publish(
     task: str,
-    work_id: uuid.UUID,
+    work_id: uuid.UUID | list[Any],
     *,
     queue: str,
     task_id: str | None,
@@ -66,8 +66,9 @@ def _publish(
     producer: Producer | None = None,
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Send one message of `task` (a name from workers/task_names.py) for the work `work_id`,
-    retrying the connection briefly; raises TransientStoreError if the broker is unreachable.
+    """Send one message of `task` (a name from workers/task_names.py) for the work `work_id`
+    (or with a list's arguments), retrying the connection briefly; raises TransientStoreError
+    if the broker is unreachable.
 
     `task_id` None lets Celery pick one; `priority` is the API's 0..9 (None: the default);
     `producer` reuses one connection for a batch; `headers` defaults to `_headers()`."""
@@ -78,7 +79,7 @@ def _publish(
     ):
         _publisher.send_task(
             task,
-            args=[str(work_id)],
+            args=work_id if isinstance(work_id, list) else [str(work_id)],
             task_id=task_id,
             queue=queue,
             producer=producer,
@@ -93,6 +94,12 @@ def _publish(
         )
 
 
+def shared_task_id(run_ids: Sequence[uuid.UUID]) -> str:
+    """The task id of a message of several runs: a function of its runs, as a run's message
+    has the run's id (the same group sent twice is one task in Flower and the result backend)."""
+    return str(uuid.uuid5(run_ids[0], ",".join(str(run_id) for run_id in run_ids[1:])))
+
+
 class CeleryQueue:
     def enqueue_run(self, run_id: uuid.UUID, priority: int) -> None:
         # One task per run (its id is the run's): a duplicate message is harmless.
@@ -104,16 +111,18 @@ class CeleryQueue:
             priority=priority,
         )
 
-    def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
-        """One producer (one connection) for the whole batch: no connection checkout per run."""
+    def enqueue_run_groups(self, groups: Sequence[Sequence[uuid.UUID]], priority: int) -> None:
+        """One producer (one connection) for all of them: no connection checkout per message.
+        A group of one run is an ordinary run's message (its task id the run's)."""
         headers = _headers()
         with _reaching_broker(), _publisher.producer_or_acquire() as producer:
-            for run_id in run_ids:
+            for group in groups:
+                single = len(group) == 1
                 _publish(
-                    names.RUN_SIMULATION,
-                    run_id,
+                    names.RUN_SIMULATION if single else names.RUN_SIMULATIONS,
+                    group[0] if single else [[str(run_id) for run_id in group], priority],
                     queue="simulations",
-                    task_id=str(run_id),
+                    task_id=str(group[0]) if single else shared_task_id(group),
                     priority=priority,
                     producer=producer,
                     headers=headers,

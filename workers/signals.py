@@ -28,11 +28,13 @@ from app.runtime.memory import cap_memory, peak_resident_mb
 from app.runtime.threads import available_cores, limit_native_threads
 from app.runtime.tracing import shut_down as shut_down_tracing
 from app.services import studies
-from app.services.runs import fail_run, out_of_memory
+from app.services.runs import end_shared_message, fail_run, out_of_memory
 from app.services.training import fail_job
 from app.settings import get_settings
 from app.sim.engine import warm_up
 from workers import logs, metrics, tracing
+from workers import task_names as names
+from workers.queue import CeleryQueue
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,11 @@ def _record_hard_time_limit(
     if not isinstance(exception, TimeLimitExceeded) or not args:
         return
     reason = f"killed at the hard time limit of {get_settings().task_time_limit_s} s"
-    if sender.name == "hms.run_simulation":
+    if sender.name == names.RUN_SIMULATION:
         fail_run(uuid.UUID(args[0]), reason)
         studies.after_run_ended(uuid.UUID(args[0]))  # the last run of a study aggregates it
+    elif sender.name == names.RUN_SIMULATIONS:
+        end_shared_message(_run_ids(args), reason, CeleryQueue(), int(args[1]))
     elif sender.name == "hms.retrain_model":
         fail_job(uuid.UUID(args[0]), reason)
 
@@ -95,9 +99,18 @@ def _record_out_of_memory(
 ) -> None:
     """A run whose MemoryError escaped execute_run (while its results were written) is failed
     here, once, instead of being left running for the recovery sweep to send again."""
-    if isinstance(exception, MemoryError) and args and sender.name == "hms.run_simulation":
+    if not isinstance(exception, MemoryError) or not args:
+        return
+    if sender.name == names.RUN_SIMULATION:
         fail_run(uuid.UUID(args[0]), out_of_memory())
         studies.after_run_ended(uuid.UUID(args[0]))
+    elif sender.name == names.RUN_SIMULATIONS:
+        end_shared_message(_run_ids(args), out_of_memory(), CeleryQueue(), int(args[1]))
+
+
+def _run_ids(args: Any) -> list[uuid.UUID]:
+    """The runs of a message of several (workers/tasks.run_simulations)."""
+    return [uuid.UUID(run_id) for run_id in args[0]]
 
 
 @worker_ready.connect

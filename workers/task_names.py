@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Final
 
 RUN_SIMULATION: Final = "hms.run_simulation"
+RUN_SIMULATIONS: Final = "hms.run_simulations"
 FAN_OUT_STUDY: Final = "hms.fan_out_study"
 RETRAIN_MODEL: Final = "hms.retrain_model"
 NIGHTLY_RETRAIN: Final = "hms.nightly_retrain"

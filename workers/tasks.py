@@ -13,8 +13,9 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from app.errors import TransientStoreError
+from app.runtime.logs import current_context
 from app.services import recovery, retention, studies, training
-from app.services.runs import execute_run
+from app.services.runs import execute_run, execute_runs
 from app.settings import get_settings
 from celeryconfig import parse_crontab
 from workers import task_names as names
@@ -42,14 +43,17 @@ class _CeleryProgress:
     broker, the next `redis_health_check_s` seconds of reports are not sent, so a run whose
     worker is cut from the broker waits out the socket timeout once, not at every report."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, run_id: uuid.UUID | None = None) -> None:
         self.task = task
+        self.run_id = run_id  # the run, in a message of several (run_simulations)
         self.paused_until = float("-inf")  # time.monotonic() before which nothing is sent
 
     def __call__(self, progress: float, stage: str) -> None:
         if time.monotonic() < self.paused_until:
             return
-        meta = {"progress": round(progress, 4), "stage": stage}
+        meta: dict[str, Any] = {"progress": round(progress, 4), "stage": stage}
+        if self.run_id is not None:
+            meta["run_id"] = str(self.run_id)
         try:
             self.task.update_state(state="PROGRESS", meta=meta)
             self.task.send_event("task-progress", **meta)
@@ -62,6 +66,36 @@ class _CeleryProgress:
 def run_simulation(self: Task, run_id: str) -> dict[str, Any]:
     outcome = execute_run(uuid.UUID(run_id), _CeleryProgress(self), self.request.hostname)
     return {"run_id": run_id, "outcome": outcome.value}
+
+
+@app.task(name=names.RUN_SIMULATIONS, bind=True, **_RETRIES)
+def run_simulations(self: Task, run_ids: list[str], priority: int) -> dict[str, Any]:
+    """Several runs of a study's cell (app/db/studies.RUNS_PER_MESSAGE), one after the other
+    while the message is within its budget (services/runs.execute_runs); those left are sent
+    again, one message each. Each run's log lines name it; its progress is published with its
+    id."""
+    context = current_context()
+
+    def sink_for(run_id: uuid.UUID) -> _CeleryProgress:
+        if context is not None:
+            context.run_id = str(run_id)
+        return _CeleryProgress(self, run_id)
+
+    shared = execute_runs(
+        [uuid.UUID(run_id) for run_id in run_ids], sink_for, self.request.hostname
+    )
+    if shared.left:
+        log.info("%d runs of this message were not started in time: sent again", len(shared.left))
+        queue = CeleryQueue()
+        for run_id in shared.left:
+            queue.enqueue_run(run_id, priority)
+    return {
+        "runs": [
+            {"run_id": str(run_id), "outcome": outcome.value, "seconds": round(seconds, 6)}
+            for run_id, outcome, seconds in shared.executed
+        ],
+        "sent_again": [str(run_id) for run_id in shared.left],
+    }
 
 
 @app.task(name=names.FAN_OUT_STUDY, bind=True, **_RETRIES)

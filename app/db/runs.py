@@ -117,6 +117,14 @@ def study_names(
 DERIVED_RESULT_KEYS = frozenset({"rank_by", "rank_value"})
 
 
+def statuses(
+    session: Session, run_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, uuid.UUID | None]]:
+    """Each existing run's status and study (None: a lone run)."""
+    rows = session.execute(select(Run.id, Run.status, Run.study_id).where(Run.id.in_(run_ids)))
+    return {run_id: (status, study_id) for run_id, status, study_id in rows}
+
+
 def add_results(session: Session, run_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> None:
     """Store result documents (`services.simulation.result_documents`); any key other than the
     derived ones must be a column, so a new metric is not silently dropped."""

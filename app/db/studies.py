@@ -6,9 +6,9 @@ import itertools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Exists, and_, delete, func, select, update
+from sqlalchemy import Exists, and_, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.db.bulk import copy_rows
@@ -150,19 +150,56 @@ def has_unfinished(session: Session, study_id: uuid.UUID) -> bool:
     return bool(session.scalar(select(query)))
 
 
-def unsent_run_id_batches(
+#: Runs of a study's cell sent in one message (at most; services/runs.execute_runs executes
+#: them one after the other): Celery's handling of a message, and the study's check after it,
+#: are then shared by several small runs (~8 ms a run saved: bench/README.md). A constant, not
+#: a setting: the recovery sweep counts the messages the broker should hold by it
+#: (`awaiting_run_messages`), so it must be the one the fan-out that sent them used.
+RUNS_PER_MESSAGE = 8
+
+
+class StudyRunRef(NamedTuple):
+    """A study's run as its fan-out sends it: its id, its cell and its repetition."""
+
+    id: uuid.UUID
+    cell: int
+    repetition: int
+
+
+def message_group(run: StudyRunRef) -> tuple[int, int]:
+    """Which message of its study a run is sent in: runs of a cell, RUNS_PER_MESSAGE
+    consecutive repetitions to a message (`awaiting_run_messages` counts them so in SQL)."""
+    return run.cell, run.repetition // RUNS_PER_MESSAGE
+
+
+def awaiting_run_messages(session: Session) -> int:
+    """How many messages the broker should hold for runs (Attempted.awaiting_message): one a
+    lone run, one a `message_group` of a study's runs. A group split over two messages (by the
+    fan-out's batches, or a run sent again alone) counts once: the count errs towards fewer,
+    so the recovery sweep does not take held messages for lost ones."""
+    lone = func.count().filter(Run.study_id.is_(None))
+    grouped = func.count(
+        func.distinct(
+            tuple_(Run.study_id, Run.study_cell, Run.study_repetition // RUNS_PER_MESSAGE)
+        )
+    ).filter(Run.study_id.is_not(None))
+    row = session.execute(select(lone, grouped).where(Run.awaiting_message())).one()
+    return int(row[0]) + int(row[1])
+
+
+def unsent_run_batches(
     session: Session, study_id: uuid.UUID, size: int
-) -> Iterator[list[uuid.UUID]]:
+) -> Iterator[list[StudyRunRef]]:
     """The study's runs never sent, in cell order, `size` at a time, from a server-side cursor:
-    a study's fan-out holds one batch of ids, not all of them."""
+    a study's fan-out holds one batch of them, not all."""
     query = (
-        select(Run.id)
+        select(Run.id, Run.study_cell, Run.study_repetition)
         .where(Run.study_id == study_id, Run.status == RunStatus.QUEUED, Run.enqueued_at.is_(None))
         .order_by(Run.study_cell, Run.study_repetition)
         .execution_options(yield_per=size)
     )
-    for batch in session.scalars(query).partitions():
-        yield list(batch)
+    for batch in session.execute(query).partitions():
+        yield [StudyRunRef(run_id, int(cell or 0), int(rep or 0)) for run_id, cell, rep in batch]
 
 
 def touch(session: Session, study_id: uuid.UUID) -> None:

@@ -24,8 +24,9 @@ class StudyQueue(Protocol):
     def enqueue_fan_out(self, study_id: uuid.UUID) -> None:
         """Send the one message that makes a worker send the study's runs."""
 
-    def enqueue_runs(self, run_ids: Sequence[uuid.UUID], priority: int) -> None:
-        """Send many runs' messages at once (one connection); as enqueue_run otherwise."""
+    def enqueue_run_groups(self, groups: Sequence[Sequence[uuid.UUID]], priority: int) -> None:
+        """Send many runs at once (one connection), each group of runs in one message that
+        executes them one after the other; as enqueue_run otherwise."""
 
     def enqueue_purge(self, study_id: uuid.UUID) -> None:
         """Send the message that makes a worker delete a deleted study's rows (purge_study).

@@ -46,7 +46,8 @@ def messages_lost(queue: WorkQueue) -> bool:
     cannot be reached could not take the messages again anyway: False, and the sweep goes on
     with what needs only the database (aggregations); the next sweep asks again."""
     with session_scope() as session:
-        awaiting = db_lifecycle.awaiting_messages(session, Run, TrainingJob)
+        awaiting = study_store.awaiting_run_messages(session)
+        awaiting += db_lifecycle.awaiting_messages(session, TrainingJob)
     try:
         return queue.messages_held() < awaiting
     except TransientStoreError:

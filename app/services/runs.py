@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -154,24 +154,86 @@ def execute_run(
     run_id: uuid.UUID, sink: ProgressSink | None = None, worker: str | None = None
 ) -> ExecutionOutcome:
     """Execute the run as `worker` (its Celery hostname, recorded with the run)."""
+    outcome, study_id = _execute_once(run_id, sink, worker)
+    if study_id is not None:
+        studies.aggregate_if_done(study_id)  # the last run of a study aggregates it
+    return outcome
+
+
+#: How long (s) a message of several runs (`execute_runs`) goes on starting its next run; runs
+#: left then are sent again one message each. Runs small enough to share a message take
+#: milliseconds (what they save is Celery's handling of a message and the study's check, ~8 ms
+#: a run: bench/README.md); a run of minutes ends its message's sharing after itself, so the
+#: others spread over the workers instead of waiting behind it.
+SHARED_MESSAGE_BUDGET_S = 2.0
+
+
+def shared_message_budget_s() -> float:
+    """SHARED_MESSAGE_BUDGET_S, within what the task's soft time limit leaves after one run's
+    limit: a run started within the budget ends before the message's task is stopped."""
+    settings = get_settings()
+    return min(SHARED_MESSAGE_BUDGET_S, settings.task_soft_time_limit_s - settings.run_time_limit_s)
+
+
+@dataclass(frozen=True)
+class SharedOutcome:
+    """How a message of several runs ended: each run started, in order, with its outcome and
+    seconds; those not started (the budget was spent), to be sent again."""
+
+    executed: list[tuple[uuid.UUID, ExecutionOutcome, float]]
+    left: list[uuid.UUID]
+
+
+def execute_runs(
+    run_ids: Collection[uuid.UUID],
+    sink_for: Callable[[uuid.UUID], ProgressSink | None],
+    worker: str | None = None,
+    budget_s: float | None = None,
+) -> SharedOutcome:
+    """Execute several runs one after the other, as `execute_run` does each, while the message
+    is within `budget_s` (None: shared_message_budget_s()); the first always starts. Their
+    studies are checked once all are done, not after each run: a study's last runs ending at
+    once still cannot both miss the other, each check coming after its own runs' commits
+    (studies.aggregate_if_done). `sink_for(run_id)` gives each run its progress sink."""
+    budget_s = shared_message_budget_s() if budget_s is None else budget_s
+    started = time.monotonic()
+    ordered = list(run_ids)
+    executed: list[tuple[uuid.UUID, ExecutionOutcome, float]] = []
+    touched: dict[uuid.UUID, None] = {}  # studies to check, in order
+    for index, run_id in enumerate(ordered):
+        began = time.monotonic()
+        if index and began - started >= budget_s:
+            break
+        outcome, study_id = _execute_once(run_id, sink_for(run_id), worker)
+        executed.append((run_id, outcome, time.monotonic() - began))
+        if study_id is not None:
+            touched[study_id] = None
+    for study_id in touched:
+        studies.aggregate_if_done(study_id)
+    return SharedOutcome(executed, ordered[len(executed) :])
+
+
+def _execute_once(
+    run_id: uuid.UUID, sink: ProgressSink | None, worker: str | None
+) -> tuple[ExecutionOutcome, uuid.UUID | None]:
+    """Execute the run, or skip it if there is nothing to do; returns how it ended and the
+    study to check after it (None: none), which the caller checks."""
     try:
         run = lifecycle.claim(Run, run_id, RunNotFound, worker, BUILDING)
     except RunNotFound:
         # A normal end for the message, not a fault: the worker's metrics count it by outcome
         # (hms_worker_runs{outcome="gone"}), and it is logged without a traceback.
         log.info("run %s no longer exists (deleted): its message is dropped", run_id)
-        return ExecutionOutcome.GONE
+        return ExecutionOutcome.GONE, None
     if isinstance(run, lifecycle.Unclaimed):
         # Found ended, or failed now: a redelivery after a crash may have come between the run's
-        # commit and its study's aggregation, so look its study up.
-        studies.after_run_ended(run_id)
+        # commit and its study's aggregation, so its study is checked.
         gave_up = run is lifecycle.Unclaimed.GAVE_UP
-        return ExecutionOutcome.FAILED if gave_up else ExecutionOutcome.SKIPPED
+        outcome = ExecutionOutcome.FAILED if gave_up else ExecutionOutcome.SKIPPED
+        return outcome, studies.study_of(run_id)
     # The claim wrote the phase the run begins in: its first report need not.
     outcome = _execute(run_id, dict(run.spec), run.tenant, sink, time.monotonic())
-    if run.study_id is not None:  # the claim read it: a lone run needs no look-up
-        studies.aggregate_if_done(run.study_id)  # the last run of a study aggregates it
-    return outcome
+    return outcome, run.study_id  # the claim read it: a lone run needs no look-up
 
 
 def _execute(
@@ -372,6 +434,26 @@ def _draw_ids(samples: RunSamples | None, observations: Observations | None) -> 
             else 0
         )
     return sample_ids, observation_ids
+
+
+def end_shared_message(
+    run_ids: Collection[uuid.UUID], error: str, queue: RunQueue, priority: int
+) -> None:
+    """A message of several runs ended without its task's ending them (its pool process killed
+    at the hard time limit, a MemoryError escaping a run's finish): the run it was executing
+    fails with `error`, as a message of one run's would; those it had not started are sent
+    again, one message each (its own is acknowledged, not delivered again); their studies are
+    checked."""
+    with session_scope() as session:
+        found = run_store.statuses(session, run_ids)
+    for run_id, (status, _) in found.items():
+        if status == RunStatus.RUNNING:
+            fail_run(run_id, error)
+        elif status == RunStatus.QUEUED:
+            queue.enqueue_run(run_id, priority)
+    for study_id in dict.fromkeys(study_id for _, study_id in found.values()):
+        if study_id is not None:
+            studies.aggregate_if_done(study_id)
 
 
 def fail_run(run_id: uuid.UUID, error: str) -> None:

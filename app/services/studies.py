@@ -171,7 +171,7 @@ def fan_out_study(study_id: uuid.UUID, queue: StudyQueue) -> int:
         for batch in _created_batches(study_id, planned, digest):
             sent += _send_runs(study_id, batch, spec.priority, queue)
     with session_scope() as session:
-        for batch in store.unsent_run_id_batches(session, study_id, FAN_OUT_BATCH):
+        for batch in store.unsent_run_batches(session, study_id, FAN_OUT_BATCH):
             sent += _send_runs(study_id, batch, spec.priority, queue)
     return sent
 
@@ -198,9 +198,9 @@ def _cancel(session: Session, study: Study) -> None:
 
 def _created_batches(
     study_id: uuid.UUID, planned: Iterator[PlannedRun], digest: str
-) -> Iterator[list[uuid.UUID]]:
+) -> Iterator[list[store.StudyRunRef]]:
     """Create the planned runs from the study's `runs_created` on, a batch per transaction,
-    yielding each batch's ids after its commit; stop once the study needs no more runs."""
+    yielding each batch's runs after its commit; stop once the study needs no more runs."""
     position = 0  # the planned runs consumed so far
     while True:
         with session_scope() as session:
@@ -214,7 +214,11 @@ def _created_batches(
             store.add_study_runs(session, (_run_row(study, run, digest) for run in batch))
             study.runs_created += len(batch)
             position = study.runs_created
-        yield [study_run_id(study_id, run.cell, run.repetition) for run in batch]
+        yield [
+            store.StudyRunRef(study_run_id(study_id, run.cell, run.repetition), run.cell,
+                              run.repetition)
+            for run in batch
+        ]  # fmt: skip
 
 
 def _run_row(study: Study, run: PlannedRun, digest: str) -> dict[str, Any]:
@@ -234,17 +238,25 @@ def _run_row(study: Study, run: PlannedRun, digest: str) -> dict[str, Any]:
 
 
 def _send_runs(
-    study_id: uuid.UUID, run_ids: Sequence[uuid.UUID], priority: int, queue: StudyQueue
+    study_id: uuid.UUID, runs: Sequence[store.StudyRunRef], priority: int, queue: StudyQueue
 ) -> int:
-    """Send the runs' messages FAN_OUT_BATCH at a time, each batch then marked sent and the
-    study touched (the sweep leaves a study whose fan-out is alive to it)."""
-    for start in range(0, len(run_ids), FAN_OUT_BATCH):
-        batch = run_ids[start : start + FAN_OUT_BATCH]
-        queue.enqueue_runs(batch, priority)
-        with session_scope() as marking:
-            store.touch(marking, study_id)  # the study's row first, as cancel_study locks
-            db_lifecycle.mark_enqueued(marking, Run, batch)
-    return len(run_ids)
+    """Send the runs' messages, up to store.RUNS_PER_MESSAGE runs of a cell to a message
+    (store.message_group), about FAN_OUT_BATCH runs at a time, each batch then marked sent and
+    the study touched (the sweep leaves a study whose fan-out is alive to it)."""
+    groups = [
+        [run.id for run in group]
+        for _, group in itertools.groupby(runs, key=lambda run: store.message_group(run))
+    ]
+    batch: list[list[uuid.UUID]] = []
+    for index, group in enumerate(groups):
+        batch.append(group)
+        if index == len(groups) - 1 or sum(map(len, batch)) >= FAN_OUT_BATCH:
+            queue.enqueue_run_groups(batch, priority)
+            with session_scope() as marking:
+                store.touch(marking, study_id)  # the study's row first, as cancel_study locks
+                db_lifecycle.mark_enqueued(marking, Run, [i for ids in batch for i in ids])
+            batch = []
+    return len(runs)
 
 
 def resend_quiet_fan_outs(queue: StudyQueue) -> list[str]:
@@ -298,11 +310,16 @@ def aggregate_if_done(study_id: uuid.UUID) -> bool:
         return True
 
 
+def study_of(run_id: uuid.UUID) -> uuid.UUID | None:
+    """The study the run belongs to (None: a lone run, or gone)."""
+    with session_scope() as session:
+        return session.scalar(select(Run.study_id).where(Run.id == run_id))
+
+
 def after_run_ended(run_id: uuid.UUID) -> None:
     """Called whenever a run has ended (or was found ended): aggregate its study if it was the
     last one."""
-    with session_scope() as session:
-        study_id = session.scalar(select(Run.study_id).where(Run.id == run_id))
+    study_id = study_of(run_id)
     if study_id is not None:
         aggregate_if_done(study_id)
 

@@ -3,6 +3,7 @@
 import uuid
 from datetime import timedelta
 
+import pytest
 from celery.exceptions import TimeLimitExceeded
 from sqlalchemy import update
 
@@ -83,6 +84,33 @@ def test_a_run_killed_at_the_hard_time_limit_is_recorded_as_failed(clean_state):
     assert runs.get_run(ADMIN, other).status == "queued"
 
 
+@pytest.mark.parametrize("ending", ["hard time limit", "memory error"])
+def test_a_message_of_several_runs_that_died_fails_its_running_run_sends_the_rest(
+    clean_state, ending
+):
+    """Its message is acknowledged (task_acks_on_failure, task_acks_on_timeout), so the runs it
+    had not started are sent again to the broker, one message each."""
+    from workers.signals import _record_hard_time_limit, _record_out_of_memory
+    from workers.tasks import run_simulations
+
+    executing, waiting = new_run(RecordingQueue()), new_run(RecordingQueue())
+    with session_scope() as session:
+        session.execute(update(Run).where(Run.id == executing).values(status="running"))
+    held = CeleryQueue().messages_held()
+    args = [[str(executing), str(waiting)], 5]
+    if ending == "hard time limit":
+        _record_hard_time_limit(sender=run_simulations, exception=TimeLimitExceeded(9), args=args)
+    else:
+        _record_out_of_memory(sender=run_simulations, exception=MemoryError(), args=args)
+    failed = runs.get_run(ADMIN, executing)
+    assert failed.status == "failed"
+    assert (
+        "hard time limit" if ending == "hard time limit" else "MB a run may use"
+    ) in failed.error
+    assert runs.get_run(ADMIN, waiting).status == "queued"
+    assert CeleryQueue().messages_held() == held + 1  # the waiting run, sent again
+
+
 def test_a_run_whose_memory_error_escaped_the_service_is_recorded_as_failed(clean_state):
     from workers.signals import _record_out_of_memory
     from workers.tasks import run_simulation
@@ -145,7 +173,7 @@ def test_messages_a_task_sends_are_not_kept_as_its_children(clean_state):
     fan_out.push_request(id=str(uuid.uuid4()), children=[], called_directly=False)
     _task_stack.push(fan_out)
     try:
-        CeleryQueue().enqueue_runs([uuid.uuid4() for _ in range(3)], 5)
+        CeleryQueue().enqueue_run_groups([[uuid.uuid4() for _ in range(3)], [uuid.uuid4()]], 5)
         assert fan_out.request.children == []
     finally:
         _task_stack.pop()

@@ -10,7 +10,7 @@ import celeryconfig
 from app.errors import TransientStoreError
 from workers import queue, task_names, tasks
 from workers.celery_app import app
-from workers.queue import CeleryQueue
+from workers.queue import CeleryQueue, shared_task_id
 
 
 @pytest.fixture
@@ -41,15 +41,19 @@ def test_each_message_names_its_task_with_its_queue_id_and_priority(sent):
     assert all(options["retry"] and options["producer"] is None for _, options in sent)
 
 
-def test_a_batch_of_runs_shares_one_producer(sent, monkeypatch):
+def test_groups_of_runs_share_one_producer_a_message_each(sent, monkeypatch):
+    """A group of several runs is one message of run_simulations (its runs and the API's
+    priority); a group of one is an ordinary run's message."""
     producer = object()
     monkeypatch.setattr(queue._publisher, "producer_or_acquire", lambda: nullcontext(producer))
-    run_ids = [uuid.uuid4() for _ in range(3)]
-    CeleryQueue().enqueue_runs(run_ids, 0)
-    assert [(name, options["task_id"]) for name, options in sent] == [
-        (tasks.run_simulation.name, str(run_id)) for run_id in run_ids
+    run_ids = [uuid.uuid4() for _ in range(4)]
+    CeleryQueue().enqueue_run_groups([run_ids[:3], run_ids[3:]], 2)
+    shared = shared_task_id(run_ids[:3])
+    assert [(name, options["args"], options["task_id"]) for name, options in sent] == [
+        (tasks.run_simulations.name, [[str(r) for r in run_ids[:3]], 2], shared),
+        (tasks.run_simulation.name, [str(run_ids[3])], str(run_ids[3])),
     ]
-    assert all(options["producer"] is producer and options["priority"] == 9 for _, options in sent)
+    assert all(options["producer"] is producer and options["priority"] == 7 for _, options in sent)
 
 
 def test_an_unreachable_broker_is_a_transient_error(monkeypatch):
