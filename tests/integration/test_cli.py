@@ -5,6 +5,7 @@ through the services, in a thread beside the command when it waits."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -128,11 +129,22 @@ def test_following_a_stream_resumes_after_the_server_closes_it_with_nothing_seen
     Last-Event-ID until the run ended, while the test moves the run along."""
     run_id = http.post("/api/v1/runs", json=SPEC).json()["id"]
     shown: list[dict] = []
+    failed: list[BaseException] = []
 
     def advance() -> None:
-        for change in (claim, lambda: set_progress(0.5), lambda: runs.cancel_run(*cancel)):
-            wait_until(more_than(len(shown)), 30, "the next state shown")
-            change()
+        """Each change once the state before it was shown: the i-th change after i states (not
+        after one more than were shown when it began waiting: the state a change makes may be
+        shown before that count is taken, and the next change would wait for nothing). A
+        failure here cancels the run, so that `follow` ends, and fails the test after."""
+        changes = (claim, lambda: set_progress(0.5), lambda: runs.cancel_run(*cancel))
+        try:
+            for shown_before, change in enumerate(changes, start=1):
+                wait_until(more_than(shown_before - 1), 30, f"state {shown_before} shown")
+                change()
+        except BaseException as exc:
+            failed.append(exc)
+            with contextlib.suppress(Exception):  # already ended: `follow` ends anyway
+                runs.cancel_run(*cancel)
 
     def more_than(count: int) -> Callable[[], bool]:
         return lambda: len(shown) > count
@@ -156,6 +168,7 @@ def test_following_a_stream_resumes_after_the_server_closes_it_with_nothing_seen
         params={"timeout_s": 0.3},
     )
     mover.join()
+    assert not failed, failed
     assert [(s["status"], s["progress"]) for s in shown] == [
         ("queued", 0.0),
         ("running", 0.0),
