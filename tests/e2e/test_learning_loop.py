@@ -109,10 +109,15 @@ def test_two_beats_fire_the_nightly_retrain_but_only_one_job_runs(learner, http,
         with httpx.Client(base_url=f"http://127.0.0.1:{flower_port}", auth=("watch", "er")) as f:
 
             def flower_saw_it() -> bool:
-                tasks = f.get("/api/tasks", params={"taskname": "hms.nightly_retrain"})
+                try:
+                    tasks = f.get("/api/tasks", params={"taskname": "hms.nightly_retrain"})
+                except httpx.ConnectError:
+                    return False  # not listening yet: it starts once a worker answers its ping
                 return tasks.status_code == 200 and len(tasks.json()) >= 2
 
-            wait_until(flower_saw_it, 30, "Flower to list both nightly fires", every_s=0.5)
+            # Flower lists what it saw since it connected: one that came up after this slot's
+            # fires sees the next minute's two.
+            wait_until(flower_saw_it, 150, "Flower to list both nightly fires", every_s=0.5)
     finally:
         for process in (*beats, flower):
             process.stop()
