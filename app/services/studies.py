@@ -244,8 +244,7 @@ def _send_runs(
     (store.message_group), about FAN_OUT_BATCH runs at a time, each batch then marked sent and
     the study touched (the sweep leaves a study whose fan-out is alive to it)."""
     groups = [
-        [run.id for run in group]
-        for _, group in itertools.groupby(runs, key=lambda run: store.message_group(run))
+        [run.id for run in group] for _, group in itertools.groupby(runs, key=store.message_group)
     ]
     batch: list[list[uuid.UUID]] = []
     for index, group in enumerate(groups):
