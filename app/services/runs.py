@@ -446,7 +446,8 @@ def end_shared_message(
     checked."""
     with session_scope() as session:
         found = run_store.statuses(session, run_ids)
-    for run_id, (status, _) in found.items():
+    for run_id in run_ids:  # in the message's order (the database's is any)
+        status = found[run_id][0] if run_id in found else None
         if status == RunStatus.RUNNING:
             fail_run(run_id, error)
         elif status == RunStatus.QUEUED:
