@@ -81,14 +81,10 @@ def run_simulations(self: Task, run_ids: list[str], priority: int) -> dict[str, 
             context.run_id = str(run_id)
         return _CeleryProgress(self, run_id)
 
-    shared = execute_runs(
-        [uuid.UUID(run_id) for run_id in run_ids], sink_for, self.request.hostname
-    )
+    ids = [uuid.UUID(run_id) for run_id in run_ids]
+    shared = execute_runs(ids, sink_for, CeleryQueue(), priority, self.request.hostname)
     if shared.left:
         log.info("%d runs of this message were not started in time: sent again", len(shared.left))
-        queue = CeleryQueue()
-        for run_id in shared.left:
-            queue.enqueue_run(run_id, priority)
     return {
         "runs": [
             {"run_id": str(run_id), "outcome": outcome.value, "seconds": round(seconds, 6)}

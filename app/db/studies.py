@@ -6,7 +6,7 @@ import itertools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Exists, and_, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -152,7 +152,7 @@ def has_unfinished(session: Session, study_id: uuid.UUID) -> bool:
 
 #: Runs of a study's cell sent in one message (at most; services/runs.execute_runs executes
 #: them one after the other): Celery's handling of a message, and the study's check after it,
-#: are then shared by several small runs (~8 ms a run saved: bench/README.md). A constant, not
+#: are then shared by several small runs (6-15 ms a run saved: bench/README.md). A constant, not
 #: a setting: the recovery sweep counts the messages the broker should hold by it
 #: (`awaiting_run_messages`), so it must be the one the fan-out that sent them used.
 RUNS_PER_MESSAGE = 8
@@ -198,8 +198,8 @@ def unsent_run_batches(
         .order_by(Run.study_cell, Run.study_repetition)
         .execution_options(yield_per=size)
     )
-    for batch in session.execute(query).partitions():
-        yield [StudyRunRef(run_id, int(cell or 0), int(rep or 0)) for run_id, cell, rep in batch]
+    for batch in session.execute(query).partitions():  # a study's run has its cell, repetition
+        yield [StudyRunRef(run_id, cast(int, cell), cast(int, rep)) for run_id, cell, rep in batch]
 
 
 def touch(session: Session, study_id: uuid.UUID) -> None:

@@ -162,8 +162,8 @@ def execute_run(
 
 #: How long (s) a message of several runs (`execute_runs`) goes on starting its next run; runs
 #: left then are sent again one message each. Runs small enough to share a message take
-#: milliseconds (what they save is Celery's handling of a message and the study's check, ~8 ms
-#: a run: bench/README.md); a run of minutes ends its message's sharing after itself, so the
+#: milliseconds (what they save is Celery's handling of a message and the study's check, 6-15
+#: ms a run: bench/README.md); a run of minutes ends its message's sharing after itself, so the
 #: others spread over the workers instead of waiting behind it.
 SHARED_MESSAGE_BUDGET_S = 2.0
 
@@ -178,7 +178,7 @@ def shared_message_budget_s() -> float:
 @dataclass(frozen=True)
 class SharedOutcome:
     """How a message of several runs ended: each run started, in order, with its outcome and
-    seconds; those not started (the budget was spent), to be sent again."""
+    seconds; those not started (the budget was spent), sent again."""
 
     executed: list[tuple[uuid.UUID, ExecutionOutcome, float]]
     left: list[uuid.UUID]
@@ -187,14 +187,17 @@ class SharedOutcome:
 def execute_runs(
     run_ids: Collection[uuid.UUID],
     sink_for: Callable[[uuid.UUID], ProgressSink | None],
+    queue: RunQueue,
+    priority: int,
     worker: str | None = None,
     budget_s: float | None = None,
 ) -> SharedOutcome:
     """Execute several runs one after the other, as `execute_run` does each, while the message
-    is within `budget_s` (None: shared_message_budget_s()); the first always starts. Their
-    studies are checked once all are done, not after each run: a study's last runs ending at
-    once still cannot both miss the other, each check coming after its own runs' commits
-    (studies.aggregate_if_done). `sink_for(run_id)` gives each run its progress sink."""
+    is within `budget_s` (None: shared_message_budget_s()); the first always starts, and those
+    left are sent again through `queue`, one message each, with the message's `priority`.
+    Their studies are checked once all are done, not after each run: a study's last runs
+    ending at once still cannot both miss the other, each check coming after its own runs'
+    commits (studies.aggregate_if_done). `sink_for(run_id)` gives each run its progress sink."""
     budget_s = shared_message_budget_s() if budget_s is None else budget_s
     started = time.monotonic()
     ordered = list(run_ids)
@@ -208,9 +211,12 @@ def execute_runs(
         executed.append((run_id, outcome, time.monotonic() - began))
         if study_id is not None:
             touched[study_id] = None
+    left = ordered[len(executed) :]
+    for run_id in left:
+        queue.enqueue_run(run_id, priority)
     for study_id in touched:
         studies.aggregate_if_done(study_id)
-    return SharedOutcome(executed, ordered[len(executed) :])
+    return SharedOutcome(executed, left)
 
 
 def _execute_once(

@@ -214,11 +214,13 @@ def _created_batches(
             store.add_study_runs(session, (_run_row(study, run, digest) for run in batch))
             study.runs_created += len(batch)
             position = study.runs_created
-        yield [
-            store.StudyRunRef(study_run_id(study_id, run.cell, run.repetition), run.cell,
-                              run.repetition)
-            for run in batch
-        ]  # fmt: skip
+        yield [_run_ref(study_id, run) for run in batch]
+
+
+def _run_ref(study_id: uuid.UUID, run: PlannedRun) -> store.StudyRunRef:
+    return store.StudyRunRef(
+        study_run_id(study_id, run.cell, run.repetition), run.cell, run.repetition
+    )
 
 
 def _run_row(study: Study, run: PlannedRun, digest: str) -> dict[str, Any]:
@@ -243,19 +245,24 @@ def _send_runs(
     """Send the runs' messages, up to store.RUNS_PER_MESSAGE runs of a cell to a message
     (store.message_group), about FAN_OUT_BATCH runs at a time, each batch then marked sent and
     the study touched (the sweep leaves a study whose fan-out is alive to it)."""
-    groups = [
-        [run.id for run in group] for _, group in itertools.groupby(runs, key=store.message_group)
-    ]
     batch: list[list[uuid.UUID]] = []
-    for index, group in enumerate(groups):
-        batch.append(group)
-        if index == len(groups) - 1 or sum(map(len, batch)) >= FAN_OUT_BATCH:
-            queue.enqueue_run_groups(batch, priority)
-            with session_scope() as marking:
-                store.touch(marking, study_id)  # the study's row first, as cancel_study locks
-                db_lifecycle.mark_enqueued(marking, Run, [i for ids in batch for i in ids])
+    for _, group in itertools.groupby(runs, key=store.message_group):
+        batch.append([run.id for run in group])
+        if sum(map(len, batch)) >= FAN_OUT_BATCH:
+            _send_batch(study_id, batch, priority, queue)
             batch = []
+    if batch:
+        _send_batch(study_id, batch, priority, queue)
     return len(runs)
+
+
+def _send_batch(
+    study_id: uuid.UUID, groups: list[list[uuid.UUID]], priority: int, queue: StudyQueue
+) -> None:
+    queue.enqueue_run_groups(groups, priority)
+    with session_scope() as marking:
+        store.touch(marking, study_id)  # the study's row first, as cancel_study locks
+        db_lifecycle.mark_enqueued(marking, Run, [run_id for ids in groups for run_id in ids])
 
 
 def resend_quiet_fan_outs(queue: StudyQueue) -> list[str]:

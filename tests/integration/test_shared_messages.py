@@ -3,6 +3,7 @@ groups them, how a message of several executes them (services/runs.execute_runs)
 recovery sweep counts such messages, and what a message that died leaves behind. Against the
 real database; runs are executed here, without a worker (tests/e2e covers the worker's task)."""
 
+import math
 import uuid
 
 import pytest
@@ -91,7 +92,9 @@ def test_a_message_of_several_runs_executes_them_in_order_and_its_study_once_aft
     monkeypatch.setattr(studies, "aggregate_if_done", lambda s: checked.append(s) or check(s))
     sinks = []
     for group in queue.groups:
-        shared = runs.execute_runs(group, lambda run_id: sinks.append(run_id), budget_s=60)
+        shared = runs.execute_runs(
+            group, lambda run_id: sinks.append(run_id), queue, 5, budget_s=math.inf
+        )
         assert [run_id for run_id, _, _ in shared.executed] == group and shared.left == []
         assert {outcome for _, outcome, _ in shared.executed} == {ExecutionOutcome.SUCCEEDED}
         assert all(seconds > 0 for _, _, seconds in shared.executed)
@@ -101,7 +104,7 @@ def test_a_message_of_several_runs_executes_them_in_order_and_its_study_once_aft
     assert study_status(study_id) == "succeeded"
     # Delivered again (its worker died before acknowledging it): every run is skipped, the
     # study checked again and left as it was.
-    shared = runs.execute_runs(queue.groups[0], lambda _: None, budget_s=60)
+    shared = runs.execute_runs(queue.groups[0], lambda _: None, queue, 5, budget_s=math.inf)
     assert {outcome for _, outcome, _ in shared.executed} == {ExecutionOutcome.SKIPPED}
     assert study_status(study_id) == "succeeded"
 
@@ -109,10 +112,14 @@ def test_a_message_of_several_runs_executes_them_in_order_and_its_study_once_aft
 def test_a_message_past_its_budget_starts_no_more_runs_and_leaves_the_rest(queue):
     fanned_out(queue)
     group = queue.groups[0]
-    shared = runs.execute_runs(group, lambda _: None, budget_s=0.0)  # the first always starts
+    again = RecordingQueue()
+    shared = runs.execute_runs(group, lambda _: None, again, 3, budget_s=0.0)  # the first starts
     assert [run_id for run_id, _, _ in shared.executed] == group[:1]
     assert shared.left == group[1:]
     assert status_of(group) == ["succeeded"] + ["queued"] * 7
+    # Sent again one message each, with the message's priority.
+    assert again.runs == group[1:] and again.groups == []
+    assert set(again.priority.values()) == {3}
 
 
 def test_the_budget_leaves_a_run_its_whole_time_limit_within_the_soft_limit(monkeypatch):
@@ -132,7 +139,7 @@ def test_the_sweep_counts_a_message_for_each_group_of_runs_not_for_each_run(queu
     with session_scope() as session:
         assert store.awaiting_run_messages(session) == 4 + 1
     first = queue.groups[0]
-    runs.execute_runs(first[:1], lambda _: None)  # one run of the first message ended
+    runs.execute_runs(first[:1], lambda _: None, queue, 5)  # one run of the first ended
     with session_scope() as session:
         assert store.awaiting_run_messages(session) == 4 + 1
         session.execute(update(Run).where(Run.id.in_(first)).values(status="succeeded"))

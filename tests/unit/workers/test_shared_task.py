@@ -1,7 +1,8 @@
 """The worker's task for a message of several runs (workers/tasks.run_simulations), around the
 service (services/runs.execute_runs, replaced here by a fake: the integration and e2e tests run
-the real one): each run's log lines and progress name that run, the runs not started are sent
-again one message each with the message's priority, and the result lists every run."""
+the real one): each run's log lines and progress name that run, the service gets the broker's
+queue and the message's priority to send again the runs it did not start, and the result lists
+every run."""
 
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ def test_each_run_is_named_in_the_log_context_and_the_rest_sent_again(monkeypatc
     logged: list[str | None] = []
     sinks = []
 
-    def execute_runs(ids, sink_for, worker):
+    def execute_runs(ids, sink_for, queue, priority, worker):
         assert ids == run_ids and worker == "w@host"
         for run_id in ids[:2]:  # the budget ends after two
             sinks.append(sink_for(run_id))
             logged.append(current_context().run_id)
+        for run_id in ids[2:]:  # as the service does with the queue and priority it is given
+            queue.enqueue_run(run_id, priority)
         executed = [
             (ids[0], ExecutionOutcome.SUCCEEDED, 0.5),
             (ids[1], ExecutionOutcome.SKIPPED, 0.01),
