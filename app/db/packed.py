@@ -10,9 +10,10 @@ each they are one insert.
 Each item keeps its own id from a sequence, as when it was a row: the newest-N windows, the
 holdout (`id % k`) and the marks stored elsewhere (a fit's newest observation, the automatic
 retrain's sample count) keep their meaning. A set draws its ids as one consecutive block
-(`draw_ids`), so they need not be stored: first_id..last_id. Sets written before that drew
-theirs one by one, interleaved with other sets written at the same time, and keep them packed in
-`ids`; "the newest N" may take items from several of those (`newest`).
+(`draw_ids`, in the transaction that inserts it), so they need not be stored: first_id..last_id.
+Sets written before that drew theirs one by one, interleaved with other sets written at the same
+time, and keep them packed in `ids`; "the newest N" may take items from several of those
+(`newest`).
 """
 
 from __future__ import annotations
@@ -41,25 +42,23 @@ def unpack(data: bytes, dtype: str, columns: int = 0) -> np.ndarray:
 
 
 def draw_ids(session: Session, sequence: str, count: int) -> int:
-    """The first of `count` (>= 1) consecutive new ids from `sequence`; the block is the
-    sequence's next value moved on by `count - 1` (`setval`).
+    """The first of `count` (>= 1) consecutive new ids from `sequence`, drawn in the caller's
+    transaction, best in the one that inserts the set (`insert_set`).
 
-    Two sessions doing that at once could overlap, so drawers take turns: each holds a
-    transaction-scoped advisory lock keyed by the sequence until its transaction ends. Draw in a
-    short transaction of its own, committed before the one that inserts the set (`insert_set`):
-    held through that one, the lock would make every run's finish in the cluster wait for the
-    one before it, its fsync included, and for as long as a worker cut off mid-finish keeps its
-    session. The sequence is not transactional: a block drawn is never drawn again, used or not,
-    and the set's durable commit flushes the draw's record with its own. Drawing the ids one by
-    one instead (a `nextval` per item, aggregated into the row) cost PostgreSQL ~2 ms of CPU
-    more for 5,000 items (issue 23), about a tenth of a run's overhead."""
-    # The lock's subquery is evaluated before the outer one draws from the sequence: the draw
-    # reads its row (a subquery with a volatile function is not merged into its parent).
-    statement = text(
-        f"SELECT setval('{sequence}', nextval('{sequence}') + :count - 1) - :count + 1 FROM "
-        "(SELECT pg_advisory_xact_lock(hashtext(:lock))) AS locked"
-    )
-    return int(session.scalar(statement, {"count": count, "lock": f"packed:{sequence}"}))
+    The block is the sequence's next value moved on by `count - 1` (`setval`). Two sessions doing
+    that at once could overlap, so drawers take turns: the database function `hms_draw_ids`
+    (migration 0020) holds a session-level advisory lock keyed by the sequence for the draw alone
+    and releases it before it returns. Held until the transaction ends (0018's drawers took a
+    transaction-scoped lock), the lock would make every run's finish in the cluster wait for the
+    one before it, its fsync included, and for as long as a worker cut off mid-finish kept its
+    session; drawn in a transaction of their own before the finish (until 0020), the ids cost a
+    run a transaction more, ~1.5 ms of a pool process's CPU (issue 23). The sequence is not
+    transactional: a block drawn is never drawn again, used or not (a rolled-back finish leaves a
+    gap). Drawing the ids one by one instead (a `nextval` per item, aggregated into the row) cost
+    PostgreSQL ~2 ms of CPU more for 5,000 items."""
+    statement = text("SELECT hms_draw_ids(:sequence, :count)")
+    with session.no_autoflush:  # as insert_set: the finish's changes to its row flush once
+        return int(session.scalar(statement, {"sequence": sequence, "count": count}))
 
 
 def insert_set(

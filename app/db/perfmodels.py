@@ -39,8 +39,8 @@ class Window:
 
 
 def draw_observation_ids(session: Session, count: int) -> int:
-    """The first of `count` consecutive observation ids (packed.draw_ids: in a transaction of
-    its own, before the one that adds the observations)."""
+    """The first of `count` consecutive observation ids (packed.draw_ids: in the transaction
+    that adds the observations)."""
     return packed.draw_ids(session, OBSERVATION_IDS, count)
 
 

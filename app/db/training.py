@@ -21,8 +21,8 @@ SAMPLE_IDS = "training_sample_ids"
 
 
 def draw_sample_ids(session: Session, count: int) -> int:
-    """The first of `count` consecutive sample ids (packed.draw_ids: in a transaction of its
-    own, before the one that adds the samples)."""
+    """The first of `count` consecutive sample ids (packed.draw_ids: in the transaction that
+    adds the samples)."""
     return packed.draw_ids(session, SAMPLE_IDS, count)
 
 

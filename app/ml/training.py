@@ -94,7 +94,7 @@ def samples_from_run(
     groups = cluster.model_groups(np.arange(problem.num_devices))
     models = np.array([group[0] for group in groups], dtype=np.int64)  # a device of each model
     return RunSamples(
-        task_features=task_features(problem.workload)[tasks],
+        task_features=task_features(problem.workload, tasks),
         device_features=device_features(cluster)[models],
         device_kind=np.repeat(cluster.kind[models], tasks.size).astype(np.int16),
         seconds=problem.exec_time[np.ix_(tasks, models)].T.ravel(),

@@ -39,8 +39,7 @@ from app.errors import (
     RunNotReady,
     TransientStoreError,
 )
-from app.ml.perfmodels import Observations
-from app.ml.training import RunSamples, samples_from_run
+from app.ml.training import samples_from_run
 from app.runmemory import built_shape, check_run_memory, planned_shape
 from app.runspec import RunSpec, build_problem, checked_profile, invalid_spec
 from app.services import lifecycle, perfmodels, registry, studies
@@ -376,8 +375,7 @@ def _complete(
     """Write every result, the schedules kept, what learning policies learned, the training
     samples, the kernel executions observed (for the `tenant`'s performance models) and
     `succeeded` in one transaction, if the run is still running (lifecycle.finish); the ids of
-    the samples and observations are drawn just before, in a transaction of their own
-    (_draw_ids)."""
+    the samples and observations are drawn in it (db/packed.draw_ids)."""
     settings = get_settings()
     simulation = produced.simulation
     devices = simulation.problem.cluster.names()
@@ -391,7 +389,6 @@ def _complete(
     scope = None if tenant is None else perfmodels.scope_of(spec, tenant)
     limit = settings.perf_observations_per_run
     observations = None if scope is None else perfmodels.run_observations(spec, simulation, limit)
-    sample_ids, observation_ids = _draw_ids(samples, observations)
 
     results = [
         {**document, "schedule_digest": outcome.schedule.digest()}
@@ -405,10 +402,12 @@ def _complete(
         for outcome in simulation.outcomes:
             if outcome.learned_state is not None:  # rl, the one policy that learns
                 save_learning(session, versions.rl, outcome.learned_state, run_id)
-        if samples is not None:
-            training_store.add_samples(session, run_id, samples, sample_ids)
-        if scope is not None and observations is not None:
-            perf_store.add_observations(session, scope, run_id, observations, observation_ids)
+        if samples is not None and samples.count:
+            first_id = training_store.draw_sample_ids(session, samples.count)
+            training_store.add_samples(session, run_id, samples, first_id)
+        if scope is not None and observations is not None and observations.count:
+            first_id = perf_store.draw_observation_ids(session, observations.count)
+            perf_store.add_observations(session, scope, run_id, observations, first_id)
         run.model_version = simulation.model_version
         run.rl_state_version = versions.rl.version
         run.perf_model_version = versions.perf_model
@@ -422,24 +421,6 @@ def _complete(
         # Cancelled meanwhile, or another delivery of the same message finished first.
         return ExecutionOutcome.SKIPPED
     return ExecutionOutcome.SUCCEEDED
-
-
-def _draw_ids(samples: RunSamples | None, observations: Observations | None) -> tuple[int, int]:
-    """The first ids of the blocks the run's samples and observations take, drawn in a short
-    transaction of their own before the finish's (db/packed.draw_ids says why); 0 where there
-    is nothing to store. Its commit is not waited for: the finish's durable commit flushes it."""
-    samples_count = 0 if samples is None else samples.count
-    observations_count = 0 if observations is None else observations.count
-    if samples_count == 0 and observations_count == 0:
-        return 0, 0
-    with session_scope(durable=False) as session:
-        sample_ids = training_store.draw_sample_ids(session, samples_count) if samples_count else 0
-        observation_ids = (
-            perf_store.draw_observation_ids(session, observations_count)
-            if observations_count
-            else 0
-        )
-    return sample_ids, observation_ids
 
 
 def end_shared_message(

@@ -1,12 +1,15 @@
 """A set of samples or observations takes its items' ids as one consecutive block (db/packed.py):
-drawers take turns, so blocks never overlap; the lock is held by the short transaction that
-draws, not by the one that inserts the set; and the ids read back are the block's."""
+drawers take turns, so blocks never overlap; the lock is held for the draw alone, not by the
+transaction that draws (and inserts the set) until it ends; and the ids read back are the
+block's."""
 
 import itertools
 import threading
 
 import numpy as np
+import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import ProgrammingError
 
 from app.db import packed
 from app.db import training as store
@@ -42,9 +45,8 @@ def _insert(session, first_id, count, first_feature=0.0):
 
 
 def _write(count, first_feature=0.0):
-    first_id = _draw(count)
-    with session_scope() as session:
-        _insert(session, first_id, count, first_feature)
+    with session_scope() as session:  # as a run's finish: the draw in the insert's transaction
+        _insert(session, store.draw_sample_ids(session, count), count, first_feature)
 
 
 def _blocks():
@@ -85,31 +87,38 @@ def test_sets_written_at_once_take_consecutive_blocks_that_never_overlap():
     assert all(nxt[0] == prev[1] + 1 for prev, nxt in itertools.pairwise(blocks))
 
 
-def test_a_drawer_waits_for_the_draw_before_it_not_for_the_insert_of_its_set():
-    began, commit = threading.Event(), threading.Event()
+def test_a_drawer_waits_for_the_lock_of_a_draw_not_for_the_transaction_that_drew():
+    # Drawers take turns on an advisory lock keyed by the sequence: while another session holds
+    # it, a draw waits.
+    key = text("SELECT pg_advisory_lock(hashtext('packed:training_sample_ids'))")
+    unlock = text("SELECT pg_advisory_unlock(hashtext('packed:training_sample_ids'))")
     drawn = {}
-
-    def first_drawer():
-        with session_scope() as session:
-            drawn["first"] = store.draw_sample_ids(session, 50)
-            began.set()
-            assert commit.wait(120)
-
-    first = threading.Thread(target=first_drawer)
-    first.start()
-    assert began.wait(120)
-    second = threading.Thread(target=lambda: drawn.setdefault("second", _draw(30)))
-    second.start()
-    wait_for_a_statement_waiting_on_a_lock("SELECT setval")  # the second draw, on the lock
-    assert "second" not in drawn
-    commit.set()
-    first.join(120)
+    with session_scope() as holder:
+        holder.execute(key)
+        second = threading.Thread(target=lambda: drawn.setdefault("waited", _draw(30)))
+        second.start()
+        wait_for_a_statement_waiting_on_a_lock("SELECT hms_draw_ids")
+        assert "waited" not in drawn
+        holder.execute(unlock)
     second.join(120)
-    assert drawn["second"] == drawn["first"] + 50
-    # A set being inserted holds no lock: a draw meanwhile goes through.
+    assert "waited" in drawn
+    # A transaction that drew and has not ended (a finish inserting its set, committing) holds
+    # no lock: a draw meanwhile goes through, and takes the next block.
     with session_scope() as session:
-        _insert(session, drawn["first"], 50)
-        assert _draw(10) == drawn["second"] + 30  # the other session's draw, not waiting
+        first = store.draw_sample_ids(session, 50)
+        _insert(session, first, 50)
+        assert _draw(10) == first + 50  # another session's draw, not waiting
+
+
+def test_a_draw_that_fails_leaves_no_lock_behind():
+    # The lock is a session-level one: were it kept after an error, the pooled connection would
+    # hold it and every later draw would wait forever.
+    with pytest.raises(ProgrammingError, match="no_such_sequence"), session_scope() as session:
+        packed.draw_ids(session, "no_such_sequence", 5)
+    with session_scope() as session:
+        held = session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+    assert held == 0
+    assert _draw(3) >= 1
 
 
 def test_a_rolled_back_block_is_skipped_and_the_samples_read_back_carry_their_blocks_ids():

@@ -166,8 +166,8 @@ def test_the_claim_writes_the_first_phase_and_a_run_within_one_interval_reports_
     queue, monkeypatch
 ):
     """The claim records the phase a run begins in, so its first progress report need not be
-    written: a run shorter than the progress interval commits three times, its claim, the draw
-    of its samples' ids (db/packed.draw_ids: both asynchronous) and its finish."""
+    written: a run shorter than the progress interval commits twice, its claim (asynchronous) and
+    its finish, which draws its samples' ids itself (db/packed.draw_ids)."""
     monkeypatch.setattr(get_settings(), "progress_interval_s", 3600)
     run_id = submit(queue).run.id
     claimed = lifecycle.claim(Run, run_id, RunNotFound, "celery@here", BUILDING)
@@ -176,7 +176,7 @@ def test_the_claim_writes_the_first_phase_and_a_run_within_one_interval_reports_
         session.execute(update(Run).where(Run.id == run_id).values(status="queued", attempts=0))
     with commits() as seen:
         assert runs.execute_run(run_id) == ExecutionOutcome.SUCCEEDED
-    assert seen == ["asynchronous", "asynchronous", "durable"]
+    assert seen == ["asynchronous", "durable"]
 
 
 def test_a_runs_finish_updates_its_row_once(queue):

@@ -20,6 +20,18 @@ def test_task_features_are_logs_of_the_task_and_of_what_its_parents_send():
     assert x[:, 3] == pytest.approx(np.log1p([0.0, 0.0, 10.0]))
 
 
+def test_the_features_of_some_tasks_are_those_rows_of_all_tasks_features_bit_for_bit():
+    rng = np.random.default_rng(7)
+    n = 500
+    edges = sorted({(int(a), int(b)) for a, b in rng.integers(0, n, (2000, 2)) if a < b})
+    w = Workload.from_edges(
+        size=rng.lognormal(0, 2, n), intensity=rng.random(n), memory=rng.lognormal(2, 1, n),
+        arrival=np.zeros(n), edges=edges, edge_data=rng.lognormal(1, 1, len(edges)),
+    ).with_categories([f"k{i % 7}" for i in range(n)])  # fmt: skip
+    tasks = np.sort(rng.choice(n, 120, replace=False))
+    assert task_features(w, tasks).tobytes() == task_features(w)[tasks].tobytes()
+
+
 def test_a_category_has_the_same_code_in_every_workload_and_others_differ():
     def codes(labels: list[str]) -> dict[str, float]:
         n = len(labels)
