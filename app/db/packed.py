@@ -25,6 +25,9 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.db import bulk
+from app.db.models import Base
+
 #: The byte order and width of every packed column (numpy dtype strings); the ids are packed
 #: by the database (`int8send`: big-endian).
 INT16, INT64, FLOAT64 = "<i2", "<i8", "<f8"
@@ -65,19 +68,16 @@ def insert_set(
     session: Session, table: str, first_id: int, count: int, values: Mapping[str, Any]
 ) -> None:
     """Insert a set of `count` items into `table`: its `values` (the packed columns and the
-    others) and its ids, first_id..first_id + count - 1 (a block from `draw_ids`), not stored."""
-    names = ", ".join(values)
-    params = ", ".join(f":{name}" for name in values)
-    statement = text(
-        f"INSERT INTO {table} (count, first_id, last_id, ids, {names}) "
-        f"VALUES (:count, :first_id, :first_id + :count - 1, NULL, {params})"
-    )
-    # Without flushing the session's pending changes first: a run's finish changes its row, and
-    # a second UPDATE of a row in one transaction makes PostgreSQL check the row's foreign keys
-    # again (its study's: KEY SHARE on the study's row, which waits for an aggregation holding
-    # it; tests/e2e/test_studies.py, the worker killed while aggregating).
-    with session.no_autoflush:
-        session.execute(statement, {"count": count, "first_id": first_id, **values})
+    others) and its ids, first_id..first_id + count - 1 (a block from `draw_ids`), not stored.
+    One row, COPYed in the binary format (bulk.copy_binary_row: its packed columns are most of
+    what a run writes)."""
+    # Not through the session's unit of work, so its pending changes are not flushed first: a
+    # run's finish changes its row, and a second UPDATE of a row in one transaction makes
+    # PostgreSQL check the row's foreign keys again (its study's: KEY SHARE on the study's row,
+    # which waits for an aggregation holding it; tests/e2e/test_studies.py, the worker killed
+    # while aggregating).
+    row = {"count": count, "first_id": first_id, "last_id": first_id + count - 1, "ids": None}
+    bulk.copy_binary_row(session, Base.metadata.tables[table], {**row, **values})
 
 
 class PackedSet(Protocol):
