@@ -33,12 +33,7 @@ def copy_rows(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows([_cell(value) for value in row] for row in rows)
     buffer.seek(0)
-    cursor = session.connection().connection.cursor()
-    try:
-        names = ", ".join(columns)
-        cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
-    finally:
-        cursor.close()
+    _copy(session, table, columns, "csv", buffer)
 
 
 def copy_binary_row(session: Session, table: Table, values: Mapping[str, Any]) -> None:
@@ -55,10 +50,16 @@ def copy_binary_row(session: Session, table: Table, values: Mapping[str, Any]) -
             field = _binary(table.c[name].type, value)
             row += [struct.pack(">i", len(field)), field]
     data = io.BytesIO(b"".join([_BINARY_HEADER, *row, struct.pack(">h", -1)]))
+    _copy(session, table.name, names, "binary", data)
+
+
+def _copy(session: Session, table: str, columns: Sequence[str], form: str, data: io.IOBase) -> None:
+    """COPY `data`, in the format `form`, into `table`'s `columns`, on the session's connection
+    (in its transaction)."""
     cursor = session.connection().connection.cursor()
     try:
-        columns = ", ".join(names)
-        cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT binary)", data)
+        names = ", ".join(columns)
+        cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT {form})", data)
     finally:
         cursor.close()
 
