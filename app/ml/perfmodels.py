@@ -37,7 +37,8 @@ bit-identically (JSON keeps a float's shortest exact repr).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
@@ -84,10 +85,7 @@ class Observations:
         n = self.seconds.shape[0]
         if any(column.shape != (n,) for column in (self.kernel, self.size, self.device)):
             raise InvalidObservations("observations need one kernel, size and device per time")
-        if np.any(self.size < 1):
-            raise InvalidObservations("tile sizes must be >= 1")
-        if not np.all(np.isfinite(self.seconds) & (self.seconds > 0)):
-            raise InvalidObservations("times must be finite and > 0 seconds")
+        _check_sizes_and_times(self.size, self.seconds)
         unknown = set(self.device.tolist()) - set(DEVICE_KINDS)
         if unknown:
             raise InvalidObservations(f"unknown kinds of device {sorted(unknown)}")
@@ -129,6 +127,41 @@ class Observations:
         return [
             (key, np.flatnonzero((self.kernel == key[0]) & (self.device == key[1]))) for key in keys
         ]
+
+
+def _check_sizes_and_times(size: np.ndarray, seconds: np.ndarray) -> None:
+    if np.any(size < 1):
+        raise InvalidObservations("tile sizes must be >= 1")
+    if not np.all(np.isfinite(seconds) & (seconds > 0)):
+        raise InvalidObservations("times must be finite and > 0 seconds")
+
+
+@dataclass(frozen=True)
+class CodedObservations:
+    """Observations as a run makes and stores them (db/perfmodels.add_observations): the names
+    of the kernels and of the kinds of device once each, sorted, and per execution its indices
+    into them (`kernel`, `device`), its tile size and its seconds. A run's 5,000 observations
+    named one by one, then coded again to be stored, cost a worker ~1 ms a run (issue 23);
+    `observations()` names them."""
+
+    kernels: tuple[str, ...]
+    kernel: np.ndarray  # (n,) int64 index into kernels
+    size: np.ndarray  # (n,) int64
+    devices: tuple[str, ...]
+    device: np.ndarray  # (n,) int64 index into devices
+    seconds: np.ndarray  # (n,) float64
+
+    def __post_init__(self) -> None:
+        _check_sizes_and_times(self.size, self.seconds)
+
+    @property
+    def count(self) -> int:
+        return int(self.seconds.shape[0])
+
+    def observations(self) -> Observations:
+        kernels = np.asarray(self.kernels, dtype=object)
+        devices = np.asarray(self.devices, dtype=object)
+        return Observations(kernels[self.kernel], self.size, devices[self.device], self.seconds)
 
 
 class PerformanceModel(Protocol):
@@ -416,34 +449,61 @@ def observed(problem: Problem, schedule: Schedule) -> Observations:
 
 def _executions(problem: Problem, tasks: np.ndarray, devices: np.ndarray) -> Observations:
     """The observations of `tasks` run whole on `devices` (indices into the cluster), in order."""
+    return _coded_executions(problem, tasks, devices).observations()
+
+
+def _coded_executions(
+    problem: Problem, tasks: np.ndarray, devices: np.ndarray
+) -> CodedObservations:
+    """_executions, coded: each kernel and kind of device named once."""
     workload, cluster = problem.workload, problem.cluster
     if workload.tile_size is None:
         raise ValueError("the workload's tasks call no profiled kernel: nothing was observed")
     moving = transfer_times_of(workload, cluster, tasks, devices)
-    names = np.asarray(workload.category_names, dtype=object)
-    kinds = np.asarray([DEVICE_NAMES[DeviceKind(int(k))] for k in cluster.kind], dtype=object)
-    return Observations(
-        names[workload.category[tasks]],
+    kernels, kernel = _named_codes(workload.category[tasks], workload.category_names)
+    kind_names = [DEVICE_NAMES[DeviceKind(int(kind))] for kind in cluster.kind]
+    kinds, kind = _named_codes(devices, kind_names)
+    return CodedObservations(
+        kernels,
+        kernel,
         workload.tile_size[tasks].astype(np.int64),
-        kinds[devices],
+        kinds,
+        kind,
         problem.exec_time[tasks, devices] - moving,
     )
 
 
-def observed_once(problem: Problem, schedules: list[Schedule], limit: int) -> Observations:
+def _named_codes(values: np.ndarray, names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The distinct names of `values` (indices into `names`), sorted, and each value's index
+    into them."""
+    used, inverse = np.unique(values, return_inverse=True)
+    distinct = sorted({names[int(value)] for value in used})
+    position = {name: index for index, name in enumerate(distinct)}
+    recode = np.array([position[names[int(value)]] for value in used], dtype=np.int64)
+    return tuple(distinct), recode[inverse.reshape(-1)]
+
+
+def observed_once(problem: Problem, schedules: list[Schedule], limit: int) -> CodedObservations:
     """What several schedules of one run teach, each (task, kind of device) once: the policies
     execute the same drawn truth, so a task run on the same kind again is the same draw, not a
     new observation. At most `limit` observations, spread evenly over the (task, kind) order:
     the same run keeps the same ones. The choice is made on integer codes (a 30,000-task run
-    has ~90,000 executions), and only the chosen ones become names and seconds."""
+    has ~90,000 executions), and the chosen ones are kept coded (CodedObservations)."""
     code = {name: index for index, name in enumerate(DEVICE_KINDS)}
     kinds = problem.cluster.kind
     kind_of_device = np.asarray([code[DEVICE_NAMES[DeviceKind(int(k))]] for k in kinds])
     whole = [np.flatnonzero(schedule.partner < 0) for schedule in schedules]
     tasks = np.concatenate(whole).astype(np.int64)
     devices = np.concatenate([s.device[t] for s, t in zip(schedules, whole, strict=True)])
-    # The first execution of each (task, kind), in (task, kind) order.
-    _, rows = np.unique(tasks * len(DEVICE_KINDS) + kind_of_device[devices], return_index=True)
+    # The first execution of each (task, kind), in (task, kind) order: a table over (task,
+    # kind) written by the schedules from the last to the first, so the first's rows stay (a
+    # schedule runs each task whole at most once). np.unique's sort did the same in ~0.5 ms.
+    key = tasks * len(DEVICE_KINDS) + kind_of_device[devices]
+    first = np.full(problem.num_tasks * len(DEVICE_KINDS), -1, dtype=np.int64)
+    starts = np.cumsum([0, *(len(t) for t in whole)])
+    for start, end in reversed(list(itertools.pairwise(starts))):
+        first[key[start:end]] = np.arange(start, end)
+    rows = first[first >= 0]
     if rows.size > limit:
         rows = rows[np.linspace(0, rows.size - 1, limit).astype(np.int64)]
-    return _executions(problem, tasks[rows], devices[rows])
+    return _coded_executions(problem, tasks[rows], devices[rows])

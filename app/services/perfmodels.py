@@ -28,6 +28,7 @@ from app.db.session import session_scope
 from app.errors import InvalidSpec, ProfileNotFound
 from app.ml import artifacts
 from app.ml.perfmodels import (
+    CodedObservations,
     LearnedModel,
     Observations,
     PerformanceModel,
@@ -156,7 +157,7 @@ def stored_model(fit: KernelModelFit) -> PerformanceModel:
     return model
 
 
-def run_observations(spec: RunSpec, simulation: Simulation, limit: int) -> Observations | None:
+def run_observations(spec: RunSpec, simulation: Simulation, limit: int) -> CodedObservations | None:
     """What the run teaches (perfmodels.observed_once, at most `limit`): the executions of its
     policies that decide with the kernel model, else of its first policy; None when its tasks
     call no kernel."""

@@ -225,7 +225,11 @@ def test_a_run_observes_each_task_once_per_kind_of_device():
     on_gpu = int(np.sum(truth.cluster.kind[heft.device] == 1))
     # cpu_only runs every task on a core; heft's runs on cores are the same draws again.
     assert seen.count == truth.num_tasks + on_gpu
-    assert int(np.sum(seen.device == "gpu")) == on_gpu
+    assert int(np.sum(seen.observations().device == "gpu")) == on_gpu
+    # Coded: each kind of device and kernel named once, sorted, and indexed.
+    assert seen.devices == ("cpu", "gpu") and list(seen.kernels) == sorted(seen.kernels)
+    named = seen.observations()
+    assert named.kernel.tolist() == [seen.kernels[k] for k in seen.kernel]
     assert observed_once(truth, [heft, heft], limit=10_000).count == truth.num_tasks
 
 
@@ -254,7 +258,7 @@ def test_what_a_run_observes_equals_one_pass_over_its_executions(limit):
     keys = sorted(first)  # "cpu" before "gpu", as their codes
     if len(keys) > limit:
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, limit).astype(np.int64)]
-    got = observed_once(truth, schedules, limit)
+    got = observed_once(truth, schedules, limit).observations()
     assert list(zip(got.kernel, got.size, got.device, got.seconds, strict=True)) == [
         first[key] for key in keys
     ]
