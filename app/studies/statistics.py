@@ -32,6 +32,7 @@ Edge cases, decided here:
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -382,8 +383,11 @@ def _best_first(ranks: Mapping[str, PolicySamples]) -> tuple[list[str], str | No
     return order, best
 
 
+@functools.lru_cache(maxsize=1024)
 def _t_quantile(confidence: float, dof: int) -> float:
-    """The two-sided Student t critical value: P(|T| <= q) = confidence."""
+    """The two-sided Student t critical value: P(|T| <= q) = confidence. Cached: a study asks
+    for the same few (every metric of every policy of a cell has the cell's repetitions), and
+    scipy takes ~0.1 ms a call (38 of a 96-run study's ~120 ms aggregation)."""
     return float(stats.t.ppf((1.0 + confidence) / 2.0, dof))
 
 
