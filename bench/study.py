@@ -28,7 +28,10 @@ API's time to accept a 10,000-run study: ratios against peers measured in the sa
    goals are judged on the defaults. Also printed: the CPU each study used per run, by process
    (pool processes, worker main, PostgreSQL, Valkey, API, the bench), against the capacity
    (wall x cores / runs): with as many pool processes as cores the study is CPU-bound, and its
-   overhead is the CPU spent besides the simulation, by whichever process.
+   overhead is the CPU spent besides the simulation, by whichever process. And each study's
+   start (its insert to its first run's start) and end (its last run's finish to its
+   aggregation's commit), when the pool processes wait: the worker is started for each study,
+   so its start includes a fresh pool process's first use of the broker and the database.
 3. Accept: POST /api/v1/studies of a 10,000-run study (100 loads x 100 repetitions, 2000-task
    runs), with no worker running; the client's time from the request to the 202, the server's
    insert-to-sent time (the study row's `created_at` -> `enqueued_at`: inserting the 10,000 runs,
@@ -294,6 +297,8 @@ def run_study(
         "simulation_s": statistics.fmean(float(line) for line in clock.read_text().split()),
         "wall_s": seconds(study.created_at, study.finished_at),
         "in_run_s": statistics.fmean(seconds(r.started_at, r.finished_at) for r in rows),
+        "start_s": seconds(study.created_at, min(r.started_at for r in rows)),
+        "end_s": seconds(max(r.finished_at for r in rows), study.finished_at),
         "attempts": sum(run.attempts for run in rows),
         "cpu_s": {group: cpu_after[group] - cpu_before.get(group, 0.0) for group in cpu_after},
     }
@@ -436,6 +441,7 @@ def report(
             f"| {(per_run - study['in_run_s']) * 1000:.1f} | {study['attempts']} |"
         )
     _report_cpu(studies)
+    _report_edges(studies, runs)
     same = all(s["study"].statistics == peers[s["storage"]]["study"].statistics for s in studies)
     print(f"\nSame statistics on every worker: {'yes' if same else 'NO'}.")
     print(f"\n## Accepting a {accepts[0]['runs']:,}-run study (POST -> 202, no worker)\n")
@@ -464,6 +470,22 @@ def report(
     )
     if not same:
         raise SystemExit("the statistics differ between workers")
+
+
+def _report_edges(studies: list[dict], runs: int) -> None:
+    """The study's start (its insert to its first run's start: the fan-out message, creating
+    and sending the runs, on a worker started for the study) and end (its last run's finish to
+    its aggregation's commit), and what they add to the overhead: the pool processes wait
+    then."""
+    print("\n| stored per run | pool processes | start ms | end ms "
+          "| (start + end) x N / runs ms |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for study in studies:
+        edges = study["start_s"] + study["end_s"]
+        print(
+            f"| {study['storage']} | {study['workers']} | {study['start_s'] * 1000:.0f} "
+            f"| {study['end_s'] * 1000:.0f} | {edges * study['workers'] / runs * 1000:.1f} |"
+        )
 
 
 def _report_cpu(studies: list[dict]) -> None:
