@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, String, Table, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -55,13 +56,25 @@ def copy_binary_row(session: Session, table: Table, values: Mapping[str, Any]) -
 
 def _copy(session: Session, table: str, columns: Sequence[str], form: str, data: io.IOBase) -> None:
     """COPY `data`, in the format `form`, into `table`'s `columns`, on the session's connection
-    (in its transaction)."""
-    cursor = session.connection().connection.cursor()
+    (in its transaction). The driver's errors are raised as SQLAlchemy raises them for the
+    statements it runs, the connection invalidated if it was lost, so that session_scope makes
+    a lost connection a TransientStoreError here too (COPY goes around SQLAlchemy: the driver's
+    cursor reads `data` itself)."""
+    connection = session.connection()
+    dialect, dbapi_connection = connection.dialect, connection.connection.dbapi_connection
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT {form})"
+    cursor = connection.connection.cursor()
     try:
-        names = ", ".join(columns)
-        cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT {form})", data)
+        cursor.copy_expert(statement, data)
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(exc)
+        base = dialect.loaded_dbapi.Error
+        raise DBAPIError.instance(statement, None, exc, base, connection_invalidated=lost) from exc
     finally:
-        cursor.close()
+        if not cursor.closed:
+            cursor.close()
 
 
 #: The binary format's signature, then its flags and header-extension length (both 0).

@@ -38,22 +38,14 @@ class Window:
     count: int
 
 
-def draw_observation_ids(session: Session, count: int) -> int:
-    """The first of `count` consecutive observation ids (packed.draw_ids: in the transaction
-    that adds the observations)."""
-    return packed.draw_ids(session, OBSERVATION_IDS, count)
-
-
 def add_observations(
     session: Session,
     scope: Scope,
     run_id: uuid.UUID,
     observations: CodedObservations,
-    first_id: int,
 ) -> int:
-    """Store them as one packed row (db/packed.py) with the ids `first_id`..
-    (draw_observation_ids), in the caller's transaction: as 5,000 rows they took ~220 ms to
-    COPY."""
+    """Store them as one packed row (db/packed.py), with a block of ids drawn in the caller's
+    transaction: as 5,000 rows they took ~220 ms to COPY."""
     count = observations.count
     if count == 0:
         return 0
@@ -63,7 +55,7 @@ def add_observations(
     packed.insert_set(
         session,
         "kernel_observation_sets",
-        first_id,
+        packed.draw_ids(session, OBSERVATION_IDS, count),
         count,
         {
             "tenant": scope.tenant,

@@ -26,16 +26,16 @@ def draw_sample_ids(session: Session, count: int) -> int:
     return packed.draw_ids(session, SAMPLE_IDS, count)
 
 
-def add_samples(session: Session, run_id: uuid.UUID, samples: RunSamples, first_id: int) -> int:
+def add_samples(session: Session, run_id: uuid.UUID, samples: RunSamples) -> int:
     """Store the run's samples as one packed row (db/packed.py), each task's and each device
-    model's features once (RunSamples), with the ids `first_id`.. (draw_sample_ids): as 2,000
-    rows they took ~100 ms to COPY."""
+    model's features once (RunSamples), with a block of ids drawn in the caller's transaction
+    (draw_sample_ids): as 2,000 rows they took ~100 ms to COPY."""
     if samples.count == 0:
         return 0
     packed.insert_set(
         session,
         "training_sample_sets",
-        first_id,
+        draw_sample_ids(session, samples.count),
         samples.count,
         {
             "run_id": str(run_id),

@@ -374,8 +374,8 @@ def _complete(
 ) -> ExecutionOutcome:
     """Write every result, the schedules kept, what learning policies learned, the training
     samples, the kernel executions observed (for the `tenant`'s performance models) and
-    `succeeded` in one transaction, if the run is still running (lifecycle.finish); the ids of
-    the samples and observations are drawn in it (db/packed.draw_ids)."""
+    `succeeded` in one transaction, if the run is still running (lifecycle.finish); the blocks
+    of ids of the samples and observations are drawn in it (db/packed.draw_ids)."""
     settings = get_settings()
     simulation = produced.simulation
     devices = simulation.problem.cluster.names()
@@ -402,12 +402,10 @@ def _complete(
         for outcome in simulation.outcomes:
             if outcome.learned_state is not None:  # rl, the one policy that learns
                 save_learning(session, versions.rl, outcome.learned_state, run_id)
-        if samples is not None and samples.count:
-            first_id = training_store.draw_sample_ids(session, samples.count)
-            training_store.add_samples(session, run_id, samples, first_id)
-        if scope is not None and observations is not None and observations.count:
-            first_id = perf_store.draw_observation_ids(session, observations.count)
-            perf_store.add_observations(session, scope, run_id, observations, first_id)
+        if samples is not None:
+            training_store.add_samples(session, run_id, samples)
+        if scope is not None and observations is not None:
+            perf_store.add_observations(session, scope, run_id, observations)
         run.model_version = simulation.model_version
         run.rl_state_version = versions.rl.version
         run.perf_model_version = versions.perf_model

@@ -3,11 +3,13 @@ back as it was written, bytes bit for bit, NULLs as NULL, text arrays item for i
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DataError
 
 from app.db import bulk, packed
 from app.db.models import Base, KernelObservationSet, Run
 from app.db.session import session_scope
+from app.errors import TransientStoreError
 
 
 def test_a_row_copied_in_the_binary_format_reads_back_column_for_column():
@@ -55,7 +57,7 @@ def test_a_column_type_without_a_binary_encoding_is_refused_by_name():
 
 
 def test_a_value_too_long_for_its_column_is_refused_by_the_database():
-    with pytest.raises(Exception, match="too long"), session_scope() as session:
+    with pytest.raises(DataError, match="too long"), session_scope() as session:
         packed.insert_set(
             session,
             "kernel_observation_sets",
@@ -75,3 +77,25 @@ def test_a_value_too_long_for_its_column_is_refused_by_the_database():
                 "seconds": b"\0" * 8,
             },
         )
+
+
+def test_a_connection_lost_in_a_copy_is_transient_as_in_any_statement():
+    # COPY goes around SQLAlchemy; its errors must still reach session_scope as SQLAlchemy's,
+    # so that a worker retries a run whose finish lost the database (TransientStoreError).
+    with pytest.raises(TransientStoreError), session_scope() as session:
+        pid = session.scalar(text("SELECT pg_backend_pid()"))
+        with session_scope() as other:
+            assert other.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        packed.insert_set(session, "training_sample_sets", 1, 1, _one_sample())
+    with session_scope() as session:  # the lost connection was not handed out again
+        packed.insert_set(session, "training_sample_sets", 1, 1, _one_sample())
+
+
+def _one_sample():
+    return {
+        "run_id": None,
+        "features": b"\0" * 80,
+        "device_kind": b"\0\0",
+        "seconds": packed.pack(np.ones(1), packed.FLOAT64),
+        "oracle_share": packed.pack(np.ones(1), packed.FLOAT64),
+    }

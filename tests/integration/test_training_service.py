@@ -91,7 +91,7 @@ def test_stored_samples_read_back_bit_for_bit_beside_a_set_stored_sample_by_samp
                 "oracle_share": packed.pack(expected.oracle_share[::-1], packed.FLOAT64),
             },
         )
-        store.add_samples(session, run_id, made, store.draw_sample_ids(session, made.count))
+        store.add_samples(session, run_id, made)
     with session_scope() as session:
         stored = store.latest_samples(session, 10_000)
         sizes = session.execute(
