@@ -279,7 +279,8 @@ class RunResult(Base):
     lower_bound: Mapped[float | None]
     gap_to_bound: Mapped[float | None]
     rank: Mapped[int | None]
-    # sha256 of the policy's per-task schedule (Schedule.digest): a schedule recomputed on read
+    # The digest of the policy's per-task schedule (Schedule.digest: XXH3-128, sha256 before
+    # 2026-12-07; Schedule.matches reads both): a schedule recomputed on read
     # from the run's spec and seed is shown only if it matches. None for results recorded before
     # schedules were recomputed (those runs stored them all in run_schedules).
     schedule_digest: Mapped[str | None] = mapped_column(String(64))

@@ -86,7 +86,7 @@ def _recomputed(run_id: uuid.UUID, policy: str, digest: str) -> tuple[list[str],
         devices, schedule = recompute_schedule(spec, policy, run_profiles(run.tenant))
     except (InvalidSpec, ValueError) as exc:  # pydantic's ValidationError is a ValueError
         raise ScheduleNotReproducible(run.id, policy, f"{_changed(run)}: {exc}") from exc
-    if schedule.digest() != digest:
+    if not schedule.matches(digest):
         reason = f"{_changed(run)}: the recomputed schedule differs from the run's"
         raise ScheduleNotReproducible(run.id, policy, f"{reason}; {_results_hint(run)}")
     return devices, schedule

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+import xxhash
 
 #: A schedule's arrays, in the order its digest reads them.
 ARRAYS = ("device", "partner", "gpu_fraction", "start", "end")
+
+#: What starts a digest made with XXH3-128. A digest without it is sha256's (64 hex digits):
+#: what runs recorded before 2026-12-07 stored, still checked as it was made.
+XXH3 = "xxh3-128:"
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes | np.ndarray, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -32,14 +44,26 @@ class Schedule:
         return int(self.device.shape[0])
 
     def digest(self) -> str:
-        """sha256 (hex) of every array's dtype, shape and bytes, in ARRAYS' order: equal digests
-        mean bit-identical schedules (what a schedule recomputed on read is checked against)."""
-        sha = hashlib.sha256()
+        """XXH3-128 (hex, after `XXH3`) of every array's dtype, shape and bytes, in ARRAYS'
+        order: equal digests mean bit-identical schedules (what a schedule recomputed on read is
+        checked against, `matches`). A check of identity, not of authenticity: the schedule and
+        its digest come from the same run. sha256 over the same bytes took ~0.7 ms for a
+        30,000-task schedule, XXH3 ~0.03 ms: ~2 ms of a 3-policy study run."""
+        return XXH3 + self._hashed(xxhash.xxh3_128()).hexdigest()
+
+    def matches(self, digest: str) -> bool:
+        """Whether `digest` is this schedule's: one `digest` made, or a sha256 digest (over the
+        same bytes) stored before XXH3 was used."""
+        if digest.startswith(XXH3):
+            return self.digest() == digest
+        return self._hashed(hashlib.sha256()).hexdigest() == digest
+
+    def _hashed(self, hasher: _Hash) -> _Hash:
         for name in ARRAYS:
             array = np.ascontiguousarray(getattr(self, name))
-            sha.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
-            sha.update(array.tobytes())
-        return sha.hexdigest()
+            hasher.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+            hasher.update(array)  # its buffer, in memory order: the bytes tobytes() would copy
+        return hasher
 
     def tasks_on(self, device: int) -> np.ndarray:
         """The tasks that occupied `device` (whole or as part of a split), by start time."""

@@ -23,6 +23,7 @@ from app.sim.predicted import MODEL_POLICIES
 from app.sim.schedule import ARRAYS
 from tests.conftest import ADMIN, EXAMPLE_SPEC, TEST_API_KEY
 from tests.fakes import RecordingQueue
+from tests.unit.sim.conftest import sha256_digest
 
 SMALL = {**EXAMPLE_SPEC, "workload": {"kind": "synthetic", "num_tasks": 300, "seed": 2}}
 
@@ -113,6 +114,22 @@ def test_the_api_answers_409_and_the_run_page_says_why_for_a_schedule_that_chang
         charts = client.get(f"/runs/{run_id}/charts/greedy").json()
         assert charts["figures"] == {}
         assert charts["note"].startswith("No schedule: ") and "simulator changed" in charts["note"]
+
+
+def test_a_run_whose_digests_are_sha256_as_recorded_before_xxh3_is_still_checked(monkeypatch):
+    run_id, computed = executed({**SMALL, "policies": ["greedy", "heft"]})
+    with session_scope() as session:
+        for policy, schedule in computed.items():
+            session.execute(
+                update(RunResult)
+                .where(RunResult.run_id == run_id, RunResult.policy == policy)
+                .values(schedule_digest=sha256_digest(schedule))
+            )
+    _, read = schedules.get_schedule(ADMIN, run_id, "heft")
+    assert np.array_equal(read.end, computed["heft"].end)
+    changed_simulator(monkeypatch)
+    with pytest.raises(ScheduleNotReproducible, match="the recomputed schedule differs"):
+        schedules.get_schedule(ADMIN, run_id, "greedy")
 
 
 def test_a_run_recorded_before_schedules_were_recomputed_shows_its_stored_ones(monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from app.sim.generators import LayeredDagParams, SyntheticParams, layered_dag, s
 from app.sim.kernelmix import KernelMix
 from app.sim.policies import PolicyContext
 from app.sim.problem import Problem
+from app.sim.schedule import ARRAYS, Schedule
 from app.sim.workload import Workload
 
 # Topcuoglu, Hariri & Wu (IEEE TPDS 2002), Fig. 2: 10 tasks on 3 processors.
@@ -83,3 +86,13 @@ def context() -> PolicyContext:
 #: The shipped V100 + Skylake profile and its mix on a cluster of cores and GPUs.
 V100 = load_shipped_profile("v100-skylake-mcsweeney2020").to_profile()
 V100_MIX = KernelMix.of(V100, ["cpu", "gpu"])
+
+
+def sha256_digest(schedule: Schedule) -> str:
+    """The digest as runs recorded before XXH3 stored it: sha256 over the same bytes."""
+    sha = hashlib.sha256()
+    for name in ARRAYS:
+        array = getattr(schedule, name)
+        sha.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        sha.update(array.tobytes())
+    return sha.hexdigest()

@@ -4,6 +4,7 @@ from dataclasses import replace
 import numpy as np
 
 from app.sim.schedule import Schedule
+from tests.unit.sim.conftest import sha256_digest
 
 
 def schedule() -> Schedule:
@@ -31,5 +32,17 @@ def test_the_digest_reads_dtypes_and_which_array_holds_what():
     assert swapped.digest() != schedule().digest()
 
 
-def test_the_digest_is_sha256_hex():
-    assert re.fullmatch("[0-9a-f]{64}", schedule().digest())
+def test_the_digest_is_xxh3_128_hex_and_matches_its_schedule_only():
+    assert re.fullmatch("xxh3-128:[0-9a-f]{32}", schedule().digest())
+    assert schedule().matches(schedule().digest())
+    later = replace(schedule(), end=schedule().end + 1e-9)
+    assert not later.matches(schedule().digest())
+
+
+def test_a_sha256_digest_stored_before_xxh3_still_matches_its_schedule_only():
+    old = sha256_digest(schedule())
+    assert schedule().matches(old)
+    end = schedule().end.copy()
+    end.view(np.uint64)[2] ^= 1
+    assert not replace(schedule(), end=end).matches(old)
+    assert not replace(schedule(), start=schedule().end, end=schedule().start).matches(old)
