@@ -22,7 +22,7 @@ from celery.signals import (
 )
 from threadpoolctl import threadpool_limits
 
-from app.db.session import dispose_engines
+from app.db.session import dispose_engines, prepare_before_fork
 from app.ml.bootstrap import bootstrap_model
 from app.runtime.memory import cap_memory, peak_resident_mb
 from app.runtime.threads import available_cores, limit_native_threads
@@ -48,16 +48,18 @@ PEAK_RISE_LOGGED_MB = 1.0
 
 @worker_init.connect
 def _prepare_before_fork(sender: Any = None, **_: Any) -> None:
-    """Compile the simulator's loop and load the bootstrap model (training and caching it on a
-    fresh machine) once, in the main process: the pool processes it forks inherit both, and no
-    run waits for them. Training runs on one OpenMP thread because GNU OpenMP does not survive
-    fork: a pool process whose parent ever ran a multi-threaded region hangs at its first one."""
+    """Compile the simulator's loop, load the bootstrap model (training and caching it on a
+    fresh machine) and prepare the database's engine (app/db/session.py) once, in the main
+    process: the pool processes it forks inherit them, and no task waits for them. Training
+    runs on one OpenMP thread because GNU OpenMP does not survive fork: a pool process whose
+    parent ever ran a multi-threaded region hangs at its first one."""
     global _pool_processes
     concurrency = getattr(sender, "concurrency", None)
     # `--concurrency auto` is resolved after this signal, to the cores: one process per core.
     _pool_processes = concurrency if isinstance(concurrency, int) else available_cores()
     metrics.prepare(getattr(sender, "hostname", None) or "worker")
     warm_up()
+    prepare_before_fork()
     with threadpool_limits(limits=1):
         bootstrap_model()
 

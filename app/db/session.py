@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 
 from app.errors import TransientStoreError
 from app.settings import get_settings
@@ -102,11 +102,20 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise DisconnectionError(str(exc)) from exc
 
 
+def prepare_before_fork() -> None:
+    """In a process about to fork pool processes (the worker's main, before its pool starts):
+    configure the ORM's mappers and create the engine, importing its driver, once here instead
+    of in each pool process at its first task (~8 and ~12 ms of CPU, measured 2026-12-07 on
+    this project's 2-core VM). Opens no connection: none crosses the fork."""
+    configure_mappers()
+    get_engine()
+
+
 def dispose_engines() -> None:
-    """Forget pooled connections, e.g. in a freshly forked worker process."""
+    """Forget pooled connections, e.g. in a freshly forked worker process: each engine gets a
+    new, empty pool (SQLAlchemy's recipe for fork), and keeps what it holds besides them."""
     for engine in _engines.values():
         engine.dispose(close=False)
-    _engines.clear()
 
 
 def is_transient(exc: BaseException) -> bool:

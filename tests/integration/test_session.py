@@ -3,6 +3,7 @@ kept for reuse by as many threads as the API runs."""
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -94,3 +95,34 @@ def test_the_server_declares_a_silent_client_dead_as_soon_as_the_client_does():
         "tcp_user_timeout": str(args["tcp_user_timeout"]),  # milliseconds
     }
     assert contexts == {"user"}
+
+
+def test_a_forked_process_keeps_the_prepared_engine_with_a_pool_of_its_own():
+    """What a worker's pool process does (workers/signals.py): the main process prepared the
+    engine before forking, without connecting; the child disposes of the pool it inherited and
+    connects afresh on the same engine, whose pool listeners (the idle ping's) still run; the
+    parent's pooled connection is left open for the parent."""
+    get_engine().dispose()
+    db_session.prepare_before_fork()
+    engine = get_engine()
+    assert engine.pool.checkedin() == 0  # preparing opened no connection
+    parent = backend_pid()  # now the parent's pool holds one
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        try:
+            db_session.dispose_engines()
+            pid = backend_pid()
+            with get_engine().connect() as connection:  # checked in once: the listener noted it
+                noted = "checked_in" in connection.connection._connection_record.info
+            report = f"{get_engine() is engine} {pid} {noted}"
+        except BaseException as exc:
+            report = repr(exc)
+        os.write(write, report.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        same, pid, noted = pipe.read().split()
+    os.waitpid(child, 0)
+    assert same == "True" and int(pid) != parent and noted == "True"
+    assert backend_pid() == parent  # the child did not close the parent's connection
