@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     embedded_redis_port: int = 63799
     api_port: int = 8000
     flower_port: int = 5555
+    # Seconds the API (uvicorn, the Procfile's `--timeout-keep-alive`) keeps an idle HTTP
+    # connection open. uvicorn's default, 5, equals httpx's pool expiry: a client reusing a
+    # connection as the server closes it gets a reset instead of an answer (bench/system.py
+    # failed so in 2 runs of 6 at 50 clients, 2026-12-07). Longer than the pooled clients' reuse
+    # windows (httpx 5 s) and than a load balancer's idle timeout (commonly 60 s): 75, nginx's.
+    api_keep_alive_s: int = Field(default=75, gt=5)
 
     # Execution. Time limits, shortest first: a run stops itself past `run_time_limit_s` (checked
     # at each progress report); Celery interrupts it past the soft limit and kills it past the

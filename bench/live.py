@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -64,9 +63,10 @@ def run_spec(tasks: int, seed: int) -> dict[str, Any]:
 
 
 def start_api(port: int, logs: Path, notify: bool) -> Process:
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)]
     env = {"HMS_LIVE_NOTIFY": str(notify).lower()}
-    return Process("api", command, logs, "Application startup complete", env)
+    from app.devstack.api_server import api_command
+
+    return Process("api", api_command(port), logs, "Application startup complete", env)
 
 
 @dataclass

@@ -159,8 +159,9 @@ def start_worker(
 
 
 def start_api(port: int, logs: Path) -> Process:
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)]
-    return Process("api", command, logs, "Application startup complete", None)
+    from app.devstack.api_server import api_command
+
+    return Process("api", api_command(port), logs, "Application startup complete", None)
 
 
 @dataclass(frozen=True)

@@ -194,11 +194,13 @@ class Api(Process):
     """The FastAPI app under uvicorn on a free port; `env` is added to the session's."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
+        from app.devstack.api_server import api_command
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             "api",
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(self.port)],
+            api_command(self.port),
             env=env,
         )
         self._wait_ready(lambda: wait_until(self._live, START_TIMEOUT_S, "API live", every_s=0.2))

@@ -26,6 +26,7 @@ from typing import IO, Any, Self
 
 import httpx
 
+from app.devstack.api_server import api_command
 from app.devstack.credentials import DevCredentials
 from app.devstack.netns import Network
 from app.devstack.postgres import EmbeddedPostgres
@@ -235,7 +236,7 @@ class MultiHostStack:
         api_ip = self.network.ip("api")
         python = (sys.executable, "-m")
         celery = (*python, "celery", "-A", "workers.celery_app")
-        uvicorn = (*python, "uvicorn", "api.main:app", "--host", api_ip, "--port", str(API_PORT))
+        uvicorn = tuple(api_command(API_PORT, api_ip))
         flower = (*celery, "flower", f"--address={api_ip}", f"--port={FLOWER_PORT}")
         worker = (*celery, "worker", "--queues", "simulations,training", "--loglevel", "INFO",
                   "--concurrency", str(concurrency))  # fmt: skip
