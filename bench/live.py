@@ -39,14 +39,22 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
 
 # Siblings: bench/ is on sys.path when this file runs as a script.
-from study import ROOT, Process, Stack, cpu_model, embedded_stack, free_port, log, start_worker
+from study import (
+    ROOT,
+    Stack,
+    cpu_model,
+    embedded_stack,
+    free_port,
+    log,
+    start_api,
+    start_worker,
+)
 
 GOAL_P95_S = 0.050
 #: How long (s) one phase may take before the bench gives up on it.
@@ -60,13 +68,6 @@ def run_spec(tasks: int, seed: int) -> dict[str, Any]:
         "cluster": {"cpus": 8, "gpus": 2},
         "policies": ["greedy", "heft"],
     }
-
-
-def start_api(port: int, logs: Path, notify: bool) -> Process:
-    env = {"HMS_LIVE_NOTIFY": str(notify).lower()}
-    from app.devstack.api_server import api_command
-
-    return Process("api", api_command(port), logs, "Application startup complete", env)
 
 
 @dataclass
@@ -230,7 +231,8 @@ def main() -> None:
             api_port = free_port()
             log(f"phase: {name}")
             with ExitStack() as serving:
-                serving.callback(start_api(api_port, stack.logs, notify).stop)
+                env = {"HMS_LIVE_NOTIFY": str(notify).lower()}
+                serving.callback(start_api(api_port, stack.logs, env).stop)
                 url = f"http://127.0.0.1:{api_port}"
                 results[name] = asyncio.run(phase(url, stack, args.runs, args.tasks))
         print(

@@ -158,10 +158,11 @@ def start_worker(
     return Process(f"worker-{concurrency}", command, logs, " ready.", env)
 
 
-def start_api(port: int, logs: Path) -> Process:
+def start_api(port: int, logs: Path, env: dict[str, str] | None = None) -> Process:
+    """The API as every launcher runs it (app/devstack/api_server.py); `env` is added."""
     from app.devstack.api_server import api_command
 
-    return Process("api", api_command(port), logs, "Application startup complete", None)
+    return Process("api", api_command(port), logs, "Application startup complete", env)
 
 
 @dataclass(frozen=True)

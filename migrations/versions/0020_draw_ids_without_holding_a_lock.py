@@ -8,7 +8,7 @@ Revises: 0019
 Create Date: 2026-12-07
 
 The lock's key is the one the transaction-scoped lock of 0018's drawers took (advisory locks of
-both kinds share their keys), so a drawer of each kind still take turns while both run.
+both kinds share their keys), so drawers of either kind still take turns while both run.
 """
 
 from __future__ import annotations
