@@ -431,28 +431,16 @@ def bare_throughput(in_flight: int) -> float:
     return in_flight / (time.perf_counter() - started)
 
 
-def our_throughput(http: httpx.Client, in_flight: int) -> float:
+def our_throughput(http: httpx.Client, cursor: Any, in_flight: int) -> float:
     """Runs/s from the first run's insert to the last run's finish (database clocks)."""
-    from sqlalchemy import func, select
-
-    from app.db.models import Run
-    from app.db.session import session_scope
-
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda _: _submit(http, "/api/v1/runs", TINY_RUN), range(in_flight)))
-    deadline = time.monotonic() + 300
-    while True:
-        with session_scope() as session:
-            done, first, last = session.execute(
-                select(func.count(), func.min(Run.created_at), func.max(Run.finished_at)).where(
-                    Run.id.in_(ids), Run.status == "succeeded"
-                )
-            ).one()
-        if done == in_flight:
-            return in_flight / (last - first).total_seconds()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {done} of {in_flight} runs succeeded")
-        time.sleep(0.05)
+    return rate_when_done(
+        cursor,
+        "SELECT count(*), min(created_at), max(finished_at) FROM runs "
+        "WHERE id = ANY(%s::uuid[]) AND status = 'succeeded'",
+        ids,
+    )
 
 
 def _submit(http: httpx.Client, path: str, body: dict[str, Any] | None) -> str:
@@ -687,7 +675,7 @@ def main() -> None:
             figures["durable_tp"] = durable_throughput(cursor, args.in_flight)
             for name, prefix in FRONTS.items():
                 figures[f"{name}_tp"] = front_throughput(front_http, prefix, cursor, args.in_flight)
-            figures["ours_tp"] = our_throughput(http, args.in_flight)
+            figures["ours_tp"] = our_throughput(http, cursor, args.in_flight)
             run_id = _submit(http, "/api/v1/runs", TINY_RUN)
         worker.stop()  # the API alone from here on
         bare_worker.stop()
